@@ -1,0 +1,73 @@
+// The engine's interface to oneDNN. This header does not include dnnl.hpp: every oneDNN
+// include lives in framework/backend/dnnl/*.cc, so that moving from the v2 API (oneDNN
+// 2.6, as Debian 12 ships it: op::desc then primitive_desc) to v3 touches this folder only.
+//
+// Every function takes raw pointers and extents, looks up a ready primitive in the
+// primitive cache (keyed by kind, shapes, strides, dtypes and attributes), and runs it.
+// Steady-state calls create no primitive and allocate nothing from the system: memory
+// objects are cached with the primitive and re-pointed at each call, and scratchpads
+// come from the caching allocator. Calls must come from one thread at a time (oneDNN
+// parallelises inside each call).
+#pragma once
+
+#include <cstdint>
+
+#include "framework/tensor/dtype.h"
+#include "framework/tensor/shape.h"
+
+namespace attnlab::dnnl_backend {
+
+struct BackendStats {
+  uint64_t primitives_created = 0;
+  uint64_t cache_hits = 0;
+};
+BackendStats Stats();
+
+// A batch of matrices: element (b, r, c) is at data[b*batch_stride + r*row_stride + c*col_stride].
+// A transposed operand is the same memory with row and column strides swapped.
+struct MatrixOperand {
+  const void* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t batch = 1, rows = 0, cols = 0;
+  int64_t batch_stride = 0, row_stride = 0, col_stride = 1;
+};
+
+// c[b] = a[b] @ w[b] (+ bias) for each batch b; `w` with batch 1 is shared by all batches.
+// c is contiguous [batch, a.rows, w.cols] f32; bias is [w.cols] f32 or null.
+// With accumulate, c += a @ w instead (oneDNN sum post-op).
+void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, float* c,
+            bool accumulate = false);
+
+// Raw single-precision GEMM (dnnl_sgemm), row-major, used as the machine's ceiling.
+void Sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
+           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+           int64_t ldc);
+
+enum class EltwiseKind { kRelu, kGeluErf, kGeluTanh, kTanh, kLogistic, kExp, kLog, kSqrt, kElu };
+// Kinds whose backward is computed from the forward's output instead of its input
+// (oneDNN's *_use_dst_for_bwd algorithms), so the op saves the output it returns.
+bool EltwiseBackwardUsesOutput(EltwiseKind kind);
+void EltwiseForward(EltwiseKind kind, float alpha, const float* src, float* dst, int64_t count);
+// `saved` is the forward's output if EltwiseBackwardUsesOutput(kind), its input otherwise.
+void EltwiseBackward(EltwiseKind kind, float alpha, const float* saved, const float* diff_dst,
+                     float* diff_src, int64_t count);
+
+// Softmax (or log-softmax) over the last dim of a contiguous [rows, cols] matrix.
+void SoftmaxForward(bool log_softmax, const float* src, float* dst, int64_t rows, int64_t cols);
+void SoftmaxBackward(bool log_softmax, const float* dst, const float* diff_dst, float* diff_src,
+                     int64_t rows, int64_t cols);
+
+// Layer normalisation over the last dim of a contiguous [rows, cols] matrix, with
+// per-channel scale (gamma) and shift (beta). mean and variance are [rows] outputs.
+void LayerNormForward(const float* src, const float* gamma, const float* beta, float* dst,
+                      float* mean, float* variance, int64_t rows, int64_t cols, float epsilon);
+void LayerNormBackward(const float* src, const float* diff_dst, const float* gamma,
+                       const float* mean, const float* variance, float* diff_src,
+                       float* diff_gamma, float* diff_beta, int64_t rows, int64_t cols,
+                       float epsilon);
+
+// Copies a strided array into another layout of the same extents (oneDNN reorder).
+void Reorder(DType dtype, const Shape& dims, const void* src, const Strides& src_strides,
+             void* dst, const Strides& dst_strides);
+
+}  // namespace attnlab::dnnl_backend

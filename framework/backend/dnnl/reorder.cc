@@ -1,0 +1,33 @@
+// oneDNN reorder: copies between two strided layouts of the same extents (permute,
+// contiguous()).
+#include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/backend/dnnl/primitive_cache.h"
+
+namespace attnlab::dnnl_backend {
+
+void Reorder(DType dtype, const Shape& dims, const void* src, const Strides& src_strides,
+             void* dst, const Strides& dst_strides) {
+  if (NumElements(dims) == 0) return;
+  if (dims.empty()) {  // a scalar: oneDNN needs at least one dim
+    Reorder(dtype, Shape{1}, src, Strides{1}, dst, Strides{1});
+    return;
+  }
+  PrimitiveKey key = {static_cast<int64_t>(PrimitiveKind::kReorder), static_cast<int64_t>(dtype),
+                      static_cast<int64_t>(dims.size())};
+  key.insert(key.end(), dims.begin(), dims.end());
+  key.insert(key.end(), src_strides.begin(), src_strides.end());
+  key.insert(key.end(), dst_strides.begin(), dst_strides.end());
+  CachedPrimitive& primitive = GetOrCreatePrimitive(key, [&] {
+    const dnnl::memory::desc src_desc(ToDims(dims), ToDnnl(dtype), ToDims(src_strides));
+    const dnnl::memory::desc dst_desc(ToDims(dims), ToDnnl(dtype), ToDims(dst_strides));
+    const dnnl::reorder::primitive_desc pd(CpuEngine(), src_desc, CpuEngine(), dst_desc,
+                                           DefaultAttr());
+    CachedPrimitive cached = MakeCachedPrimitive<dnnl::reorder>(pd);
+    cached.AddArg(DNNL_ARG_FROM, src_desc);
+    cached.AddArg(DNNL_ARG_TO, dst_desc);
+    return cached;
+  });
+  primitive.Run({{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+}
+
+}  // namespace attnlab::dnnl_backend

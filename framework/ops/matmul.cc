@@ -1,0 +1,132 @@
+// matmul and linear on the oneDNN matmul primitive.
+//
+// Forward and backward are all matmuls; transposed operands are described to oneDNN by
+// swapping strides, so no transposing copy is ever made.
+#include "framework/autograd/node.h"
+#include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/ops.h"
+
+namespace attnlab {
+namespace {
+
+// Whether dims [0, rank-2) of t can be merged into one batch dim with a single stride.
+bool BatchDimsCollapse(const Tensor& t) {
+  for (int64_t d = 0; d < t.rank() - 3; ++d) {
+    if (t.strides()[d] != t.strides()[d + 1] * t.shape()[d + 1]) return false;
+  }
+  return true;
+}
+
+// Views the last two dims of t as a matrix (transposed if asked) and the rest as a batch.
+dnnl_backend::MatrixOperand AsOperand(const Tensor& t, bool transpose) {
+  dnnl_backend::MatrixOperand m;
+  m.data = t.raw_data();
+  m.dtype = t.dtype();
+  m.rows = t.size(-2);
+  m.cols = t.size(-1);
+  m.row_stride = t.strides()[t.rank() - 2];
+  m.col_stride = t.strides()[t.rank() - 1];
+  if (transpose) {
+    std::swap(m.rows, m.cols);
+    std::swap(m.row_stride, m.col_stride);
+  }
+  m.batch = 1;
+  for (int64_t d = 0; d < t.rank() - 2; ++d) m.batch *= t.shape()[d];
+  m.batch_stride = t.rank() > 2 ? t.strides()[t.rank() - 3] : m.rows * m.cols;
+  return m;
+}
+
+// A tensor whose layout oneDNN can take as a (batched) matrix: batch dims mergeable,
+// and one of the two matrix strides equal to 1.
+Tensor MatrixReady(const Tensor& t) {
+  const int64_t rank = t.rank();
+  const bool unit_stride = t.strides()[rank - 1] == 1 || t.strides()[rank - 2] == 1;
+  return unit_stride && BatchDimsCollapse(t) ? t : Contiguous(t);
+}
+
+// The core: op(a) @ op(b) with equal batch dims or a 2-D b. No autograd.
+Tensor MatmulForward(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  const dnnl_backend::MatrixOperand a_op = AsOperand(a, transpose_a);
+  const dnnl_backend::MatrixOperand b_op = AsOperand(b, transpose_b);
+  ATTNLAB_CHECK(a_op.cols == b_op.rows, "matmul: inner dimensions differ: ", a.Describe(),
+                transpose_a ? "^T" : "", " @ ", b.Describe(), transpose_b ? "^T" : "");
+  Shape out_shape(a.shape().begin(), a.shape().end() - 2);
+  out_shape.push_back(a_op.rows);
+  out_shape.push_back(b_op.cols);
+  Tensor out = Tensor::Empty(out_shape);
+  dnnl_backend::Matmul(a_op, b_op, nullptr, out.data<float>());
+  return out;
+}
+
+}  // namespace
+
+Tensor Matmul(const Tensor& a_in, const Tensor& b_in, bool transpose_a, bool transpose_b) {
+  ATTNLAB_CHECK(a_in.rank() >= 2 && b_in.rank() >= 2, "matmul: needs rank >= 2, got ",
+                a_in.Describe(), " and ", b_in.Describe());
+  ATTNLAB_CHECK(a_in.dtype() == DType::kF32 && b_in.dtype() == DType::kF32,
+                "matmul: expects f32, got ", a_in.Describe(), " and ", b_in.Describe());
+  // A batched a times a 2-D b is one big GEMM over the flattened rows of a.
+  if (b_in.rank() == 2 && a_in.rank() > 2 && !transpose_a) {
+    Shape out_shape(a_in.shape().begin(), a_in.shape().end() - 1);
+    out_shape.push_back(transpose_b ? b_in.size(0) : b_in.size(1));
+    const Tensor flat = Matmul(Reshape(a_in, {-1, a_in.size(-1)}), b_in, false, transpose_b);
+    return Reshape(flat, out_shape);
+  }
+  ATTNLAB_CHECK(a_in.rank() == b_in.rank() &&
+                    std::equal(a_in.shape().begin(), a_in.shape().end() - 2, b_in.shape().begin()),
+                "matmul: batch dimensions must match (or b must be 2-D): ", a_in.Describe(),
+                " @ ", b_in.Describe());
+  const Tensor a = MatrixReady(a_in);
+  const Tensor b = MatrixReady(b_in);
+  Tensor out = MatmulForward(a, b, transpose_a, transpose_b);
+  if (autograd::ShouldRecord({&a, &b})) {
+    // C = op(A) op(B):  dA = G op(B)^T (or op(B) G^T when A is transposed),
+    //                   dB = op(A)^T G (or G^T op(A) when B is transposed).
+    autograd::Record(
+        OpKind::kMatmul, out, {&a, &b},
+        [a = a.detach(), b = b.detach(), transpose_a, transpose_b](const Tensor& grad,
+                                                                    autograd::GradientSink& sink) {
+          if (sink.NeedsGrad(0)) {
+            sink.Add(0, transpose_a ? MatmulForward(b, grad, transpose_b, true)
+                                    : MatmulForward(grad, b, false, !transpose_b));
+          }
+          if (sink.NeedsGrad(1)) {
+            sink.Add(1, transpose_b ? MatmulForward(grad, a, true, transpose_a)
+                                    : MatmulForward(a, grad, !transpose_a, false));
+          }
+        });
+  }
+  return out;
+}
+
+Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  ATTNLAB_CHECK(weight.rank() == 2 && x.rank() >= 1 && x.size(-1) == weight.size(1),
+                "linear: input ", x.Describe(), " does not match weight ", weight.Describe(),
+                " ([out, in])");
+  ATTNLAB_CHECK(!bias.defined() || (bias.rank() == 1 && bias.size(0) == weight.size(0)),
+                "linear: bias ", bias.Describe(), " does not match weight ", weight.Describe());
+  ATTNLAB_CHECK(x.dtype() == DType::kF32 && weight.dtype() == DType::kF32,
+                "linear: expects f32, got ", x.Describe(), " and ", weight.Describe());
+  const int64_t in_features = weight.size(1), out_features = weight.size(0);
+  const Tensor x2d = Reshape(x, {-1, in_features});
+  const Tensor w = weight.is_contiguous() ? weight : Contiguous(weight);
+  const Tensor b = bias.defined() && !bias.is_contiguous() ? Contiguous(bias) : bias;
+  Tensor out2d = Tensor::Empty({x2d.size(0), out_features});
+  // y = x W^T + b: W [out, in] read as its transpose [in, out] through strides.
+  dnnl_backend::Matmul(AsOperand(x2d, false), AsOperand(w, true),
+                       b.defined() ? b.data<float>() : nullptr, out2d.data<float>());
+  if (autograd::ShouldRecord({&x2d, &w, &b})) {
+    autograd::Record(
+        OpKind::kLinear, out2d, {&x2d, &w, &b},
+        [x2d = x2d.detach(), w = w.detach()](const Tensor& grad, autograd::GradientSink& sink) {
+          if (sink.NeedsGrad(0)) sink.Add(0, MatmulForward(grad, w, false, false));  // G W
+          if (sink.NeedsGrad(1)) sink.Add(1, MatmulForward(grad, x2d, true, false));  // G^T X
+          if (sink.NeedsGrad(2)) sink.Add(2, Sum(grad, {0}));
+        });
+  }
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(out_features);
+  return Reshape(out2d, out_shape);
+}
+
+}  // namespace attnlab

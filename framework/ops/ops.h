@@ -1,0 +1,118 @@
+// The op API: every differentiable computation on tensors. Each op is implemented, with
+// its backward beside it, in the file named in its section (framework/ops/<family>.cc),
+// and listed in framework/ops/op_kind.h. Shapes follow PyTorch: activations are
+// [batch, time, channels], Linear weights [out, in]. Inputs may be strided views;
+// outputs are contiguous. A shape or dtype mismatch throws attnlab::Error naming the op
+// and both shapes.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "framework/tensor/tensor.h"
+
+namespace attnlab {
+
+// ---- matmul.cc -------------------------------------------------------------------
+// a: [..., M, K] (or [..., K, M] with transpose_a), b: [..., K, N] (or [..., N, K] with
+// transpose_b) -> [..., M, N]. Batch dims must match, or b may be 2-D (shared by every
+// batch). Transposes are passed to oneDNN as strides, not copies.
+Tensor Matmul(const Tensor& a, const Tensor& b, bool transpose_a = false,
+              bool transpose_b = false);
+// x: [..., in], weight: [out, in], bias: [out] or undefined -> [..., out]. One oneDNN
+// matmul with the bias fused.
+Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
+// ---- elementwise.cc: binary ops with NumPy broadcasting, and scalar forms ----------
+Tensor Add(const Tensor& a, const Tensor& b);
+Tensor Sub(const Tensor& a, const Tensor& b);
+Tensor Mul(const Tensor& a, const Tensor& b);
+Tensor Div(const Tensor& a, const Tensor& b);
+Tensor AddScalar(const Tensor& a, float value);
+Tensor MulScalar(const Tensor& a, float value);
+Tensor PowScalar(const Tensor& a, float exponent);
+// Not recorded by autograd: accumulates `b` (same shape, or broadcastable to a) into `a`.
+void AddInPlace(Tensor& a, const Tensor& b);
+
+// ---- reduce.cc ---------------------------------------------------------------------
+// Reductions over the listed dims (negative allowed); keepdim keeps them as size 1.
+// An empty `dims` reduces every dim. Summation order is fixed, so results do not
+// depend on the thread count.
+Tensor Sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor Mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// Max along one dim; the gradient goes to the first maximal element.
+Tensor Max(const Tensor& x, int64_t dim, bool keepdim = false);
+// Index of the first maximum along `dim` (i32, not differentiable).
+Tensor Argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+// Sums `x` down to `shape` (the reverse of broadcasting); used by backward passes.
+Tensor SumToShape(const Tensor& x, const Shape& shape);
+
+// ---- activation.cc (oneDNN eltwise forward and backward) ---------------------------
+Tensor Relu(const Tensor& x);
+Tensor GeluErf(const Tensor& x);   // x * Phi(x), the exact form
+Tensor GeluTanh(const Tensor& x);  // the tanh approximation (Hendrycks & Gimpel 2016)
+Tensor Tanh(const Tensor& x);
+Tensor Sigmoid(const Tensor& x);
+Tensor Exp(const Tensor& x);
+Tensor Log(const Tensor& x);
+Tensor Sqrt(const Tensor& x);
+Tensor Elu(const Tensor& x, float alpha = 1.0f);
+
+// ---- softmax.cc (oneDNN softmax / logsoftmax, last dim) ----------------------------
+// `mask`, if defined, is added to x before the softmax and must broadcast to x's shape
+// (e.g. [batch, 1, 1, src] for padding, [tgt, src] for causal); masked positions hold
+// -inf. A row whose every entry is -inf gives all zeros (and zero gradient), not NaN.
+Tensor Softmax(const Tensor& x, const Tensor& mask = Tensor());
+Tensor LogSoftmax(const Tensor& x, const Tensor& mask = Tensor());
+
+// ---- layer_norm.cc (oneDNN layer normalization, last dim) --------------------------
+// x: [..., C], gamma and beta: [C].
+Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float epsilon = 1e-5f);
+
+// ---- dropout.cc --------------------------------------------------------------------
+// Zeroes each element with probability p and scales the rest by 1/(1-p). The mask
+// comes from a counter-based Philox stream: element i of the call with offset o uses
+// counter (o + i), so it is the same for any thread count, and backward regenerates it
+// instead of storing it. Identity when !training or p == 0.
+Tensor Dropout(const Tensor& x, float p, bool training);
+
+// ---- embedding.cc ------------------------------------------------------------------
+// weight: [vocab, dim], ids: i32 [...] -> [..., dim]. Ids outside [0, vocab) are an
+// error. Rows equal to padding_index (if >= 0) receive no gradient.
+Tensor Embedding(const Tensor& weight, const Tensor& ids, int64_t padding_index = -1);
+
+// ---- loss.cc -----------------------------------------------------------------------
+// logits: [N, V], targets: i32 [N]. Mean over targets != ignore_index of the
+// cross-entropy against (1 - smoothing) * onehot + smoothing / V (as PyTorch's
+// label_smoothing). Fused with log-softmax; returns a scalar [].
+Tensor CrossEntropy(const Tensor& logits, const Tensor& targets, float label_smoothing = 0.0f,
+                    int64_t ignore_index = -100);
+
+// ---- shape.cc ----------------------------------------------------------------------
+// Reshape is a view when x is contiguous (one extent may be -1). Narrow is a view.
+// Permute copies (oneDNN reorder). Concat joins along `dim`; Split is Narrow in pieces.
+Tensor Reshape(const Tensor& x, const Shape& shape);
+Tensor Narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor Contiguous(const Tensor& x);
+Tensor Permute(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor Transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+Tensor Concat(const std::vector<Tensor>& inputs, int64_t dim);
+std::vector<Tensor> Split(const Tensor& x, int64_t split_size, int64_t dim);
+// Picks entries along `dim` by an i32 index vector: out has index.numel() there.
+// (Reorders beams in beam search; backward scatter-adds.)
+Tensor IndexSelect(const Tensor& x, int64_t dim, const Tensor& index);
+// out[i][j] = x[i][index[i][j]] along dim (PyTorch's gather); index has x's rank.
+Tensor Gather(const Tensor& x, int64_t dim, const Tensor& index);
+
+// ---- Operators, for readable model code ------------------------------------------------
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return Add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return Sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return Mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return Div(a, b); }
+inline Tensor operator+(const Tensor& a, float b) { return AddScalar(a, b); }
+inline Tensor operator-(const Tensor& a, float b) { return AddScalar(a, -b); }
+inline Tensor operator*(const Tensor& a, float b) { return MulScalar(a, b); }
+inline Tensor operator/(const Tensor& a, float b) { return MulScalar(a, 1.0f / b); }
+inline Tensor operator-(const Tensor& a) { return MulScalar(a, -1.0f); }
+
+}  // namespace attnlab

@@ -1,0 +1,38 @@
+// One helper for our own kernels' outer loops, over OpenMP (libgomp, the runtime oneDNN
+// was built with, so both share one thread pool).
+//
+// Work is cut into chunks of a fixed `grain`, independent of the thread count, and each
+// chunk is processed by one thread. A kernel that keeps per-chunk partial results and
+// combines them in chunk order therefore gives bit-identical results on any number of
+// threads (llm.c rejected atomics for the same reason).
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace attnlab {
+
+// Calls fn(begin, end) over [0, count) in chunks of `grain` elements, in parallel when
+// there is more than one chunk and we are not already inside a parallel region.
+template <typename Fn>
+void ParallelFor(int64_t count, int64_t grain, Fn&& fn) {
+  if (count <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t chunks = (count + grain - 1) / grain;
+  if (chunks == 1 || omp_in_parallel() || omp_get_max_threads() == 1) {
+    fn(int64_t{0}, count);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    fn(chunk * grain, std::min(count, (chunk + 1) * grain));
+  }
+}
+
+// Threads used by our kernels and by oneDNN. Default: OMP_NUM_THREADS or every core.
+inline int NumThreads() { return omp_get_max_threads(); }
+inline void SetNumThreads(int threads) { omp_set_num_threads(std::max(threads, 1)); }
+
+}  // namespace attnlab
