@@ -12,6 +12,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framework/core/error.h"
@@ -123,6 +124,9 @@ class Tensor {
  private:
   std::shared_ptr<TensorImpl> impl_;
 };
+
+// Named tensors in a fixed order: parameters, buffers, optimizer state, checkpoints.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // A view of `base`'s storage with another shape/strides/offset (no autograd).
 Tensor MakeView(const Tensor& base, const Shape& shape, const Strides& strides, int64_t offset);

@@ -1,0 +1,84 @@
+#include "layers/attention/attention.h"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+
+#include "absl/strings/str_join.h"
+#include "framework/ops/ops.h"
+
+namespace attnlab::nn {
+namespace {
+
+std::map<std::string, AttentionFactory>& Registry() {
+  static auto* registry = new std::map<std::string, AttentionFactory>();
+  return *registry;
+}
+
+}  // namespace
+
+void RegisterAttention(const std::string& name, AttentionFactory factory) {
+  ATTNLAB_CHECK(Registry().count(name) == 0, "attention variant '", name, "' registered twice");
+  Registry()[name] = std::move(factory);
+}
+
+absl::StatusOr<std::shared_ptr<Attention>> MakeAttention(std::string_view name,
+                                                         const AttentionConfig& config,
+                                                         Generator& generator) {
+  auto it = Registry().find(std::string(name));
+  if (it == Registry().end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown attention variant '", std::string(name),
+                                                   "'; known: ", absl::StrJoin(AttentionNames(), ", ")));
+  }
+  return it->second(config, generator);
+}
+
+std::vector<std::string> AttentionNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, factory] : Registry()) names.push_back(name);
+  return names;
+}
+
+Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t batch,
+                          int64_t tgt, int64_t src, int64_t query_offset) {
+  const bool padded = key_padding_mask.defined();
+  if (!padded && !causal) return Tensor();
+  if (padded) {
+    ATTNLAB_CHECK(key_padding_mask.shape() == (Shape{batch, src}), "attention: key padding mask ",
+                  key_padding_mask.Describe(), " should be [batch, src] = [", batch, ", ", src, "]");
+  }
+  constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
+  const int64_t mask_batch = padded ? batch : 1, mask_tgt = causal ? tgt : 1;
+  Tensor mask = Tensor::Zeros({mask_batch, 1, mask_tgt, src});
+  float* out = mask.data<float>();
+  const std::vector<float> padding = padded ? key_padding_mask.ToFloats() : std::vector<float>();
+  for (int64_t b = 0; b < mask_batch; ++b) {
+    for (int64_t t = 0; t < mask_tgt; ++t) {
+      for (int64_t s = 0; s < src; ++s) {
+        const bool is_padding = padded && padding[b * src + s] != 0.0f;
+        const bool is_future = causal && s > t + query_offset;
+        if (is_padding || is_future) out[(b * mask_tgt + t) * src + s] = kNegativeInfinity;
+      }
+    }
+  }
+  return mask;
+}
+
+AttentionOutput ScoreAttention::Forward(const AttentionInputs& inputs) const {
+  const Tensor& query = inputs.query;
+  ATTNLAB_CHECK(query.rank() == 4 && inputs.key.rank() == 4 && inputs.value.rank() == 4,
+                "attention: expects [batch, heads, time, head_dim] tensors, got query ",
+                query.Describe(), ", key ", inputs.key.Describe(), ", value ", inputs.value.Describe());
+  const int64_t batch = query.size(0), tgt = query.size(2), src = inputs.key.size(2);
+  const Tensor mask = BuildAttentionMask(inputs.key_padding_mask, inputs.causal, batch, tgt, src,
+                                         inputs.query_offset);
+  // weights: [batch, heads, tgt, src]; rows of fully masked queries are zero.
+  Tensor weights = Softmax(Scores(inputs), mask);
+  const Tensor dropped = Dropout(weights, inputs.dropout, is_training());
+  AttentionOutput output;
+  output.context = Matmul(dropped, inputs.value);  // [batch, heads, tgt, head_dim]
+  if (inputs.need_weights) output.weights = weights;
+  return output;
+}
+
+}  // namespace attnlab::nn

@@ -1,0 +1,78 @@
+// Multi-head attention (Vaswani et al. 2017, section 3.2.2) around any registered
+// variant: project queries, keys and values, split d_model into heads, run the variant
+// on every head at once, concatenate, project out.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "layers/attention/attention.h"
+#include "layers/linear.h"
+
+namespace attnlab::nn {
+
+struct MultiHeadAttentionOptions {
+  int64_t d_model = 512;
+  int64_t num_heads = 8;
+  std::string variant = "scaled_dot";
+  float dropout = 0.0f;       // on attention weights
+  bool bias = true;           // in the four projections
+  bool rotary = false;        // apply RoPE to queries and keys
+  int64_t max_relative_position = 16;
+};
+
+// Projected keys and values kept between decoding steps. Self-attention appends one
+// step at a time; cross-attention fills it once from the encoder output.
+struct KeyValueCache {
+  Tensor key;    // [batch, heads, cached_len, head_dim]
+  Tensor value;  // [batch, heads, cached_len, head_dim]
+  bool filled() const { return key.defined(); }
+  void Clear() { key = Tensor(); value = Tensor(); }
+};
+
+struct MultiHeadAttentionCall {
+  Tensor query;  // [batch, tgt, d_model]
+  Tensor key;    // [batch, src, d_model] (ignored for cross-attention with a filled cache)
+  Tensor value;  // [batch, src, d_model]
+  Tensor key_padding_mask;  // f32 [batch, src], 1 at padding, or undefined
+  bool causal = false;
+  bool need_weights = false;
+  // Incremental decoding: with a cache, self-attention appends this step's keys/values
+  // and attends over all of them; `static_keys` (cross-attention) projects key/value
+  // only on the first call.
+  KeyValueCache* cache = nullptr;
+  bool static_keys = false;
+};
+
+struct MultiHeadAttentionOutput {
+  Tensor output;   // [batch, tgt, d_model]
+  Tensor weights;  // [batch, heads, tgt, src], when need_weights
+};
+
+class MultiHeadAttention : public Module {
+ public:
+  // Fails if the variant is unknown or d_model is not divisible by num_heads.
+  static absl::StatusOr<std::shared_ptr<MultiHeadAttention>> Create(
+      const MultiHeadAttentionOptions& options, Generator& generator);
+
+  MultiHeadAttentionOutput Forward(const MultiHeadAttentionCall& call) const;
+
+  const MultiHeadAttentionOptions& options() const { return options_; }
+  const Attention& variant() const { return *variant_; }
+
+  // [batch, time, d_model] -> [batch, heads, time, head_dim] and back.
+  Tensor SplitHeads(const Tensor& x) const;
+  Tensor MergeHeads(const Tensor& x) const;
+
+ private:
+  MultiHeadAttention(const MultiHeadAttentionOptions& options, Generator& generator,
+                     std::shared_ptr<Attention> variant);
+
+  MultiHeadAttentionOptions options_;
+  int64_t head_dim_;
+  std::shared_ptr<Linear> q_proj_, k_proj_, v_proj_, out_proj_;
+  std::shared_ptr<Attention> variant_;
+};
+
+}  // namespace attnlab::nn

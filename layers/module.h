@@ -1,0 +1,75 @@
+// Module: the base of every layer and model (after PyTorch's torch::nn::Module, without
+// its template machinery). A module registers its parameters, buffers and child modules
+// by name; NamedParameters() walks the tree and produces dotted names such as
+// `encoder.layers.0.self_attn.q_proj.weight`, which are the checkpoint's names.
+//
+// Registered tensors are handles: the module's member and the registry share one
+// TensorImpl, so loading a checkpoint copies into the existing storage.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "framework/tensor/tensor.h"
+
+namespace attnlab::nn {
+
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // Every parameter of this module and its descendants, in registration order.
+  NamedTensors NamedParameters() const;
+  std::vector<Tensor> Parameters() const;
+  // Buffers (non-trainable state); non-persistent ones (e.g. the sinusoidal table, which
+  // is recomputed) are left out unless asked for.
+  NamedTensors NamedBuffers(bool include_non_persistent = false) const;
+  // Total number of parameter elements.
+  int64_t ParameterCount() const;
+
+  // Training mode switches dropout on; Eval() switches it off. Applies to the subtree.
+  void Train(bool training = true);
+  void Eval() { Train(false); }
+  bool is_training() const { return training_; }
+
+  // Forgets every parameter's gradient.
+  void ZeroGrad();
+
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+
+ protected:
+  // Registers `tensor` as a trainable parameter (it becomes a leaf requiring grad).
+  Tensor RegisterParameter(const std::string& name, Tensor tensor);
+  Tensor RegisterBuffer(const std::string& name, Tensor tensor, bool persistent = true);
+  template <typename ModuleType>
+  std::shared_ptr<ModuleType> RegisterModule(const std::string& name,
+                                             std::shared_ptr<ModuleType> module) {
+    RegisterChild(name, module);
+    return module;
+  }
+
+ private:
+  void RegisterChild(const std::string& name, std::shared_ptr<Module> module);
+  void CollectParameters(const std::string& prefix, NamedTensors& out) const;
+  void CollectBuffers(const std::string& prefix, bool include_non_persistent, NamedTensors& out) const;
+
+  struct Buffer {
+    std::string name;
+    Tensor tensor;
+    bool persistent;
+  };
+  NamedTensors parameters_;
+  std::vector<Buffer> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace attnlab::nn
