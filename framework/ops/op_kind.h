@@ -45,7 +45,9 @@ namespace attnlab {
   X(kConcat,           "concat",          true)      \
   X(kIndexSelect,      "index_select",    true)      \
   X(kGather,           "gather",          true)      \
-  X(kArgmax,           "argmax",          false)
+  X(kArgmax,           "argmax",          false)     \
+  X(kCumSum,           "cumsum",          true)      \
+  X(kRotary,           "rotary",          true)
 
 enum class OpKind : uint16_t {
 #define ATTNLAB_OP_ENUM(name, printed, differentiable) name,

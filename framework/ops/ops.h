@@ -104,6 +104,21 @@ Tensor IndexSelect(const Tensor& x, int64_t dim, const Tensor& index);
 // out[i][j] = x[i][index[i][j]] along dim (PyTorch's gather); index has x's rank.
 Tensor Gather(const Tensor& x, int64_t dim, const Tensor& index);
 
+// ---- scan.cc -----------------------------------------------------------------------
+// Inclusive prefix sum along `dim` (negative allowed): out[..., i, ...] = sum_{j <= i}
+// x[..., j, ...]. Each output is accumulated sequentially along `dim` by one thread, so
+// results do not depend on the thread count. Backward is the reverse cumulative sum.
+Tensor CumSum(const Tensor& x, int64_t dim);
+
+// ---- rotary.cc ---------------------------------------------------------------------
+// Rotary position embedding (Su et al. 2021, RoFormer, eq. 34), fused. x: [..., time,
+// head_dim] (normally [batch, heads, time, head_dim]) with head_dim even; row t is at
+// absolute position p = t + position_offset. Each channel pair (2i, 2i+1) is rotated by
+// the angle p * 10000^(-2i/head_dim):
+//   out[2i] = x[2i] cos - x[2i+1] sin,  out[2i+1] = x[2i] sin + x[2i+1] cos.
+// Backward rotates the gradient by the negative angle (the transpose of a rotation).
+Tensor Rotary(const Tensor& x, int64_t position_offset);
+
 // ---- Operators, for readable model code ------------------------------------------------
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return Add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return Sub(a, b); }

@@ -57,9 +57,14 @@ MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCal
                 "multi-head attention: query ", call.query.Describe(), " should be [batch, tgt, ",
                 options_.d_model, "]");
   KeyValueCache* cache = call.cache;
-  // Position of the first query: the number of keys already cached in self-attention.
-  const int64_t query_offset =
-      cache != nullptr && !call.static_keys && cache->filled() ? cache->key.size(2) : 0;
+  // Position of the first query: the number of keys already cached in self-attention,
+  // the number of queries already attended with this cache in cross-attention.
+  int64_t query_offset = 0;
+  if (cache != nullptr) {
+    query_offset = call.static_keys ? cache->query_length
+                                    : (cache->filled() ? cache->key.size(2) : 0);
+    cache->query_length = query_offset + call.query.size(1);
+  }
 
   Tensor query = SplitHeads(q_proj_->Forward(call.query));  // [b, h, tgt, d_head]
   Tensor key, value;                                          // [b, h, src, d_head]

@@ -27,8 +27,16 @@ struct MultiHeadAttentionOptions {
 struct KeyValueCache {
   Tensor key;    // [batch, heads, cached_len, head_dim]
   Tensor value;  // [batch, heads, cached_len, head_dim]
+  // Queries already run through this cache: the position of the next query. Equals
+  // cached_len in self-attention; cross-attention needs it for position-aware variants
+  // (ALiBi, rotary), whose keys do not grow with the decoded length.
+  int64_t query_length = 0;
   bool filled() const { return key.defined(); }
-  void Clear() { key = Tensor(); value = Tensor(); }
+  void Clear() {
+    key = Tensor();
+    value = Tensor();
+    query_length = 0;
+  }
 };
 
 struct MultiHeadAttentionCall {

@@ -65,6 +65,7 @@ void LayerNormBackward(const float* src, const float* diff_dst, const float* gam
     cached.AddArg(DNNL_ARG_SRC, DataDesc(rows, cols));
     cached.AddArg(DNNL_ARG_DIFF_DST, DataDesc(rows, cols));
     cached.AddArg(DNNL_ARG_SCALE, VectorDesc(cols));
+    cached.AddArg(DNNL_ARG_SHIFT, VectorDesc(cols));
     cached.AddArg(DNNL_ARG_MEAN, VectorDesc(rows));
     cached.AddArg(DNNL_ARG_VARIANCE, VectorDesc(rows));
     cached.AddArg(DNNL_ARG_DIFF_SRC, DataDesc(rows, cols));
@@ -72,8 +73,11 @@ void LayerNormBackward(const float* src, const float* diff_dst, const float* gam
     cached.AddArg(DNNL_ARG_DIFF_SHIFT, VectorDesc(cols));
     return cached;
   });
+  // oneDNN 2.6 counts SHIFT among the backward's inputs when use_shift is set (execute
+  // fails with "could not execute a primitive" without it) but never reads it: beta does
+  // not enter any gradient. Any valid [cols] buffer will do, so gamma stands in.
   primitive.Run({{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_SCALE, gamma},
-                 {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, variance},
+                 {DNNL_ARG_SHIFT, gamma}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, variance},
                  {DNNL_ARG_DIFF_SRC, diff_src}, {DNNL_ARG_DIFF_SCALE, diff_gamma},
                  {DNNL_ARG_DIFF_SHIFT, diff_beta}});
 }

@@ -1,5 +1,7 @@
 #include "framework/backend/dnnl/primitive_cache.h"
 
+#include <omp.h>
+
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
 #include "framework/tensor/allocator.h"
@@ -65,7 +67,12 @@ void CachedPrimitive::Run(std::initializer_list<std::pair<int, const void*>> poi
 CachedPrimitive& GetOrCreatePrimitive(const PrimitiveKey& key,
                                       const std::function<CachedPrimitive()>& create) {
   Cache& cache = GlobalCache();
-  auto it = cache.primitives.find(key);
+  // A oneDNN primitive fixes its thread decomposition when it is created (oneDNN's own
+  // cache keys on the thread count too), so one made before SetNumThreads() must not be
+  // reused after it: it would keep the old thread count.
+  PrimitiveKey full_key = key;
+  full_key.push_back(omp_get_max_threads());
+  auto it = cache.primitives.find(full_key);
   if (it != cache.primitives.end()) {
     ++cache.stats.cache_hits;
     return *it->second;
@@ -73,7 +80,7 @@ CachedPrimitive& GetOrCreatePrimitive(const PrimitiveKey& key,
   ++cache.stats.primitives_created;
   auto primitive = std::make_unique<CachedPrimitive>(create());
   CachedPrimitive& result = *primitive;
-  cache.primitives.emplace(key, std::move(primitive));
+  cache.primitives.emplace(std::move(full_key), std::move(primitive));
   return result;
 }
 

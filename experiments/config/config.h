@@ -1,0 +1,57 @@
+// An experiment's configuration: a TOML file checked strictly against the schema
+// (schema.h), with `base = "..."` inheritance and command-line overrides.
+//
+//   ASSIGN_OR_RETURN(Config config, Config::Load("experiments/copy/transformer.toml",
+//                                                {"train.max_steps=100"}));
+//   config.GetInt("model.d_model");
+//
+// Every error names the file and line (or the override) and, for an unknown key, the
+// nearest valid one.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "experiments/config/schema.h"
+
+namespace attnlab::experiments {
+
+class Config {
+ public:
+  // Defaults only.
+  Config();
+  // Loads `path` (and its bases), then applies `overrides` ("table.key=value").
+  static absl::StatusOr<Config> Load(const std::string& path,
+                                     const std::vector<std::string>& overrides = {});
+  // Parses TOML text as if read from `source_name` (no `base` allowed unless `directory`
+  // is given to resolve it).
+  static absl::StatusOr<Config> Parse(const std::string& text, const std::string& source_name,
+                                      const std::vector<std::string>& overrides = {});
+
+  // Applies one "table.key=value" override; the value is parsed by the key's type.
+  absl::Status Set(const std::string& assignment);
+
+  int64_t GetInt(const std::string& key) const;
+  double GetFloat(const std::string& key) const;
+  bool GetBool(const std::string& key) const;
+  const std::string& GetString(const std::string& key) const;
+  // Where the value came from: "file.toml:12", "--set", or "default".
+  const std::string& Origin(const std::string& key) const;
+
+  // The resolved config as TOML (every key, grouped by table), reloadable with Parse.
+  std::string ToToml() const;
+  // The config file this was loaded from ("" if parsed from text).
+  const std::string& path() const { return path_; }
+
+ private:
+  const ConfigValue& Get(const std::string& key, ValueType type) const;
+
+  std::map<std::string, ConfigValue> values_;
+  std::map<std::string, std::string> origins_;
+  std::string path_;
+  friend class ConfigLoader;
+};
+
+}  // namespace attnlab::experiments

@@ -1,0 +1,51 @@
+#include "experiments/tasks/generation.h"
+
+#include <unordered_set>
+
+#include "absl/strings/str_cat.h"
+#include "framework/core/error.h"
+
+namespace attnlab::experiments {
+
+absl::StatusOr<Splits> GenerateSplits(
+    const Config& config, const std::string& task_name,
+    const std::function<Example(TaskRandom& random, const LengthRange& lengths)>& make_example) {
+  const LengthRange lengths{config.GetInt("task.min_length"), config.GetInt("task.max_length")};
+  if (lengths.min > lengths.max) {
+    return absl::InvalidArgumentError(absl::StrCat(config.Origin("task.min_length"), ": task.min_length ",
+                                                   lengths.min, " exceeds task.max_length ", lengths.max));
+  }
+  LengthRange test_lengths = lengths;
+  if (config.GetInt("task.test_min_length") > 0) test_lengths.min = config.GetInt("task.test_min_length");
+  if (config.GetInt("task.test_max_length") > 0) test_lengths.max = config.GetInt("task.test_max_length");
+  if (test_lengths.min > test_lengths.max) {
+    return absl::InvalidArgumentError("task.test_min_length exceeds task.test_max_length");
+  }
+
+  TaskRandom random(static_cast<uint64_t>(config.GetInt("task.seed")));
+  std::unordered_set<std::string> seen;
+  Splits splits;
+  auto fill = [&](std::vector<Example>& split, int64_t size, const LengthRange& range,
+                  const char* split_name) -> absl::Status {
+    // Rejection sampling of repeats; give up when almost every draw is a repeat.
+    const int64_t max_attempts = 50 * size + 1000;
+    int64_t attempts = 0;
+    while (static_cast<int64_t>(split.size()) < size) {
+      if (++attempts > max_attempts) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "task ", task_name, ": could not draw ", size, " distinct ", split_name,
+            " examples (got ", split.size(), "); these lengths and vocabulary admit too few "
+            "distinct sequences: lower the split sizes or raise task.max_length/task.vocab_size"));
+      }
+      Example example = make_example(random, range);
+      if (seen.insert(example.source).second) split.push_back(std::move(example));
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(fill(splits.train, config.GetInt("task.train_size"), lengths, "training"));
+  RETURN_IF_ERROR(fill(splits.valid, config.GetInt("task.valid_size"), lengths, "validation"));
+  RETURN_IF_ERROR(fill(splits.test, config.GetInt("task.test_size"), test_lengths, "test"));
+  return splits;
+}
+
+}  // namespace attnlab::experiments

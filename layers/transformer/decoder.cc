@@ -1,0 +1,38 @@
+#include "layers/transformer/decoder.h"
+
+#include "absl/strings/str_cat.h"
+#include "framework/core/error.h"
+
+namespace attnlab::nn {
+
+absl::StatusOr<std::shared_ptr<Decoder>> Decoder::Create(const TransformerLayerOptions& options,
+                                                         int64_t num_layers, Generator& generator) {
+  auto decoder = std::shared_ptr<Decoder>(new Decoder());
+  for (int64_t index = 0; index < num_layers; ++index) {
+    ASSIGN_OR_RETURN(std::shared_ptr<DecoderLayer> layer, DecoderLayer::Create(options, generator));
+    // The child's name holds the dot, so parameters read `layers.0.self_attn...` as in PyTorch.
+    decoder->layers_.push_back(decoder->RegisterModule(absl::StrCat("layers.", index), layer));
+  }
+  if (options.norm_position == NormPosition::kPre) {
+    decoder->norm_ = decoder->RegisterModule("norm", std::make_shared<LayerNorm>(options.d_model));
+  }
+  return decoder;
+}
+
+Tensor Decoder::Forward(const Tensor& x, const Tensor& memory, const Tensor& src_padding_mask,
+                        std::vector<DecoderLayerCache>* caches,
+                        std::vector<DecoderLayerAttentionWeights>* weights) const {
+  ATTNLAB_CHECK(caches == nullptr || caches->size() == layers_.size(),
+                "decoder: ", caches == nullptr ? 0 : caches->size(), " caches for ", layers_.size(),
+                " layers");
+  if (weights != nullptr) weights->assign(layers_.size(), DecoderLayerAttentionWeights());
+  Tensor hidden = x;  // [batch, tgt, d_model]
+  for (size_t index = 0; index < layers_.size(); ++index) {
+    hidden = layers_[index]->Forward(hidden, memory, src_padding_mask,
+                                     caches != nullptr ? &(*caches)[index] : nullptr,
+                                     weights != nullptr ? &(*weights)[index] : nullptr);
+  }
+  return norm_ != nullptr ? norm_->Forward(hidden) : hidden;
+}
+
+}  // namespace attnlab::nn

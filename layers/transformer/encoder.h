@@ -1,0 +1,43 @@
+// Encoder: a stack of N EncoderLayers (Vaswani et al. 2017, section 3.1). A pre-LN stack
+// ends with a LayerNorm, since its residual stream is never normalized inside the layers
+// (Xiong et al. 2020); a post-LN stack has none.
+//
+// Parameters: layers.<i>.* (see encoder_layer.h) for i in [0, N); norm.{weight, bias}
+// [d_model] when pre-LN.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/random/generator.h"
+#include "layers/layer_norm.h"
+#include "layers/module.h"
+#include "layers/transformer/encoder_layer.h"
+#include "layers/transformer/layer_options.h"
+
+namespace attnlab::nn {
+
+class Encoder : public Module {
+ public:
+  static absl::StatusOr<std::shared_ptr<Encoder>> Create(const TransformerLayerOptions& options,
+                                                         int64_t num_layers, Generator& generator);
+
+  // x: embedded source [batch, src, d_model]; src_padding_mask: f32 [batch, src], 1 at
+  // padding, or undefined -> memory [batch, src, d_model]. If self_attention_weights is
+  // given it receives one [batch, heads, src, src] tensor per layer.
+  Tensor Forward(const Tensor& x, const Tensor& src_padding_mask,
+                 std::vector<Tensor>* self_attention_weights = nullptr) const;
+
+  int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
+  const EncoderLayer& layer(int64_t index) const { return *layers_.at(index); }
+  bool has_final_norm() const { return norm_ != nullptr; }
+
+ private:
+  Encoder() = default;
+
+  std::vector<std::shared_ptr<EncoderLayer>> layers_;
+  std::shared_ptr<LayerNorm> norm_;  // pre-LN only
+};
+
+}  // namespace attnlab::nn

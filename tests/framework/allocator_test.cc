@@ -1,0 +1,179 @@
+// CachingAllocator: size classes, 64-byte alignment, reuse of freed blocks, and the
+// current / peak / cached byte counts. Most tests use a private allocator so that other
+// tests' tensors do not disturb the counts; the last ones check the global one.
+#include "framework/tensor/allocator.h"
+
+#include <cstdint>
+#include <vector>
+
+#include "framework/tensor/tensor.h"
+#include "gtest/gtest.h"
+
+namespace attnlab {
+namespace {
+
+TEST(SizeClassTest, SmallRequestsRoundUpToMultiplesOf64) {
+  EXPECT_EQ(CachingAllocator::SizeClass(0), 64u);
+  EXPECT_EQ(CachingAllocator::SizeClass(1), 64u);
+  EXPECT_EQ(CachingAllocator::SizeClass(64), 64u);
+  EXPECT_EQ(CachingAllocator::SizeClass(65), 128u);
+  EXPECT_EQ(CachingAllocator::SizeClass(1000), 1024u);
+  EXPECT_EQ(CachingAllocator::SizeClass(1024), 1024u);
+}
+
+TEST(SizeClassTest, LargeRequestsUseFourClassesPerPowerOfTwo) {
+  // Between 1024 and 2048 the classes are 1280, 1536, 1792, 2048.
+  EXPECT_EQ(CachingAllocator::SizeClass(1025), 1280u);
+  EXPECT_EQ(CachingAllocator::SizeClass(1280), 1280u);
+  EXPECT_EQ(CachingAllocator::SizeClass(1281), 1536u);
+  EXPECT_EQ(CachingAllocator::SizeClass(1700), 1792u);
+  EXPECT_EQ(CachingAllocator::SizeClass(2048), 2048u);
+  EXPECT_EQ(CachingAllocator::SizeClass(2049), 2560u);
+  EXPECT_EQ(CachingAllocator::SizeClass(3000), 3072u);
+  EXPECT_EQ(CachingAllocator::SizeClass(5000), 5120u);
+  EXPECT_EQ(CachingAllocator::SizeClass(size_t{1} << 20), size_t{1} << 20);
+  EXPECT_EQ(CachingAllocator::SizeClass((size_t{1} << 20) + 1), (size_t{1} << 20) * 5 / 4);
+}
+
+TEST(SizeClassTest, ClassesAreAlignedMonotonicAndWasteAtMostAQuarter) {
+  size_t previous = 0;
+  for (size_t bytes = 1; bytes <= (size_t{1} << 22); bytes += 1 + bytes / 61) {
+    const size_t size_class = CachingAllocator::SizeClass(bytes);
+    ASSERT_GE(size_class, bytes);
+    ASSERT_GE(size_class, previous) << "bytes " << bytes;
+    // aligned_alloc needs a size that is a multiple of the alignment.
+    ASSERT_EQ(size_class % CachingAllocator::kAlignment, 0u) << "bytes " << bytes;
+    if (bytes > 1024) {
+      ASSERT_LE(size_class * 4, bytes * 5) << "bytes " << bytes;  // at most 25% waste
+    } else {
+      ASSERT_LT(size_class - bytes, CachingAllocator::kAlignment) << "bytes " << bytes;
+    }
+    previous = size_class;
+  }
+}
+
+TEST(CachingAllocatorTest, BlocksAre64ByteAligned) {
+  CachingAllocator allocator;
+  std::vector<std::pair<void*, size_t>> blocks;
+  for (size_t bytes : {0, 1, 63, 64, 100, 1025, 4096, 70000, 1 << 20}) {
+    void* block = allocator.Allocate(bytes);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(block) % CachingAllocator::kAlignment, 0u)
+        << "bytes " << bytes;
+    blocks.emplace_back(block, bytes);
+  }
+  for (const auto& [block, bytes] : blocks) allocator.Release(block, bytes);
+}
+
+TEST(CachingAllocatorTest, FreedBlockIsReusedInASteadyLoop) {
+  CachingAllocator allocator;
+  void* first = allocator.Allocate(4000);
+  allocator.Release(first, 4000);
+  for (int i = 0; i < 1000; ++i) {
+    void* block = allocator.Allocate(4000);
+    EXPECT_EQ(block, first);
+    allocator.Release(block, 4000);
+  }
+  const AllocatorStats stats = allocator.Stats();
+  EXPECT_EQ(stats.system_allocations, 1u);
+  EXPECT_EQ(stats.allocations, 1001u);
+  EXPECT_EQ(stats.current_bytes, 0u);
+  EXPECT_EQ(stats.cached_bytes, 4096u);
+}
+
+TEST(CachingAllocatorTest, NearbySizesShareASizeClassBlock) {
+  CachingAllocator allocator;
+  void* block = allocator.Allocate(1100);  // class 1280
+  allocator.Release(block, 1100);
+  void* again = allocator.Allocate(1250);  // also class 1280
+  EXPECT_EQ(again, block);
+  allocator.Release(again, 1250);
+  void* larger = allocator.Allocate(1300);  // class 1536: a new block
+  EXPECT_NE(larger, block);
+  allocator.Release(larger, 1300);
+  EXPECT_EQ(allocator.Stats().system_allocations, 2u);
+}
+
+TEST(CachingAllocatorTest, TwoLiveBlocksOfOneClassAreDistinct) {
+  CachingAllocator allocator;
+  void* first = allocator.Allocate(512);
+  void* second = allocator.Allocate(512);
+  EXPECT_NE(first, second);
+  allocator.Release(first, 512);
+  allocator.Release(second, 512);
+  EXPECT_EQ(allocator.Stats().system_allocations, 2u);
+  EXPECT_EQ(allocator.Stats().cached_bytes, 1024u);
+}
+
+TEST(CachingAllocatorTest, TracksCurrentPeakAndCachedBytes) {
+  CachingAllocator allocator;
+  void* small = allocator.Allocate(1000);  // class 1024
+  void* large = allocator.Allocate(3000);  // class 3072
+  AllocatorStats stats = allocator.Stats();
+  EXPECT_EQ(stats.current_bytes, 4096u);
+  EXPECT_EQ(stats.peak_bytes, 4096u);
+  EXPECT_EQ(stats.cached_bytes, 0u);
+
+  allocator.Release(large, 3000);
+  stats = allocator.Stats();
+  EXPECT_EQ(stats.current_bytes, 1024u);
+  EXPECT_EQ(stats.peak_bytes, 4096u);
+  EXPECT_EQ(stats.cached_bytes, 3072u);
+
+  allocator.ResetPeak();
+  EXPECT_EQ(allocator.Stats().peak_bytes, 1024u);
+  void* reused = allocator.Allocate(2900);  // class 3072, from the cache
+  EXPECT_EQ(reused, large);
+  stats = allocator.Stats();
+  EXPECT_EQ(stats.current_bytes, 4096u);
+  EXPECT_EQ(stats.peak_bytes, 4096u);
+  EXPECT_EQ(stats.cached_bytes, 0u);
+  EXPECT_EQ(stats.system_allocations, 2u);
+
+  allocator.Release(reused, 2900);
+  allocator.Release(small, 1000);
+  EXPECT_EQ(allocator.Stats().current_bytes, 0u);
+  EXPECT_EQ(allocator.Stats().cached_bytes, 4096u);
+  allocator.EmptyCache();
+  stats = allocator.Stats();
+  EXPECT_EQ(stats.cached_bytes, 0u);
+  EXPECT_EQ(stats.peak_bytes, 4096u);
+  EXPECT_EQ(stats.system_allocations, 2u);
+
+  // After EmptyCache the next request goes to the system again.
+  void* fresh = allocator.Allocate(1000);
+  EXPECT_EQ(allocator.Stats().system_allocations, 3u);
+  allocator.Release(fresh, 1000);
+}
+
+TEST(CachingAllocatorTest, ReleaseOfNullIsANoOp) {
+  CachingAllocator allocator;
+  allocator.Release(nullptr, 128);
+  EXPECT_EQ(allocator.Stats().cached_bytes, 0u);
+}
+
+TEST(GlobalAllocatorTest, TensorLifetimeMovesCurrentBytesBySizeClass) {
+  CachingAllocator& allocator = CachingAllocator::Global();
+  const size_t before = allocator.Stats().current_bytes;
+  {
+    const Tensor t = Tensor::Empty({300});  // 1200 bytes, class 1280
+    EXPECT_EQ(allocator.Stats().current_bytes, before + 1280);
+    const Tensor view = t.narrow(0, 10, 20);  // a view allocates nothing
+    EXPECT_EQ(allocator.Stats().current_bytes, before + 1280);
+  }
+  EXPECT_EQ(allocator.Stats().current_bytes, before);
+}
+
+TEST(GlobalAllocatorTest, SameSizeTensorsInALoopCauseNoSystemAllocations) {
+  CachingAllocator& allocator = CachingAllocator::Global();
+  { const Tensor warm_up = Tensor::Zeros({123, 45}); }
+  const uint64_t system_before = allocator.Stats().system_allocations;
+  const uint64_t allocations_before = allocator.Stats().allocations;
+  for (int i = 0; i < 500; ++i) {
+    const Tensor t = Tensor::Zeros({123, 45});
+    ASSERT_EQ(allocator.Stats().system_allocations, system_before) << "iteration " << i;
+  }
+  EXPECT_EQ(allocator.Stats().allocations, allocations_before + 500);
+}
+
+}  // namespace
+}  // namespace attnlab

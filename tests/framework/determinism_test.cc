@@ -1,0 +1,145 @@
+// Bit-exact reproducibility across thread counts: the same seeded training run of a small
+// MLP (Linear -> Tanh -> Dropout -> Linear -> CrossEntropy, plain SGD done by hand) on 1
+// and on 2 threads must give identical losses and weights, compared with memcmp.
+#include <cstring>
+#include <vector>
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/ops/ops.h"
+#include "framework/parallel/parallel_for.h"
+#include "framework/random/generator.h"
+#include "gtest/gtest.h"
+
+namespace attnlab {
+namespace {
+
+// Large enough that our own kernels split into several chunks (elementwise grain 2^15,
+// reduction grain 2^14 elements) and oneDNN has work for two threads.
+constexpr int64_t kBatch = 256;
+constexpr int64_t kInputFeatures = 96;
+constexpr int64_t kHiddenFeatures = 384;
+constexpr int64_t kClasses = 40;
+constexpr int kSteps = 4;
+constexpr float kLearningRate = 0.1f;
+constexpr float kDropout = 0.1f;
+
+// Restores the thread count on scope exit, also when an assertion returns early.
+class ThreadCountRestorer {
+ public:
+  ThreadCountRestorer() : saved_threads_(NumThreads()) {}
+  ~ThreadCountRestorer() { SetNumThreads(saved_threads_); }
+  ThreadCountRestorer(const ThreadCountRestorer&) = delete;
+  ThreadCountRestorer& operator=(const ThreadCountRestorer&) = delete;
+
+ private:
+  int saved_threads_;
+};
+
+struct TrainingRecord {
+  std::vector<float> losses;
+  std::vector<std::vector<float>> parameters;  // final values, one vector per parameter
+};
+
+Tensor Parameter(const Shape& shape, float stddev, Generator& generator) {
+  Tensor parameter = RandomNormal(shape, 0.0f, stddev, generator);
+  parameter.set_requires_grad(true);
+  return parameter;
+}
+
+TrainingRecord Train(int threads) {
+  SetNumThreads(threads);
+  ManualSeed(1234);  // the dropout stream
+  Generator init_generator(42);
+  std::vector<Tensor> parameters = {
+      Parameter({kHiddenFeatures, kInputFeatures}, 0.1f, init_generator),
+      Parameter({kHiddenFeatures}, 0.1f, init_generator),
+      Parameter({kClasses, kHiddenFeatures}, 0.05f, init_generator),
+      Parameter({kClasses}, 0.05f, init_generator),
+  };
+  const Tensor inputs = RandomNormal({kBatch, kInputFeatures}, 0.0f, 1.0f, init_generator);
+  const Tensor targets = RandomInts({kBatch}, 0, kClasses, init_generator);
+
+  TrainingRecord record;
+  for (int step = 0; step < kSteps; ++step) {
+    const Tensor hidden = Tanh(Linear(inputs, parameters[0], parameters[1]));
+    const Tensor dropped = Dropout(hidden, kDropout, /*training=*/true);
+    const Tensor logits = Linear(dropped, parameters[2], parameters[3]);
+    const Tensor loss = CrossEntropy(logits, targets);
+    record.losses.push_back(loss.item());
+    loss.backward();
+    NoGradGuard no_grad;
+    for (Tensor& parameter : parameters) {
+      AddInPlace(parameter, MulScalar(parameter.grad(), -kLearningRate));
+      parameter.zero_grad();
+    }
+  }
+  for (const Tensor& parameter : parameters) record.parameters.push_back(parameter.ToFloats());
+  return record;
+}
+
+bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST(DeterminismTest, TrainingIsBitIdenticalOnOneAndTwoThreads) {
+  ThreadCountRestorer restore_threads;
+  const TrainingRecord one_thread = Train(1);
+  const TrainingRecord two_threads = Train(2);
+  const TrainingRecord one_thread_again = Train(1);
+
+  ASSERT_EQ(one_thread.losses.size(), static_cast<size_t>(kSteps));
+  // The run must actually train, or identical results would prove little.
+  EXPECT_LT(one_thread.losses.back(), one_thread.losses.front());
+  EXPECT_TRUE(BitIdentical(one_thread.losses, one_thread_again.losses))
+      << "the same run on one thread is not reproducible";
+  for (int step = 0; step < kSteps; ++step) {
+    EXPECT_EQ(std::memcmp(&one_thread.losses[step], &two_threads.losses[step], sizeof(float)), 0)
+        << "step " << step << ": loss " << one_thread.losses[step] << " on 1 thread vs "
+        << two_threads.losses[step] << " on 2 threads";
+  }
+  ASSERT_EQ(one_thread.parameters.size(), two_threads.parameters.size());
+  for (size_t i = 0; i < one_thread.parameters.size(); ++i) {
+    EXPECT_TRUE(BitIdentical(one_thread.parameters[i], two_threads.parameters[i]))
+        << "parameter " << i << " differs between 1 and 2 threads";
+  }
+}
+
+// The weight gradient of a narrow layer over many rows, dW = G^T X with a long reduction
+// (K = 4096 rows) and a small [64, 64] result. On this shape oneDNN 2.6's matmul
+// (brg:avx512_core) splits K across threads (its parallel K reduction, nthr_k > 1) and adds
+// the per-thread partial sums afterwards, so the summation order depends on the thread
+// count. The MLP above does not reach this regime; a model with small layers and large
+// batches does.
+std::vector<float> LongReductionWeightGradient(int threads) {
+  SetNumThreads(threads);
+  Generator generator(7);
+  const Tensor output_grad = RandomNormal({4096, 64}, 0.0f, 1.0f, generator);
+  const Tensor inputs = RandomNormal({4096, 64}, 0.0f, 1.0f, generator);
+  NoGradGuard no_grad;
+  return Matmul(output_grad, inputs, /*transpose_a=*/true, /*transpose_b=*/false).ToFloats();
+}
+
+TEST(DeterminismTest, LongReductionWeightGradientIsBitIdenticalOnOneAndTwoThreads) {
+  ThreadCountRestorer restore_threads;
+  const std::vector<float> one_thread = LongReductionWeightGradient(1);
+  const std::vector<float> two_threads = LongReductionWeightGradient(2);
+  size_t differing = 0;
+  for (size_t i = 0; i < one_thread.size(); ++i) {
+    if (std::memcmp(&one_thread[i], &two_threads[i], sizeof(float)) != 0) ++differing;
+  }
+  EXPECT_EQ(differing, 0u) << differing << " of " << one_thread.size()
+                           << " elements of G^T X ([4096, 64]^T @ [4096, 64]) differ between 1 "
+                              "and 2 threads";
+}
+
+TEST(DeterminismTest, ThreadCountIsRestored) {
+  const int before = NumThreads();
+  {
+    ThreadCountRestorer restore_threads;
+    SetNumThreads(before == 1 ? 2 : 1);
+  }
+  EXPECT_EQ(NumThreads(), before);
+}
+
+}  // namespace
+}  // namespace attnlab

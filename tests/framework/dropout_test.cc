@@ -1,0 +1,174 @@
+// Dropout: the keep rate, exact scaling, the mask's dependence on (seed, offset) only
+// (same seed -> same mask, bit-identical on 1 and 2 threads), backward regenerating the
+// forward mask, identity in eval mode or with p = 0, and a gradient check with the
+// generator state fixed before every evaluation.
+#include <cstring>
+#include <vector>
+
+#include "framework/ops/ops.h"
+#include "framework/parallel/parallel_for.h"
+#include "framework/random/generator.h"
+#include "framework/random/philox.h"
+#include "gtest/gtest.h"
+#include "tests/support/gradcheck.h"
+
+namespace attnlab {
+namespace {
+
+using testing::AllClose;
+using testing::GradCheck;
+using testing::RandomInput;
+
+ATTNLAB_GRADCHECKED(dropout, "dropout");
+
+TEST(DropoutTest, KeepsAboutOneMinusPOfTheElements) {
+  ManualSeed(1);
+  const Tensor x = Tensor::Full({100000}, 1.0f);
+  for (float p : {0.1f, 0.3f, 0.5f, 0.9f}) {
+    const std::vector<float> out = Dropout(x, p, /*training=*/true).ToFloats();
+    int64_t kept = 0;
+    for (float v : out) kept += v != 0.0f;
+    EXPECT_NEAR(static_cast<double>(kept) / out.size(), 1.0 - p, 0.01) << "p = " << p;
+  }
+}
+
+TEST(DropoutTest, KeptValuesAreScaledExactly) {
+  ManualSeed(2);
+  const Tensor x = RandomInput({37, 29}, 3, 0.5f, 2.0f);  // no zeros in x
+  const float p = 0.3f;
+  const float scale = 1.0f / (1.0f - p);
+  const std::vector<float> in = x.ToFloats();
+  const std::vector<float> out = Dropout(x, p, true).ToFloats();
+  int64_t kept = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (out[i] == 0.0f) continue;
+    ++kept;
+    EXPECT_EQ(out[i], in[i] * scale) << "element " << i;
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_LT(kept, static_cast<int64_t>(in.size()));
+}
+
+TEST(DropoutTest, MaskFollowsThePhiloxStreamElementByElement) {
+  // Element i keeps iff UniformFloat(word i % 4 of block first + i / 4) >= p, and a call
+  // reserves ceil(numel / 4) blocks; 7 elements leave a partial last block.
+  ManualSeed(4);
+  const uint64_t first = DefaultGenerator().state().offset;
+  const float p = 0.5f;
+  const Tensor x = Tensor::Full({7}, 1.0f);
+  const std::vector<float> out = Dropout(x, p, true).ToFloats();
+  EXPECT_EQ(DefaultGenerator().state().offset, first + 2);
+  for (int64_t i = 0; i < 7; ++i) {
+    const bool keep = UniformFloat(PhiloxBlock(4, first + i / 4)[i % 4]) >= p;
+    EXPECT_EQ(out[i], keep ? 2.0f : 0.0f) << "element " << i;
+  }
+  // The next call continues the stream after the reserved blocks.
+  const std::vector<float> next = Dropout(x, p, true).ToFloats();
+  EXPECT_EQ(DefaultGenerator().state().offset, first + 4);
+  for (int64_t i = 0; i < 7; ++i) {
+    const bool keep = UniformFloat(PhiloxBlock(4, first + 2 + i / 4)[i % 4]) >= p;
+    EXPECT_EQ(next[i], keep ? 2.0f : 0.0f) << "element " << i;
+  }
+}
+
+TEST(DropoutTest, SameSeedGivesSameMaskAndTheStreamMovesOn) {
+  const Tensor x = RandomInput({64, 33}, 5);
+  ManualSeed(6);
+  const std::vector<float> first = Dropout(x, 0.4f, true).ToFloats();
+  const std::vector<float> second = Dropout(x, 0.4f, true).ToFloats();
+  ManualSeed(6);
+  const std::vector<float> replay = Dropout(x, 0.4f, true).ToFloats();
+  EXPECT_EQ(first, replay);
+  EXPECT_NE(first, second);
+  ManualSeed(7);
+  EXPECT_NE(Dropout(x, 0.4f, true).ToFloats(), first);
+}
+
+TEST(DropoutTest, BackwardRegeneratesTheForwardMask) {
+  ManualSeed(8);
+  Tensor x = RandomInput({1001}, 9, 0.5f, 2.0f);
+  const float p = 0.25f;
+  const Tensor out = Dropout(x, p, true);
+  // Draw from the generator between forward and backward: backward must not care.
+  Dropout(Tensor::Full({100}, 1.0f), 0.5f, true);
+  const Tensor upstream = RandomInput({1001}, 10, 0.5f, 2.0f).detach();
+  Sum(Mul(out, upstream)).backward();
+  const std::vector<float> forward = out.ToFloats(), grad = x.grad().ToFloats();
+  const std::vector<float> upstream_values = upstream.ToFloats();
+  for (size_t i = 0; i < forward.size(); ++i) {
+    const float expected = forward[i] != 0.0f ? upstream_values[i] * (1.0f / (1.0f - p)) : 0.0f;
+    EXPECT_EQ(grad[i], expected) << "element " << i;
+  }
+}
+
+TEST(DropoutTest, IdentityInEvalModeAndWithZeroP) {
+  const Tensor x = RandomInput({4, 5}, 11);
+  const GeneratorState before = DefaultGenerator().state();
+  const Tensor eval = Dropout(x, 0.5f, /*training=*/false);
+  EXPECT_EQ(eval.impl(), x.impl());
+  EXPECT_EQ(eval.grad_fn(), nullptr);
+  const Tensor zero_p = Dropout(x, 0.0f, true);
+  EXPECT_EQ(zero_p.impl(), x.impl());
+  EXPECT_EQ(DefaultGenerator().state().offset, before.offset);  // no numbers drawn
+}
+
+TEST(DropoutTest, ProbabilityOutsideZeroOneIsAnError) {
+  const Tensor x = Tensor::Full({3}, 1.0f);
+  EXPECT_THROW(Dropout(x, -0.1f, true), Error);
+  EXPECT_THROW(Dropout(x, 1.0f, true), Error);
+  EXPECT_THROW(Dropout(x, 1.5f, false), Error);
+}
+
+TEST(DropoutTest, BitIdenticalOnOneAndTwoThreads) {
+  // Odd size, many parallel chunks.
+  const Tensor x = RandomInput({100003}, 12);
+  const auto run = [&](int threads, std::vector<float>& out, std::vector<float>& grad) {
+    SetNumThreads(threads);
+    Tensor input = x.detach().Clone();
+    input.set_requires_grad(true);
+    ManualSeed(13);
+    const Tensor y = Dropout(input, 0.3f, true);
+    Sum(Mul(y, x.detach())).backward();
+    out = y.ToFloats();
+    grad = input.grad().ToFloats();
+  };
+  const int threads = NumThreads();
+  std::vector<float> out_one, grad_one, out_two, grad_two;
+  run(1, out_one, grad_one);
+  run(2, out_two, grad_two);
+  SetNumThreads(threads);
+  ASSERT_EQ(out_one.size(), out_two.size());
+  EXPECT_EQ(0, std::memcmp(out_one.data(), out_two.data(), out_one.size() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(grad_one.data(), grad_two.data(), grad_one.size() * sizeof(float)));
+}
+
+TEST(DropoutTest, StridedInput) {
+  const Tensor wide = RandomInput({6, 10}, 14, 0.5f, 2.0f);
+  const Tensor window = wide.narrow(1, 3, 5);
+  ManualSeed(15);
+  const Tensor from_view = Dropout(window, 0.5f, true);
+  ManualSeed(15);
+  const Tensor from_copy = Dropout(window.contiguous(), 0.5f, true);
+  EXPECT_TRUE(AllClose(from_view, from_copy, 0.0));
+}
+
+TEST(DropoutTest, GradientMatchesFiniteDifferences) {
+  // Every evaluation restarts the stream, so all of them see the same mask.
+  for (float p : {0.2f, 0.5f}) {
+    EXPECT_TRUE(GradCheck(
+        [p](const std::vector<Tensor>& x) {
+          ManualSeed(16);
+          return Dropout(x[0], p, true);
+        },
+        {RandomInput({5, 7}, 17)}));
+  }
+  EXPECT_TRUE(GradCheck(
+      [](const std::vector<Tensor>& x) {
+        ManualSeed(18);
+        return Dropout(x[0].narrow(0, 1, 3), 0.3f, true);
+      },
+      {RandomInput({5, 6}, 19)}));
+}
+
+}  // namespace
+}  // namespace attnlab

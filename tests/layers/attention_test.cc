@@ -1,0 +1,592 @@
+// Attention variants and multi-head attention. Every registered variant (AttentionNames(),
+// so a new variant is tested as soon as it is linked in) runs through MultiHeadAttention
+// at tiny sizes, with and without rotary positions, and must satisfy what the papers
+// imply: gradients match finite differences (inputs and every parameter), weight rows
+// sum to one, padded keys get weight exactly 0, a fully padded row stays finite, causal
+// outputs ignore the future, incremental decoding equals full recomputation (self- and
+// cross-attention), one head equals the variant called directly, and the context is the
+// weighted sum of the values. The variants added with their papers' formulas (general,
+// additive, alibi, linear) are also checked against naive loops.
+#include "layers/attention/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/ops/ops.h"
+#include "gtest/gtest.h"
+#include "layers/attention/multi_head.h"
+#include "tests/support/gradcheck.h"
+
+namespace attnlab::nn {
+namespace {
+
+using testing::AllClose;
+using testing::GradCheck;
+using testing::RandomInput;
+
+constexpr int64_t kBatch = 2, kHeads = 2, kModel = 8, kTgt = 3, kSrc = 4;
+constexpr int64_t kHeadDim = kModel / kHeads;
+
+// ---- Helpers -----------------------------------------------------------------------
+
+std::shared_ptr<MultiHeadAttention> MakeMultiHead(const std::string& variant, bool rotary,
+                                                  int64_t heads = kHeads) {
+  MultiHeadAttentionOptions options;
+  options.d_model = kModel;
+  options.num_heads = heads;
+  options.variant = variant;
+  options.rotary = rotary;
+  Generator generator(7);
+  auto created = MultiHeadAttention::Create(options, generator);
+  EXPECT_TRUE(created.ok()) << created.status();
+  (*created)->Eval();
+  return *created;
+}
+
+std::shared_ptr<Attention> MakeVariant(const std::string& name, int64_t heads = kHeads,
+                                       int64_t head_dim = kHeadDim) {
+  AttentionConfig config;
+  config.head_dim = head_dim;
+  config.num_heads = heads;
+  Generator generator(11);
+  auto created = MakeAttention(name, config, generator);
+  EXPECT_TRUE(created.ok()) << created.status();
+  (*created)->Eval();
+  return *created;
+}
+
+// f32 [batch, src]: 0 for the first lengths[b] keys, 1 (padding) after.
+Tensor KeyPadding(const std::vector<int64_t>& lengths, int64_t src) {
+  std::vector<float> values;
+  for (const int64_t length : lengths) {
+    for (int64_t s = 0; s < src; ++s) values.push_back(s < length ? 0.0f : 1.0f);
+  }
+  return Tensor::FromFloats(values, {static_cast<int64_t>(lengths.size()), src});
+}
+
+// The module parameter called `name` (dotted), or a test failure.
+Tensor NamedParameter(const Module& module, const std::string& name) {
+  for (const auto& [parameter_name, tensor] : module.NamedParameters()) {
+    if (parameter_name == name) return tensor;
+  }
+  ADD_FAILURE() << "no parameter named " << name;
+  return Tensor();
+}
+
+// GradCheck of `function` with respect to `inputs` and every parameter of `module`. The
+// parameters are appended to GradCheck's input list, which perturbs them in place (the
+// list holds handles to the module's own tensors); `function` sees only the inputs and
+// reads the parameters through the module.
+::testing::AssertionResult GradCheckWithParameters(
+    const Module& module, const std::vector<Tensor>& inputs,
+    const std::function<Tensor(const std::vector<Tensor>&)>& function) {
+  std::vector<Tensor> all = inputs;
+  for (const Tensor& parameter : module.Parameters()) all.push_back(parameter);
+  const size_t input_count = inputs.size();
+  return GradCheck(
+      [&](const std::vector<Tensor>& x) {
+        return function(std::vector<Tensor>(x.begin(), x.begin() + input_count));
+      },
+      all);
+}
+
+bool AllFinite(const Tensor& t) {
+  for (const float value : t.ToFloats()) {
+    if (!std::isfinite(value)) return false;
+  }
+  return true;
+}
+
+// ---- Every variant through MultiHeadAttention, with and without rotary ------------
+
+struct VariantCase {
+  std::string variant;
+  bool rotary;
+};
+
+class AttentionVariantTest : public ::testing::TestWithParam<VariantCase> {
+ protected:
+  std::shared_ptr<MultiHeadAttention> MultiHead(int64_t heads = kHeads) const {
+    return MakeMultiHead(GetParam().variant, GetParam().rotary, heads);
+  }
+};
+
+TEST_P(AttentionVariantTest, CrossAttentionGradientsMatchFiniteDifferences) {
+  const auto attention = MultiHead();
+  const Tensor padding = KeyPadding({kSrc, 2}, kSrc);
+  EXPECT_TRUE(GradCheckWithParameters(
+      *attention,
+      {RandomInput({kBatch, kTgt, kModel}, 1), RandomInput({kBatch, kSrc, kModel}, 2),
+       RandomInput({kBatch, kSrc, kModel}, 3)},
+      [&](const std::vector<Tensor>& x) {
+        MultiHeadAttentionCall call;
+        call.query = x[0];
+        call.key = x[1];
+        call.value = x[2];
+        call.key_padding_mask = padding;
+        return attention->Forward(call).output;
+      }));
+}
+
+TEST_P(AttentionVariantTest, CausalSelfAttentionGradientsMatchFiniteDifferences) {
+  const auto attention = MultiHead();
+  EXPECT_TRUE(GradCheckWithParameters(*attention, {RandomInput({kBatch, kSrc, kModel}, 4)},
+                                      [&](const std::vector<Tensor>& x) {
+                                        MultiHeadAttentionCall call;
+                                        call.query = call.key = call.value = x[0];
+                                        call.causal = true;
+                                        return attention->Forward(call).output;
+                                      }));
+}
+
+TEST_P(AttentionVariantTest, WeightRowsSumToOneAndPaddedKeysGetZeroWeight) {
+  const auto attention = MultiHead();
+  const std::vector<int64_t> lengths = {kSrc, 2};
+  MultiHeadAttentionCall call;
+  call.query = RandomInput({kBatch, kTgt, kModel}, 5);
+  call.key = call.value = RandomInput({kBatch, kSrc, kModel}, 6);
+  call.key_padding_mask = KeyPadding(lengths, kSrc);
+  call.need_weights = true;
+  const Tensor weights = attention->Forward(call).weights;
+  ASSERT_TRUE(weights.defined());
+  ASSERT_EQ(weights.shape(), (Shape{kBatch, kHeads, kTgt, kSrc}));
+  const std::vector<float> w = weights.ToFloats();
+  for (int64_t row = 0; row < kBatch * kHeads * kTgt; ++row) {
+    const int64_t b = row / (kHeads * kTgt);
+    double total = 0.0;
+    for (int64_t s = 0; s < kSrc; ++s) {
+      const float weight = w[row * kSrc + s];
+      EXPECT_GE(weight, 0.0f);
+      if (s >= lengths[b]) {
+        EXPECT_EQ(weight, 0.0f) << "padded key " << s << " of row " << row;
+      }
+      total += weight;
+    }
+    EXPECT_NEAR(total, 1.0, 1e-5) << "row " << row;
+  }
+}
+
+TEST_P(AttentionVariantTest, CausalWeightsAreZeroOnFutureKeys) {
+  const auto attention = MultiHead();
+  MultiHeadAttentionCall call;
+  call.query = call.key = call.value = RandomInput({kBatch, kSrc, kModel}, 7);
+  call.causal = true;
+  call.need_weights = true;
+  const std::vector<float> w = attention->Forward(call).weights.ToFloats();
+  for (int64_t row = 0; row < kBatch * kHeads * kSrc; ++row) {
+    const int64_t t = row % kSrc;
+    double total = 0.0;
+    for (int64_t s = 0; s < kSrc; ++s) {
+      if (s > t) {
+        EXPECT_EQ(w[row * kSrc + s], 0.0f) << "future key " << s << " of query " << t;
+      }
+      total += w[row * kSrc + s];
+    }
+    EXPECT_NEAR(total, 1.0, 1e-5);
+  }
+}
+
+TEST_P(AttentionVariantTest, FullyPaddedBatchRowGivesFiniteOutputAndGradients) {
+  const auto attention = MultiHead();
+  const Tensor query = RandomInput({kBatch, kTgt, kModel}, 8);
+  const Tensor memory = RandomInput({kBatch, kSrc, kModel}, 9);
+  MultiHeadAttentionCall call;
+  call.query = query;
+  call.key = call.value = memory;
+  call.key_padding_mask = KeyPadding({kSrc, 0}, kSrc);  // batch row 1: every key is padding
+  call.need_weights = true;
+  const MultiHeadAttentionOutput out = attention->Forward(call);
+  EXPECT_TRUE(AllFinite(out.output));
+  EXPECT_TRUE(AllFinite(out.weights));
+  // The padded row's weights are all zero.
+  const Tensor padded_row_weights = Narrow(out.weights, 0, 1, 1);
+  EXPECT_TRUE(AllClose(padded_row_weights, std::vector<float>(kHeads * kTgt * kSrc, 0.0f), 0.0));
+  Sum(out.output).backward();
+  EXPECT_TRUE(AllFinite(query.grad()));
+  EXPECT_TRUE(AllFinite(memory.grad()));
+  for (const Tensor& parameter : attention->Parameters()) {
+    if (parameter.grad().defined()) {
+      EXPECT_TRUE(AllFinite(parameter.grad()));
+    }
+  }
+}
+
+TEST_P(AttentionVariantTest, CausalOutputAtTIgnoresInputsAfterT) {
+  const auto attention = MultiHead();
+  NoGradGuard no_grad;
+  const Tensor x = RandomInput({kBatch, kSrc, kModel}, 10).detach();
+  auto run = [&](const Tensor& input) {
+    MultiHeadAttentionCall call;
+    call.query = call.key = call.value = input;
+    call.causal = true;
+    return attention->Forward(call).output;
+  };
+  const Tensor reference = run(x);
+  for (int64_t t = 0; t < kSrc; ++t) {
+    // Changes the inputs from position `from` on.
+    auto perturbed_from = [&](int64_t from) {
+      Tensor changed = x.Clone();
+      float* values = changed.data<float>();
+      for (int64_t b = 0; b < kBatch; ++b) {
+        for (int64_t s = from; s < kSrc; ++s) {
+          for (int64_t c = 0; c < kModel; ++c)
+            values[(b * kSrc + s) * kModel + c] += 0.5f + 0.1f * c;
+        }
+      }
+      return run(changed);
+    };
+    if (t + 1 < kSrc) {
+      EXPECT_TRUE(AllClose(Narrow(perturbed_from(t + 1), 1, 0, t + 1),
+                           Narrow(reference, 1, 0, t + 1).contiguous(), 1e-6))
+          << "output up to " << t << " moved when inputs after it changed";
+    }
+    // And the test can fail: changing position t itself does move output t.
+    const std::vector<float> moved = Narrow(perturbed_from(t), 1, t, 1).ToFloats();
+    const std::vector<float> before = Narrow(reference, 1, t, 1).ToFloats();
+    double difference = 0.0;
+    for (size_t i = 0; i < moved.size(); ++i) difference += std::abs(moved[i] - before[i]);
+    EXPECT_GT(difference, 1e-4) << "output " << t << " ignores its own input";
+  }
+}
+
+TEST_P(AttentionVariantTest, IncrementalSelfAttentionEqualsFullRecomputation) {
+  const auto attention = MultiHead();
+  NoGradGuard no_grad;
+  const Tensor x = RandomInput({kBatch, kSrc, kModel}, 11).detach();
+  MultiHeadAttentionCall full_call;
+  full_call.query = full_call.key = full_call.value = x;
+  full_call.causal = true;
+  full_call.need_weights = true;
+  const MultiHeadAttentionOutput full = attention->Forward(full_call);
+
+  // A two-token prompt, then one token at a time.
+  KeyValueCache cache;
+  std::vector<Tensor> steps;
+  int64_t position = 0;
+  for (const int64_t length : {int64_t{2}, int64_t{1}, int64_t{1}}) {
+    MultiHeadAttentionCall step;
+    step.query = step.key = step.value = Narrow(x, 1, position, length).contiguous();
+    step.causal = true;
+    step.cache = &cache;
+    step.need_weights = true;
+    const MultiHeadAttentionOutput out = attention->Forward(step);
+    steps.push_back(out.output);
+    // This step's weights are the rows of the full weights over the keys seen so far.
+    const Tensor expected_weights =
+        Narrow(Narrow(full.weights, 2, position, length), 3, 0, position + length).contiguous();
+    EXPECT_TRUE(AllClose(out.weights, expected_weights, 1e-5)) << "step at " << position;
+    position += length;
+  }
+  EXPECT_EQ(cache.key.size(2), kSrc);
+  EXPECT_TRUE(AllClose(Concat(steps, 1), full.output, 1e-5));
+}
+
+TEST_P(AttentionVariantTest, IncrementalCrossAttentionEqualsFullRecomputation) {
+  const auto attention = MultiHead();
+  NoGradGuard no_grad;
+  const Tensor query = RandomInput({kBatch, kTgt, kModel}, 12).detach();
+  const Tensor memory = RandomInput({kBatch, kSrc, kModel}, 13).detach();
+  const Tensor padding = KeyPadding({kSrc, 3}, kSrc);
+  MultiHeadAttentionCall full_call;
+  full_call.query = query;
+  full_call.key = full_call.value = memory;
+  full_call.key_padding_mask = padding;
+  const Tensor full = attention->Forward(full_call).output;
+
+  KeyValueCache cache;
+  std::vector<Tensor> steps;
+  for (int64_t t = 0; t < kTgt; ++t) {
+    MultiHeadAttentionCall step;
+    step.query = Narrow(query, 1, t, 1).contiguous();
+    // Keys and values are projected on the first call only; later calls pass nothing.
+    if (t == 0) step.key = step.value = memory;
+    step.key_padding_mask = padding;
+    step.cache = &cache;
+    step.static_keys = true;
+    steps.push_back(attention->Forward(step).output);
+  }
+  EXPECT_TRUE(AllClose(Concat(steps, 1), full, 1e-5));
+}
+
+TEST_P(AttentionVariantTest, OneHeadEqualsTheVariantCalledDirectly) {
+  const auto attention = MultiHead(/*heads=*/1);
+  const Tensor query = RandomInput({kBatch, kTgt, kModel}, 14);
+  const Tensor memory = RandomInput({kBatch, kSrc, kModel}, 15);
+  const Tensor padding = KeyPadding({kSrc, 3}, kSrc);
+  MultiHeadAttentionCall call;
+  call.query = query;
+  call.key = call.value = memory;
+  call.key_padding_mask = padding;
+  call.need_weights = true;
+  const MultiHeadAttentionOutput through_module = attention->Forward(call);
+
+  // [batch, time, d_model] -> projected -> [batch, 1, time, d_model]
+  auto project = [&](const std::string& name, const Tensor& x) {
+    const Tensor projected = attnlab::Linear(x, NamedParameter(*attention, name + ".weight"),
+                                             NamedParameter(*attention, name + ".bias"));
+    return Reshape(projected, {x.size(0), 1, x.size(1), kModel});
+  };
+  AttentionInputs inputs;
+  inputs.query = project("q_proj", query);
+  inputs.key = project("k_proj", memory);
+  inputs.value = project("v_proj", memory);
+  if (GetParam().rotary) {
+    inputs.query = Rotary(inputs.query, 0);
+    inputs.key = Rotary(inputs.key, 0);
+  }
+  inputs.key_padding_mask = padding;
+  inputs.need_weights = true;
+  const AttentionOutput direct = attention->variant().Forward(inputs);
+  const Tensor output = attnlab::Linear(Reshape(direct.context, {kBatch, kTgt, kModel}),
+                                        NamedParameter(*attention, "out_proj.weight"),
+                                        NamedParameter(*attention, "out_proj.bias"));
+  EXPECT_TRUE(AllClose(through_module.output, output, 1e-5));
+  EXPECT_TRUE(AllClose(through_module.weights, direct.weights, 1e-6));
+}
+
+TEST_P(AttentionVariantTest, ContextIsTheWeightedSumOfValues) {
+  const auto variant = MakeVariant(GetParam().variant);
+  for (const bool causal : {false, true}) {
+    AttentionInputs inputs;
+    inputs.query = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 16);
+    inputs.key = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 17);
+    inputs.value = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 18);
+    inputs.key_padding_mask = KeyPadding({kSrc, 3}, kSrc);
+    inputs.causal = causal;
+    inputs.need_weights = true;
+    const AttentionOutput out = variant->Forward(inputs);
+    EXPECT_TRUE(AllClose(out.context, Matmul(out.weights, inputs.value), 1e-5))
+        << (causal ? "causal" : "non-causal");
+  }
+}
+
+std::vector<VariantCase> AllVariantCases() {
+  std::vector<VariantCase> cases;
+  for (const std::string& name : AttentionNames()) {
+    cases.push_back({name, false});
+    cases.push_back({name, true});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Registered, AttentionVariantTest, ::testing::ValuesIn(AllVariantCases()),
+                         [](const ::testing::TestParamInfo<VariantCase>& info) {
+                           return info.param.variant + (info.param.rotary ? "_rotary" : "");
+                         });
+
+// ---- Registry ----------------------------------------------------------------------
+
+TEST(AttentionRegistryTest, PaperVariantsAreRegistered) {
+  const std::vector<std::string> names = AttentionNames();
+  for (const char* expected : {"additive", "alibi", "dot", "general", "linear", "scaled_dot"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  }
+}
+
+TEST(AttentionRegistryTest, UnknownVariantIsAnErrorListingTheKnownOnes) {
+  Generator generator(1);
+  const auto made = MakeAttention("softmax_free", AttentionConfig(), generator);
+  ASSERT_FALSE(made.ok());
+  EXPECT_NE(made.status().message().find("softmax_free"), std::string::npos);
+  EXPECT_NE(made.status().message().find("additive"), std::string::npos) << made.status();
+}
+
+TEST(AttentionRegistryTest, VariantParametersAreNamedUnderTheAttentionModule) {
+  const auto additive = MakeMultiHead("additive", false);
+  EXPECT_EQ(NamedParameter(*additive, "attention.query_weight").shape(),
+            (Shape{kHeadDim, kHeadDim}));
+  EXPECT_EQ(NamedParameter(*additive, "attention.key_weight").shape(), (Shape{kHeadDim, kHeadDim}));
+  EXPECT_EQ(NamedParameter(*additive, "attention.score_vector").shape(), (Shape{kHeadDim}));
+  const auto general = MakeMultiHead("general", false);
+  EXPECT_EQ(NamedParameter(*general, "attention.weight").shape(), (Shape{kHeadDim, kHeadDim}));
+}
+
+// ---- The new variants against naive loops --------------------------------------------
+
+// Reads [batch, heads, time, dim] element (b, h, t, c) from a row-major copy.
+struct Array4 {
+  explicit Array4(const Tensor& t) : values(t.ToFloats()), shape(t.shape()) {}
+  double operator()(int64_t b, int64_t h, int64_t t, int64_t c) const {
+    return values[((b * shape[1] + h) * shape[2] + t) * shape[3] + c];
+  }
+  std::vector<float> values;
+  Shape shape;
+};
+
+// softmax over keys of scores(b, h, i, j) with padding and causal masks, as the weights
+// [batch, heads, tgt, src] in row-major order; fully masked rows are zero.
+std::vector<float> NaiveWeights(
+    const std::function<double(int64_t, int64_t, int64_t, int64_t)>& score,
+    const std::vector<int64_t>& lengths, bool causal, int64_t offset, int64_t heads, int64_t tgt,
+    int64_t src) {
+  std::vector<float> weights;
+  for (int64_t b = 0; b < static_cast<int64_t>(lengths.size()); ++b) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t i = 0; i < tgt; ++i) {
+        std::vector<double> row(src, 0.0);
+        std::vector<bool> visible(src);
+        double max_score = -1e300, total = 0.0;
+        for (int64_t j = 0; j < src; ++j) {
+          visible[j] = j < lengths[b] && (!causal || j <= i + offset);
+          if (visible[j]) max_score = std::max(max_score, row[j] = score(b, h, i, j));
+        }
+        for (int64_t j = 0; j < src; ++j) {
+          row[j] = visible[j] ? std::exp(row[j] - max_score) : 0.0;
+          total += row[j];
+        }
+        for (int64_t j = 0; j < src; ++j) weights.push_back(total > 0 ? row[j] / total : 0.0);
+      }
+    }
+  }
+  return weights;
+}
+
+struct NaiveCase {
+  AttentionInputs inputs;
+  std::vector<int64_t> lengths = {kSrc, 3};
+};
+
+NaiveCase MakeNaiveCase(bool causal, int64_t offset) {
+  NaiveCase c;
+  c.inputs.query = RandomInput({kBatch, kHeads, kTgt, kHeadDim}, 20, -2.0f, 2.0f);
+  c.inputs.key = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 21, -2.0f, 2.0f);
+  c.inputs.value = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 22);
+  c.inputs.key_padding_mask = KeyPadding(c.lengths, kSrc);
+  c.inputs.causal = causal;
+  c.inputs.query_offset = offset;
+  c.inputs.need_weights = true;
+  return c;
+}
+
+TEST(GeneralAttentionTest, WeightsMatchLuongGeneralScore) {
+  const auto variant = MakeVariant("general");
+  const Array4 w_a(Reshape(NamedParameter(*variant, "weight"), {1, 1, kHeadDim, kHeadDim}));
+  for (const bool causal : {false, true}) {
+    const NaiveCase c = MakeNaiveCase(causal, 1);
+    const Array4 q(c.inputs.query), k(c.inputs.key);
+    auto score = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+      double total = 0.0;  // q_i^T W_a k_j
+      for (int64_t a = 0; a < kHeadDim; ++a) {
+        for (int64_t e = 0; e < kHeadDim; ++e)
+          total += q(b, h, i, a) * w_a(0, 0, a, e) * k(b, h, j, e);
+      }
+      return total;
+    };
+    EXPECT_TRUE(AllClose(variant->Forward(c.inputs).weights,
+                         NaiveWeights(score, c.lengths, causal, 1, kHeads, kTgt, kSrc), 1e-5));
+  }
+}
+
+TEST(AdditiveAttentionTest, WeightsMatchBahdanauScore) {
+  const auto variant = MakeVariant("additive");
+  const Array4 w_q(Reshape(NamedParameter(*variant, "query_weight"), {1, 1, kHeadDim, kHeadDim}));
+  const Array4 w_k(Reshape(NamedParameter(*variant, "key_weight"), {1, 1, kHeadDim, kHeadDim}));
+  const Array4 v(Reshape(NamedParameter(*variant, "score_vector"), {1, 1, 1, kHeadDim}));
+  const NaiveCase c = MakeNaiveCase(false, 0);
+  const Array4 q(c.inputs.query), k(c.inputs.key);
+  auto score = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+    double total = 0.0;  // v^T tanh(W_q q_i + W_k k_j)
+    for (int64_t e = 0; e < kHeadDim; ++e) {
+      double hidden = 0.0;
+      for (int64_t a = 0; a < kHeadDim; ++a) {
+        hidden += w_q(0, 0, e, a) * q(b, h, i, a) + w_k(0, 0, e, a) * k(b, h, j, a);
+      }
+      total += v(0, 0, 0, e) * std::tanh(hidden);
+    }
+    return total;
+  };
+  EXPECT_TRUE(AllClose(variant->Forward(c.inputs).weights,
+                       NaiveWeights(score, c.lengths, false, 0, kHeads, kTgt, kSrc), 1e-5));
+}
+
+TEST(AlibiAttentionTest, WeightsMatchScaledDotPlusLinearDistanceBias) {
+  const auto variant = MakeVariant("alibi");
+  const double slopes[kHeads] = {std::pow(2.0, -4.0), std::pow(2.0, -8.0)};  // 2^(-8(h+1)/2)
+  for (const bool causal : {false, true}) {
+    const int64_t offset = causal ? 1 : 0;
+    const NaiveCase c = MakeNaiveCase(causal, offset);
+    const Array4 q(c.inputs.query), k(c.inputs.key);
+    auto score = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+      double dot = 0.0;
+      for (int64_t a = 0; a < kHeadDim; ++a) dot += q(b, h, i, a) * k(b, h, j, a);
+      return dot / std::sqrt(static_cast<double>(kHeadDim)) -
+             slopes[h] * std::abs(static_cast<double>(i + offset - j));
+    };
+    EXPECT_TRUE(AllClose(variant->Forward(c.inputs).weights,
+                         NaiveWeights(score, c.lengths, causal, offset, kHeads, kTgt, kSrc), 1e-5));
+  }
+}
+
+// With zero queries the scores are the bias alone, so w[h, 0, 0] / w[h, 0, 1] = e^(m_h).
+std::vector<double> MeasuredAlibiSlopes(int64_t heads) {
+  const auto variant = MakeVariant("alibi", heads, 2);
+  AttentionInputs inputs;
+  inputs.query = Tensor::Zeros({1, heads, 1, 2});
+  inputs.key = inputs.value = Tensor::Zeros({1, heads, 2, 2});
+  inputs.need_weights = true;
+  const std::vector<float> w = variant->Forward(inputs).weights.ToFloats();
+  std::vector<double> slopes;
+  for (int64_t h = 0; h < heads; ++h) slopes.push_back(std::log(w[h * 2] / w[h * 2 + 1]));
+  return slopes;
+}
+
+TEST(AlibiAttentionTest, SlopesFollowThePapersGeometricSequence) {
+  const std::vector<double> eight = MeasuredAlibiSlopes(8);
+  for (int64_t h = 0; h < 8; ++h) EXPECT_NEAR(eight[h], std::pow(2.0, -(h + 1.0)), 1e-5) << h;
+  // Six heads (not a power of two): the four slopes of H = 4, then 2^-1 and 2^-3, the
+  // first odd-position slopes of H = 8 (the authors' reference code).
+  const std::vector<double> six = MeasuredAlibiSlopes(6);
+  const double expected[6] = {0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125};
+  for (int64_t h = 0; h < 6; ++h) EXPECT_NEAR(six[h], expected[h], 1e-5) << h;
+}
+
+// V'_i = sum_j phi(q_i).phi(k_j) v_j / sum_j phi(q_i).phi(k_j) over visible keys.
+std::vector<float> NaiveLinearAttention(const NaiveCase& c) {
+  const Array4 q(c.inputs.query), k(c.inputs.key), v(c.inputs.value);
+  auto phi = [](double x) { return x > 0 ? x + 1.0 : std::exp(x); };  // elu(x) + 1
+  std::vector<float> context;
+  for (int64_t b = 0; b < kBatch; ++b) {
+    for (int64_t h = 0; h < kHeads; ++h) {
+      for (int64_t i = 0; i < kTgt; ++i) {
+        std::vector<double> numerator(kHeadDim, 0.0);
+        double denominator = 0.0;
+        for (int64_t j = 0; j < kSrc; ++j) {
+          if (j >= c.lengths[b] || (c.inputs.causal && j > i + c.inputs.query_offset)) continue;
+          double similarity = 0.0;
+          for (int64_t a = 0; a < kHeadDim; ++a)
+            similarity += phi(q(b, h, i, a)) * phi(k(b, h, j, a));
+          for (int64_t a = 0; a < kHeadDim; ++a) numerator[a] += similarity * v(b, h, j, a);
+          denominator += similarity;
+        }
+        for (int64_t a = 0; a < kHeadDim; ++a) context.push_back(numerator[a] / denominator);
+      }
+    }
+  }
+  return context;
+}
+
+TEST(LinearAttentionTest, ContextMatchesKernelizedAttention) {
+  const auto variant = MakeVariant("linear");
+  for (const auto& [causal, offset] :
+       {std::pair{false, 0}, std::pair{true, 0}, std::pair{true, 1}}) {
+    const NaiveCase c = MakeNaiveCase(causal, offset);
+    EXPECT_TRUE(AllClose(variant->Forward(c.inputs).context, NaiveLinearAttention(c), 1e-5))
+        << "causal " << causal << " offset " << offset;
+  }
+}
+
+TEST(LinearAttentionTest, WeightsAreOnlyComputedWhenAsked) {
+  const auto variant = MakeVariant("linear");
+  NaiveCase c = MakeNaiveCase(true, 0);
+  c.inputs.need_weights = false;
+  EXPECT_FALSE(variant->Forward(c.inputs).weights.defined());
+}
+
+}  // namespace
+}  // namespace attnlab::nn

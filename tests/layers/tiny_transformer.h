@@ -1,0 +1,79 @@
+// Shared by the Transformer and decoding tests: the tiny model configuration, token
+// batches and parameter lookup.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "framework/core/error.h"
+#include "framework/ops/ops.h"
+#include "layers/module.h"
+#include "layers/transformer/transformer.h"
+
+namespace attnlab::nn::testing {
+
+// Token ids of the tiny vocabulary: 0 pad, 1 bos, 2 eos, 3..6 symbols.
+inline constexpr int64_t kTinyVocab = 7;
+
+// d_model 8, 2 heads, d_ff 16, 1 + 1 layers, vocabulary 7, no dropout. GELU rather than
+// ReLU, so that finite differences never straddle a kink.
+inline TransformerOptions TinyTransformerOptions(const std::string& positional = "sinusoidal",
+                                                 const std::string& attention = "scaled_dot") {
+  TransformerOptions options;
+  options.src_vocab = kTinyVocab;
+  options.tgt_vocab = kTinyVocab;
+  options.d_model = 8;
+  options.num_heads = 2;
+  options.d_ff = 16;
+  options.encoder_layers = 1;
+  options.decoder_layers = 1;
+  options.dropout = 0.0f;
+  options.attention_dropout = 0.0f;
+  options.attention = attention;
+  options.positional = positional;
+  options.max_len = 16;
+  options.activation = FeedForwardActivation::kGelu;
+  return options;
+}
+
+inline std::shared_ptr<Transformer> MakeTransformer(const TransformerOptions& options,
+                                                    uint64_t seed = 7) {
+  absl::StatusOr<std::shared_ptr<Transformer>> model = Transformer::Create(options, seed);
+  ATTNLAB_CHECK(model.ok(), "Transformer::Create: ", model.status().ToString());
+  return *model;
+}
+
+inline Tensor Ints(const std::vector<int32_t>& values, const Shape& shape) {
+  return Tensor::FromInts(values, shape);
+}
+
+// Two sources, the second padded: i32 [2, 5].
+inline Tensor TinySource() { return Ints({3, 4, 5, 6, 3, 5, 3, 6, 0, 0}, {2, 5}); }
+// Decoder inputs (bos + target) and the targets they predict: i32 [2, 4].
+inline Tensor TinyTargetInput() { return Ints({1, 4, 3, 6, 1, 5, 5, 2}, {2, 4}); }
+inline Tensor TinyTargetOutput() { return Ints({4, 3, 6, 2, 5, 5, 2, 0}, {2, 4}); }
+
+// Mean cross-entropy of logits [batch, tgt, vocab] against targets i32 [batch, tgt],
+// padding ignored.
+inline Tensor SequenceLoss(const Tensor& logits, const Tensor& targets, int32_t pad_id = 0) {
+  const int64_t vocab = logits.size(-1);
+  return CrossEntropy(Reshape(logits, {-1, vocab}), Reshape(targets, {-1}), 0.0f, pad_id);
+}
+
+// The parameter called `name`; throws if there is none.
+inline Tensor ParameterNamed(const Module& module, const std::string& name) {
+  for (const auto& [parameter_name, tensor] : module.NamedParameters()) {
+    if (parameter_name == name) return tensor;
+  }
+  ATTNLAB_CHECK(false, "no parameter named ", name);
+  return Tensor();
+}
+
+inline bool HasParameter(const Module& module, const std::string& name) {
+  for (const auto& [parameter_name, tensor] : module.NamedParameters()) {
+    if (parameter_name == name) return true;
+  }
+  return false;
+}
+
+}  // namespace attnlab::nn::testing
