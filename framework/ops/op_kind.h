@@ -47,7 +47,8 @@ namespace attnlab {
   X(kGather,           "gather",          true)      \
   X(kArgmax,           "argmax",          false)     \
   X(kCumSum,           "cumsum",          true)      \
-  X(kRotary,           "rotary",          true)
+  X(kRotary,           "rotary",          true)      \
+  X(kMseLoss,          "mse_loss",        true)
 
 enum class OpKind : uint16_t {
 #define ATTNLAB_OP_ENUM(name, printed, differentiable) name,

@@ -119,6 +119,14 @@ Tensor CumSum(const Tensor& x, int64_t dim);
 // Backward rotates the gradient by the negative angle (the transpose of a rotation).
 Tensor Rotary(const Tensor& x, int64_t position_offset);
 
+// ---- mse_loss.cc -------------------------------------------------------------------
+// Mean of squared differences -> scalar []: mean over every element of
+// (prediction - target)^2, as PyTorch's mse_loss(reduction="mean"). prediction, target:
+// f32 of the same shape (any rank, no broadcasting); both receive a gradient. Summed in
+// double in a fixed order, so the result does not depend on the thread count. An empty
+// input gives 0.
+Tensor MseLoss(const Tensor& prediction, const Tensor& target);
+
 // ---- Operators, for readable model code ------------------------------------------------
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return Add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return Sub(a, b); }

@@ -39,7 +39,7 @@ Tensor DecoderLayer::Forward(const Tensor& x, const Tensor& memory, const Tensor
   const Tensor self_attended = self_attn_sublayer_->Forward(x, [&](const Tensor& normed) {
     MultiHeadAttentionCall call;
     call.query = call.key = call.value = normed;  // [batch, tgt, d_model]
-    call.causal = false;
+    call.causal = true;
     call.need_weights = need_weights;
     call.cache = cache != nullptr ? &cache->self_attn : nullptr;
     MultiHeadAttentionOutput result = self_attn_->Forward(call);

@@ -523,6 +523,22 @@ TEST(TransformerTest, SameSeedSameWeightsOtherSeedOtherWeights) {
   EXPECT_FALSE(AllClose(third->Forward(TinySource(), TinyTargetInput()), logits, 1e-3));
 }
 
+TEST(TransformerTest, DropoutActsOnlyInTrainingMode) {
+  TransformerOptions options = TinyTransformerOptions();
+  std::shared_ptr<Transformer> plain = MakeTransformer(options, 9);
+  options.dropout = 0.3f;
+  options.attention_dropout = 0.2f;
+  std::shared_ptr<Transformer> dropping = MakeTransformer(options, 9);
+  NoGradGuard no_grad;
+  // Dropout draws nothing at construction, so both models have the same weights.
+  plain->Eval();
+  dropping->Eval();
+  const Tensor expected = plain->Forward(TinySource(), TinyTargetInput());
+  EXPECT_TRUE(AllClose(dropping->Forward(TinySource(), TinyTargetInput()), expected, 0.0));
+  dropping->Train();
+  EXPECT_FALSE(AllClose(dropping->Forward(TinySource(), TinyTargetInput()), expected, 1e-3));
+}
+
 // ---- Masks, attention weights, decoding state --------------------------------------------
 
 TEST(TransformerTest, SourcePaddingMaskIsOneAtPadTokens) {

@@ -1,0 +1,79 @@
+#include "experiments/trainer/experiment_data.h"
+
+#include "absl/strings/str_cat.h"
+#include "framework/core/error.h"
+
+namespace attnlab::experiments {
+
+const std::vector<Example>& ExperimentData::Examples(const std::string& split) const {
+  if (split == "train") return splits.train;
+  if (split == "valid") return splits.valid;
+  ATTNLAB_CHECK(split == "test", "unknown split '", split, "'");
+  return splits.test;
+}
+
+const std::vector<EncodedExample>& ExperimentData::Encoded(const std::string& split) const {
+  if (split == "train") return train;
+  if (split == "valid") return valid;
+  ATTNLAB_CHECK(split == "test", "unknown split '", split, "'");
+  return test;
+}
+
+std::vector<int32_t> ExperimentData::EncodeSource(const std::string& text) const {
+  return source_vocabulary.Encode(source_tokenizer->Split(text));
+}
+
+std::string ExperimentData::DecodeTarget(const std::vector<int32_t>& ids) const {
+  return target_tokenizer->Join(target_vocabulary.Decode(ids));
+}
+
+absl::StatusOr<ExperimentData> LoadExperimentData(const Config& config,
+                                                  const std::vector<std::string>* source_tokens,
+                                                  const std::vector<std::string>* target_tokens) {
+  ExperimentData data;
+  ASSIGN_OR_RETURN(data.task, MakeTask(config));
+  ASSIGN_OR_RETURN(data.splits, data.task->LoadSplits(config));
+  if (data.splits.train.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("task ", config.GetString("task.name"),
+                                                   ": the training split is empty"));
+  }
+  data.source_tokenizer = data.task->SourceTokenizer();
+  data.target_tokenizer = data.task->TargetTokenizer();
+
+  if (source_tokens != nullptr && target_tokens != nullptr) {
+    data.source_vocabulary = Vocabulary::FromTokens(*source_tokens);
+    data.target_vocabulary = Vocabulary::FromTokens(*target_tokens);
+  } else {
+    // Vocabularies from the training split only, in first-seen order (deterministic).
+    std::vector<std::vector<std::string>> sources, targets;
+    for (const Example& example : data.splits.train) {
+      sources.push_back(data.source_tokenizer->Split(example.source));
+      targets.push_back(data.target_tokenizer->Split(example.references.at(0)));
+    }
+    if (config.GetBool("model.share_embeddings")) {
+      std::vector<std::vector<std::string>> both = sources;
+      both.insert(both.end(), targets.begin(), targets.end());
+      data.source_vocabulary = data.target_vocabulary = Vocabulary::FromSequences(both);
+    } else {
+      data.source_vocabulary = Vocabulary::FromSequences(sources);
+      data.target_vocabulary = Vocabulary::FromSequences(targets);
+    }
+  }
+
+  auto encode = [&](const std::vector<Example>& examples) {
+    std::vector<EncodedExample> encoded;
+    encoded.reserve(examples.size());
+    for (const Example& example : examples) {
+      encoded.push_back({data.EncodeSource(example.source),
+                         data.target_vocabulary.Encode(
+                             data.target_tokenizer->Split(example.references.at(0)))});
+    }
+    return encoded;
+  };
+  data.train = encode(data.splits.train);
+  data.valid = encode(data.splits.valid);
+  data.test = encode(data.splits.test);
+  return data;
+}
+
+}  // namespace attnlab::experiments

@@ -1,0 +1,39 @@
+// Everything a run needs from its task: the splits, the tokenizers, the vocabularies
+// and the examples encoded as ids. Built once per run from the config.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "experiments/config/config.h"
+#include "experiments/data/batching.h"
+#include "experiments/data/vocabulary.h"
+#include "experiments/tasks/task.h"
+
+namespace attnlab::experiments {
+
+struct ExperimentData {
+  std::unique_ptr<Task> task;
+  Splits splits;
+  std::shared_ptr<Tokenizer> source_tokenizer, target_tokenizer;
+  Vocabulary source_vocabulary, target_vocabulary;
+  std::vector<EncodedExample> train, valid, test;
+
+  const std::vector<Example>& Examples(const std::string& split) const;
+  const std::vector<EncodedExample>& Encoded(const std::string& split) const;
+  // Token ids of a source text (ending in eos).
+  std::vector<int32_t> EncodeSource(const std::string& text) const;
+  // Text of decoded target ids.
+  std::string DecodeTarget(const std::vector<int32_t>& ids) const;
+};
+
+// Loads the task's splits and builds vocabularies from the training split (one shared
+// vocabulary when model.share_embeddings is set). If `vocabularies` are given (from a
+// checkpoint) they are used instead, so ids mean what they meant in training.
+absl::StatusOr<ExperimentData> LoadExperimentData(
+    const Config& config, const std::vector<std::string>* source_tokens = nullptr,
+    const std::vector<std::string>* target_tokens = nullptr);
+
+}  // namespace attnlab::experiments
