@@ -2,6 +2,8 @@
 
 #include <png.h>
 
+#include <cstring>
+
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"

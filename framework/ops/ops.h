@@ -71,9 +71,10 @@ Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float
 
 // ---- dropout.cc --------------------------------------------------------------------
 // Zeroes each element with probability p and scales the rest by 1/(1-p). The mask
-// comes from a counter-based Philox stream: element i of the call with offset o uses
-// counter (o + i), so it is the same for any thread count, and backward regenerates it
-// instead of storing it. Identity when !training or p == 0.
+// comes from a counter-based Philox stream: element i of a call whose reserved blocks
+// start at o uses word i % 4 of Philox block (o + i / 4), so it is the same for any
+// thread count, and backward regenerates it instead of storing it. Identity when
+// !training or p == 0.
 Tensor Dropout(const Tensor& x, float p, bool training);
 
 // ---- embedding.cc ------------------------------------------------------------------

@@ -61,9 +61,10 @@ void SoftmaxBackward(bool log_softmax, const float* dst, const float* diff_dst, 
 // per-channel scale (gamma) and shift (beta). mean and variance are [rows] outputs.
 void LayerNormForward(const float* src, const float* gamma, const float* beta, float* dst,
                       float* mean, float* variance, int64_t rows, int64_t cols, float epsilon);
-void LayerNormBackward(const float* src, const float* diff_dst, const float* gamma,
-                       const float* mean, const float* variance, float* diff_src,
-                       float* diff_gamma, float* diff_beta, int64_t rows, int64_t cols,
+// The data gradient only, given dy * gamma (the op computes the gamma and beta
+// gradients itself, in a thread-count-independent order).
+void LayerNormBackward(const float* src, const float* scaled_diff_dst, const float* mean,
+                       const float* variance, float* diff_src, int64_t rows, int64_t cols,
                        float epsilon);
 
 // Copies a strided array into another layout of the same extents (oneDNN reorder).

@@ -48,38 +48,33 @@ void LayerNormForward(const float* src, const float* gamma, const float* beta, f
                  {DNNL_ARG_SHIFT, beta}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, variance}});
 }
 
-void LayerNormBackward(const float* src, const float* diff_dst, const float* gamma,
-                       const float* mean, const float* variance, float* diff_src,
-                       float* diff_gamma, float* diff_beta, int64_t rows, int64_t cols,
+void LayerNormBackward(const float* src, const float* scaled_diff_dst, const float* mean,
+                       const float* variance, float* diff_src, int64_t rows, int64_t cols,
                        float epsilon) {
   if (rows == 0) return;
   const PrimitiveKey key = {static_cast<int64_t>(PrimitiveKind::kLayerNormBackward), rows, cols,
                             std::bit_cast<int32_t>(epsilon)};
   CachedPrimitive& primitive = GetOrCreatePrimitive(key, [&] {
+    // backward_data without scale: the data gradient of a plain normalisation, fed with
+    // dy * gamma (which is what the scaled form reduces to). The scale and shift
+    // gradients are column sums that oneDNN would split over threads in a
+    // thread-count-dependent order; the op computes them itself in a fixed order
+    // (framework/ops/layer_norm.cc). oneDNN 2.6 offers backward_data only without flags.
     const dnnl::layer_normalization_backward::desc desc(
-        dnnl::prop_kind::backward, DataDesc(rows, cols), DataDesc(rows, cols), VectorDesc(rows),
-        epsilon, kFlags);
+        dnnl::prop_kind::backward_data, DataDesc(rows, cols), DataDesc(rows, cols), VectorDesc(rows),
+        epsilon, dnnl::normalization_flags::none);
     const dnnl::layer_normalization_backward::primitive_desc pd(
         desc, DefaultAttr(), CpuEngine(), ForwardDesc(rows, cols, epsilon));
     CachedPrimitive cached = MakeCachedPrimitive<dnnl::layer_normalization_backward>(pd);
     cached.AddArg(DNNL_ARG_SRC, DataDesc(rows, cols));
     cached.AddArg(DNNL_ARG_DIFF_DST, DataDesc(rows, cols));
-    cached.AddArg(DNNL_ARG_SCALE, VectorDesc(cols));
-    cached.AddArg(DNNL_ARG_SHIFT, VectorDesc(cols));
     cached.AddArg(DNNL_ARG_MEAN, VectorDesc(rows));
     cached.AddArg(DNNL_ARG_VARIANCE, VectorDesc(rows));
     cached.AddArg(DNNL_ARG_DIFF_SRC, DataDesc(rows, cols));
-    cached.AddArg(DNNL_ARG_DIFF_SCALE, VectorDesc(cols));
-    cached.AddArg(DNNL_ARG_DIFF_SHIFT, VectorDesc(cols));
     return cached;
   });
-  // oneDNN 2.6 counts SHIFT among the backward's inputs when use_shift is set (execute
-  // fails with "could not execute a primitive" without it) but never reads it: beta does
-  // not enter any gradient. Any valid [cols] buffer will do, so gamma stands in.
-  primitive.Run({{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_SCALE, gamma},
-                 {DNNL_ARG_SHIFT, gamma}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, variance},
-                 {DNNL_ARG_DIFF_SRC, diff_src}, {DNNL_ARG_DIFF_SCALE, diff_gamma},
-                 {DNNL_ARG_DIFF_SHIFT, diff_beta}});
+  primitive.Run({{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, scaled_diff_dst}, {DNNL_ARG_MEAN, mean},
+                 {DNNL_ARG_VARIANCE, variance}, {DNNL_ARG_DIFF_SRC, diff_src}});
 }
 
 }  // namespace attnlab::dnnl_backend

@@ -1,0 +1,100 @@
+// files: your own data, one example per line as `source<TAB>target`, in three files
+// (task.train_path, task.valid_path, task.test_path; a relative path is resolved against
+// the current directory, like any command-line path). Both sides are split by
+// task.tokenizer ("char" or "whitespace").
+//
+// A source may appear on several lines with different targets (alternative
+// translations, pronunciations): its lines become one Example whose references are the
+// targets in first-seen order, the first being the one trained on; a repeated
+// (source, target) line adds nothing. Empty (or all-whitespace) lines are skipped; a
+// line splits at its first tab, so a target may itself contain tabs. A trailing '\r'
+// (a file written on Windows) is dropped. The split sizes (task.train_size ...) are
+// ignored, and the files are used as they are: a source that appears in two files is
+// the user's choice, not an error.
+//
+// A missing or unreadable file, a line without a tab and a file without examples are
+// errors naming the config key, the file and (for a line) its number.
+#include <algorithm>
+#include <fstream>
+#include <string>
+#include <unordered_map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "experiments/tasks/task.h"
+#include "framework/core/error.h"
+
+namespace attnlab::experiments {
+namespace {
+
+// Reads `path` (named by config key `key`) into examples, grouping repeated sources.
+absl::StatusOr<std::vector<Example>> ReadExampleFile(const std::string& path, const std::string& key) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, " is empty: task `files` needs a source<TAB>target file for each split"));
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot open (", key, ")"));
+
+  std::vector<Example> examples;
+  std::unordered_map<std::string, size_t> example_of_source;
+  std::string line;
+  int64_t line_number = 0;
+  while (std::getline(file, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    const size_t tab = line.find('\t');
+    if (tab == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", line_number, ": no tab between source and target (expected source<TAB>target)"));
+    }
+    std::string source = line.substr(0, tab);
+    std::string target = line.substr(tab + 1);
+    const auto [found, inserted] = example_of_source.emplace(source, examples.size());
+    if (inserted) {
+      examples.push_back(Example{std::move(source), {std::move(target)}});
+      continue;
+    }
+    std::vector<std::string>& references = examples[found->second].references;
+    if (std::find(references.begin(), references.end(), target) == references.end()) {
+      references.push_back(std::move(target));
+    }
+  }
+  if (file.bad()) return absl::DataLossError(absl::StrCat(path, ": read error (", key, ")"));
+  if (examples.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": no examples (the file is empty or has only blank lines; ", key, ")"));
+  }
+  return examples;
+}
+
+class FileTask : public Task {
+ public:
+  explicit FileTask(std::shared_ptr<Tokenizer> tokenizer) : tokenizer_(std::move(tokenizer)) {}
+
+  absl::StatusOr<Splits> LoadSplits(const Config& config) const override {
+    Splits splits;
+    ASSIGN_OR_RETURN(splits.train,
+                     ReadExampleFile(config.GetString("task.train_path"), "task.train_path"));
+    ASSIGN_OR_RETURN(splits.valid,
+                     ReadExampleFile(config.GetString("task.valid_path"), "task.valid_path"));
+    ASSIGN_OR_RETURN(splits.test,
+                     ReadExampleFile(config.GetString("task.test_path"), "task.test_path"));
+    return splits;
+  }
+  std::shared_ptr<Tokenizer> SourceTokenizer() const override { return tokenizer_; }
+  std::shared_ptr<Tokenizer> TargetTokenizer() const override { return tokenizer_; }
+
+ private:
+  std::shared_ptr<Tokenizer> tokenizer_;
+};
+
+ATTNLAB_REGISTER_TASK(files, "files", [](const Config& config) -> absl::StatusOr<std::unique_ptr<Task>> {
+  ASSIGN_OR_RETURN(std::shared_ptr<Tokenizer> tokenizer,
+                   MakeTokenizer(config.GetString("task.tokenizer")));
+  return std::make_unique<FileTask>(std::move(tokenizer));
+});
+
+}  // namespace
+}  // namespace attnlab::experiments
