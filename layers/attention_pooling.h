@@ -11,8 +11,8 @@
 // Unlike layers/attention/ (queries attending to keys, split into heads), there is no
 // query sequence here: the query is a parameter, so the layer stands alone.
 //
-// Parameters:
-//   additive: projection.weight [hidden, dim], projection.bias [hidden], score_vector [hidden]
+// Parameters (in NamedParameters() order):
+//   additive: score_vector [hidden], projection.weight [hidden, dim], projection.bias [hidden]
 //   dot:      query [dim]
 // Initialisation: Xavier-uniform W (zero b), and Xavier-uniform for v and q viewed as
 // [1, hidden] / [1, dim] matrices, as layers/attention/additive.cc initialises its v.

@@ -78,7 +78,7 @@ TEST_P(AttentionPoolingTest, ParametersAreNamedAsDocumented) {
   std::vector<std::string> names;
   for (const auto& [name, tensor] : pooling.NamedParameters()) names.push_back(name);
   if (GetParam() == "additive") {
-    EXPECT_EQ(names, (std::vector<std::string>{"projection.weight", "projection.bias", "score_vector"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"score_vector", "projection.weight", "projection.bias"}));
     EXPECT_EQ(NamedParameter(pooling, "projection.weight").shape(), (Shape{kHidden, kDim}));
   } else {
     EXPECT_EQ(names, (std::vector<std::string>{"query"}));
@@ -134,7 +134,9 @@ TEST_P(AttentionPoolingTest, PaddedStepsGetZeroWeightAndDoNotMoveTheOutput) {
   for (int64_t b = 0; b < kBatch; ++b) {
     double total = 0.0;
     for (int64_t t = 0; t < kTime; ++t) {
-      if (t >= lengths[b]) EXPECT_EQ(weights[b * kTime + t], 0.0f) << "row " << b << " step " << t;
+      if (t >= lengths[b]) {
+        EXPECT_EQ(weights[b * kTime + t], 0.0f) << "row " << b << " step " << t;
+      }
       total += weights[b * kTime + t];
     }
     EXPECT_NEAR(total, 1.0, 1e-6) << "row " << b;

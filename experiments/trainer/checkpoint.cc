@@ -1,0 +1,132 @@
+#include "experiments/trainer/checkpoint.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "framework/io/safetensors.h"
+
+namespace attnlab::experiments {
+namespace {
+
+using Json = nlohmann::json;
+
+absl::StatusOr<std::string> Field(const SafetensorsMetadata& metadata, const std::string& key,
+                                  const std::string& path) {
+  auto it = metadata.find(key);
+  if (it == metadata.end()) {
+    return absl::DataLossError(absl::StrCat(path, ": not an attnlab checkpoint (no '", key,
+                                            "' in its metadata)"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseTokens(const std::string& text, const std::string& what,
+                                                     const std::string& path) {
+  const Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) return absl::DataLossError(absl::StrCat(path, ": corrupt ", what));
+  std::vector<std::string> tokens;
+  for (const Json& token : parsed) {
+    if (!token.is_string()) return absl::DataLossError(absl::StrCat(path, ": corrupt ", what));
+    tokens.push_back(token.get<std::string>());
+  }
+  return tokens;
+}
+
+}  // namespace
+
+absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model,
+                            Optimizer* optimizer, const CheckpointContents& contents) {
+  NamedTensors tensors = model.NamedParameters();
+  for (auto& named : model.NamedBuffers()) tensors.push_back(named);
+  if (optimizer != nullptr) {
+    for (auto& named : optimizer->NamedState()) tensors.push_back(named);
+  }
+  const TrainingProgress& progress = contents.progress;
+  const Json progress_json = {
+      {"step", progress.step},
+      {"epoch", progress.epoch},
+      {"batch_in_epoch", progress.batch_in_epoch},
+      {"best_metric", progress.best_metric},
+      {"best_step", progress.best_step},
+      {"evaluations_without_improvement", progress.evaluations_without_improvement},
+      {"elapsed_seconds", progress.elapsed_seconds},
+      // Seeds and offsets are 64-bit: kept as decimal strings so JSON readers that use
+      // doubles do not round them.
+      {"generator_seed", absl::StrCat(contents.generator_state.seed)},
+      {"generator_offset", absl::StrCat(contents.generator_state.offset)}};
+  SafetensorsMetadata metadata = {
+      {"format", "attnlab-checkpoint"},
+      {"format_version", kCheckpointFormatVersion},
+      {"config", contents.config_toml},
+      {"source_vocabulary", Json(contents.source_vocabulary).dump()},
+      {"target_vocabulary", Json(contents.target_vocabulary).dump()},
+      {"progress", progress_json.dump()},
+  };
+  return WriteSafetensors(path, tensors, metadata);
+}
+
+absl::StatusOr<CheckpointContents> ReadCheckpointMetadata(const std::string& path) {
+  ASSIGN_OR_RETURN(SafetensorsContents file, ReadSafetensors(path));
+  CheckpointContents contents;
+  ASSIGN_OR_RETURN(const std::string version, Field(file.metadata, "format_version", path));
+  if (version != kCheckpointFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": checkpoint format version ", version,
+                                                      ", this attnlab reads version ",
+                                                      kCheckpointFormatVersion));
+  }
+  ASSIGN_OR_RETURN(contents.config_toml, Field(file.metadata, "config", path));
+  ASSIGN_OR_RETURN(const std::string source, Field(file.metadata, "source_vocabulary", path));
+  ASSIGN_OR_RETURN(const std::string target, Field(file.metadata, "target_vocabulary", path));
+  ASSIGN_OR_RETURN(contents.source_vocabulary, ParseTokens(source, "source vocabulary", path));
+  ASSIGN_OR_RETURN(contents.target_vocabulary, ParseTokens(target, "target vocabulary", path));
+  ASSIGN_OR_RETURN(const std::string progress_text, Field(file.metadata, "progress", path));
+  const Json progress = Json::parse(progress_text, nullptr, /*allow_exceptions=*/false);
+  try {
+    TrainingProgress& p = contents.progress;
+    p.step = progress.at("step").get<int64_t>();
+    p.epoch = progress.at("epoch").get<int64_t>();
+    p.batch_in_epoch = progress.at("batch_in_epoch").get<int64_t>();
+    p.best_metric = progress.at("best_metric").get<double>();
+    p.best_step = progress.at("best_step").get<int64_t>();
+    p.evaluations_without_improvement = progress.at("evaluations_without_improvement").get<int64_t>();
+    p.elapsed_seconds = progress.at("elapsed_seconds").get<double>();
+    const std::string seed = progress.at("generator_seed").get<std::string>();
+    const std::string offset = progress.at("generator_offset").get<std::string>();
+    if (!absl::SimpleAtoi(seed, &contents.generator_state.seed) ||
+        !absl::SimpleAtoi(offset, &contents.generator_state.offset) || p.step < 0) {
+      return absl::DataLossError(absl::StrCat(path, ": corrupt training progress"));
+    }
+  } catch (const Json::exception&) {
+    return absl::DataLossError(absl::StrCat(path, ": corrupt training progress"));
+  }
+  return contents;
+}
+
+absl::StatusOr<CheckpointContents> LoadCheckpoint(const std::string& path, nn::Module& model,
+                                                  Optimizer* optimizer) {
+  ASSIGN_OR_RETURN(CheckpointContents contents, ReadCheckpointMetadata(path));
+  ASSIGN_OR_RETURN(SafetensorsContents file, ReadSafetensors(path));
+  NamedTensors model_tensors, optimizer_tensors;
+  for (auto& [name, tensor] : file.tensors) {
+    (name.rfind("optim.", 0) == 0 ? optimizer_tensors : model_tensors).emplace_back(name, tensor);
+  }
+  NamedTensors destination = model.NamedParameters();
+  for (auto& named : model.NamedBuffers()) destination.push_back(named);
+  const std::vector<std::string> problems = NamedLoadProblems(destination, model_tensors, true);
+  if (!problems.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": does not match the model: ", absl::StrJoin(problems, "; ")));
+  }
+  if (optimizer != nullptr) {
+    absl::Status status = optimizer->LoadState(optimizer_tensors);
+    if (!status.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(path, ": optimizer state: ", status.message()));
+    }
+  }
+  RETURN_IF_ERROR(LoadIntoNamed(destination, model_tensors, /*strict=*/true));
+  return contents;
+}
+
+}  // namespace attnlab::experiments

@@ -1,0 +1,48 @@
+// Checkpoints: one safetensors file holding the model's parameters (dotted names), the
+// optimizer's state (`optim.*`), and in its metadata the format version, the resolved
+// config, the vocabularies, the training progress and the dropout stream's state.
+// Written atomically (framework/io/safetensors.h): an interrupted write leaves the
+// previous checkpoint intact. Loading is strict and lists every problem.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/optim/optimizer.h"
+#include "framework/random/generator.h"
+#include "layers/module.h"
+
+namespace attnlab::experiments {
+
+inline constexpr const char* kCheckpointFormatVersion = "1";
+
+// Where a run is, so that --resume continues exactly where it stopped.
+struct TrainingProgress {
+  int64_t step = 0;            // optimizer steps done
+  int64_t epoch = 0;           // epochs started (the current epoch's index)
+  int64_t batch_in_epoch = 0;  // batches of the current epoch consumed
+  double best_metric = 0.0;
+  int64_t best_step = -1;      // -1: no evaluation yet
+  int64_t evaluations_without_improvement = 0;
+  double elapsed_seconds = 0.0;  // training wall time so far
+};
+
+struct CheckpointContents {
+  std::string config_toml;
+  std::vector<std::string> source_vocabulary, target_vocabulary;
+  TrainingProgress progress;
+  GeneratorState generator_state;
+};
+
+absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model,
+                            Optimizer* optimizer, const CheckpointContents& contents);
+
+// Reads the metadata (config, vocabularies, progress) without touching a model.
+absl::StatusOr<CheckpointContents> ReadCheckpointMetadata(const std::string& path);
+
+// Loads parameters (and, if `optimizer` is given, its state) strictly into `model`.
+absl::StatusOr<CheckpointContents> LoadCheckpoint(const std::string& path, nn::Module& model,
+                                                  Optimizer* optimizer);
+
+}  // namespace attnlab::experiments

@@ -1,0 +1,33 @@
+// metrics.jsonl: one JSON object per line, appended and flushed as training goes, so a
+// crashed run keeps every record written before the crash.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+
+namespace attnlab::experiments {
+
+class MetricsLog {
+ public:
+  // Opens `path` for appending. With `keep_until_step` >= 0 (resuming), first drops
+  // records of steps after it, so the log matches the checkpoint being resumed.
+  static absl::StatusOr<MetricsLog> Open(const std::string& path, int64_t keep_until_step);
+  MetricsLog(MetricsLog&& other) noexcept : file_(other.file_), path_(std::move(other.path_)) {
+    other.file_ = nullptr;
+  }
+  MetricsLog(const MetricsLog&) = delete;
+  ~MetricsLog();
+
+  absl::Status Write(const nlohmann::json& record);
+
+ private:
+  MetricsLog(std::FILE* file, std::string path) : file_(file), path_(std::move(path)) {}
+  std::FILE* file_;
+  std::string path_;
+};
+
+}  // namespace attnlab::experiments

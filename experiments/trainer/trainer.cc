@@ -1,0 +1,452 @@
+#include "experiments/trainer/trainer.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "experiments/report/report.h"
+#include "experiments/trainer/checkpoint.h"
+#include "experiments/trainer/evaluation.h"
+#include "experiments/trainer/experiment_data.h"
+#include "experiments/trainer/metrics_log.h"
+#include "experiments/trainer/model_factory.h"
+#include "experiments/trainer/progress.h"
+#include "framework/io/safetensors.h"
+#include "framework/ops/ops.h"
+#include "framework/optim/adam.h"
+#include "framework/optim/clip.h"
+#include "framework/optim/schedule.h"
+#include "framework/optim/sgd.h"
+#include "framework/parallel/parallel_for.h"
+#include "framework/random/generator.h"
+
+namespace attnlab::experiments {
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+// Set by SIGINT/SIGTERM; the loop saves a checkpoint and stops at the next step.
+std::atomic<bool> stop_requested{false};
+void RequestStop(int) { stop_requested.store(true); }
+
+// Installs the stop handlers for the trainer's lifetime and restores the old ones.
+class StopSignalScope {
+ public:
+  StopSignalScope() {
+    stop_requested.store(false);
+    previous_interrupt_ = std::signal(SIGINT, RequestStop);
+    previous_terminate_ = std::signal(SIGTERM, RequestStop);
+  }
+  ~StopSignalScope() {
+    std::signal(SIGINT, previous_interrupt_);
+    std::signal(SIGTERM, previous_terminate_);
+  }
+
+ private:
+  void (*previous_interrupt_)(int);
+  void (*previous_terminate_)(int);
+};
+
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const Config& config,
+                                                         const NamedTensors& parameters) {
+  const std::string& name = config.GetString("train.optimizer");
+  if (name == "sgd") {
+    SgdOptions options;
+    options.momentum = config.GetFloat("train.momentum");
+    options.weight_decay = config.GetFloat("train.weight_decay");
+    return std::unique_ptr<Optimizer>(new Sgd(parameters, options));
+  }
+  AdamOptions options;
+  options.beta1 = config.GetFloat("train.beta1");
+  options.beta2 = config.GetFloat("train.beta2");
+  options.epsilon = config.GetFloat("train.eps");
+  options.weight_decay = config.GetFloat("train.weight_decay");
+  options.decoupled_weight_decay = name == "adamw";
+  return std::unique_ptr<Optimizer>(new Adam(parameters, options));
+}
+
+std::unique_ptr<LearningRateSchedule> MakeSchedule(const Config& config, int64_t total_steps) {
+  const std::string& name = config.GetString("train.schedule");
+  const double lr = config.GetFloat("train.lr");
+  const int64_t warmup = config.GetInt("train.warmup_steps");
+  if (name == "inverse_sqrt") {
+    return std::make_unique<InverseSqrtWarmup>(config.GetInt("model.d_model"), std::max<int64_t>(warmup, 1), lr);
+  }
+  if (name == "cosine") {
+    return std::make_unique<LinearWarmupCosine>(lr, warmup, std::max<int64_t>(total_steps, 1),
+                                                config.GetFloat("train.min_lr"));
+  }
+  return std::make_unique<Constant>(lr);
+}
+
+// Steps the run will take: max_steps, or epochs x batches per epoch.
+int64_t TotalSteps(const Config& config, int64_t batches_per_epoch) {
+  if (config.GetInt("train.max_steps") > 0) return config.GetInt("train.max_steps");
+  const int64_t accumulation = config.GetInt("train.accumulation");
+  return config.GetInt("train.epochs") * ((batches_per_epoch + accumulation - 1) / accumulation);
+}
+
+bool Improved(double value, double best, bool higher_is_better, int64_t best_step) {
+  if (best_step < 0) return true;
+  return higher_is_better ? value > best : value < best;
+}
+
+Json MetricsJson(const std::map<std::string, double>& metrics) {
+  Json json = Json::object();
+  for (const auto& [name, value] : metrics) json[name] = value;
+  return json;
+}
+
+std::string FormatMetrics(const std::map<std::string, double>& metrics) {
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : metrics) parts.push_back(absl::StrFormat("%s %.4g", name, value));
+  return absl::StrJoin(parts, "  ");
+}
+
+absl::Status WriteTextFileAtomically(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc | std::ios::binary);
+    out << text;
+    out.flush();
+    if (!out) {
+      std::error_code ignored;
+      fs::remove(temporary, ignored);
+      return absl::InternalError(absl::StrCat(path, ": write failed"));
+    }
+  }
+  std::error_code error;
+  fs::rename(temporary, path, error);
+  if (error) return absl::InternalError(absl::StrCat(path, ": ", error.message()));
+  return absl::OkStatus();
+}
+
+// samples.txt: the first `count` validation examples with reference and prediction.
+absl::Status WriteSamples(const std::string& path, const std::vector<Example>& examples,
+                          const std::vector<std::string>& predictions, int64_t count) {
+  std::string text;
+  for (int64_t i = 0; i < std::min<int64_t>(count, static_cast<int64_t>(examples.size())); ++i) {
+    const bool correct = std::find(examples[i].references.begin(), examples[i].references.end(),
+                                   predictions[i]) != examples[i].references.end();
+    absl::StrAppend(&text, "source:     ", examples[i].source, "\nreference:  ",
+                    examples[i].references[0], "\nprediction: ", predictions[i],
+                    correct ? "   (correct)" : "   (wrong)", "\n\n");
+  }
+  return WriteTextFileAtomically(path, text);
+}
+
+// attention.safetensors: attention maps of the first validation examples, for the report.
+absl::Status WriteAttentionPlots(const std::string& path, nn::Seq2SeqModel& model,
+                                 const ExperimentData& data, int64_t count, bool all_layers) {
+  NamedTensors tensors;
+  SafetensorsMetadata metadata;
+  for (int64_t i = 0; i < std::min<int64_t>(count, static_cast<int64_t>(data.valid.size())); ++i) {
+    const Batch batch = MakeBatch(data.valid, {i});
+    const auto plots = AttentionForPlots(model, batch.source, batch.target_input, all_layers);
+    for (const auto& [name, weights] : plots) {
+      tensors.emplace_back(absl::StrCat("example", i, ".", name), weights);
+    }
+    std::vector<std::string> source_tokens, target_tokens;
+    for (int32_t id : data.valid[i].source) source_tokens.push_back(data.source_vocabulary.Token(id));
+    target_tokens.push_back(data.target_vocabulary.Token(Vocabulary::kBos));
+    for (size_t t = 0; t + 1 < data.valid[i].target.size(); ++t) {
+      target_tokens.push_back(data.target_vocabulary.Token(data.valid[i].target[t]));
+    }
+    // Rows of the maps are decoder inputs (bos, y1, ...); columns are source tokens.
+    metadata[absl::StrCat("example", i, ".source_tokens")] = Json(source_tokens).dump();
+    metadata[absl::StrCat("example", i, ".target_tokens")] = Json(target_tokens).dump();
+  }
+  if (tensors.empty()) return absl::OkStatus();
+  return WriteSafetensors(path, tensors, metadata);
+}
+
+}  // namespace
+
+std::string DefaultRunDirectory(const Config& config) {
+  std::string experiment = config.GetString("experiment.name");
+  if (experiment.empty()) {
+    fs::path path = config.path().empty() ? fs::path("run") : fs::path(config.path());
+    path.replace_extension();
+    const std::string text = path.lexically_normal().generic_string();
+    const size_t marker = text.rfind("experiments/");
+    experiment = marker == std::string::npos ? path.filename().string() : text.substr(marker + 12);
+  }
+  return (fs::path(config.GetString("experiment.runs_dir")) / experiment /
+          absl::StrCat("seed-", config.GetInt("experiment.seed")))
+      .string();
+}
+
+absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& options) {
+  const fs::path run_dir(options.run_dir);
+  const std::string last_path = (run_dir / "checkpoint_last.safetensors").string();
+  const std::string best_path = (run_dir / "checkpoint_best.safetensors").string();
+  if (!options.resume && fs::exists(last_path)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        options.run_dir, " already holds a run (checkpoint_last.safetensors); pass --resume to "
+        "continue it, or choose another run directory"));
+  }
+  if (options.resume && !fs::exists(last_path)) {
+    return absl::NotFoundError(absl::StrCat("--resume: no checkpoint at ", last_path));
+  }
+  std::error_code error;
+  fs::create_directories(run_dir, error);
+  if (error) return absl::InternalError(absl::StrCat(options.run_dir, ": ", error.message()));
+
+  if (config.GetInt("experiment.threads") > 0) SetNumThreads(static_cast<int>(config.GetInt("experiment.threads")));
+
+  // ---- Data and vocabularies (from the checkpoint when resuming) ----
+  std::optional<CheckpointContents> resumed;
+  if (options.resume) {
+    ASSIGN_OR_RETURN(resumed, ReadCheckpointMetadata(last_path));
+  }
+  ASSIGN_OR_RETURN(ExperimentData data,
+                   resumed ? LoadExperimentData(config, &resumed->source_vocabulary, &resumed->target_vocabulary)
+                           : LoadExperimentData(config));
+  ASSIGN_OR_RETURN(std::shared_ptr<nn::Seq2SeqModel> model,
+                   BuildModel(config, data.source_vocabulary.size(), data.target_vocabulary.size()));
+  ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer, MakeOptimizer(config, model->NamedParameters()));
+
+  const uint64_t seed = static_cast<uint64_t>(config.GetInt("experiment.seed"));
+  ManualSeed(seed);
+  TrainingProgress progress;
+  if (resumed) {
+    ASSIGN_OR_RETURN(CheckpointContents loaded, LoadCheckpoint(last_path, *model, optimizer.get()));
+    progress = loaded.progress;
+    DefaultGenerator().set_state(loaded.generator_state);
+  }
+  RETURN_IF_ERROR(WriteTextFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
+  ASSIGN_OR_RETURN(MetricsLog metrics_log,
+                   MetricsLog::Open((run_dir / "metrics.jsonl").string(), resumed ? progress.step : -1));
+
+  const int64_t batch_tokens = config.GetInt("train.batch_tokens");
+  const int64_t max_batch_size = config.GetInt("train.max_batch_size");
+  const int64_t accumulation = config.GetInt("train.accumulation");
+  const float label_smoothing = static_cast<float>(config.GetFloat("train.label_smoothing"));
+  // The batch order of epoch e is a function of (seed, e) only, so a resumed run sees
+  // exactly the batches the uninterrupted run would have.
+  auto epoch_plan = [&](int64_t epoch) {
+    return MakeBatchPlan(data.train, batch_tokens, max_batch_size, /*shuffle=*/true,
+                         seed * 1000003ull + static_cast<uint64_t>(epoch));
+  };
+  std::vector<std::vector<int64_t>> plan = epoch_plan(progress.epoch);
+  const int64_t total_steps = TotalSteps(config, static_cast<int64_t>(plan.size()));
+  const auto schedule = MakeSchedule(config, total_steps);
+
+  const std::vector<MetricSpec> task_metrics = data.task->Metrics();
+  std::string main_metric = config.GetString("train.early_stopping_metric");
+  if (main_metric.empty()) main_metric = task_metrics.front().name;
+  bool higher_is_better = main_metric != "loss";
+  for (const MetricSpec& spec : task_metrics) {
+    if (spec.name == main_metric) higher_is_better = spec.higher_is_better;
+  }
+
+  EvaluationOptions eval_options;
+  eval_options.batch_tokens = batch_tokens;
+  eval_options.max_batch_size = max_batch_size;
+  eval_options.max_decode_length = config.GetInt("eval.max_decode_length");
+  eval_options.length_penalty = static_cast<float>(config.GetFloat("eval.length_penalty"));
+
+  ProgressDisplay display(total_steps);
+  if (options.show_progress) {
+    display.Message(absl::StrFormat(
+        "attnlab: %s on task %s: %d parameters, %d/%d/%d examples, vocabularies %d/%d, %d threads -> %s",
+        config.GetString("model.type"), config.GetString("task.name"), model->ParameterCount(),
+        data.train.size(), data.valid.size(), data.test.size(), data.source_vocabulary.size(),
+        data.target_vocabulary.size(), NumThreads(), options.run_dir));
+    if (resumed) display.Message(absl::StrCat("resuming at step ", progress.step));
+  }
+
+  auto save = [&](const std::string& path) {
+    CheckpointContents contents;
+    contents.config_toml = config.ToToml();
+    contents.source_vocabulary = data.source_vocabulary.tokens();
+    contents.target_vocabulary = data.target_vocabulary.tokens();
+    contents.progress = progress;
+    contents.generator_state = DefaultGenerator().state();
+    return SaveCheckpoint(path, *model, optimizer.get(), contents);
+  };
+
+  StopSignalScope stop_scope;
+  TrainResult result;
+  result.run_dir = options.run_dir;
+  model->Train();
+  const auto start = std::chrono::steady_clock::now();
+  const double elapsed_before = progress.elapsed_seconds;
+  auto elapsed = [&] {
+    return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  double window_loss = 0.0, window_start = elapsed();
+  int64_t window_tokens = 0, window_steps = 0;
+  bool early_stopped = false;
+
+  while (progress.step < total_steps && !early_stopped) {
+    // ---- One optimizer step over `accumulation` batches ----
+    double step_loss_sum = 0.0;
+    int64_t step_tokens = 0;
+    for (int64_t micro = 0; micro < accumulation; ++micro) {
+      if (progress.batch_in_epoch >= static_cast<int64_t>(plan.size())) {
+        ++progress.epoch;
+        progress.batch_in_epoch = 0;
+        plan = epoch_plan(progress.epoch);
+      }
+      const Batch batch = MakeBatch(data.train, plan[progress.batch_in_epoch++]);
+      const Tensor logits = model->Forward(batch.source, batch.target_input);
+      const Tensor loss = CrossEntropy(Reshape(logits, {-1, logits.size(-1)}),
+                                       Reshape(batch.target_output, {-1}), label_smoothing,
+                                       Vocabulary::kPad);
+      step_loss_sum += static_cast<double>(loss.item()) * static_cast<double>(batch.target_tokens);
+      step_tokens += batch.target_tokens;
+      (accumulation > 1 ? MulScalar(loss, 1.0f / static_cast<float>(accumulation)) : loss).backward();
+    }
+    const double step_loss = step_loss_sum / static_cast<double>(std::max<int64_t>(step_tokens, 1));
+    const double clip_norm = config.GetFloat("train.clip_norm");
+    const float gradient_norm = clip_norm > 0 ? ClipGradNorm(optimizer->parameters(), clip_norm) : 0.0f;
+    if (!std::isfinite(step_loss) || !std::isfinite(gradient_norm)) {
+      optimizer->ZeroGrad();
+      if (config.GetString("train.nan_policy") == "skip") {
+        display.Message(absl::StrCat("step ", progress.step + 1, ": loss is ", step_loss, "; step skipped"));
+        RETURN_IF_ERROR(metrics_log.Write({{"kind", "skipped"}, {"step", progress.step + 1}}));
+        ++progress.step;
+        continue;
+      }
+      display.Finish();
+      return absl::DataLossError(absl::StrCat(
+          "step ", progress.step + 1, ": the loss is ", step_loss,
+          "; training stopped. The last good checkpoint is ", last_path,
+          " (train.nan_policy = \"skip\" skips such steps instead)"));
+    }
+    const double learning_rate = schedule->Rate(progress.step + 1);
+    optimizer->Step(learning_rate);
+    optimizer->ZeroGrad();
+    ++progress.step;
+    progress.elapsed_seconds = elapsed();
+
+    window_loss += step_loss * static_cast<double>(step_tokens);
+    window_tokens += step_tokens;
+    ++window_steps;
+    const bool log_now = progress.step % config.GetInt("train.log_every") == 0 || progress.step == total_steps;
+    const double tokens_per_second = window_tokens / std::max(1e-9, progress.elapsed_seconds - window_start);
+    if (options.show_progress) {
+      display.Update(progress.step, step_loss, tokens_per_second, learning_rate,
+                     progress.elapsed_seconds - elapsed_before, log_now);
+    }
+    if (log_now) {
+      RETURN_IF_ERROR(metrics_log.Write({{"kind", "train"}, {"step", progress.step},
+                                         {"epoch", progress.epoch + 1},
+                                         {"loss", window_loss / std::max<int64_t>(window_tokens, 1)},
+                                         {"lr", learning_rate},
+                                         {"tokens_per_second", tokens_per_second},
+                                         {"elapsed_seconds", progress.elapsed_seconds}}));
+      window_loss = 0.0;
+      window_tokens = 0;
+      window_steps = 0;
+      window_start = progress.elapsed_seconds;
+    }
+
+    // ---- Evaluation, best checkpoint, early stopping ----
+    if (progress.step % config.GetInt("train.eval_every") == 0 || progress.step == total_steps) {
+      const EvaluationResult evaluation = Evaluate(*model, data, "valid", eval_options);
+      result.valid_metrics = evaluation.metrics;
+      Json record = {{"kind", "eval"}, {"split", "valid"}, {"step", progress.step},
+                     {"seconds", evaluation.seconds}};
+      record.update(MetricsJson(evaluation.metrics));
+      RETURN_IF_ERROR(metrics_log.Write(record));
+      if (options.show_progress) {
+        display.Message(absl::StrCat("step ", progress.step, " valid: ", FormatMetrics(evaluation.metrics)));
+      }
+      const auto metric = evaluation.metrics.find(main_metric);
+      if (metric == evaluation.metrics.end()) {
+        return absl::InvalidArgumentError(absl::StrCat("train.early_stopping_metric: no metric '",
+                                                       main_metric, "'; the evaluation gives ",
+                                                       FormatMetrics(evaluation.metrics)));
+      }
+      if (Improved(metric->second, progress.best_metric, higher_is_better, progress.best_step)) {
+        progress.best_metric = metric->second;
+        progress.best_step = progress.step;
+        progress.evaluations_without_improvement = 0;
+        RETURN_IF_ERROR(save(best_path));
+      } else {
+        ++progress.evaluations_without_improvement;
+        const int64_t patience = config.GetInt("train.patience");
+        if (patience > 0 && progress.evaluations_without_improvement >= patience) {
+          early_stopped = true;
+          if (options.show_progress) {
+            display.Message(absl::StrCat("early stopping: no improvement of ", main_metric, " in ",
+                                         patience, " evaluations (best ", progress.best_metric,
+                                         " at step ", progress.best_step, ")"));
+          }
+        }
+      }
+    }
+    const bool stop = stop_requested.load();
+    if (progress.step % config.GetInt("train.checkpoint_every") == 0 || progress.step == total_steps ||
+        early_stopped || stop) {
+      RETURN_IF_ERROR(save(last_path));
+    }
+    if (options.after_step) options.after_step(progress.step);
+    if (stop || stop_requested.load()) {
+      if (!stop) RETURN_IF_ERROR(save(last_path));
+      display.Finish();
+      if (options.show_progress) {
+        display.Message(absl::StrCat("interrupted at step ", progress.step, "; saved ", last_path,
+                                     " (continue with --resume)"));
+      }
+      result.interrupted = true;
+      result.steps = progress.step;
+      result.train_seconds = progress.elapsed_seconds;
+      return result;
+    }
+  }
+  display.Finish();
+  result.steps = progress.step;
+  result.train_seconds = progress.elapsed_seconds;
+
+  // ---- The end: test metrics of the best checkpoint, samples, attention, report ----
+  if (fs::exists(best_path)) {
+    ASSIGN_OR_RETURN(CheckpointContents best, LoadCheckpoint(best_path, *model, nullptr));
+    (void)best;
+  }
+  const EvaluationResult valid = Evaluate(*model, data, "valid", eval_options);
+  RETURN_IF_ERROR(WriteSamples((run_dir / "samples.txt").string(), data.splits.valid,
+                               valid.predictions, config.GetInt("eval.samples")));
+  RETURN_IF_ERROR(WriteAttentionPlots((run_dir / "attention.safetensors").string(), *model, data,
+                                      config.GetInt("eval.attention_plots"),
+                                      config.GetBool("eval.all_heads")));
+  const EvaluationResult test = Evaluate(*model, data, "test", eval_options);
+  result.test_metrics = test.metrics;
+  Json record = {{"kind", "test"}, {"split", "test"}, {"step", progress.step}, {"decoder", "greedy"},
+                 {"seconds", test.seconds}};
+  record.update(MetricsJson(test.metrics));
+  RETURN_IF_ERROR(metrics_log.Write(record));
+  if (config.GetInt("eval.beam_size") > 1) {
+    EvaluationOptions beam_options = eval_options;
+    beam_options.beam_size = config.GetInt("eval.beam_size");
+    const EvaluationResult beam = Evaluate(*model, data, "test", beam_options);
+    Json beam_record = {{"kind", "test"}, {"split", "test"}, {"step", progress.step},
+                        {"decoder", absl::StrCat("beam", beam_options.beam_size)},
+                        {"seconds", beam.seconds}};
+    beam_record.update(MetricsJson(beam.metrics));
+    RETURN_IF_ERROR(metrics_log.Write(beam_record));
+    for (const auto& [name, value] : beam.metrics) result.test_metrics["beam_" + name] = value;
+  }
+  if (options.show_progress) {
+    display.Message(absl::StrCat("test (best checkpoint, step ", std::max<int64_t>(progress.best_step, 0),
+                                 "): ", FormatMetrics(result.test_metrics)));
+  }
+  RETURN_IF_ERROR(WriteRunReport({options.run_dir}, (run_dir / "report.html").string()));
+  if (options.show_progress) {
+    display.Message(absl::StrCat("report: ", (run_dir / "report.html").string()));
+  }
+  return result;
+}
+
+}  // namespace attnlab::experiments

@@ -1,0 +1,26 @@
+// Shared by the commands that use a trained checkpoint: rebuilds the config, the task
+// data (with the checkpoint's vocabularies) and the model, and loads the weights.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "experiments/config/config.h"
+#include "experiments/trainer/experiment_data.h"
+#include "layers/decoding/seq2seq_model.h"
+
+namespace attnlab::cli {
+
+struct LoadedModel {
+  experiments::Config config;
+  experiments::ExperimentData data;
+  std::shared_ptr<nn::Seq2SeqModel> model;
+};
+
+// `overrides` apply on top of the checkpoint's saved config (e.g. data paths).
+absl::StatusOr<LoadedModel> LoadTrainedModel(const std::string& checkpoint_path,
+                                             const std::vector<std::string>& overrides);
+
+}  // namespace attnlab::cli

@@ -1,0 +1,60 @@
+// `attnlab train CONFIG`: trains the experiment a config describes.
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "experiments/config/config.h"
+#include "experiments/trainer/trainer.h"
+#include "framework/core/error.h"
+#include "tools/cli/command.h"
+#include "tools/cli/flags.h"
+
+namespace attnlab::cli {
+namespace {
+
+std::vector<FlagSpec> TrainFlags() {
+  return {{"set", "override a config key: table.key=value", true, true},
+          {"run_dir", "run directory (default: <runs_dir>/<experiment>/seed-<seed>)"},
+          {"resume", "continue the run in the run directory from its last checkpoint", false},
+          {"seed", "shorthand for --set experiment.seed=N"},
+          {"quiet", "no progress output", false},
+          ThreadsFlag()};
+}
+
+absl::Status RunTrain(const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(const ParsedFlags flags, ParseFlags(args, TrainFlags()));
+  if (flags.positional().size() != 1) {
+    return absl::InvalidArgumentError("expected one config file (see attnlab train --help)");
+  }
+  std::vector<std::string> overrides = flags.GetAll("set");
+  if (flags.Has("seed")) overrides.push_back(absl::StrCat("experiment.seed=", flags.Get("seed")));
+  if (flags.Has("threads")) overrides.push_back(absl::StrCat("experiment.threads=", flags.Get("threads")));
+  ASSIGN_OR_RETURN(const experiments::Config config,
+                   experiments::Config::Load(flags.positional()[0], overrides));
+  RETURN_IF_ERROR(ApplyThreadsFlag(flags));
+  experiments::TrainOptions options;
+  options.run_dir = flags.Get("run_dir", experiments::DefaultRunDirectory(config));
+  options.resume = flags.Has("resume");
+  options.show_progress = !flags.Has("quiet");
+  ASSIGN_OR_RETURN(const experiments::TrainResult result, experiments::Train(config, options));
+  if (result.interrupted) return absl::OkStatus();
+  std::printf("run: %s  (%lld steps, %s of training)\n", result.run_dir.c_str(),
+              static_cast<long long>(result.steps),
+              absl::StrFormat("%.1f s", result.train_seconds).c_str());
+  for (const auto& [name, value] : result.test_metrics) std::printf("test %-22s %.4f\n", name.c_str(), value);
+  std::printf("report: %s/report.html\n", result.run_dir.c_str());
+  return absl::OkStatus();
+}
+
+const std::string kUsage = absl::StrCat(
+    "usage: attnlab train CONFIG [flags]\n\n"
+    "Trains the model of CONFIG (a TOML file, see experiments/CONFIG.md) on its task: shows\n"
+    "progress, evaluates on the validation split every train.eval_every steps, keeps the\n"
+    "best and last checkpoints, and at the end scores the best checkpoint on the test split\n"
+    "and writes report.html. Ctrl-C saves a checkpoint and stops; --resume continues.\n\nflags:\n",
+    FlagsHelp(TrainFlags()));
+
+ATTNLAB_COMMAND(train, "train", "train an experiment from its config", kUsage.c_str(), RunTrain);
+
+}  // namespace
+}  // namespace attnlab::cli
