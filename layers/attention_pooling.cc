@@ -12,8 +12,8 @@ namespace attnlab::nn {
 absl::StatusOr<PoolingScore> ParsePoolingScore(std::string_view name) {
   if (name == "additive") return PoolingScore::kAdditive;
   if (name == "dot") return PoolingScore::kDot;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown attention pooling score '", std::string(name), "'; known: additive, dot"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown attention pooling score '",
+                                                 std::string(name), "'; known: additive, dot"));
 }
 
 std::string_view PoolingScoreName(PoolingScore score) {
@@ -27,7 +27,8 @@ AttentionPooling::AttentionPooling(int64_t dim, PoolingScore score, Generator& g
                 hidden_size, " must be positive (hidden_size 0 = dim)");
   if (score == PoolingScore::kAdditive) {
     const int64_t hidden = hidden_size > 0 ? hidden_size : dim;
-    projection_ = RegisterModule("projection", std::make_shared<Linear>(dim, hidden, true, generator));
+    projection_ =
+        RegisterModule("projection", std::make_shared<Linear>(dim, hidden, true, generator));
     Tensor score_vector = Tensor::Empty({1, hidden});  // v^T, so Xavier sees fan_in = hidden
     init::XavierUniform(score_vector, generator);
     score_vector_ = RegisterParameter("score_vector", score_vector.reshape({hidden}));
@@ -60,8 +61,8 @@ AttentionPoolingOutput AttentionPooling::Forward(const Tensor& x,
   const Tensor scores = Scores(x);  // [batch, time]
   const int64_t batch = x.size(0), time = x.size(1);
   // The attention interface's mask builder: -inf at padding, [batch, 1, 1, time].
-  const Tensor mask = BuildAttentionMask(key_padding_mask, /*causal=*/false, batch, /*tgt=*/1,
-                                         time, /*query_offset=*/0);
+  const Tensor mask = BuildAttentionMask(key_padding_mask, /*causal=*/false, batch, /*tgt=*/1, time,
+                                         /*query_offset=*/0);
   AttentionPoolingOutput output;
   output.weights = Softmax(scores, mask.defined() ? Reshape(mask, {batch, time}) : Tensor());
   // sum_t a_t x_t as a batched [1, time] x [time, dim] product.

@@ -1,6 +1,7 @@
 #include "experiments/config/schema.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 
@@ -171,16 +172,29 @@ std::string ValueTypeName(ValueType type) {
 std::string FormatConfigValue(const ConfigValue& value) {
   if (const auto* i = std::get_if<int64_t>(&value)) return absl::StrCat(*i);
   if (const auto* d = std::get_if<double>(&value)) {
-    std::string text = absl::StrFormat("%.10g", *d);
+    // The shortest text that reads back as exactly this double, so that a saved resolved
+    // config reloads bit for bit (a fixed "%.10g" would round 0.123456789012 away).
+    char buffer[64];
+    const std::to_chars_result printed = std::to_chars(buffer, buffer + sizeof(buffer), *d);
+    std::string text(buffer, printed.ptr);
     if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
     return text;
   }
   if (const auto* b = std::get_if<bool>(&value)) return *b ? "true" : "false";
-  // A TOML basic string: escape backslashes and quotes.
+  // A TOML basic string: escape backslashes, quotes and control characters (a raw
+  // newline would end a basic string, and TOML forbids the other raw control characters).
   std::string escaped;
   for (char c : std::get<std::string>(value)) {
-    if (c == '\\' || c == '"') escaped += '\\';
-    escaped += c;
+    if (c == '\\' || c == '"') {
+      escaped += '\\';
+      escaped += c;
+    } else if (c == '\n') {
+      escaped += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      absl::StrAppend(&escaped, absl::StrFormat("\\u%04X", static_cast<unsigned char>(c)));
+    } else {
+      escaped += c;
+    }
   }
   return absl::StrCat("\"", escaped, "\"");
 }

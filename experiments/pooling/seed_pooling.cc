@@ -19,8 +19,8 @@ namespace {
 absl::Status CheckOptions(const PoolingOptions& options) {
   auto positive = [](int64_t value, const char* name) -> absl::Status {
     if (value > 0) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat("seed pooling: ", name, " = ", value,
-                                                   " must be positive"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("seed pooling: ", name, " = ", value, " must be positive"));
   };
   RETURN_IF_ERROR(positive(options.time_steps, "time_steps"));
   RETURN_IF_ERROR(positive(options.dim, "dim"));
@@ -36,8 +36,8 @@ absl::Status CheckOptions(const PoolingOptions& options) {
                                                    " exceeds train_size ", options.train_size));
   }
   if (!(options.learning_rate > 0) || !std::isfinite(options.learning_rate)) {
-    return absl::InvalidArgumentError(absl::StrCat("seed pooling: learning_rate = ",
-                                                   options.learning_rate, " must be positive"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("seed pooling: learning_rate = ", options.learning_rate, " must be positive"));
   }
   if (!(options.teacher_sharpness > 0) || !std::isfinite(options.teacher_sharpness)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -61,8 +61,8 @@ double Mse(const nn::AttentionPooling& model, const Tensor& inputs, const Tensor
   return MseLoss(model.Forward(inputs).pooled, targets).item();
 }
 
-double MeanWeightDifference(const nn::AttentionPooling& student, const nn::AttentionPooling& teacher,
-                            const Tensor& inputs) {
+double MeanWeightDifference(const nn::AttentionPooling& student,
+                            const nn::AttentionPooling& teacher, const Tensor& inputs) {
   NoGradGuard no_grad;
   const std::vector<float> student_weights = student.Forward(inputs).weights.ToFloats();
   const std::vector<float> teacher_weights = teacher.Forward(inputs).weights.ToFloats();
@@ -77,16 +77,18 @@ double MeanWeightDifference(const nn::AttentionPooling& student, const nn::Atten
 
 absl::StatusOr<PoolingResult> RunSeedPooling(const PoolingOptions& options) {
   RETURN_IF_ERROR(CheckOptions(options));
-  ASSIGN_OR_RETURN(const nn::PoolingScore student_score, nn::ParsePoolingScore(options.student_score));
-  ASSIGN_OR_RETURN(const nn::PoolingScore teacher_score, nn::ParsePoolingScore(options.teacher_score));
+  ASSIGN_OR_RETURN(const nn::PoolingScore student_score,
+                   nn::ParsePoolingScore(options.student_score));
+  ASSIGN_OR_RETURN(const nn::PoolingScore teacher_score,
+                   nn::ParsePoolingScore(options.teacher_score));
 
   // Inputs [N, time, dim] ~ N(0, 1), the test inputs drawn after the training inputs
   // from the same stream: both are fixed by data_seed and the sizes.
   Generator data_generator(options.data_seed);
-  const Tensor train_inputs =
-      RandomNormal({options.train_size, options.time_steps, options.dim}, 0.0f, 1.0f, data_generator);
-  const Tensor test_inputs =
-      RandomNormal({options.test_size, options.time_steps, options.dim}, 0.0f, 1.0f, data_generator);
+  const Tensor train_inputs = RandomNormal({options.train_size, options.time_steps, options.dim},
+                                           0.0f, 1.0f, data_generator);
+  const Tensor test_inputs = RandomNormal({options.test_size, options.time_steps, options.dim},
+                                          0.0f, 1.0f, data_generator);
 
   Generator teacher_generator(options.teacher_seed);
   nn::AttentionPooling teacher(options.dim, teacher_score, teacher_generator);
@@ -123,8 +125,9 @@ absl::StatusOr<PoolingResult> RunSeedPooling(const PoolingOptions& options) {
       }
       position = 0;
     }
-    const Tensor batch_indices = Tensor::FromInts(
-        std::span<const int32_t>(order.data() + position, options.batch_size), {options.batch_size});
+    const Tensor batch_indices =
+        Tensor::FromInts(std::span<const int32_t>(order.data() + position, options.batch_size),
+                         {options.batch_size});
     position += options.batch_size;
     const Tensor batch_inputs = IndexSelect(train_inputs, 0, batch_indices);
     const Tensor batch_targets = IndexSelect(train_targets, 0, batch_indices);
@@ -133,9 +136,9 @@ absl::StatusOr<PoolingResult> RunSeedPooling(const PoolingOptions& options) {
     const Tensor loss = MseLoss(student.Forward(batch_inputs).pooled, batch_targets);
     const double loss_value = loss.item();
     if (!std::isfinite(loss_value)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "seed pooling: the loss is ", loss_value, " at step ", step,
-          "; lower learning_rate (", options.learning_rate, ")"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("seed pooling: the loss is ", loss_value, " at step ", step,
+                       "; lower learning_rate (", options.learning_rate, ")"));
     }
     result.step_losses.push_back(loss_value);
     loss.backward();

@@ -15,15 +15,12 @@ namespace {
 // Entries 0, 16, 32, ..., 240 and 255 of matplotlib's 256-entry viridis table
 // (_viridis_data in matplotlib/_cm_listed.py, CC0), as sRGB fractions.
 constexpr double kViridisAnchors[17][3] = {
-    {0.267004, 0.004874, 0.329415}, {0.282327, 0.094955, 0.417331},
-    {0.278826, 0.175490, 0.483397}, {0.258965, 0.251537, 0.524736},
-    {0.229739, 0.322361, 0.545706}, {0.199430, 0.387607, 0.554642},
-    {0.172719, 0.448791, 0.557885}, {0.149039, 0.508051, 0.557250},
-    {0.127568, 0.566949, 0.550556}, {0.120638, 0.625828, 0.533488},
-    {0.157851, 0.683765, 0.501686}, {0.246070, 0.738910, 0.452024},
-    {0.369214, 0.788888, 0.382914}, {0.515992, 0.831158, 0.294279},
-    {0.678489, 0.863742, 0.189503}, {0.845561, 0.887322, 0.099702},
-    {0.993248, 0.906157, 0.143936},
+    {0.267004, 0.004874, 0.329415}, {0.282327, 0.094955, 0.417331}, {0.278826, 0.175490, 0.483397},
+    {0.258965, 0.251537, 0.524736}, {0.229739, 0.322361, 0.545706}, {0.199430, 0.387607, 0.554642},
+    {0.172719, 0.448791, 0.557885}, {0.149039, 0.508051, 0.557250}, {0.127568, 0.566949, 0.550556},
+    {0.120638, 0.625828, 0.533488}, {0.157851, 0.683765, 0.501686}, {0.246070, 0.738910, 0.452024},
+    {0.369214, 0.788888, 0.382914}, {0.515992, 0.831158, 0.294279}, {0.678489, 0.863742, 0.189503},
+    {0.845561, 0.887322, 0.099702}, {0.993248, 0.906157, 0.143936},
 };
 
 // Table index of each anchor.
@@ -54,9 +51,9 @@ Rgb Viridis(double t) {
 
 RgbImage RenderHeatmapImage(std::span<const float> values, int rows, int cols, float max_value,
                             int cell_pixels) {
-  ATTNLAB_CHECK(rows > 0 && cols > 0 && cell_pixels > 0 &&
-                    values.size() == static_cast<size_t>(rows) * cols,
-                "RenderHeatmapImage: ", values.size(), " values for ", rows, "x", cols);
+  ATTNLAB_CHECK(
+      rows > 0 && cols > 0 && cell_pixels > 0 && values.size() == static_cast<size_t>(rows) * cols,
+      "RenderHeatmapImage: ", values.size(), " values for ", rows, "x", cols);
   RgbImage image(cols * cell_pixels, rows * cell_pixels);
   for (int row = 0; row < rows; ++row) {
     for (int col = 0; col < cols; ++col) {
@@ -101,16 +98,15 @@ std::string DisplayToken(const std::string& token) {
 absl::StatusOr<std::string> RenderHeatmapSvg(std::span<const float> values, int rows, int cols,
                                              const HeatmapLabels& labels) {
   if (rows <= 0 || cols <= 0 || values.size() != static_cast<size_t>(rows) * cols) {
-    return absl::InvalidArgumentError(absl::StrCat("heatmap '", labels.title, "': ",
-                                                   values.size(), " values for a ", rows, "x",
-                                                   cols, " matrix"));
+    return absl::InvalidArgumentError(absl::StrCat("heatmap '", labels.title, "': ", values.size(),
+                                                   " values for a ", rows, "x", cols, " matrix"));
   }
   float max_value = 0;
   for (const float v : values) {
     if (std::isfinite(v)) max_value = std::max(max_value, v);
   }
   const int longest = std::max(rows, cols);
-  const int cell = std::clamp(360 / longest, 6, 22);
+  const int cell = std::clamp(360 / longest, 6, 20);
   const double font = std::clamp(cell - 2.0, 9.0, kTokenFontMax);
   // Every `stride`-th label, so that labels do not overlap when cells are small.
   const int stride = static_cast<int>(std::ceil((font + 1) / cell));
@@ -120,10 +116,12 @@ absl::StatusOr<std::string> RenderHeatmapSvg(std::span<const float> values, int 
   };
   double row_label_width = 0, col_label_width = 0;
   for (int r = 0; r < rows; r += stride) {
-    row_label_width = std::max(row_label_width, EstimateTextWidth(token_at(labels.row_tokens, r), font));
+    row_label_width =
+        std::max(row_label_width, EstimateTextWidth(token_at(labels.row_tokens, r), font));
   }
   for (int c = 0; c < cols; c += stride) {
-    col_label_width = std::max(col_label_width, EstimateTextWidth(token_at(labels.col_tokens, c), font));
+    col_label_width =
+        std::max(col_label_width, EstimateTextWidth(token_at(labels.col_tokens, c), font));
   }
   // Column labels stay upright when they fit in their cells, otherwise they run upwards.
   const bool rotate = col_label_width > cell * stride - 2;
@@ -165,15 +163,16 @@ absl::StatusOr<std::string> RenderHeatmapSvg(std::span<const float> values, int 
                                   "style=\"image-rendering:pixelated\" href=\"",
                                   left, top, map_width, map_height),
                   map_uri, "\"/>\n");
-  absl::StrAppend(&svg, absl::StrFormat("<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" "
-                                        "fill=\"none\" stroke=\"#888\" stroke-width=\"0.5\"/>\n",
-                                        left - 0.25, top - 0.25, map_width + 0.5,
-                                        map_height + 0.5));
+  absl::StrAppend(&svg,
+                  absl::StrFormat("<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" "
+                                  "fill=\"none\" stroke=\"#888\" stroke-width=\"0.5\"/>\n",
+                                  left - 0.25, top - 0.25, map_width + 0.5, map_height + 0.5));
   // Row tokens, right-aligned against the map.
   absl::StrAppend(&svg, "<g class=\"row-tokens\" text-anchor=\"end\">");
   for (int r = 0; r < rows; r += stride) {
-    absl::StrAppend(&svg, absl::StrFormat("<text x=\"%g\" y=\"%.1f\" dominant-baseline=\"central\">",
-                                          left - 4, top + (r + 0.5) * cell),
+    absl::StrAppend(&svg,
+                    absl::StrFormat("<text x=\"%g\" y=\"%.1f\" dominant-baseline=\"central\">",
+                                    left - 4, top + (r + 0.5) * cell),
                     HtmlEscape(token_at(labels.row_tokens, r)), "</text>");
   }
   absl::StrAppend(&svg, "</g>\n<g class=\"col-tokens\">");
@@ -181,10 +180,11 @@ absl::StatusOr<std::string> RenderHeatmapSvg(std::span<const float> values, int 
     const double x = left + (c + 0.5) * cell;
     if (rotate) {
       absl::StrAppend(&svg, absl::StrFormat("<text transform=\"translate(%.1f %g) rotate(-90)\" "
-                                            "dominant-baseline=\"central\">", x, top - 4));
+                                            "dominant-baseline=\"central\">",
+                                            x, top - 4));
     } else {
-      absl::StrAppend(&svg, absl::StrFormat("<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">",
-                                            x, top - 5));
+      absl::StrAppend(
+          &svg, absl::StrFormat("<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">", x, top - 5));
     }
     absl::StrAppend(&svg, HtmlEscape(token_at(labels.col_tokens, c)), "</text>");
   }

@@ -28,14 +28,14 @@ RgbImage RenderHeatmapImage(std::span<const float> values, int rows, int cols, f
                             int cell_pixels);
 
 struct HeatmapLabels {
-  std::string title;                     // above the map
-  std::vector<std::string> row_tokens;   // left of each row (e.g. target tokens)
-  std::vector<std::string> col_tokens;   // above each column (e.g. source tokens)
+  std::string title;                    // above the map
+  std::vector<std::string> row_tokens;  // left of each row (e.g. target tokens)
+  std::vector<std::string> col_tokens;  // above each column (e.g. source tokens)
 };
 
 // An <svg> element: the heatmap (scaled to [0, max of values]), its tokens and a colour
 // bar labelled 0 and the maximum. Missing tokens are labelled by their index. The cell
-// size shrinks with the matrix (22 px for short sequences, 6 px at least); when cells are
+// size shrinks with the matrix (20 px for short sequences, 6 px at least); when cells are
 // too small for a label, only every k-th token is written.
 absl::StatusOr<std::string> RenderHeatmapSvg(std::span<const float> values, int rows, int cols,
                                              const HeatmapLabels& labels);

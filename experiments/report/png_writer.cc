@@ -19,8 +19,8 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
   const size_t expected = static_cast<size_t>(image.width) * image.height * 3;
   if (image.pixels.size() != expected) {
     return absl::InvalidArgumentError(absl::StrCat("PNG: ", image.width, "x", image.height,
-                                                   " RGB image needs ", expected,
-                                                   " bytes, has ", image.pixels.size()));
+                                                   " RGB image needs ", expected, " bytes, has ",
+                                                   image.pixels.size()));
   }
   png_image png;
   std::memset(&png, 0, sizeof(png));
@@ -31,15 +31,15 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image) {
   const png_int_32 row_stride = image.width * 3;
   // First call: the size needed (an upper bound); second call: the bytes.
   png_alloc_size_t bytes = 0;
-  if (!png_image_write_to_memory(&png, nullptr, &bytes, /*convert_to_8_bit=*/0,
-                                 image.pixels.data(), row_stride, /*colormap=*/nullptr)) {
+  if (!png_image_write_to_memory(&png, nullptr, &bytes, /*convert_to_8_bit=*/0, image.pixels.data(),
+                                 row_stride, /*colormap=*/nullptr)) {
     const std::string message = png.message;
     png_image_free(&png);
     return absl::InternalError(absl::StrCat("PNG: libpng: ", message));
   }
   std::string encoded(bytes, '\0');
-  if (!png_image_write_to_memory(&png, encoded.data(), &bytes, 0, image.pixels.data(),
-                                 row_stride, nullptr)) {
+  if (!png_image_write_to_memory(&png, encoded.data(), &bytes, 0, image.pixels.data(), row_stride,
+                                 nullptr)) {
     const std::string message = png.message;
     png_image_free(&png);
     return absl::InternalError(absl::StrCat("PNG: libpng: ", message));

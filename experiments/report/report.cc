@@ -13,11 +13,10 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #define TOML_HEADER_ONLY 0
 #define TOML_SHARED_LIB 1
@@ -53,17 +52,17 @@ const char* RunColor(size_t run) { return kRunColors[run % std::size(kRunColors)
 // Numeric fields of evaluation records that describe the evaluation rather than measure
 // the model: not drawn as validation curves.
 bool IsBookkeeping(const std::string& key) {
-  static const std::set<std::string>* keys = new std::set<std::string>{
-      "step", "epoch", "elapsed_seconds", "seconds", "examples", "tokens",
-      "tokens_per_second", "sentences"};
+  static const std::set<std::string>* keys =
+      new std::set<std::string>{"step",     "epoch",  "elapsed_seconds",   "seconds",
+                                "examples", "tokens", "tokens_per_second", "sentences"};
   return keys->count(key) != 0;
 }
 
 // Whether a smaller value of the metric is better (losses, error rates).
 bool LowerIsBetter(const std::string& key) {
   for (const absl::string_view word : absl::StrSplit(absl::AsciiStrToLower(key), '_')) {
-    if (word == "loss" || word == "ppl" || word == "perplexity" || word == "wer" ||
-        word == "per" || word == "cer" || word == "ter" || word == "error") {
+    if (word == "loss" || word == "ppl" || word == "perplexity" || word == "wer" || word == "per" ||
+        word == "cer" || word == "ter" || word == "error") {
       return true;
     }
   }
@@ -116,7 +115,7 @@ std::string Cell(double value) { return std::isfinite(value) ? FormatNumber(valu
 struct SampleTable {
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;  // one cell per column ("" if absent)
-  std::string raw;                              // used when `columns` is empty
+  std::string raw;                             // used when `columns` is empty
 };
 
 // "key: value" with a short key of letters, digits, spaces, '_' or '-'.
@@ -189,8 +188,8 @@ SampleTable ParseSamples(const std::string& text) {
       if (block.empty()) continue;
       std::vector<std::string> row(table.columns.size());
       for (const auto& [key, value] : block) {
-        const auto it = std::find(lower_columns.begin(), lower_columns.end(),
-                                  absl::AsciiStrToLower(key));
+        const auto it =
+            std::find(lower_columns.begin(), lower_columns.end(), absl::AsciiStrToLower(key));
         row[it - lower_columns.begin()] = value;
       }
       table.rows.push_back(std::move(row));
@@ -249,7 +248,8 @@ absl::StatusOr<std::vector<std::string>> TokensFromMetadata(const SafetensorsMet
                                                             const std::string& path) {
   const auto it = metadata.find(key);
   if (it == metadata.end()) return std::vector<std::string>();
-  const nlohmann::json parsed = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json parsed =
+      nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
   std::vector<std::string> tokens;
   bool ok = parsed.is_array();
   if (ok) {
@@ -277,8 +277,8 @@ absl::StatusOr<std::vector<AttentionExample>> ReadAttention(const std::string& p
     int index = 0;
     if (!absl::StartsWith(name, "example") || dot == std::string::npos || dot + 1 == name.size() ||
         !absl::SimpleAtoi(name.substr(7, dot - 7), &index) || index < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": tensor \"", name, "\" is not named example<i>.<layer name>"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor \"", name, "\" is not named example<i>.<layer name>"));
     }
     if (tensor.dtype() != DType::kF32 || (tensor.rank() != 3 && tensor.rank() != 2)) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": tensor \"", name, "\" is ",
@@ -314,11 +314,14 @@ absl::StatusOr<std::vector<AttentionExample>> ReadAttention(const std::string& p
 const std::vector<std::string>& AxisTokens(const AttentionExample& example,
                                            const std::string& layer, bool keys, int length) {
   const std::string lower = absl::AsciiStrToLower(layer);
-  const bool encoder_self = absl::StrContains(lower, "encoder") && !absl::StrContains(lower, "decoder");
+  const bool encoder_self =
+      absl::StrContains(lower, "encoder") && !absl::StrContains(lower, "decoder");
   const bool decoder_self = absl::StrContains(lower, "decoder") && absl::StrContains(lower, "self");
   const bool source_first = keys ? !decoder_self : encoder_self;
-  const std::vector<std::string>& preferred = source_first ? example.source_tokens : example.target_tokens;
-  const std::vector<std::string>& other = source_first ? example.target_tokens : example.source_tokens;
+  const std::vector<std::string>& preferred =
+      source_first ? example.source_tokens : example.target_tokens;
+  const std::vector<std::string>& other =
+      source_first ? example.target_tokens : example.source_tokens;
   if (static_cast<int>(preferred.size()) != length && static_cast<int>(other.size()) == length) {
     return other;
   }
@@ -347,8 +350,8 @@ absl::StatusOr<Run> LoadRun(const std::string& dir) {
   const fs::path path(dir);
   const fs::path metrics_path = path / "metrics.jsonl";
   if (!fs::exists(metrics_path, error)) {
-    return absl::NotFoundError(
-        absl::StrCat(dir, ": no metrics.jsonl here (is it a run directory, runs/<experiment>/<run>?)"));
+    return absl::NotFoundError(absl::StrCat(
+        dir, ": no metrics.jsonl here (is it a run directory, runs/<experiment>/<run>?)"));
   }
   ASSIGN_OR_RETURN(run.metrics, ReadMetricsLog(metrics_path.string()));
   if (fs::exists(path / "config.toml", error)) {
@@ -385,10 +388,18 @@ std::optional<std::map<std::string, std::string>> FlattenToml(const std::string&
     std::function<void(const toml::table&, const std::string&)> visit =
         [&](const toml::table& table, const std::string& prefix) {
           for (const auto& [key, node] : table) {
-            const std::string name = prefix.empty() ? std::string(key.str())
-                                                    : absl::StrCat(prefix, ".", std::string(key.str()));
+            const std::string name = prefix.empty()
+                                         ? std::string(key.str())
+                                         : absl::StrCat(prefix, ".", std::string(key.str()));
             if (const toml::table* child = node.as_table()) {
               visit(*child, name);
+            } else if (const auto* string = node.as_string()) {
+              flat[name] = string->get();
+            } else if (const auto* floating = node.as_floating_point()) {
+              // Shortest round-trip-ish form: 0.8, not toml++'s 0.80000000000000004.
+              std::string text = absl::StrFormat("%.15g", floating->get());
+              if (text.find_first_of(".eEni") == std::string::npos) text += ".0";
+              flat[name] = text;
             } else {
               std::ostringstream value;
               node.visit([&](const auto& n) { value << n; });
@@ -421,7 +432,8 @@ nav a { margin-right: 14px; color: #1a5fb4; text-decoration: none; }
 nav a:hover { text-decoration: underline; }
 .note { color: #5f6368; font-size: 13px; margin: 4px 0 10px; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; margin: 6px 0 10px; }
-th, td { padding: 4px 11px; border-bottom: 1px solid #e6e8eb; text-align: left; vertical-align: top; }
+th, td { padding: 4px 11px; border-bottom: 1px solid #e6e8eb; text-align: left;
+  vertical-align: top; }
 th { background: #f3f4f6; font-weight: 600; font-size: 13px; }
 td.num, th.num { text-align: right; }
 td.best { font-weight: 700; }
@@ -438,7 +450,8 @@ code, .mono, table.samples td { font-family: ui-monospace, "SFMono-Regular", "De
 table.samples td { white-space: pre-wrap; word-break: break-word; }
 table.samples td.ok { background: #e8f5ea; }
 table.samples td.bad { background: #fdeceb; }
-.heatmaps { display: flex; flex-wrap: wrap; gap: 12px 26px; align-items: flex-start; margin: 4px 0 12px; }
+.heatmaps { display: flex; flex-wrap: wrap; gap: 12px 20px; align-items: flex-start;
+  margin: 4px 0 12px; }
 .tokens { font-size: 13px; margin: 2px 0; }
 .tokens b { display: inline-block; min-width: 58px; color: #5f6368; font-weight: 600; }
 )css";
@@ -468,11 +481,12 @@ const MetricsRecord* LastOf(const std::vector<MetricsRecord>& records,
 }
 
 std::string RunsSection(const std::vector<Run>& runs) {
-  std::string html = "<h2 id=\"runs\">Runs</h2>\n<table>\n<tr><th>run</th><th>directory</th>"
-                     "<th class=\"num\">steps</th><th class=\"num\">epochs</th>"
-                     "<th class=\"num\">training time</th><th class=\"num\">tokens/s</th>"
-                     "<th class=\"num\">last train loss</th><th class=\"num\">best valid loss</th>"
-                     "</tr>\n";
+  std::string html =
+      "<h2 id=\"runs\">Runs</h2>\n<table>\n<tr><th>run</th><th>directory</th>"
+      "<th class=\"num\">steps</th><th class=\"num\">epochs</th>"
+      "<th class=\"num\">training time</th><th class=\"num\">tokens/s</th>"
+      "<th class=\"num\">last train loss</th><th class=\"num\">best valid loss</th>"
+      "</tr>\n";
   for (const Run& run : runs) {
     const MetricsRecord* last = LastOf(run.metrics, IsTrain);
     std::vector<double> throughput;
@@ -496,10 +510,10 @@ std::string RunsSection(const std::vector<Run>& runs) {
     absl::StrAppend(
         &html, "<tr><td>", Swatch(run.color), HtmlEscape(run.label), "</td><td class=\"mono\">",
         HtmlEscape(run.dir), "</td><td class=\"num\">", last ? Cell(last->Get("step")) : "–",
-        "</td><td class=\"num\">", last ? Cell(last->Get("epoch")) : "–",
-        "</td><td class=\"num\">", last ? FormatDuration(last->Get("elapsed_seconds")) : "–",
-        "</td><td class=\"num\">", std::isfinite(median) ? FormatNumber(std::round(median)) : "–",
-        "</td><td class=\"num\">", last ? Cell(last->Get("loss")) : "–", "</td><td class=\"num\">",
+        "</td><td class=\"num\">", last ? Cell(last->Get("epoch")) : "–", "</td><td class=\"num\">",
+        last ? FormatDuration(last->Get("elapsed_seconds")) : "–", "</td><td class=\"num\">",
+        std::isfinite(median) ? FormatNumber(std::round(median)) : "–", "</td><td class=\"num\">",
+        last ? Cell(last->Get("loss")) : "–", "</td><td class=\"num\">",
         std::isfinite(best_loss)
             ? absl::StrCat(FormatNumber(best_loss), " <span class=\"note\">(step ",
                            FormatNumber(best_step), ")</span>")
@@ -536,8 +550,9 @@ std::string ConfigSection(const std::vector<Run>& runs) {
       if (values.size() > 1 && key != "experiment.name") differing.push_back(key);
     }
     if (!differing.empty()) {
-      absl::StrAppend(&html, "<p class=\"note\">Keys that differ between the runs:</p>\n"
-                             "<table>\n<tr><th>key</th>");
+      absl::StrAppend(&html,
+                      "<p class=\"note\">Keys that differ between the runs:</p>\n"
+                      "<table>\n<tr><th>key</th>");
       for (const Run& run : runs) {
         absl::StrAppend(&html, "<th>", Swatch(run.color), HtmlEscape(run.label), "</th>");
       }
@@ -584,6 +599,18 @@ std::vector<ChartSeries> SeriesPerRun(const std::vector<Run>& runs,
   return series;
 }
 
+// A chart of a value against the training step (the x axis starts at step 0).
+ChartOptions StepChart(const std::string& title, const std::string& y_label,
+                       AxisScale y_scale = AxisScale::kLinear) {
+  ChartOptions options;
+  options.title = title;
+  options.x_label = "step";
+  options.y_label = y_label;
+  options.y_scale = y_scale;
+  options.x_from_zero = true;
+  return options;
+}
+
 std::string TrainingSection(const std::vector<Run>& runs) {
   std::vector<ChartSeries> loss = SeriesPerRun(runs, IsTrain, "loss", "train", false, false);
   std::vector<ChartSeries> valid_loss =
@@ -595,24 +622,19 @@ std::string TrainingSection(const std::vector<Run>& runs) {
   std::string html = "<h2 id=\"training\">Training</h2>\n<div class=\"charts\">\n";
   if (!loss.empty() || !valid_loss.empty()) {
     loss.insert(loss.end(), valid_loss.begin(), valid_loss.end());
-    absl::StrAppend(&html, RenderLineChart(loss, {.title = "Loss (train solid, valid dashed)",
-                                                  .x_label = "step",
-                                                  .y_label = "loss",
-                                                  .y_scale = AxisScale::kAuto}),
+    absl::StrAppend(&html,
+                    RenderLineChart(loss, StepChart("Loss (train solid, valid dashed)", "loss",
+                                                    AxisScale::kAuto)),
                     "\n");
   }
   if (!lr.empty()) {
     if (runs.size() == 1) lr[0].name.clear();  // one curve needs no legend
-    absl::StrAppend(&html, RenderLineChart(lr, {.title = "Learning rate", .x_label = "step",
-                                                .y_label = "learning rate"}),
-                    "\n");
+    absl::StrAppend(&html, RenderLineChart(lr, StepChart("Learning rate", "learning rate")), "\n");
   }
   if (!throughput.empty()) {
     if (runs.size() == 1) throughput[0].name.clear();
-    absl::StrAppend(&html, RenderLineChart(throughput, {.title = "Throughput",
-                                                        .x_label = "step",
-                                                        .y_label = "target tokens / s"}),
-                    "\n");
+    absl::StrAppend(
+        &html, RenderLineChart(throughput, StepChart("Throughput", "target tokens / s")), "\n");
   }
   absl::StrAppend(&html, "</div>\n");
   return html;
@@ -641,9 +663,9 @@ std::string ValidationSection(const std::vector<Run>& runs) {
     std::vector<ChartSeries> series = SeriesPerRun(runs, IsValidation, metric, "", false, true);
     if (series.empty()) continue;
     if (runs.size() == 1) series[0].name.clear();
-    absl::StrAppend(&charts, RenderLineChart(series, {.title = absl::StrCat("Validation ", Pretty(metric)),
-                                                      .x_label = "step",
-                                                      .y_label = Pretty(metric)}),
+    absl::StrAppend(&charts,
+                    RenderLineChart(series, StepChart(absl::StrCat("Validation ", Pretty(metric)),
+                                                      Pretty(metric))),
                     "\n");
   }
   if (charts.empty()) return "";
@@ -662,22 +684,43 @@ std::string MetricsSection(const std::vector<Run>& runs) {
     if (const MetricsRecord* valid = LastOf(run.metrics, IsValidation)) {
       rows.push_back({&run, "valid", valid});
     }
-    if (const MetricsRecord* test = LastOf(run.metrics, IsTest)) rows.push_back({&run, "test", test});
+    // The last test record of each decoder ("test (greedy)", "test (beam4)"), in order of
+    // their first appearance.
+    std::vector<std::string> decoders;
+    for (const MetricsRecord& record : run.metrics) {
+      const std::string decoder = record.GetString("decoder");
+      if (IsTest(record) &&
+          std::find(decoders.begin(), decoders.end(), decoder) == decoders.end()) {
+        decoders.push_back(decoder);
+      }
+    }
+    for (const std::string& decoder : decoders) {
+      const MetricsRecord* last = nullptr;
+      for (const MetricsRecord& record : run.metrics) {
+        if (IsTest(record) && record.GetString("decoder") == decoder) last = &record;
+      }
+      rows.push_back({&run, decoder.empty() ? "test" : absl::StrCat("test (", decoder, ")"), last});
+    }
   }
   if (rows.empty()) return "";
-  std::vector<std::string> columns;
+  // One column per metric: step, loss, then the others in order of appearance.
+  std::vector<std::string> columns = {"step", "loss"};
   for (const Row& row : rows) {
     for (const auto& [key, value] : row.record->values) {
-      if (key == "epoch" || key == "elapsed_seconds") continue;
+      if (IsBookkeeping(key)) continue;
       if (std::find(columns.begin(), columns.end(), key) == columns.end()) columns.push_back(key);
     }
   }
-  // "step" first.
-  if (auto it = std::find(columns.begin(), columns.end(), "step"); it != columns.end()) {
-    std::rotate(columns.begin(), it, it + 1);
-  }
-  std::string html = "<h2 id=\"metrics\">Final metrics</h2>\n<p class=\"note\">valid: the last "
-                     "validation; test: the test evaluation.";
+  columns.erase(std::remove_if(columns.begin(), columns.end(),
+                               [&](const std::string& column) {
+                                 return std::none_of(rows.begin(), rows.end(), [&](const Row& row) {
+                                   return row.record->Has(column);
+                                 });
+                               }),
+                columns.end());
+  std::string html =
+      "<h2 id=\"metrics\">Final metrics</h2>\n<p class=\"note\">valid: the last "
+      "validation; test: the test evaluation.";
   if (runs.size() > 1) absl::StrAppend(&html, " The best value of each split is in bold.");
   absl::StrAppend(&html, "</p>\n<table>\n<tr>", runs.size() > 1 ? "<th>run</th>" : "",
                   "<th>split</th>");
@@ -690,7 +733,7 @@ std::string MetricsSection(const std::vector<Run>& runs) {
     if (runs.size() > 1) {
       absl::StrAppend(&html, "<td>", Swatch(row.run->color), HtmlEscape(row.run->label), "</td>");
     }
-    absl::StrAppend(&html, "<td>", row.split, "</td>");
+    absl::StrAppend(&html, "<td>", HtmlEscape(row.split), "</td>");
     for (const std::string& column : columns) {
       const double value = row.record->Get(column);
       bool best = false;
@@ -702,13 +745,27 @@ std::string MetricsSection(const std::vector<Run>& runs) {
           if (LowerIsBetter(column) ? v < value : v > value) best = false;
         }
       }
-      absl::StrAppend(&html, best ? "<td class=\"num best\">" : "<td class=\"num\">",
-                      Cell(value), "</td>");
+      absl::StrAppend(&html, best ? "<td class=\"num best\">" : "<td class=\"num\">", Cell(value),
+                      "</td>");
     }
     absl::StrAppend(&html, "</tr>\n");
   }
   absl::StrAppend(&html, "</table>\n");
   return html;
+}
+
+// Removes a trailing "(correct)" or "(wrong)" from a prediction and returns it.
+std::optional<bool> TakeVerdict(std::string* prediction) {
+  for (const auto& [mark, correct] : {std::pair<const char*, bool>{"(correct)", true},
+                                      std::pair<const char*, bool>{"(wrong)", false}}) {
+    const absl::string_view stripped = absl::StripTrailingAsciiWhitespace(*prediction);
+    if (absl::EndsWith(stripped, mark)) {
+      prediction->resize(stripped.size() - std::strlen(mark));
+      prediction->resize(absl::StripTrailingAsciiWhitespace(*prediction).size());
+      return correct;
+    }
+  }
+  return std::nullopt;
 }
 
 std::string SampleTableHtml(const SampleTable& table) {
@@ -733,13 +790,21 @@ std::string SampleTableHtml(const SampleTable& table) {
   for (const std::vector<std::string>& row : table.rows) {
     absl::StrAppend(&html, "<tr>");
     for (size_t i = 0; i < row.size(); ++i) {
+      std::string text = row[i];
       std::string cls;
-      if (static_cast<int>(i) == prediction && reference >= 0) {
-        cls = absl::StripAsciiWhitespace(row[i]) == absl::StripAsciiWhitespace(row[reference])
-                  ? " class=\"ok\""
-                  : " class=\"bad\"";
+      if (static_cast<int>(i) == prediction) {
+        // The trainer marks each prediction "(correct)" or "(wrong)" (it knows every
+        // reference); without a mark, compare with the reference shown.
+        const std::optional<bool> correct = TakeVerdict(&text);
+        if (correct.has_value()) {
+          cls = *correct ? " class=\"ok\"" : " class=\"bad\"";
+        } else if (reference >= 0) {
+          cls = absl::StripAsciiWhitespace(text) == absl::StripAsciiWhitespace(row[reference])
+                    ? " class=\"ok\""
+                    : " class=\"bad\"";
+        }
       }
-      absl::StrAppend(&html, "<td", cls, ">", HtmlEscape(row[i]), "</td>");
+      absl::StrAppend(&html, "<td", cls, ">", HtmlEscape(text), "</td>");
     }
     absl::StrAppend(&html, "</tr>\n");
   }
@@ -762,10 +827,11 @@ std::string SamplesSection(const std::vector<Run>& runs) {
     first = false;
   }
   if (html.empty()) return "";
-  return absl::StrCat("<h2 id=\"samples\">Samples</h2>\n<p class=\"note\">Validation examples "
-                      "(samples.txt); a prediction equal to its reference is green, a "
-                      "different one red.</p>\n",
-                      html);
+  return absl::StrCat(
+      "<h2 id=\"samples\">Samples</h2>\n<p class=\"note\">Validation examples "
+      "(samples.txt); a prediction equal to its reference is green, a "
+      "different one red.</p>\n",
+      html);
 }
 
 std::string JoinTokens(const std::vector<std::string>& tokens) {
@@ -785,7 +851,8 @@ absl::StatusOr<std::string> AttentionExampleHtml(const AttentionExample& example
                     JoinTokens(example.target_tokens), "</span></div>\n");
   }
   for (const AttentionMap& map : example.maps) {
-    absl::StrAppend(&html, "<h4 class=\"mono\">", HtmlEscape(map.layer), "</h4>\n<div class=\"heatmaps\">\n");
+    absl::StrAppend(&html, "<h4 class=\"mono\">", HtmlEscape(map.layer),
+                    "</h4>\n<div class=\"heatmaps\">\n");
     HeatmapLabels labels;
     labels.row_tokens = AxisTokens(example, map.layer, /*keys=*/false, map.rows);
     labels.col_tokens = AxisTokens(example, map.layer, /*keys=*/true, map.cols);
@@ -801,9 +868,10 @@ absl::StatusOr<std::string> AttentionExampleHtml(const AttentionExample& example
     }
     for (int head = 0; head < map.heads; ++head) {
       labels.title = map.heads > 1 ? absl::StrCat("head ", head) : "";
-      ASSIGN_OR_RETURN(const std::string svg,
-                       RenderHeatmapSvg(std::span<const float>(map.weights).subspan(head * plane, plane),
-                                        map.rows, map.cols, labels));
+      ASSIGN_OR_RETURN(
+          const std::string svg,
+          RenderHeatmapSvg(std::span<const float>(map.weights).subspan(head * plane, plane),
+                           map.rows, map.cols, labels));
       absl::StrAppend(&html, svg, "\n");
     }
     absl::StrAppend(&html, "</div>\n");
@@ -852,6 +920,13 @@ bool MetricsRecord::Has(const std::string& key) const {
   return false;
 }
 
+std::string MetricsRecord::GetString(const std::string& key) const {
+  for (const auto& [name, value] : strings) {
+    if (name == key) return value;
+  }
+  return "";
+}
+
 absl::StatusOr<std::vector<MetricsRecord>> ReadMetricsLog(const std::string& path) {
   ASSIGN_OR_RETURN(const std::string text, ReadTextFile(path));
   std::vector<MetricsRecord> records;
@@ -889,6 +964,8 @@ absl::StatusOr<std::vector<MetricsRecord>> ReadMetricsLog(const std::string& pat
         record.values.emplace_back(key, value.get<double>());
       } else if (value.is_null()) {
         record.values.emplace_back(key, kNaN);
+      } else if (value.is_string() && key != "kind" && key != "split") {
+        record.strings.emplace_back(key, value.get<std::string>());
       }
     }
     records.push_back(std::move(record));
@@ -911,28 +988,33 @@ absl::StatusOr<std::string> RenderRunReport(const std::vector<std::string>& run_
       if (&other != &run && other.label == run.label) run.label = run.dir;
     }
   }
-  const std::string title =
-      runs.size() == 1 ? runs[0].label : absl::StrCat(runs.size(), " runs");
-  const std::string sections[] = {RunsSection(runs), ConfigSection(runs), TrainingSection(runs),
-                                  ValidationSection(runs), MetricsSection(runs),
-                                  SamplesSection(runs)};
+  const std::string title = runs.size() == 1 ? runs[0].label : absl::StrCat(runs.size(), " runs");
+  const std::string sections[] = {RunsSection(runs),     ConfigSection(runs),
+                                  TrainingSection(runs), ValidationSection(runs),
+                                  MetricsSection(runs),  SamplesSection(runs)};
   ASSIGN_OR_RETURN(const std::string attention, AttentionSection(runs));
 
   std::string html = absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
-      HtmlEscape(title), " · attnlab report</title>\n<style>", kStyle, "</style>\n</head>\n"
-      "<body>\n<main>\n<h1>", HtmlEscape(title), "</h1>\n<p class=\"subtitle\">attnlab run report");
+      HtmlEscape(title), " · attnlab report</title>\n<style>", kStyle,
+      "</style>\n</head>\n"
+      "<body>\n<main>\n<h1>",
+      HtmlEscape(title), "</h1>\n<p class=\"subtitle\">attnlab run report");
   if (runs.size() > 1) {
     std::vector<std::string> labels;
-    for (const Run& run : runs) labels.push_back(absl::StrCat(Swatch(run.color), HtmlEscape(run.label)));
+    for (const Run& run : runs)
+      labels.push_back(absl::StrCat(Swatch(run.color), HtmlEscape(run.label)));
     absl::StrAppend(&html, ": ", absl::StrJoin(labels, " &nbsp; "));
   }
   absl::StrAppend(&html, "</p>\n<nav>");
-  const std::pair<const char*, const char*> anchors[] = {
-      {"runs", "Runs"},          {"config", "Configuration"}, {"training", "Training"},
-      {"validation", "Validation"}, {"metrics", "Final metrics"}, {"samples", "Samples"},
-      {"attention", "Attention"}};
+  const std::pair<const char*, const char*> anchors[] = {{"runs", "Runs"},
+                                                         {"config", "Configuration"},
+                                                         {"training", "Training"},
+                                                         {"validation", "Validation"},
+                                                         {"metrics", "Final metrics"},
+                                                         {"samples", "Samples"},
+                                                         {"attention", "Attention"}};
   for (size_t i = 0; i < std::size(anchors); ++i) {
     const std::string& body = i < std::size(sections) ? sections[i] : attention;
     if (!body.empty()) {

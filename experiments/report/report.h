@@ -10,6 +10,7 @@
 //     {"kind":"eval","split":"valid","step":500,...}          curves (SVG, one colour per
 //     {"kind":"test",...}                                      run); final metrics table
 //   samples.txt             validation samples            -> source/reference/prediction
+//     ("source: ...", "reference: ...", "prediction: ... (correct)" blocks, or tab-separated)
 //   attention.safetensors   "example<i>.<layer>" f32       -> heatmaps (PNG, viridis)
 //                           [heads, tgt, src], metadata
 //                           "example<i>.source_tokens" /
@@ -35,13 +36,17 @@ struct MetricsRecord {
   int line = 0;
   std::string kind;   // "train", "eval", "test", ...
   std::string split;  // "valid", "test" or "" when absent
-  // Numeric fields in the order they appear in the line (null becomes NaN); fields of
-  // other types (strings, booleans, arrays) are not kept.
+  // Numeric fields in the order they appear in the line (null becomes NaN).
   std::vector<std::pair<std::string, double>> values;
+  // String fields other than kind and split (e.g. "decoder": "beam4"); booleans, arrays
+  // and objects are not kept.
+  std::vector<std::pair<std::string, std::string>> strings;
 
   // The value of `key`, or NaN if absent.
   double Get(const std::string& key) const;
   bool Has(const std::string& key) const;
+  // The string field `key`, or "" if absent.
+  std::string GetString(const std::string& key) const;
 };
 
 // Reads metrics.jsonl. Blank lines are skipped. Errors ("<path>:<line>: ...") for a line

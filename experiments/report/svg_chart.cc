@@ -94,8 +94,8 @@ std::string Text(double x, double y, const std::string& text, const std::string&
 }
 
 std::string Line(double x1, double y1, double x2, double y2, const std::string& attributes) {
-  return absl::StrCat("<line x1=\"", Num(x1), "\" y1=\"", Num(y1), "\" x2=\"", Num(x2),
-                      "\" y2=\"", Num(y2), "\" ", attributes, "/>");
+  return absl::StrCat("<line x1=\"", Num(x1), "\" y1=\"", Num(y1), "\" x2=\"", Num(x2), "\" y2=\"",
+                      Num(y2), "\" ", attributes, "/>");
 }
 
 bool Drawable(double y, bool log) { return std::isfinite(y) && (!log || y > 0); }
@@ -162,6 +162,7 @@ std::string RenderLineChart(const std::vector<ChartSeries>& series, const ChartO
     }
   }
 
+  if (options.x_from_zero && x_low > 0) x_low = 0;
   Axis x_axis = LinearAxis(x_low, x_high, std::max(3, options.width / 90));
   Axis y_axis = log ? LogAxis(y_low, y_high) : LinearAxis(y_low, y_high, 6);
   const auto max_abs = [](const std::vector<double>& ticks) {
@@ -212,35 +213,34 @@ std::string RenderLineChart(const std::vector<ChartSeries>& series, const ChartO
       "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"%d\" height=\"%d\" "
       "viewBox=\"0 0 %d %d\" font-family=\"system-ui, -apple-system, 'Segoe UI', Helvetica, "
       "Arial, sans-serif\" font-size=\"%g\" role=\"img\">\n",
-      options.width, static_cast<int>(total_height), options.width,
-      static_cast<int>(total_height), kTickFont);
+      options.width, static_cast<int>(total_height), options.width, static_cast<int>(total_height),
+      kTickFont);
   if (!options.title.empty()) {
     absl::StrAppend(&svg, "<title>", HtmlEscape(options.title), "</title>\n");
-    absl::StrAppend(&svg, Text(plot_left, 20, options.title,
-                               absl::StrFormat("font-size=\"%g\" font-weight=\"600\" "
-                                               "fill=\"#222\"", kTitleFont)),
+    absl::StrAppend(&svg,
+                    Text(plot_left, 20, options.title,
+                         absl::StrFormat("font-size=\"%g\" font-weight=\"600\" "
+                                         "fill=\"#222\"",
+                                         kTitleFont)),
                     "\n");
   }
   // Grid lines and tick labels.
   for (const double t : y_axis.ticks) {
     const double y = y_axis.Pixel(t);
-    absl::StrAppend(&svg, Line(plot_left, y, plot_right, y,
-                               absl::StrCat("stroke=\"", kGridColor, "\"")),
-                    Line(plot_left - 4, y, plot_left, y,
-                         absl::StrCat("stroke=\"", kAxisColor, "\"")),
-                    Text(plot_left - 7, y + 4, FormatTick(t, y_thousands),
-                         "text-anchor=\"end\" fill=\"#333\""),
-                    "\n");
+    absl::StrAppend(
+        &svg, Line(plot_left, y, plot_right, y, absl::StrCat("stroke=\"", kGridColor, "\"")),
+        Line(plot_left - 4, y, plot_left, y, absl::StrCat("stroke=\"", kAxisColor, "\"")),
+        Text(plot_left - 7, y + 4, FormatTick(t, y_thousands), "text-anchor=\"end\" fill=\"#333\""),
+        "\n");
   }
   for (const double t : x_axis.ticks) {
     const double x = x_axis.Pixel(t);
-    absl::StrAppend(&svg, Line(x, plot_top, x, plot_bottom,
-                               absl::StrCat("stroke=\"", kGridColor, "\"")),
-                    Line(x, plot_bottom, x, plot_bottom + 4,
-                         absl::StrCat("stroke=\"", kAxisColor, "\"")),
-                    Text(x, plot_bottom + 6 + kTickFont, FormatTick(t, x_thousands),
-                         "text-anchor=\"middle\" fill=\"#333\""),
-                    "\n");
+    absl::StrAppend(
+        &svg, Line(x, plot_top, x, plot_bottom, absl::StrCat("stroke=\"", kGridColor, "\"")),
+        Line(x, plot_bottom, x, plot_bottom + 4, absl::StrCat("stroke=\"", kAxisColor, "\"")),
+        Text(x, plot_bottom + 6 + kTickFont, FormatTick(t, x_thousands),
+             "text-anchor=\"middle\" fill=\"#333\""),
+        "\n");
   }
   // Axes.
   absl::StrAppend(&svg,
@@ -250,18 +250,21 @@ std::string RenderLineChart(const std::vector<ChartSeries>& series, const ChartO
                        absl::StrCat("class=\"axis\" stroke=\"", kAxisColor, "\"")),
                   "\n");
   if (!options.x_label.empty()) {
-    absl::StrAppend(&svg, Text((plot_left + plot_right) / 2, options.height - 8, options.x_label,
-                               absl::StrFormat("class=\"axis-label\" text-anchor=\"middle\" "
-                                               "font-size=\"%g\" fill=\"#222\"", kLabelFont)),
+    absl::StrAppend(&svg,
+                    Text((plot_left + plot_right) / 2, options.height - 8, options.x_label,
+                         absl::StrFormat("class=\"axis-label\" text-anchor=\"middle\" "
+                                         "font-size=\"%g\" fill=\"#222\"",
+                                         kLabelFont)),
                     "\n");
   }
   if (!options.y_label.empty()) {
     const double x = 8 + kLabelFont - 2, y = (plot_top + plot_bottom) / 2;
-    absl::StrAppend(&svg, Text(x, y, options.y_label,
-                               absl::StrFormat("class=\"axis-label\" text-anchor=\"middle\" "
-                                               "font-size=\"%g\" fill=\"#222\" "
-                                               "transform=\"rotate(-90 %s %s)\"",
-                                               kLabelFont, Num(x), Num(y))),
+    absl::StrAppend(&svg,
+                    Text(x, y, options.y_label,
+                         absl::StrFormat("class=\"axis-label\" text-anchor=\"middle\" "
+                                         "font-size=\"%g\" fill=\"#222\" "
+                                         "transform=\"rotate(-90 %s %s)\"",
+                                         kLabelFont, Num(x), Num(y))),
                     "\n");
   }
   // Series: one <path> each (a non-drawable value starts a new subpath).
@@ -282,23 +285,25 @@ std::string RenderLineChart(const std::vector<ChartSeries>& series, const ChartO
       }
     }
     if (d.empty()) continue;
+    // Dense (often noisy) series get a thinner line, so that overlaid runs stay apart.
+    const char* stroke_width = s.x.size() > 300 ? "1.2" : "1.8";
     absl::StrAppend(&svg, "<path class=\"series\" d=\"", d, "\" fill=\"none\" stroke=\"",
-                    HtmlEscape(s.color), "\" stroke-width=\"1.8\" stroke-linejoin=\"round\"",
-                    s.dashed ? " stroke-dasharray=\"5 3\"" : "", ">");
+                    HtmlEscape(s.color), "\" stroke-width=\"", stroke_width,
+                    "\" stroke-linejoin=\"round\"", s.dashed ? " stroke-dasharray=\"5 3\"" : "",
+                    ">");
     if (!s.name.empty()) absl::StrAppend(&svg, "<title>", HtmlEscape(s.name), "</title>");
     absl::StrAppend(&svg, "</path>", markers, "\n");
   }
   for (const LegendEntry& entry : legend) {
     const double y = entry.y + kLegendRow / 2;
-    absl::StrAppend(&svg,
-                    Line(entry.x, y - 4, entry.x + 22, y - 4,
-                         absl::StrCat("stroke=\"", HtmlEscape(entry.series->color),
-                                      "\" stroke-width=\"2.4\"",
-                                      entry.series->dashed ? " stroke-dasharray=\"5 3\"" : "")),
-                    Text(entry.x + 28, y, entry.series->name,
-                         absl::StrFormat("class=\"legend\" font-size=\"%g\" fill=\"#222\"",
-                                         kLabelFont)),
-                    "\n");
+    absl::StrAppend(
+        &svg,
+        Line(entry.x, y - 4, entry.x + 22, y - 4,
+             absl::StrCat("stroke=\"", HtmlEscape(entry.series->color), "\" stroke-width=\"2.4\"",
+                          entry.series->dashed ? " stroke-dasharray=\"5 3\"" : "")),
+        Text(entry.x + 28, y, entry.series->name,
+             absl::StrFormat("class=\"legend\" font-size=\"%g\" fill=\"#222\"", kLabelFont)),
+        "\n");
   }
   absl::StrAppend(&svg, "</svg>");
   return svg;

@@ -13,11 +13,11 @@
 namespace attnlab::experiments {
 
 struct ChartSeries {
-  std::string name;           // legend entry and hover title; "" keeps it out of the legend
-  std::string color;          // any CSS colour
-  std::vector<double> x, y;   // same length; a non-finite y (or y <= 0 on a log axis) is a gap
+  std::string name;          // legend entry and hover title; "" keeps it out of the legend
+  std::string color;         // any CSS colour
+  std::vector<double> x, y;  // same length; a non-finite y (or y <= 0 on a log axis) is a gap
   bool dashed = false;
-  bool markers = false;       // a dot at each point (for sparse series such as evaluations)
+  bool markers = false;  // a dot at each point (for sparse series such as evaluations)
 };
 
 enum class AxisScale {
@@ -33,6 +33,7 @@ struct ChartOptions {
   int width = 520;   // pixels of the whole chart
   int height = 300;  // pixels of the chart without its legend
   AxisScale y_scale = AxisScale::kLinear;
+  bool x_from_zero = false;  // the x axis starts at 0 (e.g. steps), whatever the first x
 };
 
 // The chart as an <svg> element. Series with no finite points draw nothing (but keep

@@ -12,8 +12,8 @@
 //   slashes are US month/day/year:  "03/04/21" is 4 March 2021;
 //   dots are European day.month.year: "03.04.2021" is 3 April 2021.
 // The ISO form itself is never a source (it is the target). Weekday names are computed
-// from the date, so they are always right. Each source is written in title case, or
-// (one in five each) all lower or all upper case.
+// from the date, so they are always right. Each source is written as in FormatDate below,
+// or (one in five each) all lower or all upper case.
 //
 // The length keys (task.min_length/max_length, test_*) mean nothing here and are
 // ignored; GenerateSplits still rejects min_length > max_length. Splits are disjoint in
@@ -51,7 +51,7 @@ struct CivilDate {
 int64_t DaysFromCivil(int year, int month, int day) {
   year -= month <= 2;
   const int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const int64_t year_of_era = year - era * 400;                                   // [0, 399]
+  const int64_t year_of_era = year - era * 400;                                          // [0, 399]
   const int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;  // [0, 365]
   const int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
   return era * 146097 + day_of_era - 719468;
@@ -60,10 +60,12 @@ int64_t DaysFromCivil(int year, int month, int day) {
 CivilDate CivilFromDays(int64_t days) {
   days += 719468;
   const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const int64_t day_of_era = days - era * 146097;                                          // [0, 146096]
+  const int64_t day_of_era = days - era * 146097;  // [0, 146096]
+  // [0, 399]: the leap days before day_of_era in its era, subtracted, leave 365-day years.
   const int64_t year_of_era =
-      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;  // [0, 399]
-  const int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const int64_t day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
   const int64_t month_index = (5 * day_of_year + 2) / 153;  // [0, 11], from March
   CivilDate date;
   date.day = static_cast<int>(day_of_year - (153 * month_index + 2) / 5 + 1);
@@ -95,25 +97,30 @@ std::string FormatDate(const CivilDate& date, int format) {
   const std::string weekday = kWeekdayNames[date.weekday];
   const std::string wkd = Abbreviation(kWeekdayNames[date.weekday]);
   const int y = date.year, m = date.month, d = date.day;
+  const std::string ordinal = Ordinal(d);
+  // One format per line, with its example, reads as a table.
+  // clang-format off
   switch (format) {
-    case 0: return absl::StrCat(d, " ", month, " ", y);                          // 3 March 2021
-    case 1: return absl::StrCat(month, " ", d, ", ", y);                         // March 3, 2021
-    case 2: return absl::StrFormat("%02d/%02d/%02d", m, d, y % 100);             // 03/03/21 (US)
-    case 3: return absl::StrFormat("%02d/%02d/%04d", m, d, y);                   // 03/03/2021 (US)
-    case 4: return absl::StrFormat("%02d.%02d.%04d", d, m, y);                   // 03.03.2021
-    case 5: return absl::StrCat(wkd, ", ", mon, " ", d, " ", y);                 // Wed, Mar 3 2021
-    case 6: return absl::StrCat(Ordinal(d), " of ", month, " ", y);              // 3rd of March 2021
-    case 7: return absl::StrCat(weekday, " ", d, " ", month, " ", y);            // Wednesday 3 March 2021
-    case 8: return absl::StrCat(weekday, ", ", month, " ", d, ", ", y);          // Wednesday, March 3, 2021
-    case 9: return absl::StrCat(d, " ", mon, " ", y);                            // 3 Mar 2021
-    case 10: return absl::StrCat(mon, " ", d, ", ", y);                          // Mar 3, 2021
-    case 11: return absl::StrCat(month, " ", Ordinal(d), ", ", y);               // March 3rd, 2021
-    case 12: return absl::StrFormat("%02d-%s-%04d", d, mon.c_str(), y);          // 03-Mar-2021
-    case 13: return absl::StrCat("the ", Ordinal(d), " of ", month, ", ", y);    // the 3rd of March, 2021
-    default: return absl::StrCat(wkd, " ", d, " ", mon, " ", y);                 // Wed 3 Mar 2021
+    case 0: return absl::StrCat(d, " ", month, " ", y);                  // 3 March 2021
+    case 1: return absl::StrCat(month, " ", d, ", ", y);                 // March 3, 2021
+    case 2: return absl::StrFormat("%02d/%02d/%02d", m, d, y % 100);     // 03/03/21 (US)
+    case 3: return absl::StrFormat("%02d/%02d/%04d", m, d, y);           // 03/03/2021 (US)
+    case 4: return absl::StrFormat("%02d.%02d.%04d", d, m, y);           // 03.03.2021
+    case 5: return absl::StrCat(wkd, ", ", mon, " ", d, " ", y);         // Wed, Mar 3 2021
+    case 6: return absl::StrCat(ordinal, " of ", month, " ", y);         // 3rd of March 2021
+    case 7: return absl::StrCat(weekday, " ", d, " ", month, " ", y);    // Wednesday 3 March 2021
+    case 8: return absl::StrCat(weekday, ", ", month, " ", d, ", ", y);  // Wednesday, March 3, 2021
+    case 9: return absl::StrCat(d, " ", mon, " ", y);                    // 3 Mar 2021
+    case 10: return absl::StrCat(mon, " ", d, ", ", y);                  // Mar 3, 2021
+    case 11: return absl::StrCat(month, " ", ordinal, ", ", y);          // March 3rd, 2021
+    case 12: return absl::StrFormat("%02d-%s-%04d", d, mon, y);          // 03-Mar-2021
+    // "the 3rd of March, 2021":
+    case 13: return absl::StrCat("the ", ordinal, " of ", month, ", ", y);
+    default: return absl::StrCat(wkd, " ", d, " ", mon, " ", y);         // Wed 3 Mar 2021
   }
+  // clang-format on
 }
-constexpr int kFormatCount = 15;
+constexpr int kFormatCount = 15;  // cases 0..14 above
 
 class DatesTask : public Task {
  public:

@@ -28,7 +28,8 @@ namespace attnlab::experiments {
 namespace {
 
 // Reads `path` (named by config key `key`) into examples, grouping repeated sources.
-absl::StatusOr<std::vector<Example>> ReadExampleFile(const std::string& path, const std::string& key) {
+absl::StatusOr<std::vector<Example>> ReadExampleFile(const std::string& path,
+                                                     const std::string& key) {
   if (path.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(key, " is empty: task `files` needs a source<TAB>target file for each split"));
@@ -46,8 +47,9 @@ absl::StatusOr<std::vector<Example>> ReadExampleFile(const std::string& path, co
     if (absl::StripAsciiWhitespace(line).empty()) continue;
     const size_t tab = line.find('\t');
     if (tab == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ":", line_number, ": no tab between source and target (expected source<TAB>target)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_number,
+                       ": no tab between source and target (expected source<TAB>target)"));
     }
     std::string source = line.substr(0, tab);
     std::string target = line.substr(tab + 1);
@@ -63,8 +65,8 @@ absl::StatusOr<std::vector<Example>> ReadExampleFile(const std::string& path, co
   }
   if (file.bad()) return absl::DataLossError(absl::StrCat(path, ": read error (", key, ")"));
   if (examples.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": no examples (the file is empty or has only blank lines; ", key, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": no examples (the file is empty or has only blank lines; ", key, ")"));
   }
   return examples;
 }
@@ -90,11 +92,12 @@ class FileTask : public Task {
   std::shared_ptr<Tokenizer> tokenizer_;
 };
 
-ATTNLAB_REGISTER_TASK(files, "files", [](const Config& config) -> absl::StatusOr<std::unique_ptr<Task>> {
-  ASSIGN_OR_RETURN(std::shared_ptr<Tokenizer> tokenizer,
-                   MakeTokenizer(config.GetString("task.tokenizer")));
-  return std::make_unique<FileTask>(std::move(tokenizer));
-});
+ATTNLAB_REGISTER_TASK(files, "files",
+                      [](const Config& config) -> absl::StatusOr<std::unique_ptr<Task>> {
+                        ASSIGN_OR_RETURN(std::shared_ptr<Tokenizer> tokenizer,
+                                         MakeTokenizer(config.GetString("task.tokenizer")));
+                        return std::make_unique<FileTask>(std::move(tokenizer));
+                      });
 
 }  // namespace
 }  // namespace attnlab::experiments

@@ -52,7 +52,8 @@ Tensor MseLoss(const Tensor& prediction, const Tensor& target) {
   ATTNLAB_CHECK(prediction.shape() == target.shape(), "mse_loss: prediction ",
                 prediction.Describe(), " and target ", target.Describe(),
                 " must have the same shape");
-  const Tensor prediction_data = prediction.is_contiguous() ? prediction.detach() : prediction.Clone();
+  const Tensor prediction_data =
+      prediction.is_contiguous() ? prediction.detach() : prediction.Clone();
   const Tensor target_data = target.is_contiguous() ? target.detach() : target.Clone();
   const int64_t count = prediction.numel();
   Tensor difference = Tensor::Empty(prediction.shape());  // prediction - target
@@ -61,27 +62,26 @@ Tensor MseLoss(const Tensor& prediction, const Tensor& target) {
   Tensor out = Tensor::Scalar(count > 0 ? static_cast<float>(squared_sum / count) : 0.0f);
 
   if (autograd::ShouldRecord({&prediction, &target})) {
-    autograd::Record(
-        OpKind::kMseLoss, out, {&prediction, &target},
-        [difference, count](const Tensor& grad, autograd::GradientSink& sink) {
-          if (count == 0) {
-            if (sink.NeedsGrad(0)) sink.Add(0, Tensor::Zeros(difference.shape()));
-            if (sink.NeedsGrad(1)) sink.Add(1, Tensor::Zeros(difference.shape()));
-            return;
-          }
-          const float scale = 2.0f * grad.item() / static_cast<float>(count);
-          const float* source = difference.data<float>();
-          if (sink.NeedsGrad(0)) {
-            Tensor grad_prediction = Tensor::Empty(difference.shape());
-            ScaleDifference(source, scale, grad_prediction.data<float>(), count);
-            sink.Add(0, grad_prediction);
-          }
-          if (sink.NeedsGrad(1)) {
-            Tensor grad_target = Tensor::Empty(difference.shape());
-            ScaleDifference(source, -scale, grad_target.data<float>(), count);
-            sink.Add(1, grad_target);
-          }
-        });
+    autograd::Record(OpKind::kMseLoss, out, {&prediction, &target},
+                     [difference, count](const Tensor& grad, autograd::GradientSink& sink) {
+                       if (count == 0) {
+                         if (sink.NeedsGrad(0)) sink.Add(0, Tensor::Zeros(difference.shape()));
+                         if (sink.NeedsGrad(1)) sink.Add(1, Tensor::Zeros(difference.shape()));
+                         return;
+                       }
+                       const float scale = 2.0f * grad.item() / static_cast<float>(count);
+                       const float* source = difference.data<float>();
+                       if (sink.NeedsGrad(0)) {
+                         Tensor grad_prediction = Tensor::Empty(difference.shape());
+                         ScaleDifference(source, scale, grad_prediction.data<float>(), count);
+                         sink.Add(0, grad_prediction);
+                       }
+                       if (sink.NeedsGrad(1)) {
+                         Tensor grad_target = Tensor::Empty(difference.shape());
+                         ScaleDifference(source, -scale, grad_target.data<float>(), count);
+                         sink.Add(1, grad_target);
+                       }
+                     });
   }
   return out;
 }

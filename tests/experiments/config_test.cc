@@ -5,6 +5,8 @@
 // being the current ConfigReferenceMarkdown().
 #include "experiments/config/config.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "experiments/config/schema.h"
+#include "framework/core/error.h"
 #include "gtest/gtest.h"
 
 namespace attnlab::experiments {
@@ -20,7 +23,8 @@ namespace {
 namespace fs = std::filesystem;
 
 ::testing::AssertionResult Contains(const absl::Status& status, const std::string& part) {
-  if (status.ok()) return ::testing::AssertionFailure() << "expected an error containing '" << part << "'";
+  if (status.ok())
+    return ::testing::AssertionFailure() << "expected an error containing '" << part << "'";
   if (std::string(status.message()).find(part) == std::string::npos) {
     return ::testing::AssertionFailure() << "'" << status.message() << "' lacks '" << part << "'";
   }
@@ -30,9 +34,10 @@ namespace fs = std::filesystem;
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The process id keeps concurrent runs (ctest -j, other build directories) apart.
+    const std::string test_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_config_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+                 ("attnlab_config_" + test_name + "_" + std::to_string(getpid()));
     fs::remove_all(directory_);
     fs::create_directories(directory_);
   }
@@ -65,9 +70,10 @@ TEST_F(ConfigTest, UnknownKeyNamesFileLineAndTheNearestKey) {
 }
 
 TEST_F(ConfigTest, KeyInTheWrongTableSuggestsTheRightOne) {
-  const absl::StatusOr<Config> config = Config::Parse("[train]\nwarmup = 10\nd_model = 8\n", "x.toml");
-  EXPECT_TRUE(Contains(config.status(), "x.toml:2:"));
-  EXPECT_TRUE(Contains(config.status(), "'train.warmup_steps'"));
+  const absl::StatusOr<Config> config =
+      Config::Parse("[train]\nlr = 1\nwarmup_setps = 10\n", "x.toml");
+  EXPECT_TRUE(Contains(config.status(), "x.toml:3:"));
+  EXPECT_TRUE(Contains(config.status(), "did you mean 'train.warmup_steps'?"));
   const absl::StatusOr<Config> moved = Config::Parse("[train]\nd_model = 8\n", "x.toml");
   EXPECT_TRUE(Contains(moved.status(), "did you mean 'model.d_model'?"));
 }
@@ -190,7 +196,7 @@ TEST_F(ConfigTest, BaseChainsResolveRelativeToEachFile) {
 }
 
 TEST_F(ConfigTest, ErrorInABaseNamesTheBase) {
-  const std::string base = Write("base.toml", "[model]\nd_modle = 64\n");
+  Write("base.toml", "[model]\nd_modle = 64\n");
   const std::string child = Write("child.toml", "base = \"base.toml\"\n");
   EXPECT_TRUE(Contains(Config::Load(child).status(), "base.toml:2: unknown key 'model.d_modle'"));
   const std::string orphan = Write("orphan.toml", "base = \"nowhere.toml\"\n");
@@ -213,7 +219,8 @@ TEST_F(ConfigTest, InheritanceCycleIsAnError) {
 }
 
 TEST_F(ConfigTest, BaseNeedsAFileLocationAndAString) {
-  EXPECT_TRUE(Contains(Config::Parse("base = \"x.toml\"\n", "text").status(), "needs a file location"));
+  EXPECT_TRUE(
+      Contains(Config::Parse("base = \"x.toml\"\n", "text").status(), "needs a file location"));
   const std::string path = Write("number.toml", "base = 3\n");
   EXPECT_TRUE(Contains(Config::Load(path).status(), "`base` must be a string"));
 }
@@ -238,7 +245,8 @@ TEST_F(ConfigTest, OverridesWinOverFilesAndAreParsedByType) {
 
 TEST_F(ConfigTest, OverrideErrors) {
   Config config;
-  EXPECT_TRUE(Contains(config.Set("model.d_model"), "--set model.d_model: expected table.key=value"));
+  EXPECT_TRUE(
+      Contains(config.Set("model.d_model"), "--set model.d_model: expected table.key=value"));
   EXPECT_TRUE(Contains(config.Set("model.dmodel=3"), "did you mean 'model.d_model'?"));
   EXPECT_TRUE(Contains(config.Set("d_model=3"), "did you mean 'model.d_model'?"));
   EXPECT_TRUE(Contains(config.Set("model.d_model=abc"), "'model.d_model' must be a integer"));
@@ -252,7 +260,8 @@ TEST_F(ConfigTest, OverrideErrors) {
   EXPECT_EQ(config.GetString("model.norm"), "post");
   // Errors from Load name the override too.
   const std::string path = Write("fine.toml", "[model]\nd_model = 64\n");
-  EXPECT_TRUE(Contains(Config::Load(path, {"model.heads=0"}).status(), "'model.heads' = 0 is out of range"));
+  EXPECT_TRUE(Contains(Config::Load(path, {"model.heads=0"}).status(),
+                       "'model.heads' = 0 is out of range"));
 }
 
 // ---- Printing -------------------------------------------------------------------------
@@ -263,10 +272,18 @@ std::vector<std::string> AllValues(const Config& config) {
   for (const ConfigKey& key : ConfigSchema()) {
     ConfigValue value;
     switch (key.type) {
-      case ValueType::kInt: value = config.GetInt(key.name); break;
-      case ValueType::kFloat: value = config.GetFloat(key.name); break;
-      case ValueType::kBool: value = config.GetBool(key.name); break;
-      case ValueType::kString: value = config.GetString(key.name); break;
+      case ValueType::kInt:
+        value = config.GetInt(key.name);
+        break;
+      case ValueType::kFloat:
+        value = config.GetFloat(key.name);
+        break;
+      case ValueType::kBool:
+        value = config.GetBool(key.name);
+        break;
+      case ValueType::kString:
+        value = config.GetString(key.name);
+        break;
     }
     values.push_back(key.name + " = " + FormatConfigValue(value));
   }
@@ -275,10 +292,12 @@ std::vector<std::string> AllValues(const Config& config) {
 
 TEST_F(ConfigTest, ToTomlParsesBackToTheSameValues) {
   const absl::StatusOr<Config> config = Config::Parse(
-      "[experiment]\nname = \"say \\\"hi\\\" \\\\ there\"\n[model]\nd_model = 48\n",
+      "[experiment]\nname = \"say \\\"hi\\\" \\\\ there\"\n"
+      "runs_dir = \"two\\nlines\\tand a tab\"\n[model]\nd_model = 48\n",
       "source.toml",
-      {"train.lr=0.123456789012345678", "train.eps=1e-9", "train.weight_decay=3", "train.min_lr=1e-300",
-       "model.attention=additive", "model.tie_generator=true", "task.seed=-5", "eval.length_penalty=0.6"});
+      {"train.lr=0.123456789012345678", "train.eps=1e-9", "train.weight_decay=3",
+       "train.min_lr=1e-300", "model.attention=additive", "model.tie_generator=true",
+       "task.seed=987654321012", "eval.length_penalty=0.6"});
   ASSERT_TRUE(config.ok()) << config.status();
   const std::string toml = config->ToToml();
   const absl::StatusOr<Config> reparsed = Config::Parse(toml, "printed.toml");
@@ -287,6 +306,7 @@ TEST_F(ConfigTest, ToTomlParsesBackToTheSameValues) {
   // Exactly, not to print precision.
   EXPECT_EQ(reparsed->GetFloat("train.lr"), config->GetFloat("train.lr"));
   EXPECT_EQ(reparsed->GetString("experiment.name"), "say \"hi\" \\ there");
+  EXPECT_EQ(reparsed->GetString("experiment.runs_dir"), "two\nlines\tand a tab");
   // The defaults round-trip too, and printing is stable.
   EXPECT_EQ(AllValues(*Config::Parse(Config().ToToml(), "defaults.toml")), AllValues(Config()));
   EXPECT_EQ(reparsed->ToToml(), toml);

@@ -128,7 +128,7 @@ TEST(ViridisTest, LuminanceIncreasesMonotonically) {
 }
 
 TEST(HeatmapTest, ImageCellsTakeTheColourOfTheirValue) {
-  const std::vector<float> values = {0.0f, 0.5f, 1.0f,   // row 0
+  const std::vector<float> values = {0.0f,  0.5f, 1.0f,   // row 0
                                      0.25f, 0.0f, 0.5f};  // row 1
   const RgbImage image = RenderHeatmapImage(values, 2, 3, /*max_value=*/0.5f, /*cell_pixels=*/4);
   ASSERT_EQ(image.width, 12);
@@ -137,9 +137,9 @@ TEST(HeatmapTest, ImageCellsTakeTheColourOfTheirValue) {
   ASSERT_TRUE(png.ok()) << png.status();
   const DecodedPng decoded = DecodePng(*png);
   EXPECT_TRUE(SameColor(decoded.At(0, 0), Viridis(0.0)));
-  EXPECT_TRUE(SameColor(decoded.At(7, 3), Viridis(1.0)));    // 0.5 of max 0.5
-  EXPECT_TRUE(SameColor(decoded.At(11, 0), Viridis(1.0)));   // above the max: clamped
-  EXPECT_TRUE(SameColor(decoded.At(2, 6), Viridis(0.5)));    // 0.25 of 0.5
+  EXPECT_TRUE(SameColor(decoded.At(7, 3), Viridis(1.0)));      // 0.5 of max 0.5
+  EXPECT_TRUE(SameColor(decoded.At(11, 0), Viridis(1.0)));     // above the max: clamped
+  EXPECT_TRUE(SameColor(decoded.At(2, 6), Viridis(0.5)));      // 0.25 of 0.5
   EXPECT_TRUE(SameColor(decoded.At(3, 4), decoded.At(0, 7)));  // one cell, one colour
 }
 
@@ -170,8 +170,8 @@ TEST(SvgChartTest, OnePathPerSeriesWithAxesLabelsAndLegend) {
     }
   }
   series[2].dashed = true;
-  const std::string svg = RenderLineChart(
-      series, {.title = "Loss <train>", .x_label = "step", .y_label = "loss"});
+  const std::string svg =
+      RenderLineChart(series, {.title = "Loss <train>", .x_label = "step", .y_label = "loss"});
   EXPECT_EQ(Count(svg, "<path"), 3);
   EXPECT_EQ(Count(svg, "<path class=\"series\""), 3);
   EXPECT_EQ(Count(svg, "stroke-dasharray"), 2);  // the dashed series and its legend line
@@ -190,10 +190,14 @@ TEST(SvgChartTest, OnePathPerSeriesWithAxesLabelsAndLegend) {
 }
 
 TEST(SvgChartTest, GapsSplitThePathAndLogAxesLabelDecades) {
-  ChartSeries series{.name = "loss", .color = "red", .x = {1, 2, 3, 4, 5},
+  ChartSeries series{.name = "loss",
+                     .color = "red",
+                     .x = {1, 2, 3, 4, 5},
                      .y = {3.0, 0.5, std::nan(""), 0.05, 0.01}};
-  const std::string svg =
-      RenderLineChart({series}, {.x_label = "step", .y_scale = AxisScale::kAuto});
+  ChartOptions options;
+  options.x_label = "step";
+  options.y_scale = AxisScale::kAuto;
+  const std::string svg = RenderLineChart({series}, options);
   EXPECT_EQ(Count(svg, "<path"), 1);
   const size_t d = svg.find(" d=\"");
   ASSERT_NE(d, std::string::npos);
@@ -221,9 +225,9 @@ TEST(SvgChartTest, NiceTicksCoverTheRangeWithRoundSteps) {
 class ReportTest : public testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("attnlab_report_test_" + std::to_string(::getpid()) + "_" +
-             testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ =
+        fs::temp_directory_path() / ("attnlab_report_test_" + std::to_string(::getpid()) + "_" +
+                                     testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
   }
@@ -256,15 +260,24 @@ class ReportTest : public testing::Test {
                    ",\"loss\":1.2,\"token_accuracy\":81.5,\"exact_match\":40.0,\"bleu\":33.3}\n";
       }
     }
-    metrics += "{\"kind\":\"test\",\"split\":\"test\",\"step\":1000,\"loss\":1.3,"
-               "\"token_accuracy\":79.25,\"exact_match\":37.5,\"bleu\":31.0}\n";
+    metrics +=
+        "{\"kind\":\"test\",\"split\":\"test\",\"step\":1000,\"decoder\":\"greedy\","
+        "\"loss\":1.3,\"seconds\":0.5,\"token_accuracy\":79.25,\"exact_match\":37.5,"
+        "\"bleu\":31.0}\n"
+        "{\"kind\":\"test\",\"split\":\"test\",\"step\":1000,\"decoder\":\"beam4\","
+        "\"loss\":1.3,\"seconds\":0.9,\"token_accuracy\":80.5,\"exact_match\":38.5,"
+        "\"bleu\":32.0}\n";
     WriteFile(dir / "metrics.jsonl", metrics);
     if (!optional_files) return dir;
-    WriteFile(dir / "config.toml", "[model]\nd_model = 128\nattention = \"" + attention +
-                                       "\"\n\n[train]\nlr = 1.0\n");
+    WriteFile(dir / "config.toml",
+              "[model]\nd_model = 128\nattention = \"" + attention + "\"\n\n[train]\nlr = 1.0\n");
     WriteFile(dir / "samples.txt",
               "source:     a b c\nreference:  c b a\nprediction: c b a\n\n"
-              "source:     d e\nreference:  e d\nprediction: e e\n");
+              "source:     d e\nreference:  e d\nprediction: e e\n\n"
+              // The trainer's form: the verdict (which knows every reference) after the
+              // prediction.
+              "source:     f g\nreference:  g f\nprediction: f g   (correct)\n\n"
+              "source:     h\nreference:  h\nprediction: h   (wrong)\n\n");
     // Two examples of a [heads = 2, tgt = 3, src = 4] cross-attention.
     NamedTensors tensors;
     SafetensorsMetadata metadata;
@@ -295,9 +308,9 @@ TEST_F(ReportTest, FullRunHasEverySection) {
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(html.find("<title>copy/base"), std::string::npos);
   EXPECT_NE(html.find("<style>"), std::string::npos);
-  for (const char* section : {"id=\"runs\"", "id=\"config\"", "id=\"training\"",
-                              "id=\"validation\"", "id=\"metrics\"", "id=\"samples\"",
-                              "id=\"attention\""}) {
+  for (const char* section :
+       {"id=\"runs\"", "id=\"config\"", "id=\"training\"", "id=\"validation\"", "id=\"metrics\"",
+        "id=\"samples\"", "id=\"attention\""}) {
     EXPECT_NE(html.find(section), std::string::npos) << section;
   }
   // The config, collapsible.
@@ -312,11 +325,16 @@ TEST_F(ReportTest, FullRunHasEverySection) {
   // The final metrics: a valid and a test row, one column per metric.
   EXPECT_NE(html.find("<th class=\"num\">exact match</th>"), std::string::npos);
   EXPECT_NE(html.find("<td>valid</td>"), std::string::npos);
-  EXPECT_NE(html.find("<td>test</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>test (greedy)</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>test (beam4)</td>"), std::string::npos);
   EXPECT_NE(html.find(">79.25</td>"), std::string::npos);
+  EXPECT_NE(html.find(">80.5</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<th class=\"num\">seconds</th>"), std::string::npos);  // bookkeeping
   // Samples: the wrong prediction is marked.
   EXPECT_NE(html.find("<td class=\"ok\">c b a</td>"), std::string::npos);
   EXPECT_NE(html.find("<td class=\"bad\">e e</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"ok\">f g</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"bad\">h</td>"), std::string::npos);
   // Attention: 2 examples x (mean + 2 heads) heatmaps, each a map and a colour bar PNG,
   // with the tokens as labels.
   EXPECT_EQ(Count(html, "class=\"heatmap\""), 6);
@@ -371,8 +389,10 @@ TEST_F(ReportTest, SeveralRunsOverlayWithOneColourEach) {
 TEST_F(ReportTest, MalformedMetricsLineIsAnErrorNamingFileAndLine) {
   const fs::path run = MakeRun("broken", false, "");
   const fs::path metrics = run / "metrics.jsonl";
-  WriteFile(metrics, "{\"kind\":\"train\",\"step\":1,\"loss\":2}\n\n{\"kind\":\"train\",\"step\":2,\"loss\"\n"
-                     "{\"kind\":\"train\",\"step\":3,\"loss\":1}\n");
+  WriteFile(
+      metrics,
+      "{\"kind\":\"train\",\"step\":1,\"loss\":2}\n\n{\"kind\":\"train\",\"step\":2,\"loss\"\n"
+      "{\"kind\":\"train\",\"step\":3,\"loss\":1}\n");
   const absl::Status status = WriteRunReport({run.string()}, (run / "report.html").string());
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find(metrics.string() + ":3: not valid JSON"), std::string::npos)
@@ -396,8 +416,9 @@ TEST_F(ReportTest, MalformedMetricsLineIsAnErrorNamingFileAndLine) {
 
 TEST_F(ReportTest, UnterminatedLastLineIsARecordBeingWritten) {
   const fs::path metrics = root_ / "metrics.jsonl";
-  WriteFile(metrics, "{\"kind\":\"train\",\"step\":1,\"loss\":2.5,\"note\":\"x\",\"lr\":null}\n"
-                     "{\"kind\":\"train\",\"st");
+  WriteFile(metrics,
+            "{\"kind\":\"train\",\"step\":1,\"loss\":2.5,\"note\":\"x\",\"lr\":null}\n"
+            "{\"kind\":\"train\",\"st");
   const absl::StatusOr<std::vector<MetricsRecord>> records = ReadMetricsLog(metrics.string());
   ASSERT_TRUE(records.ok()) << records.status();
   ASSERT_EQ(records->size(), 1u);
@@ -409,7 +430,8 @@ TEST_F(ReportTest, UnterminatedLastLineIsARecordBeingWritten) {
 
 TEST_F(ReportTest, BadAttentionTokensAreAnErrorNamingTheKey) {
   const fs::path run = MakeRun("tokens", true, "scaled_dot");
-  NamedTensors tensors = {{"example0.cross", Tensor::FromFloats(std::vector<float>(4, 0.25f), {1, 2, 2})}};
+  NamedTensors tensors = {
+      {"example0.cross", Tensor::FromFloats(std::vector<float>(4, 0.25f), {1, 2, 2})}};
   ASSERT_TRUE(WriteSafetensors((run / "attention.safetensors").string(), tensors,
                                {{"example0.source_tokens", "not json"}})
                   .ok());

@@ -6,13 +6,14 @@
 // plus addition's longer test numbers, 1000 dates read back from their sources, and the
 // `files` task on fixture files (multiple references, blank lines, CRLF, tokenizers, and
 // each error).
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -66,7 +67,8 @@ std::vector<int64_t> Numbers(const std::string& text) {
 }
 
 bool AllDigits(const std::string& text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(c); });
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(c); });
 }
 
 // ---- Rules of the generated tasks -----------------------------------------------------
@@ -90,8 +92,8 @@ bool AllDigits(const std::string& text) {
     if (name == "reverse") std::reverse(expected.begin(), expected.end());
     if (name == "sort") std::sort(expected.begin(), expected.end());
     if (Numbers(target) != expected) {
-      return ::testing::AssertionFailure() << name << " of '" << example.source << "' is not '"
-                                           << target << "'";
+      return ::testing::AssertionFailure()
+             << name << " of '" << example.source << "' is not '" << target << "'";
     }
     return ::testing::AssertionSuccess();
   }
@@ -159,9 +161,10 @@ TEST_P(GeneratedTaskTest, SameSeedGivesTheSameSplits) {
   const Splits first = LoadOrFail(SmallSplits(GetParam()));
   const Splits second = LoadOrFail(SmallSplits(GetParam()));
   auto same = [](const std::vector<Example>& a, const std::vector<Example>& b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const Example& x, const Example& y) {
-      return x.source == y.source && x.references == y.references;
-    });
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const Example& x, const Example& y) {
+                        return x.source == y.source && x.references == y.references;
+                      });
   };
   EXPECT_TRUE(same(first.train, second.train));
   EXPECT_TRUE(same(first.valid, second.valid));
@@ -187,7 +190,8 @@ TEST_P(GeneratedTaskTest, MinLengthAboveMaxLengthIsAnError) {
   overrides.push_back("task.max_length=4");
   const absl::StatusOr<Splits> splits = LoadSplits(overrides);
   ASSERT_FALSE(splits.ok());
-  EXPECT_NE(splits.status().message().find("task.min_length"), std::string::npos) << splits.status();
+  EXPECT_NE(splits.status().message().find("task.min_length"), std::string::npos)
+      << splits.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(Tasks, GeneratedTaskTest,
@@ -254,10 +258,9 @@ TEST(TaskErrorTest, UnknownTaskListsTheKnownOnes) {
 // ---- addition: longer test numbers ----------------------------------------------------
 
 TEST(AdditionTest, TestNumbersCanBeLongerThanTrainingNumbers) {
-  const Splits splits = LoadOrFail({"task.name=addition", "task.min_length=1", "task.max_length=3",
-                                    "task.test_min_length=5", "task.test_max_length=6",
-                                    "task.train_size=200", "task.valid_size=20",
-                                    "task.test_size=50"});
+  const Splits splits = LoadOrFail(
+      {"task.name=addition", "task.min_length=1", "task.max_length=3", "task.test_min_length=5",
+       "task.test_max_length=6", "task.train_size=200", "task.valid_size=20", "task.test_size=50"});
   auto operand_lengths = [](const Example& example) {
     const std::vector<std::string> operands = absl::StrSplit(example.source, '+');
     return std::make_pair(operands[0].size(), operands[1].size());
@@ -278,8 +281,9 @@ TEST(AdditionTest, TestNumbersCanBeLongerThanTrainingNumbers) {
 
 // ---- dates: read every source back ----------------------------------------------------
 
-const char* const kMonths[] = {"january", "february", "march",     "april",   "may",      "june",
-                               "july",    "august",   "september", "october", "november", "december"};
+const char* const kMonths[] = {"january",   "february", "march",    "april",
+                               "may",       "june",     "july",     "august",
+                               "september", "october",  "november", "december"};
 const char* const kWeekdays[] = {"monday", "tuesday",  "wednesday", "thursday",
                                  "friday", "saturday", "sunday"};
 
@@ -305,20 +309,24 @@ struct ExpectedDate {
 
 // Reads the date written in `source` by this test's own rules (US month/day with
 // slashes, day.month with dots, names otherwise) and compares it with `expected`.
-::testing::AssertionResult SourceNamesDate(const std::string& source, const ExpectedDate& expected) {
+::testing::AssertionResult SourceNamesDate(const std::string& source,
+                                           const ExpectedDate& expected) {
   auto fail = [&]() { return ::testing::AssertionFailure() << "'" << source << "': "; };
   const std::string text = absl::AsciiStrToLower(source);
-  const std::vector<std::string> tokens = absl::StrSplit(text, absl::ByAnyChar(" ,/.-"), absl::SkipEmpty());
+  const std::vector<std::string> tokens =
+      absl::StrSplit(text, absl::ByAnyChar(" ,/.-"), absl::SkipEmpty());
   const bool slashes = text.find('/') != std::string::npos;
   const bool dots = text.find('.') != std::string::npos;
   if (slashes || dots) {
-    if (tokens.size() != 3 || !AllDigits(tokens[0]) || !AllDigits(tokens[1]) || !AllDigits(tokens[2])) {
+    if (tokens.size() != 3 || !AllDigits(tokens[0]) || !AllDigits(tokens[1]) ||
+        !AllDigits(tokens[2])) {
       return fail() << "not three numbers";
     }
     const int month = std::stoi(tokens[slashes ? 0 : 1]), day = std::stoi(tokens[slashes ? 1 : 0]);
     int year = std::stoi(tokens[2]);
     if (tokens[2].size() == 2) year += year < 50 ? 2000 : 1900;
-    if (tokens[0].size() != 2 || tokens[1].size() != 2 || (tokens[2].size() != 2 && tokens[2].size() != 4)) {
+    if (tokens[0].size() != 2 || tokens[1].size() != 2 ||
+        (tokens[2].size() != 2 && tokens[2].size() != 4)) {
       return fail() << "numeric fields are not zero-padded";
     }
     if (year != expected.year || month != expected.month || day != expected.day) {
@@ -340,7 +348,8 @@ struct ExpectedDate {
       continue;
     }
     size_t digits = 0;
-    while (digits < token.size() && std::isdigit(static_cast<unsigned char>(token[digits]))) ++digits;
+    while (digits < token.size() && std::isdigit(static_cast<unsigned char>(token[digits])))
+      ++digits;
     if (digits == 0) return fail() << "unexpected word '" << token << "'";
     const int number = std::stoi(token.substr(0, digits));
     const std::string suffix = token.substr(digits);
@@ -350,7 +359,8 @@ struct ExpectedDate {
       continue;
     }
     if (digits > 2 || day != 0) return fail() << "unexpected number '" << token << "'";
-    if (!suffix.empty() && suffix != OrdinalSuffix(number)) return fail() << "wrong ordinal " << token;
+    if (!suffix.empty() && suffix != OrdinalSuffix(number))
+      return fail() << "wrong ordinal " << token;
     day = number;
   }
   if (year != expected.year || month != expected.month || day != expected.day) {
@@ -367,9 +377,9 @@ struct ExpectedDate {
 std::string Layout(const std::string& source) {
   std::string layout;
   for (const char c : source) {
-    const char kind = std::isalpha(static_cast<unsigned char>(c)) ? 'a'
+    const char kind = std::isalpha(static_cast<unsigned char>(c))   ? 'a'
                       : std::isdigit(static_cast<unsigned char>(c)) ? '9'
-                                                                     : c;
+                                                                    : c;
     if ((kind == 'a' || kind == '9') && !layout.empty() && layout.back() == kind) continue;
     layout += kind;
   }
@@ -377,8 +387,8 @@ std::string Layout(const std::string& source) {
 }
 
 TEST(DatesTest, ThousandSourcesNameTheirTargetsDate) {
-  const Splits splits = LoadOrFail({"task.name=dates", "task.train_size=1000", "task.valid_size=1",
-                                    "task.test_size=1"});
+  const Splits splits = LoadOrFail(
+      {"task.name=dates", "task.train_size=1000", "task.valid_size=1", "task.test_size=1"});
   ASSERT_EQ(splits.train.size(), 1000u);
   std::set<std::string> layouts;
   int lower = 0, upper = 0, with_weekday = 0;
@@ -392,8 +402,9 @@ TEST(DatesTest, ThousandSourcesNameTheirTargetsDate) {
                                            std::chrono::day(day)};
     ASSERT_TRUE(date.ok()) << iso << " is not a date";
     EXPECT_TRUE(year >= 1950 && year <= 2049) << iso;
-    const ExpectedDate expected{year, month, day,
-                                static_cast<int>(std::chrono::weekday(std::chrono::sys_days(date)).iso_encoding())};
+    const ExpectedDate expected{
+        year, month, day,
+        static_cast<int>(std::chrono::weekday(std::chrono::sys_days(date)).iso_encoding())};
     EXPECT_TRUE(SourceNamesDate(example.source, expected));
     layouts.insert(Layout(absl::AsciiStrToLower(example.source)));
     const bool has_letters = std::any_of(example.source.begin(), example.source.end(), ::isalpha);
@@ -435,10 +446,10 @@ TEST(DatesTest, TwoDigitYearsMapInto1950To2049) {
 class FileTaskTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The process id keeps concurrent runs (ctest -j, other build directories) apart.
+    const std::string test_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_file_task_" + std::string(::testing::UnitTest::GetInstance()
-                                                          ->current_test_info()
-                                                          ->name()));
+                 ("attnlab_file_task_" + test_name + "_" + std::to_string(getpid()));
     fs::remove_all(directory_);
     fs::create_directories(directory_);
   }
@@ -510,7 +521,8 @@ TEST_F(FileTaskTest, RelativePathsAreResolvedAgainstTheCurrentDirectory) {
   Write("relative.tsv", "a\tb\n");
   const fs::path previous = fs::current_path();
   fs::current_path(directory_);
-  const absl::StatusOr<Splits> splits = LoadSplits(Files("relative.tsv", "relative.tsv", "./relative.tsv"));
+  const absl::StatusOr<Splits> splits =
+      LoadSplits(Files("relative.tsv", "relative.tsv", "./relative.tsv"));
   fs::current_path(previous);
   ASSERT_TRUE(splits.ok()) << splits.status();
   EXPECT_EQ(splits->test[0].source, "a");

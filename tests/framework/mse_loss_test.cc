@@ -59,9 +59,9 @@ TEST(MseLossTest, StridedInputsAreRead) {
   const Tensor target = RandomInput({4, 3}, 4);
   const Tensor window = wide.narrow(1, 2, 3);  // a strided view
   EXPECT_NEAR(MseLoss(window, target).item(), NaiveMse(window.contiguous(), target), 1e-6);
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& x) { return MseLoss(x[0].narrow(1, 2, 3), x[1]); },
-      {RandomInput({4, 9}, 5), RandomInput({4, 3}, 6)}));
+  EXPECT_TRUE(
+      GradCheck([](const std::vector<Tensor>& x) { return MseLoss(x[0].narrow(1, 2, 3), x[1]); },
+                {RandomInput({4, 9}, 5), RandomInput({4, 3}, 6)}));
 }
 
 TEST(MseLossTest, GradientMatchesFiniteDifferences) {

@@ -58,7 +58,8 @@ std::vector<double> NaiveScores(const AttentionPooling& pooling, const Tensor& x
     const std::vector<float> v = NamedParameter(pooling, "score_vector").ToFloats();
     for (size_t h = 0; h < v.size(); ++h) {
       double pre_activation = bias[h];
-      for (int64_t d = 0; d < dim; ++d) pre_activation += static_cast<double>(weight[h * dim + d]) * step[d];
+      for (int64_t d = 0; d < dim; ++d)
+        pre_activation += static_cast<double>(weight[h * dim + d]) * step[d];
       scores[row] += v[h] * std::tanh(pre_activation);
     }
   }
@@ -78,7 +79,8 @@ TEST_P(AttentionPoolingTest, ParametersAreNamedAsDocumented) {
   std::vector<std::string> names;
   for (const auto& [name, tensor] : pooling.NamedParameters()) names.push_back(name);
   if (GetParam() == "additive") {
-    EXPECT_EQ(names, (std::vector<std::string>{"score_vector", "projection.weight", "projection.bias"}));
+    EXPECT_EQ(names,
+              (std::vector<std::string>{"score_vector", "projection.weight", "projection.bias"}));
     EXPECT_EQ(NamedParameter(pooling, "projection.weight").shape(), (Shape{kHidden, kDim}));
   } else {
     EXPECT_EQ(names, (std::vector<std::string>{"query"}));
@@ -89,7 +91,8 @@ TEST_P(AttentionPoolingTest, ScoresMatchTheFormula) {
   const AttentionPooling pooling = Make();
   const Tensor x = RandomInput({kBatch, kTime, kDim}, 1);
   const std::vector<double> expected = NaiveScores(pooling, x);
-  EXPECT_TRUE(AllClose(pooling.Scores(x), std::vector<float>(expected.begin(), expected.end()), 1e-5));
+  EXPECT_TRUE(
+      AllClose(pooling.Scores(x), std::vector<float>(expected.begin(), expected.end()), 1e-5));
 }
 
 TEST_P(AttentionPoolingTest, WeightsAreSoftmaxOfScoresAndSumToOne) {

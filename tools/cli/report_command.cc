@@ -33,9 +33,8 @@ absl::Status RunReport(const std::vector<std::string>& args) {
         "no run directory given (usage: attnlab report RUN_DIR... [--out=FILE])");
   }
   if (output.empty()) {
-    output = run_dirs.size() == 1
-                 ? (std::filesystem::path(run_dirs[0]) / "report.html").string()
-                 : "report.html";
+    output = run_dirs.size() == 1 ? (std::filesystem::path(run_dirs[0]) / "report.html").string()
+                                  : "report.html";
   }
   RETURN_IF_ERROR(experiments::WriteRunReport(run_dirs, output));
   std::printf("wrote %s\n", output.c_str());
@@ -44,22 +43,23 @@ absl::Status RunReport(const std::vector<std::string>& args) {
 
 }  // namespace
 
-ATTNLAB_COMMAND(report, "report", "write an HTML report of one or more training runs",
-                "usage: attnlab report RUN_DIR... [--out=FILE]\n\n"
-                "Writes one self-contained HTML page (no external files, no JavaScript) for the\n"
-                "run directories (runs/<experiment>/<run>/) written by `attnlab train`:\n"
-                "  - the resolved config (config.toml) and, for several runs, the keys that differ\n"
-                "  - training loss, learning rate and throughput curves, and a curve per\n"
-                "    validation metric (metrics.jsonl); several runs overlay, one colour each\n"
-                "  - the final validation and test metrics\n"
-                "  - validation samples: source, reference, prediction (samples.txt)\n"
-                "  - attention heatmaps of validation examples (attention.safetensors)\n"
-                "Missing samples or attention files leave their section out.\n\n"
-                "  --out=FILE   where to write the page; default RUN_DIR/report.html for one run,\n"
-                "               ./report.html for several\n\n"
-                "examples:\n"
-                "  attnlab report runs/copy/transformer-1\n"
-                "  attnlab report runs/copy/* --out=copy.html",
-                RunReport);
+ATTNLAB_COMMAND(
+    report, "report", "write an HTML report of one or more training runs",
+    "usage: attnlab report RUN_DIR... [--out=FILE]\n\n"
+    "Writes one self-contained HTML page (no external files, no JavaScript) for the\n"
+    "run directories (runs/<experiment>/<run>/) written by `attnlab train`:\n"
+    "  - the resolved config (config.toml) and, for several runs, the keys that differ\n"
+    "  - training loss, learning rate and throughput curves, and a curve per\n"
+    "    validation metric (metrics.jsonl); several runs overlay, one colour each\n"
+    "  - the final validation and test metrics\n"
+    "  - validation samples: source, reference, prediction (samples.txt)\n"
+    "  - attention heatmaps of validation examples (attention.safetensors)\n"
+    "Missing samples or attention files leave their section out.\n\n"
+    "  --out=FILE   where to write the page; default RUN_DIR/report.html for one run,\n"
+    "               ./report.html for several\n\n"
+    "examples:\n"
+    "  attnlab report runs/copy/transformer-1\n"
+    "  attnlab report runs/copy/* --out=copy.html",
+    RunReport);
 
 }  // namespace attnlab::cli

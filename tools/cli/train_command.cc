@@ -1,5 +1,6 @@
 // `attnlab train CONFIG`: trains the experiment a config describes.
 #include <cstdio>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -33,7 +34,15 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
                    experiments::Config::Load(flags.positional()[0], overrides));
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
   experiments::TrainOptions options;
-  options.run_dir = flags.Get("run_dir", experiments::DefaultRunDirectory(config));
+  options.run_dir = flags.Get("run_dir");
+  if (options.run_dir.empty()) {
+    // The default directory; a new run never reuses an occupied one (seed-1, seed-1.2, ...).
+    const std::string base = experiments::DefaultRunDirectory(config);
+    options.run_dir = base;
+    for (int attempt = 2; !flags.Has("resume") && std::filesystem::exists(options.run_dir); ++attempt) {
+      options.run_dir = absl::StrCat(base, ".", attempt);
+    }
+  }
   options.resume = flags.Has("resume");
   options.show_progress = !flags.Has("quiet");
   ASSIGN_OR_RETURN(const experiments::TrainResult result, experiments::Train(config, options));
