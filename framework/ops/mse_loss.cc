@@ -42,6 +42,20 @@ void ScaleDifference(const float* difference, float scale, float* out, int64_t c
   });
 }
 
+// Backward: d(loss)/d(prediction) = 2 d / n * grad_loss, d(loss)/d(target) = the negative;
+// `difference` is d, contiguous.
+void MseLossBackward(const Tensor& difference, float grad_loss, autograd::GradientSink& sink) {
+  const int64_t count = difference.numel();
+  const float scale = count > 0 ? 2.0f * grad_loss / static_cast<float>(count) : 0.0f;
+  for (const size_t input : {size_t{0}, size_t{1}}) {
+    if (!sink.NeedsGrad(input)) continue;
+    Tensor gradient = Tensor::Empty(difference.shape());
+    ScaleDifference(difference.data<float>(), input == 0 ? scale : -scale, gradient.data<float>(),
+                    count);
+    sink.Add(input, gradient);
+  }
+}
+
 }  // namespace
 
 Tensor MseLoss(const Tensor& prediction, const Tensor& target) {
@@ -63,24 +77,8 @@ Tensor MseLoss(const Tensor& prediction, const Tensor& target) {
 
   if (autograd::ShouldRecord({&prediction, &target})) {
     autograd::Record(OpKind::kMseLoss, out, {&prediction, &target},
-                     [difference, count](const Tensor& grad, autograd::GradientSink& sink) {
-                       if (count == 0) {
-                         if (sink.NeedsGrad(0)) sink.Add(0, Tensor::Zeros(difference.shape()));
-                         if (sink.NeedsGrad(1)) sink.Add(1, Tensor::Zeros(difference.shape()));
-                         return;
-                       }
-                       const float scale = 2.0f * grad.item() / static_cast<float>(count);
-                       const float* source = difference.data<float>();
-                       if (sink.NeedsGrad(0)) {
-                         Tensor grad_prediction = Tensor::Empty(difference.shape());
-                         ScaleDifference(source, scale, grad_prediction.data<float>(), count);
-                         sink.Add(0, grad_prediction);
-                       }
-                       if (sink.NeedsGrad(1)) {
-                         Tensor grad_target = Tensor::Empty(difference.shape());
-                         ScaleDifference(source, -scale, grad_target.data<float>(), count);
-                         sink.Add(1, grad_target);
-                       }
+                     [difference](const Tensor& grad, autograd::GradientSink& sink) {
+                       MseLossBackward(difference, grad.item(), sink);
                      });
   }
   return out;
