@@ -53,6 +53,9 @@ std::vector<ConfigKey> BuildSchema() {
       String("task.valid_path", "", "source<TAB>target file (task `files`)."),
       String("task.test_path", "", "source<TAB>target file (task `files`)."),
       String("task.tokenizer", "char", "Tokenizer for file tasks.", {"char", "whitespace"}),
+      String("task.teacher_score", "additive", "seed_pooling: the hidden teacher's scoring "
+             "(the student's is model.attention).", {"additive", "dot"}),
+      Float("task.teacher_sharpness", 3.0, "seed_pooling: multiplies the teacher's scores.", 0),
       String("task.data_dir", "data", "Cache directory of fetched data (real-data tasks)."),
 
       // ---- [model] ----

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "experiments/pooling/seed_pooling.h"
 #include "experiments/report/report.h"
 #include "experiments/trainer/checkpoint.h"
 #include "experiments/trainer/evaluation.h"
@@ -169,6 +170,61 @@ absl::Status WriteAttentionPlots(const std::string& path, nn::Seq2SeqModel& mode
   return WriteSafetensors(path, tensors, metadata);
 }
 
+// seed_pooling is not sequence-to-sequence: it trains an attention-pooling student to
+// match a hidden teacher (experiments/pooling/seed_pooling.h). Its records go to the
+// same metrics.jsonl and report as every run.
+absl::StatusOr<TrainResult> TrainSeedPooling(const Config& config, const TrainOptions& options) {
+  PoolingOptions pooling;
+  pooling.student_score = config.GetString("model.attention");
+  pooling.teacher_score = config.GetString("task.teacher_score");
+  pooling.teacher_sharpness = config.GetFloat("task.teacher_sharpness");
+  pooling.train_size = config.GetInt("task.train_size");
+  pooling.test_size = config.GetInt("task.test_size");
+  pooling.steps = config.GetInt("train.max_steps");
+  pooling.batch_size = config.GetInt("train.max_batch_size");
+  pooling.learning_rate = config.GetFloat("train.lr");
+  pooling.data_seed = static_cast<uint64_t>(config.GetInt("task.seed"));
+  pooling.teacher_seed = static_cast<uint64_t>(config.GetInt("task.seed")) + 1;
+  pooling.student_seed = static_cast<uint64_t>(config.GetInt("experiment.seed"));
+  if (pooling.student_score != "additive" && pooling.student_score != "dot") {
+    return absl::InvalidArgumentError(absl::StrCat(config.Origin("model.attention"),
+                                                   ": seed_pooling scores with \"additive\" or \"dot\", not \"",
+                                                   pooling.student_score, "\""));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(const PoolingResult pooled, RunSeedPooling(pooling));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  const fs::path run_dir(options.run_dir);
+  RETURN_IF_ERROR(WriteTextFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
+  ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Open((run_dir / "metrics.jsonl").string(), -1));
+  const int64_t log_every = config.GetInt("train.log_every");
+  for (size_t step = 1; step <= pooled.step_losses.size(); ++step) {
+    if (step % log_every == 0 || step == pooled.step_losses.size()) {
+      RETURN_IF_ERROR(log.Write({{"kind", "train"}, {"step", step}, {"loss", pooled.step_losses[step - 1]},
+                                 {"lr", pooling.learning_rate}}));
+    }
+  }
+  TrainResult result;
+  result.run_dir = options.run_dir;
+  result.steps = static_cast<int64_t>(pooled.step_losses.size());
+  result.train_seconds = seconds;
+  result.test_metrics = {{"mse", pooled.final_test_loss},
+                         {"initial_mse", pooled.initial_test_loss},
+                         {"weight_difference", pooled.final_weight_difference},
+                         {"initial_weight_difference", pooled.initial_weight_difference}};
+  Json record = {{"kind", "test"}, {"split", "test"}, {"step", result.steps}};
+  record.update(MetricsJson(result.test_metrics));
+  RETURN_IF_ERROR(log.Write(record));
+  RETURN_IF_ERROR(WriteRunReport({options.run_dir}, (run_dir / "report.html").string()));
+  if (options.show_progress) {
+    std::fprintf(stderr, "seed_pooling: test MSE %.4g -> %.4g, |student - teacher| weights %.4f -> %.4f\n",
+                 pooled.initial_test_loss, pooled.final_test_loss, pooled.initial_weight_difference,
+                 pooled.final_weight_difference);
+  }
+  return result;
+}
+
 }  // namespace
 
 std::string DefaultRunDirectory(const Config& config) {
@@ -202,6 +258,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   if (error) return absl::InternalError(absl::StrCat(options.run_dir, ": ", error.message()));
 
   if (config.GetInt("experiment.threads") > 0) SetNumThreads(static_cast<int>(config.GetInt("experiment.threads")));
+  if (config.GetString("task.name") == "seed_pooling") return TrainSeedPooling(config, options);
 
   // ---- Data and vocabularies (from the checkpoint when resuming) ----
   std::optional<CheckpointContents> resumed;
