@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "experiments/config/config.h"
 #include "experiments/trainer/model_factory.h"
@@ -101,11 +102,12 @@ Comparison Compare(const Tensor& actual, const Tensor& expected) {
   const Comparison comparison = Compare(actual, expected);
   if (out != nullptr) *out = comparison;
   if (comparison.max_diff <= tolerance) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << name << ": worst element " << IndexString(expected.shape(), comparison.worst)
-         << ": attnlab " << actual.ToFloats()[comparison.worst] << ", golden (PyTorch) "
-         << expected.ToFloats()[comparison.worst] << ", |diff| " << comparison.max_diff
-         << " > tolerance " << tolerance << " (max |golden| " << comparison.max_expected << ")";
+  return ::testing::AssertionFailure() << absl::StrFormat(
+             "%s: worst element %s: attnlab %.7g, golden (PyTorch) %.7g, |diff| %.3g > "
+             "tolerance %.3g (max |golden| %.4g)",
+             name, IndexString(expected.shape(), comparison.worst),
+             actual.ToFloats()[comparison.worst], expected.ToFloats()[comparison.worst],
+             comparison.max_diff, tolerance, comparison.max_expected);
 }
 
 class PyTorchGoldenTest : public ::testing::TestWithParam<std::string> {
@@ -225,9 +227,11 @@ TEST_P(PyTorchGoldenTest, AdamStepsFollowPyTorch) {
     const double loss = Loss().item();  // after step + 1 updates
     const double diff = std::abs(loss - expected[step]);
     worst = std::max(worst, diff);
-    EXPECT_LE(diff, kOutputTolerance * std::max(1.0, std::abs(static_cast<double>(expected[step]))))
-        << "adam_losses[" << step << "] (after " << step + 1 << " steps): attnlab " << loss
-        << ", golden (PyTorch) " << expected[step];
+    const double tolerance =
+        kOutputTolerance * std::max(1.0, std::abs(static_cast<double>(expected[step])));
+    EXPECT_LE(diff, tolerance) << absl::StrFormat(
+        "adam_losses[%d] (after %d steps): attnlab %.7g, golden (PyTorch) %.7g", step, step + 1,
+        loss, expected[step]);
   }
   std::printf("[golden %s] Adam losses max |diff| %.3g\n", GetParam().c_str(), worst);
 }
