@@ -52,6 +52,9 @@ absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model,
       {"best_step", progress.best_step},
       {"evaluations_without_improvement", progress.evaluations_without_improvement},
       {"elapsed_seconds", progress.elapsed_seconds},
+      {"window_loss", progress.window_loss},
+      {"window_tokens", progress.window_tokens},
+      {"window_start_seconds", progress.window_start_seconds},
       // Seeds and offsets are 64-bit: kept as decimal strings so JSON readers that use
       // doubles do not round them.
       {"generator_seed", absl::StrCat(contents.generator_state.seed)},
@@ -92,6 +95,10 @@ absl::StatusOr<CheckpointContents> ReadCheckpointMetadata(const std::string& pat
     p.best_step = progress.at("best_step").get<int64_t>();
     p.evaluations_without_improvement = progress.at("evaluations_without_improvement").get<int64_t>();
     p.elapsed_seconds = progress.at("elapsed_seconds").get<double>();
+    // Absent from checkpoints written before the log window was saved.
+    p.window_loss = progress.value("window_loss", 0.0);
+    p.window_tokens = progress.value("window_tokens", int64_t{0});
+    p.window_start_seconds = progress.value("window_start_seconds", p.elapsed_seconds);
     const std::string seed = progress.at("generator_seed").get<std::string>();
     const std::string offset = progress.at("generator_offset").get<std::string>();
     if (!absl::SimpleAtoi(seed, &contents.generator_state.seed) ||

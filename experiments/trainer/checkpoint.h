@@ -26,6 +26,12 @@ struct TrainingProgress {
   int64_t best_step = -1;      // -1: no evaluation yet
   int64_t evaluations_without_improvement = 0;
   double elapsed_seconds = 0.0;  // training wall time so far
+  // The current log window (the steps since the last `train` record): target-token-
+  // weighted loss sum, tokens, and elapsed_seconds at its start. Kept so that a run
+  // resumed between two log steps writes the record the uninterrupted run would have.
+  double window_loss = 0.0;
+  int64_t window_tokens = 0;
+  double window_start_seconds = 0.0;
 };
 
 struct CheckpointContents {

@@ -97,6 +97,9 @@ int64_t TotalSteps(const Config& config, int64_t batches_per_epoch) {
 }
 
 bool Improved(double value, double best, bool higher_is_better, int64_t best_step) {
+  // A NaN/Inf metric (a diverged model) is never the best; a NaN best would also compare
+  // false with every later value, so no later evaluation could replace it.
+  if (!std::isfinite(value)) return false;
   if (best_step < 0) return true;
   return higher_is_better ? value > best : value < best;
 }
@@ -245,10 +248,14 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   const fs::path run_dir(options.run_dir);
   const std::string last_path = (run_dir / "checkpoint_last.safetensors").string();
   const std::string best_path = (run_dir / "checkpoint_best.safetensors").string();
-  if (!options.resume && fs::exists(last_path)) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        options.run_dir, " already holds a run (checkpoint_last.safetensors); pass --resume to "
-        "continue it, or choose another run directory"));
+  // A run that stopped before its first checkpoint (e.g. a NaN at step 2) has a
+  // metrics.jsonl but no checkpoint: a new run must not append its records to that log.
+  for (const char* existing : {"checkpoint_last.safetensors", "metrics.jsonl"}) {
+    if (!options.resume && fs::exists(run_dir / existing)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          options.run_dir, " already holds a run (", existing, "); pass --resume to "
+          "continue it, or choose another run directory"));
+    }
   }
   if (options.resume && !fs::exists(last_path)) {
     return absl::NotFoundError(absl::StrCat("--resume: no checkpoint at ", last_path));
@@ -341,8 +348,6 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   auto elapsed = [&] {
     return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  double window_loss = 0.0, window_start = elapsed();
-  int64_t window_tokens = 0, window_steps = 0;
   bool early_stopped = false;
 
   while (progress.step < total_steps && !early_stopped) {
@@ -369,44 +374,49 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     const float gradient_norm = clip_norm > 0 ? ClipGradNorm(optimizer->parameters(), clip_norm) : 0.0f;
     if (!std::isfinite(step_loss) || !std::isfinite(gradient_norm)) {
       optimizer->ZeroGrad();
-      if (config.GetString("train.nan_policy") == "skip") {
-        display.Message(absl::StrCat("step ", progress.step + 1, ": loss is ", step_loss, "; step skipped"));
-        RETURN_IF_ERROR(metrics_log.Write({{"kind", "skipped"}, {"step", progress.step + 1}}));
-        ++progress.step;
-        continue;
+      if (config.GetString("train.nan_policy") != "skip") {
+        display.Finish();
+        return absl::DataLossError(absl::StrCat(
+            "step ", progress.step + 1, ": the loss is ", step_loss,
+            "; training stopped. The last good checkpoint is ", last_path,
+            " (train.nan_policy = \"skip\" skips such steps instead)"));
       }
-      display.Finish();
-      return absl::DataLossError(absl::StrCat(
-          "step ", progress.step + 1, ": the loss is ", step_loss,
-          "; training stopped. The last good checkpoint is ", last_path,
-          " (train.nan_policy = \"skip\" skips such steps instead)"));
-    }
-    const double learning_rate = schedule->Rate(progress.step + 1);
-    optimizer->Step(learning_rate);
-    optimizer->ZeroGrad();
-    ++progress.step;
-    progress.elapsed_seconds = elapsed();
+      // A skipped step changes no parameter but still counts: evaluation, checkpoints and
+      // Ctrl-C below keep their schedule.
+      if (options.show_progress) {
+        display.Message(absl::StrCat("step ", progress.step + 1, ": loss is ", step_loss, "; step skipped"));
+      }
+      RETURN_IF_ERROR(metrics_log.Write({{"kind", "skipped"}, {"step", progress.step + 1}}));
+      ++progress.step;
+      progress.elapsed_seconds = elapsed();
+    } else {
+      const double learning_rate = schedule->Rate(progress.step + 1);
+      optimizer->Step(learning_rate);
+      optimizer->ZeroGrad();
+      ++progress.step;
+      progress.elapsed_seconds = elapsed();
 
-    window_loss += step_loss * static_cast<double>(step_tokens);
-    window_tokens += step_tokens;
-    ++window_steps;
-    const bool log_now = progress.step % config.GetInt("train.log_every") == 0 || progress.step == total_steps;
-    const double tokens_per_second = window_tokens / std::max(1e-9, progress.elapsed_seconds - window_start);
-    if (options.show_progress) {
-      display.Update(progress.step, step_loss, tokens_per_second, learning_rate,
-                     progress.elapsed_seconds - elapsed_before, log_now);
-    }
-    if (log_now) {
-      RETURN_IF_ERROR(metrics_log.Write({{"kind", "train"}, {"step", progress.step},
-                                         {"epoch", progress.epoch + 1},
-                                         {"loss", window_loss / std::max<int64_t>(window_tokens, 1)},
-                                         {"lr", learning_rate},
-                                         {"tokens_per_second", tokens_per_second},
-                                         {"elapsed_seconds", progress.elapsed_seconds}}));
-      window_loss = 0.0;
-      window_tokens = 0;
-      window_steps = 0;
-      window_start = progress.elapsed_seconds;
+      // The log window lives in `progress`, so a resumed run logs what this one would have.
+      progress.window_loss += step_loss * static_cast<double>(step_tokens);
+      progress.window_tokens += step_tokens;
+      const bool log_now = progress.step % config.GetInt("train.log_every") == 0 || progress.step == total_steps;
+      const double tokens_per_second =
+          progress.window_tokens / std::max(1e-9, progress.elapsed_seconds - progress.window_start_seconds);
+      if (options.show_progress) {
+        display.Update(progress.step, step_loss, tokens_per_second, learning_rate,
+                       progress.elapsed_seconds - elapsed_before, log_now);
+      }
+      if (log_now) {
+        RETURN_IF_ERROR(metrics_log.Write({{"kind", "train"}, {"step", progress.step},
+                                           {"epoch", progress.epoch + 1},
+                                           {"loss", progress.window_loss / std::max<int64_t>(progress.window_tokens, 1)},
+                                           {"lr", learning_rate},
+                                           {"tokens_per_second", tokens_per_second},
+                                           {"elapsed_seconds", progress.elapsed_seconds}}));
+        progress.window_loss = 0.0;
+        progress.window_tokens = 0;
+        progress.window_start_seconds = progress.elapsed_seconds;
+      }
     }
 
     // ---- Evaluation, best checkpoint, early stopping ----

@@ -17,7 +17,8 @@ namespace attnlab::experiments {
 struct TrainOptions {
   std::string run_dir;  // created if missing
   // Continue from run_dir/checkpoint_last.safetensors. Without it, a run directory that
-  // already holds a checkpoint is an error (nothing is overwritten).
+  // already holds a run (a checkpoint_last or a metrics.jsonl) is an error (nothing is
+  // overwritten).
   bool resume = false;
   bool show_progress = true;
   // Called after every optimizer step (tests use it to interrupt a run).

@@ -626,12 +626,13 @@ TEST(TransformerTest, ReorderStateMovesEveryCachedRow) {
 // (pad 0, bos 1, eos 2, symbols 3..9), d_model 32, 4 heads, d_ff 64, 2 + 2 layers,
 // post-LN, no dropout, batch 64, Adam (0.9, 0.98, 1e-9) at 5e-3 after a linear warmup of
 // 20 steps, seeds 1 (weights) and 2 (data). Budget: the mean cross-entropy of the last
-// 10 steps falls below 0.01 within 400 steps (it does at step 231, in a few seconds in Release
+// 10 steps falls below 0.002 within 800 steps (trained past the point where the copies are
+// right, so that decoding is not decided by a hair; a few seconds in Release
 // on an idle machine); then greedy decoding and beam search copy at least 29 of 30 unseen
 // sequences.
 TEST(TransformerTrainingTest, LearnsToCopySequences) {
-  constexpr int64_t kVocab = 10, kLength = 6, kBatch = 64, kMaxSteps = 400, kWarmup = 20;
-  constexpr double kLearningRate = 5e-3, kLossThreshold = 0.01;
+  constexpr int64_t kVocab = 10, kLength = 6, kBatch = 64, kMaxSteps = 800, kWarmup = 20;
+  constexpr double kLearningRate = 5e-3, kLossThreshold = 0.002;
   TransformerOptions options;
   options.src_vocab = options.tgt_vocab = kVocab;
   options.d_model = 32;
