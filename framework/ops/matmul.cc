@@ -1,10 +1,14 @@
-// matmul and linear on the oneDNN matmul primitive.
+// matmul and linear on the oneDNN matmul primitive (and oneDNN sgemm for the
+// deterministic weight-gradient products).
 //
 // Forward and backward are all matmuls; transposed operands are described to oneDNN by
 // swapping strides, so no transposing copy is ever made.
+#include <algorithm>
+
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/ops.h"
+#include "framework/parallel/parallel_for.h"
 
 namespace attnlab {
 namespace {
@@ -44,8 +48,40 @@ Tensor MatrixReady(const Tensor& t) {
   return unit_stride && BatchDimsCollapse(t) ? t : Contiguous(t);
 }
 
+// a^T @ op(b) for 2-D a [K, M] and b [K, N] (or [N, K] with transpose_b): the weight
+// gradient's shape, a long reduction over K (tokens) into a small [M, N]. oneDNN splits
+// such a K across threads and adds the partial sums in a thread-count-dependent order;
+// here the output is cut into fixed tiles, each computed by one single-threaded sgemm
+// over the whole K, so the result is bit-identical on any number of threads.
+Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transpose_b) {
+  const Tensor a = Contiguous(a_in), b = Contiguous(b_in);
+  const int64_t k = a.size(0), m = a.size(1), n = transpose_b ? b.size(0) : b.size(1);
+  ATTNLAB_CHECK((transpose_b ? b.size(1) : b.size(0)) == k, "matmul: inner dimensions differ: ",
+                a.Describe(), "^T @ ", b.Describe(), transpose_b ? "^T" : "");
+  Tensor out = Tensor::Empty({m, n});
+  constexpr int64_t kTile = 256;  // fixed: the decomposition must not depend on threads
+  const int64_t row_tiles = (m + kTile - 1) / kTile, column_tiles = (n + kTile - 1) / kTile;
+  const float* a_data = a.data<float>();
+  const float* b_data = b.data<float>();
+  float* out_data = out.data<float>();
+  ParallelFor(row_tiles * column_tiles, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t m0 = (tile / column_tiles) * kTile, n0 = (tile % column_tiles) * kTile;
+      const int64_t rows = std::min(kTile, m - m0), columns = std::min(kTile, n - n0);
+      // Inside ParallelFor's region oneDNN's sgemm runs on the calling thread only.
+      dnnl_backend::Sgemm(/*transpose_a=*/true, transpose_b, rows, columns, k, 1.0f, a_data + m0, m,
+                          transpose_b ? b_data + n0 * k : b_data + n0, transpose_b ? k : n, 0.0f,
+                          out_data + m0 * n + n0, n);
+    }
+  });
+  return out;
+}
+
 // The core: op(a) @ op(b) with equal batch dims or a 2-D b. No autograd.
 Tensor MatmulForward(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  if (transpose_a && a.rank() == 2 && b.rank() == 2) {
+    return TiledTransposedMatmul(a, b, transpose_b);
+  }
   const dnnl_backend::MatrixOperand a_op = AsOperand(a, transpose_a);
   const dnnl_backend::MatrixOperand b_op = AsOperand(b, transpose_b);
   ATTNLAB_CHECK(a_op.cols == b_op.rows, "matmul: inner dimensions differ: ", a.Describe(),
