@@ -64,6 +64,18 @@ Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transp
   const float* a_data = a.data<float>();
   const float* b_data = b.data<float>();
   float* out_data = out.data<float>();
+  // A single tile is run directly, outside any parallel region, where sgemm would use every
+  // thread and may split K (it does for a [64, 64] output on 8 threads): pin it to one.
+  const int saved_threads = NumThreads();
+  const bool single_tile = row_tiles * column_tiles == 1;
+  if (single_tile) SetNumThreads(1);
+  struct RestoreThreads {
+    bool active;
+    int threads;
+    ~RestoreThreads() {
+      if (active) SetNumThreads(threads);
+    }
+  } restore_threads{single_tile, saved_threads};
   ParallelFor(row_tiles * column_tiles, 1, [&](int64_t begin, int64_t end) {
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t m0 = (tile / column_tiles) * kTile, n0 = (tile % column_tiles) * kTile;

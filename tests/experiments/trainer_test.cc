@@ -1,0 +1,489 @@
+// The trainer end to end on a tiny copy task: the files of a run, bit-identical resume
+// after a real SIGINT, Ctrl-C/SIGTERM saving a loadable checkpoint, the NaN policies
+// (stop keeps the last good checkpoint; skip finishes the run), and refusing to reuse a
+// run directory.
+#include "experiments/trainer/trainer.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "experiments/config/config.h"
+#include "experiments/trainer/checkpoint.h"
+#include "experiments/trainer/model_factory.h"
+#include "framework/core/error.h"
+#include "framework/io/safetensors.h"
+#include "framework/optim/adam.h"
+#include "gtest/gtest.h"
+
+namespace attnlab::experiments {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+// 30 steps of a 1+1-layer Transformer on 200 copy examples: well under a second.
+constexpr char kTinyConfig[] = R"toml(
+[experiment]
+seed = 7
+threads = 1
+
+[task]
+name = "copy"
+vocab_size = 5
+min_length = 3
+max_length = 5
+train_size = 200
+valid_size = 20
+test_size = 20
+
+[model]
+d_model = 16
+heads = 2
+d_ff = 32
+encoder_layers = 1
+decoder_layers = 1
+
+[train]
+lr = 0.003
+schedule = "constant"
+max_steps = 30
+eval_every = 10
+log_every = 5
+checkpoint_every = 10
+batch_tokens = 64
+
+[eval]
+samples = 4
+attention_plots = 2
+)toml";
+
+Config TinyConfig(const std::vector<std::string>& overrides = {}) {
+  absl::StatusOr<Config> config = Config::Parse(kTinyConfig, "tiny.toml", overrides);
+  EXPECT_TRUE(config.ok()) << config.status();
+  return *config;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Every line of metrics.jsonl, each of which must be a JSON object.
+std::vector<Json> ReadMetrics(const fs::path& run_dir) {
+  std::vector<Json> records;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    EXPECT_TRUE(record.is_object()) << "not a JSON object: " << line;
+    if (record.is_object()) records.push_back(record);
+  }
+  return records;
+}
+
+std::vector<Json> RecordsOfKind(const std::vector<Json>& records, const std::string& kind) {
+  std::vector<Json> selected;
+  for (const Json& record : records) {
+    if (record.value("kind", "") == kind) selected.push_back(record);
+  }
+  return selected;
+}
+
+std::vector<int64_t> Steps(const std::vector<Json>& records) {
+  std::vector<int64_t> steps;
+  for (const Json& record : records) steps.push_back(record.at("step").get<int64_t>());
+  return steps;
+}
+
+// A tensor's bytes (row-major), for bit-for-bit comparisons.
+std::string TensorBytes(const Tensor& tensor) {
+  const Tensor contiguous = tensor.Clone();
+  const size_t bytes = contiguous.numel() * ElementSize(contiguous.dtype());
+  return std::string(static_cast<const char*>(contiguous.raw_data()), bytes);
+}
+
+// Name -> bytes of every tensor of a safetensors file (parameters and optimizer state).
+std::map<std::string, std::string> TensorsOf(const fs::path& path) {
+  absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path.string());
+  EXPECT_TRUE(contents.ok()) << contents.status();
+  std::map<std::string, std::string> tensors;
+  if (!contents.ok()) return tensors;
+  for (const auto& [name, tensor] : contents->tensors) tensors[name] = TensorBytes(tensor);
+  return tensors;
+}
+
+// Name -> bytes of every file in a directory.
+std::map<std::string, std::string> DirectoryContents(const fs::path& directory) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::directory_iterator(directory)) {
+    files[entry.path().filename().string()] = ReadFile(entry.path());
+  }
+  return files;
+}
+
+volatile std::sig_atomic_t ours_called = 0;
+void RecordSignal(int) { ours_called = 1; }
+
+// Loads a checkpoint strictly into a model (and Adam) built from its own metadata.
+absl::StatusOr<CheckpointContents> LoadIntoFreshModel(const fs::path& path) {
+  ASSIGN_OR_RETURN(CheckpointContents metadata, ReadCheckpointMetadata(path.string()));
+  ASSIGN_OR_RETURN(Config config, Config::Parse(metadata.config_toml, "saved config"));
+  ASSIGN_OR_RETURN(std::shared_ptr<nn::Seq2SeqModel> model,
+                   BuildModel(config, static_cast<int64_t>(metadata.source_vocabulary.size()),
+                              static_cast<int64_t>(metadata.target_vocabulary.size())));
+  Adam optimizer(model->NamedParameters());
+  return LoadCheckpoint(path.string(), *model, &optimizer);
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string test_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    directory_ = fs::path(::testing::TempDir()) /
+                 ("attnlab_trainer_" + test_name + "_" + std::to_string(getpid()));
+    fs::remove_all(directory_);
+    fs::create_directories(directory_);
+  }
+  void TearDown() override { fs::remove_all(directory_); }
+
+  TrainOptions Options(const std::string& name, bool resume = false) const {
+    TrainOptions options;
+    options.run_dir = (directory_ / name).string();
+    options.resume = resume;
+    options.show_progress = false;
+    return options;
+  }
+
+  fs::path directory_;
+};
+
+// ---- A run's files ----------------------------------------------------------------------
+
+TEST_F(TrainerTest, RunWritesEveryArtefact) {
+  const Config config = TinyConfig();
+  const TrainOptions options = Options("run");
+  absl::StatusOr<TrainResult> result = Train(config, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->steps, 30);
+  EXPECT_FALSE(result->interrupted);
+  EXPECT_EQ(result->run_dir, options.run_dir);
+  for (const char* metric : {"loss", "token_accuracy", "exact_match"}) {
+    EXPECT_TRUE(result->valid_metrics.count(metric)) << metric;
+    EXPECT_TRUE(result->test_metrics.count(metric)) << metric;
+  }
+
+  const fs::path run_dir = options.run_dir;
+  for (const char* file : {"config.toml", "metrics.jsonl", "checkpoint_last.safetensors",
+                           "checkpoint_best.safetensors", "samples.txt", "attention.safetensors",
+                           "report.html"}) {
+    EXPECT_TRUE(fs::is_regular_file(run_dir / file)) << file;
+  }
+  // No temporary file is left behind.
+  for (const auto& entry : fs::directory_iterator(run_dir)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
+  }
+
+  // config.toml is the resolved config and loads back to the same thing.
+  absl::StatusOr<Config> saved = Config::Load((run_dir / "config.toml").string());
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->ToToml(), config.ToToml());
+
+  // metrics.jsonl: train records at every log step, eval records at every eval step, and
+  // one test record at the end.
+  const std::vector<Json> records = ReadMetrics(run_dir);
+  const std::vector<Json> train = RecordsOfKind(records, "train");
+  EXPECT_EQ(Steps(train), (std::vector<int64_t>{5, 10, 15, 20, 25, 30}));
+  for (const Json& record : train) {
+    ASSERT_TRUE(record.at("loss").is_number());
+    EXPECT_GT(record.at("loss").get<double>(), 0.0);
+    EXPECT_DOUBLE_EQ(record.at("lr").get<double>(), 0.003);
+    for (const char* key : {"epoch", "tokens_per_second", "elapsed_seconds"}) {
+      EXPECT_TRUE(record.contains(key)) << key;
+    }
+  }
+  const std::vector<Json> eval = RecordsOfKind(records, "eval");
+  EXPECT_EQ(Steps(eval), (std::vector<int64_t>{10, 20, 30}));
+  for (const Json& record : eval) {
+    EXPECT_EQ(record.at("split"), "valid");
+    for (const char* key : {"loss", "token_accuracy", "exact_match"}) {
+      EXPECT_TRUE(record.at(key).is_number()) << key;
+    }
+  }
+  const std::vector<Json> test = RecordsOfKind(records, "test");
+  ASSERT_EQ(test.size(), 1u);
+  EXPECT_EQ(test[0].at("step"), 30);
+  EXPECT_EQ(test[0].at("decoder"), "greedy");
+  EXPECT_EQ(test[0].at("loss").get<double>(), result->test_metrics.at("loss"));
+  EXPECT_EQ(records.size(), train.size() + eval.size() + test.size());
+
+  // The checkpoints load strictly; `last` is at the final step.
+  absl::StatusOr<CheckpointContents> last = LoadIntoFreshModel(run_dir / "checkpoint_last.safetensors");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->progress.step, 30);
+  absl::StatusOr<CheckpointContents> best = LoadIntoFreshModel(run_dir / "checkpoint_best.safetensors");
+  ASSERT_TRUE(best.ok()) << best.status();
+  EXPECT_EQ(best->progress.step, best->progress.best_step);
+  EXPECT_TRUE(best->progress.step == 10 || best->progress.step == 20 || best->progress.step == 30);
+
+  // samples.txt: eval.samples validation examples.
+  const std::string samples = ReadFile(run_dir / "samples.txt");
+  size_t count = 0;
+  for (size_t at = samples.find("source:"); at != std::string::npos; at = samples.find("source:", at + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 4u);
+  EXPECT_NE(samples.find("reference:"), std::string::npos);
+  EXPECT_NE(samples.find("prediction:"), std::string::npos);
+
+  // attention.safetensors: maps of eval.attention_plots examples with their tokens.
+  absl::StatusOr<SafetensorsContents> attention =
+      ReadSafetensors((run_dir / "attention.safetensors").string());
+  ASSERT_TRUE(attention.ok()) << attention.status();
+  EXPECT_FALSE(attention->tensors.empty());
+  for (const auto& [name, tensor] : attention->tensors) {
+    EXPECT_TRUE(name.rfind("example0.", 0) == 0 || name.rfind("example1.", 0) == 0) << name;
+    EXPECT_EQ(tensor.rank(), 3) << name;
+  }
+  EXPECT_TRUE(attention->metadata.count("example1.source_tokens"));
+  EXPECT_TRUE(attention->metadata.count("example1.target_tokens"));
+
+  const std::string report = ReadFile(run_dir / "report.html");
+  EXPECT_NE(report.find("<html"), std::string::npos);
+  EXPECT_NE(report.find("</html>"), std::string::npos);
+}
+
+// ---- Resume -----------------------------------------------------------------------------
+
+TEST_F(TrainerTest, ResumeAfterSigintIsBitIdenticalToAnUninterruptedRun) {
+  const Config config = TinyConfig();
+  absl::StatusOr<TrainResult> a = Train(config, Options("a"));
+  ASSERT_TRUE(a.ok()) << a.status();
+
+  // B: interrupted by a real SIGINT after step 13 (between two log steps and two
+  // checkpoints), then resumed to the end.
+  TrainOptions interrupted = Options("b");
+  interrupted.after_step = [](int64_t step) {
+    if (step == 13) std::raise(SIGINT);
+  };
+  absl::StatusOr<TrainResult> b_first = Train(config, interrupted);
+  ASSERT_TRUE(b_first.ok()) << b_first.status();
+  EXPECT_TRUE(b_first->interrupted);
+  EXPECT_EQ(b_first->steps, 13);
+  absl::StatusOr<TrainResult> b = Train(config, Options("b", /*resume=*/true));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE(b->interrupted);
+  EXPECT_EQ(b->steps, 30);
+
+  // The same records, with the same numbers (timings aside).
+  const std::vector<Json> records_a = ReadMetrics(directory_ / "a");
+  const std::vector<Json> records_b = ReadMetrics(directory_ / "b");
+  ASSERT_EQ(records_a.size(), records_b.size());
+  for (size_t i = 0; i < records_a.size(); ++i) {
+    const Json& ra = records_a[i];
+    const Json& rb = records_b[i];
+    EXPECT_EQ(ra.at("kind"), rb.at("kind")) << i;
+    EXPECT_EQ(ra.at("step"), rb.at("step")) << i;
+    for (const char* key : {"loss", "lr", "epoch", "token_accuracy", "exact_match"}) {
+      if (!ra.contains(key)) continue;
+      ASSERT_TRUE(rb.contains(key)) << key << " in record " << i;
+      // Exactly equal doubles, not merely close.
+      EXPECT_EQ(ra.at(key).get<double>(), rb.at(key).get<double>())
+          << key << " of " << ra.at("kind") << " record at step " << ra.at("step");
+    }
+  }
+  EXPECT_EQ(a->test_metrics, b->test_metrics);
+  EXPECT_EQ(a->valid_metrics, b->valid_metrics);
+
+  // The final parameters and optimizer state, bit for bit.
+  const auto tensors_a = TensorsOf(directory_ / "a" / "checkpoint_last.safetensors");
+  const auto tensors_b = TensorsOf(directory_ / "b" / "checkpoint_last.safetensors");
+  ASSERT_FALSE(tensors_a.empty());
+  ASSERT_EQ(tensors_a.size(), tensors_b.size());
+  for (const auto& [name, bytes] : tensors_a) {
+    ASSERT_TRUE(tensors_b.count(name)) << name;
+    EXPECT_TRUE(bytes == tensors_b.at(name)) << name << " differs";
+  }
+  EXPECT_EQ(TensorsOf(directory_ / "a" / "checkpoint_best.safetensors"),
+            TensorsOf(directory_ / "b" / "checkpoint_best.safetensors"));
+  EXPECT_EQ(ReadFile(directory_ / "a" / "samples.txt"), ReadFile(directory_ / "b" / "samples.txt"));
+}
+
+// ---- Ctrl-C and SIGTERM ----------------------------------------------------------------
+
+TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
+  // The trainer installs its handlers for its lifetime only: ours is back afterwards.
+  ours_called = 0;
+  void (*previous)(int) = std::signal(SIGINT, RecordSignal);
+
+  TrainOptions options = Options("run");
+  std::vector<int64_t> seen;
+  options.after_step = [&seen](int64_t step) {
+    seen.push_back(step);
+    if (step == 7) std::raise(SIGINT);
+  };
+  absl::StatusOr<TrainResult> result = Train(TinyConfig(), options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->interrupted);
+  EXPECT_EQ(result->steps, 7);
+  EXPECT_EQ(seen.size(), 7u);  // it stopped right after the signal
+  EXPECT_EQ(ours_called, 0);   // the trainer's handler took the signal
+
+  const fs::path run_dir = options.run_dir;
+  absl::StatusOr<CheckpointContents> last = LoadIntoFreshModel(run_dir / "checkpoint_last.safetensors");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->progress.step, 7);
+  // Not a finished run: no test record, samples or report.
+  EXPECT_TRUE(RecordsOfKind(ReadMetrics(run_dir), "test").empty());
+  EXPECT_FALSE(fs::exists(run_dir / "report.html"));
+
+  std::raise(SIGINT);
+  EXPECT_EQ(ours_called, 1);
+  std::signal(SIGINT, previous);
+}
+
+TEST_F(TrainerTest, SigtermStopsLikeCtrlC) {
+  TrainOptions options = Options("run");
+  options.after_step = [](int64_t step) {
+    if (step == 12) std::raise(SIGTERM);
+  };
+  absl::StatusOr<TrainResult> result = Train(TinyConfig(), options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->interrupted);
+  EXPECT_EQ(result->steps, 12);
+  absl::StatusOr<CheckpointContents> last =
+      LoadIntoFreshModel(fs::path(options.run_dir) / "checkpoint_last.safetensors");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->progress.step, 12);
+  // Resuming runs the remaining steps.
+  absl::StatusOr<TrainResult> resumed = Train(TinyConfig(), Options("run", /*resume=*/true));
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->steps, 30);
+}
+
+// ---- NaN policy -------------------------------------------------------------------------
+
+TEST_F(TrainerTest, NanStopIsADataLossErrorAndKeepsTheLastGoodCheckpoint) {
+  const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
+                                    "train.checkpoint_every=1", "train.nan_policy=\"stop\""});
+  TrainOptions options = Options("run");
+  const fs::path last_path = fs::path(options.run_dir) / "checkpoint_last.safetensors";
+  int64_t last_step = 0;
+  std::string last_bytes;
+  options.after_step = [&](int64_t step) {
+    last_step = step;
+    last_bytes = ReadFile(last_path);
+  };
+  absl::StatusOr<TrainResult> result = Train(config, options);
+  ASSERT_FALSE(result.ok()) << "lr 1e12 trained 30 steps without a NaN";
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss) << result.status();
+  const std::string message(result.status().message());
+  EXPECT_NE(message.find("step " + std::to_string(last_step + 1)), std::string::npos) << message;
+  EXPECT_NE(message.find(last_path.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("nan_policy"), std::string::npos) << message;
+
+  // At least one good step was saved, and the failing step did not touch it.
+  ASSERT_GE(last_step, 1);
+  ASSERT_FALSE(last_bytes.empty());
+  EXPECT_TRUE(ReadFile(last_path) == last_bytes);
+  absl::StatusOr<CheckpointContents> last = LoadIntoFreshModel(last_path);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->progress.step, last_step);
+  EXPECT_TRUE(RecordsOfKind(ReadMetrics(options.run_dir), "skipped").empty());
+}
+
+TEST_F(TrainerTest, NanSkipFinishesTheRunWithSkippedRecordsAndCheckpoints) {
+  const Config config = TinyConfig(
+      {"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\""});
+  const TrainOptions options = Options("run");
+  absl::StatusOr<TrainResult> result = Train(config, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->steps, 30);
+  EXPECT_FALSE(result->interrupted);
+
+  const std::vector<Json> records = ReadMetrics(options.run_dir);
+  const std::vector<Json> skipped = RecordsOfKind(records, "skipped");
+  ASSERT_FALSE(skipped.empty());
+  for (const Json& record : skipped) {
+    const int64_t step = record.at("step").get<int64_t>();
+    EXPECT_GE(step, 1);
+    EXPECT_LE(step, 30);
+  }
+  EXPECT_EQ(RecordsOfKind(records, "test").size(), 1u);
+  // Skipped steps keep the evaluation and checkpoint schedule: the finished run can be
+  // evaluated and resumed like any other.
+  EXPECT_EQ(Steps(RecordsOfKind(records, "eval")), (std::vector<int64_t>{10, 20, 30}));
+  absl::StatusOr<CheckpointContents> last =
+      LoadIntoFreshModel(fs::path(options.run_dir) / "checkpoint_last.safetensors");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->progress.step, 30);
+  EXPECT_TRUE(fs::exists(fs::path(options.run_dir) / "report.html"));
+}
+
+TEST_F(TrainerTest, CtrlCStopsARunThatIsSkippingSteps) {
+  const Config config = TinyConfig(
+      {"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\""});
+  TrainOptions options = Options("run");
+  options.after_step = [](int64_t step) {
+    if (step == 6) std::raise(SIGINT);
+  };
+  absl::StatusOr<TrainResult> result = Train(config, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->interrupted);
+  EXPECT_EQ(result->steps, 6);
+  absl::StatusOr<CheckpointContents> last =
+      LoadIntoFreshModel(fs::path(options.run_dir) / "checkpoint_last.safetensors");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->progress.step, 6);
+}
+
+// ---- Run directories --------------------------------------------------------------------
+
+TEST_F(TrainerTest, AnOccupiedRunDirectoryIsRefusedAndLeftUnchanged) {
+  const Config config = TinyConfig();
+  ASSERT_TRUE(Train(config, Options("run")).ok());
+  const auto before = DirectoryContents(directory_ / "run");
+
+  absl::StatusOr<TrainResult> again = Train(config, Options("run"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+  EXPECT_NE(again.status().message().find("--resume"), std::string::npos) << again.status();
+  // Another config (another seed) is refused just the same.
+  EXPECT_FALSE(Train(TinyConfig({"experiment.seed=8"}), Options("run")).ok());
+  EXPECT_EQ(DirectoryContents(directory_ / "run"), before);
+}
+
+TEST_F(TrainerTest, ARunStoppedBeforeItsFirstCheckpointIsNotAppendedTo) {
+  // NaN at step 2, long before checkpoint_every: a metrics.jsonl and no checkpoint.
+  const Config diverging = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\""});
+  ASSERT_EQ(Train(diverging, Options("run")).status().code(), absl::StatusCode::kDataLoss);
+  ASSERT_FALSE(fs::exists(directory_ / "run" / "checkpoint_last.safetensors"));
+  ASSERT_TRUE(fs::exists(directory_ / "run" / "metrics.jsonl"));
+  const auto before = DirectoryContents(directory_ / "run");
+
+  absl::StatusOr<TrainResult> again = Train(TinyConfig(), Options("run"));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+  EXPECT_EQ(DirectoryContents(directory_ / "run"), before);
+}
+
+TEST_F(TrainerTest, ResumeWithoutACheckpointIsAnError) {
+  absl::StatusOr<TrainResult> result = Train(TinyConfig(), Options("never", /*resume=*/true));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound) << result.status();
+  EXPECT_NE(result.status().message().find("no checkpoint"), std::string::npos) << result.status();
+  EXPECT_FALSE(fs::exists(directory_ / "never"));  // nothing created
+}
+
+}  // namespace
+}  // namespace attnlab::experiments
