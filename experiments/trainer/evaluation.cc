@@ -31,7 +31,17 @@ std::vector<std::vector<int32_t>> DecodeEncoded(nn::Seq2SeqModel& model,
     } else {
       result = nn::GreedyDecode(model, batch.source, max_len);
     }
-    for (size_t row = 0; row < indices.size(); ++row) outputs[indices[row]] = result.tokens[row];
+    for (size_t row = 0; row < indices.size(); ++row) {
+      std::vector<int32_t>& tokens = result.tokens[row];
+      // Without a fixed limit each example gets its own, 2 x its source + 10 (eos
+      // included), not its batch's: a prediction must not depend on the examples it is
+      // batched with. Greedy decoding is causal, so cutting the batch's longer output is
+      // exactly the output of decoding the example alone; for beam search it is the
+      // batch's best hypothesis, cut.
+      const size_t own_limit = 2 * examples[indices[row]].source.size() + 10;
+      if (options.max_decode_length <= 0 && tokens.size() > own_limit) tokens.resize(own_limit);
+      outputs[indices[row]] = std::move(tokens);
+    }
   }
   return outputs;
 }

@@ -376,15 +376,16 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
       optimizer->ZeroGrad();
       if (config.GetString("train.nan_policy") != "skip") {
         display.Finish();
-        return absl::DataLossError(absl::StrCat(
-            "step ", progress.step + 1, ": the loss is ", step_loss,
-            "; training stopped. The last good checkpoint is ", last_path,
-            " (train.nan_policy = \"skip\" skips such steps instead)"));
+        return absl::DataLossError(
+            absl::StrCat("step ", progress.step + 1, ": the loss is ", step_loss,
+                         "; training stopped. The last good checkpoint is ", last_path,
+                         " (train.nan_policy = \"skip\" skips such steps instead)"));
       }
       // A skipped step changes no parameter but still counts: evaluation, checkpoints and
       // Ctrl-C below keep their schedule.
       if (options.show_progress) {
-        display.Message(absl::StrCat("step ", progress.step + 1, ": loss is ", step_loss, "; step skipped"));
+        display.Message(
+            absl::StrCat("step ", progress.step + 1, ": loss is ", step_loss, "; step skipped"));
       }
       RETURN_IF_ERROR(metrics_log.Write({{"kind", "skipped"}, {"step", progress.step + 1}}));
       ++progress.step;
@@ -399,20 +400,24 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
       // The log window lives in `progress`, so a resumed run logs what this one would have.
       progress.window_loss += step_loss * static_cast<double>(step_tokens);
       progress.window_tokens += step_tokens;
-      const bool log_now = progress.step % config.GetInt("train.log_every") == 0 || progress.step == total_steps;
+      const bool log_now =
+          progress.step % config.GetInt("train.log_every") == 0 || progress.step == total_steps;
       const double tokens_per_second =
-          progress.window_tokens / std::max(1e-9, progress.elapsed_seconds - progress.window_start_seconds);
+          progress.window_tokens /
+          std::max(1e-9, progress.elapsed_seconds - progress.window_start_seconds);
       if (options.show_progress) {
         display.Update(progress.step, step_loss, tokens_per_second, learning_rate,
                        progress.elapsed_seconds - elapsed_before, log_now);
       }
       if (log_now) {
-        RETURN_IF_ERROR(metrics_log.Write({{"kind", "train"}, {"step", progress.step},
-                                           {"epoch", progress.epoch + 1},
-                                           {"loss", progress.window_loss / std::max<int64_t>(progress.window_tokens, 1)},
-                                           {"lr", learning_rate},
-                                           {"tokens_per_second", tokens_per_second},
-                                           {"elapsed_seconds", progress.elapsed_seconds}}));
+        RETURN_IF_ERROR(metrics_log.Write(
+            {{"kind", "train"},
+             {"step", progress.step},
+             {"epoch", progress.epoch + 1},
+             {"loss", progress.window_loss / std::max<int64_t>(progress.window_tokens, 1)},
+             {"lr", learning_rate},
+             {"tokens_per_second", tokens_per_second},
+             {"elapsed_seconds", progress.elapsed_seconds}}));
         progress.window_loss = 0.0;
         progress.window_tokens = 0;
         progress.window_start_seconds = progress.elapsed_seconds;

@@ -11,11 +11,10 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "experiments/config/config.h"
 #include "experiments/trainer/model_factory.h"
@@ -34,9 +33,9 @@ using OrderedJson = nlohmann::ordered_json;
 constexpr int64_t kVocabulary = 9;  // 4 special tokens and 5 symbols
 
 Config TinyConfig(const std::vector<std::string>& overrides = {}) {
-  std::vector<std::string> all = {"model.d_model=16",        "model.heads=2",
-                                  "model.d_ff=32",           "model.encoder_layers=1",
-                                  "model.decoder_layers=1",  "experiment.seed=3",
+  std::vector<std::string> all = {"model.d_model=16",       "model.heads=2",
+                                  "model.d_ff=32",          "model.encoder_layers=1",
+                                  "model.decoder_layers=1", "experiment.seed=3",
                                   "model.dropout=0"};  // no dropout: steps repeat exactly
   all.insert(all.end(), overrides.begin(), overrides.end());
   absl::StatusOr<Config> config = Config::Parse("", "tiny.toml", all);
@@ -165,7 +164,8 @@ struct SafetensorsParts {
 
 SafetensorsParts Split(const std::string& bytes) {
   uint64_t length = 0;
-  for (int i = 0; i < 8; ++i) length |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    length |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
   return {OrderedJson::parse(bytes.substr(8, length)), bytes.substr(8 + length)};
 }
 
@@ -210,10 +210,11 @@ class CheckpointTest : public ::testing::Test {
     absl::StatusOr<CheckpointContents> loaded = LoadCheckpoint(path, *model, &optimizer);
     ASSERT_FALSE(loaded.ok()) << "loaded " << path;
     const std::string message(loaded.status().message());
-    EXPECT_EQ(message.rfind(path, 0), 0u) << message;  // starts with the file
+    EXPECT_EQ(message.rfind(path, 0), 0u) << message;             // starts with the file
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;  // one line
     for (const std::string& part : parts) {
-      EXPECT_NE(message.find(part), std::string::npos) << "'" << message << "' lacks '" << part << "'";
+      EXPECT_NE(message.find(part), std::string::npos)
+          << "'" << message << "' lacks '" << part << "'";
     }
     EXPECT_TRUE(SameTensors(ModelSnapshot(*model), before)) << "a failed load changed the model";
     EXPECT_EQ(optimizer.step_count(), 0);
@@ -366,7 +367,8 @@ TEST_F(CheckpointTest, HeaderThatIsNotJsonIsAnError) {
 TEST_F(CheckpointTest, DamagedHeaderBytesNeverCrash) {
   const std::string bytes = ReadFile(path_);
   uint64_t header_length = 0;
-  for (int i = 0; i < 8; ++i) header_length |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    header_length |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
   const std::string path = Path("flipped.safetensors");
   const auto model = Model(config_);
   Adam optimizer(model->NamedParameters());
@@ -419,9 +421,10 @@ TEST_F(CheckpointTest, MissingAndUnexpectedParametersAreListedByName) {
   }
   EXPECT_GT(missing, 0);
   EXPECT_GT(unexpected, 0);
-  ExpectLoadError(path, {"does not match the model", "missing \"decoder.layers.1.",
-                         "unexpected \"encoder.layers.1."},
-                  other);
+  ExpectLoadError(
+      path,
+      {"does not match the model", "missing \"decoder.layers.1.", "unexpected \"encoder.layers.1."},
+      other);
 }
 
 TEST_F(CheckpointTest, APlainSafetensorsFileIsNotACheckpoint) {
@@ -434,8 +437,8 @@ TEST_F(CheckpointTest, APlainSafetensorsFileIsNotACheckpoint) {
 TEST_F(CheckpointTest, EachMissingMetadataFieldIsNamed) {
   const SafetensorsParts original = Split(ReadFile(path_));
   const std::string path = Path("partial.safetensors");
-  for (const char* key : {"format_version", "config", "source_vocabulary", "target_vocabulary",
-                          "progress"}) {
+  for (const char* key :
+       {"format_version", "config", "source_vocabulary", "target_vocabulary", "progress"}) {
     SafetensorsParts parts = original;
     ASSERT_TRUE(parts.header["__metadata__"].contains(key)) << key;
     parts.header["__metadata__"].erase(key);
@@ -449,7 +452,8 @@ TEST_F(CheckpointTest, AnotherFormatVersionIsRefused) {
   parts.header["__metadata__"]["format_version"] = "2";
   const std::string path = Path("v2.safetensors");
   WriteFile(path, Join(parts));
-  ExpectLoadError(path, {"format version 2", std::string("reads version ") + kCheckpointFormatVersion});
+  ExpectLoadError(path,
+                  {"format version 2", std::string("reads version ") + kCheckpointFormatVersion});
   absl::StatusOr<CheckpointContents> metadata = ReadCheckpointMetadata(path);
   ASSERT_FALSE(metadata.ok());
   EXPECT_EQ(metadata.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -487,7 +491,8 @@ TEST_F(CheckpointTest, CorruptMetadataValuesAreErrors) {
 TEST_F(CheckpointTest, ProgressWithoutTheLogWindowStillLoads) {
   // Checkpoints written before the log window was saved have no window_* fields.
   SafetensorsParts parts = Split(ReadFile(path_));
-  OrderedJson progress = OrderedJson::parse(parts.header["__metadata__"]["progress"].get<std::string>());
+  OrderedJson progress =
+      OrderedJson::parse(parts.header["__metadata__"]["progress"].get<std::string>());
   progress.erase("window_loss");
   progress.erase("window_tokens");
   progress.erase("window_start_seconds");

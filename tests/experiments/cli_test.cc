@@ -9,11 +9,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -68,7 +67,7 @@ batch_tokens = 64
 samples = 5
 )toml";
 
-const char* const kCommands[] = {"decode", "demo", "dump", "evaluate",
+const char* const kCommands[] = {"decode", "demo", "dump",   "evaluate",
                                  "init",   "keys", "report", "train"};
 
 struct Output {
@@ -108,8 +107,8 @@ class CliTest : public ::testing::Test {
  protected:
   // One training run shared by the tests that read its checkpoints.
   static void SetUpTestSuite() {
-    directory_ = new fs::path(fs::path(::testing::TempDir()) /
-                              ("attnlab_cli_" + std::to_string(getpid())));
+    directory_ =
+        new fs::path(fs::path(::testing::TempDir()) / ("attnlab_cli_" + std::to_string(getpid())));
     fs::remove_all(*directory_);
     fs::create_directories(*directory_);
     WriteFile(*directory_ / "tiny.toml", kTinyConfig);
@@ -150,7 +149,8 @@ class CliTest : public ::testing::Test {
   static ::testing::AssertionResult FailsWith(const Output& output,
                                               const std::vector<std::string>& parts) {
     if (output.exit_code <= 0) {
-      return ::testing::AssertionFailure() << "exit code " << output.exit_code << ", stderr: " << output.err;
+      return ::testing::AssertionFailure()
+             << "exit code " << output.exit_code << ", stderr: " << output.err;
     }
     if (!output.out.empty()) return ::testing::AssertionFailure() << "stdout: " << output.out;
     if (output.err.rfind("attnlab", 0) != 0 || output.err.empty() || output.err.back() != '\n' ||
@@ -182,9 +182,9 @@ TEST_F(CliTest, TrainWritesARunAndPrintsItsTestMetrics) {
     EXPECT_NE(train_->out.find(metric), std::string::npos) << train_->out;
   }
   EXPECT_NE(train_->out.find("report: run/report.html"), std::string::npos) << train_->out;
-  for (const char* file : {"config.toml", "metrics.jsonl", "checkpoint_last.safetensors",
-                           "checkpoint_best.safetensors", "samples.txt", "attention.safetensors",
-                           "report.html"}) {
+  for (const char* file :
+       {"config.toml", "metrics.jsonl", "checkpoint_last.safetensors",
+        "checkpoint_best.safetensors", "samples.txt", "attention.safetensors", "report.html"}) {
     EXPECT_TRUE(fs::is_regular_file(Path("run") / file)) << file;
   }
   // --threads is recorded in the resolved config.
@@ -218,7 +218,8 @@ TEST_F(CliTest, EvaluateOfTheBestCheckpointMatchesItsEvaluationInTraining) {
     EXPECT_NEAR(printed.at(metric), record.at(metric).get<double>(), 5.1e-5) << metric;  // %.4f
   }
 
-  const Output beam = Run("evaluate --checkpoint=run/checkpoint_best.safetensors --beam=2");
+  const Output beam =
+      Run("evaluate --checkpoint=run/checkpoint_best.safetensors --beam=2 --threads=1");
   ASSERT_EQ(beam.exit_code, 0) << beam.err;
   EXPECT_EQ(beam.out.rfind("test split, 20 examples, beam-2 decoding", 0), 0u) << beam.out;
   EXPECT_TRUE(MetricLines(beam.out).count("exact_match")) << beam.out;
@@ -260,12 +261,13 @@ TEST_F(CliTest, DecodeFromStandardInputMatchesTheSamplesOfTheRun) {
 TEST_F(CliTest, DecodeWithBeamSearchFromAFile) {
   ASSERT_EQ(train_->exit_code, 0) << train_->err;
   WriteFile(Path("beam.in"), "1 2 3\n4 4 5 1\r\n2 3 5 5 1\n");
-  const Output output =
-      Run("decode --checkpoint run/checkpoint_last.safetensors --beam 3 --input beam.in");
+  const Output output = Run(
+      "decode --checkpoint run/checkpoint_last.safetensors --beam 3 --input beam.in --threads 1");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_EQ(Lines(output.out).size(), 3u) << output.out;
   const Output capped = Run(
-      "decode --checkpoint run/checkpoint_last.safetensors --beam 3 --max_len 2 --input beam.in");
+      "decode --checkpoint run/checkpoint_last.safetensors --beam 3 --max_len 2 --input beam.in "
+      "--threads 1");
   ASSERT_EQ(capped.exit_code, 0) << capped.err;
   for (const std::string& line : Lines(capped.out)) {
     const std::vector<std::string> tokens = absl::StrSplit(line, ' ', absl::SkipEmpty());
@@ -339,9 +341,9 @@ TEST_F(CliTest, DumpWritesLogitsLossAndEveryGradient) {
                                 {"tgt_in", Tensor::FromInts(tgt_in, {2, 4})},
                                 {"tgt_out", Tensor::FromInts(tgt_out, {2, 4})}})
                   .ok());
-  const Output output = Run(
-      "dump --config tiny.toml --checkpoint dump_init.safetensors --batch batch.safetensors "
-      "--out dump.safetensors --threads 1");
+  const Output output =
+      Run("dump --config tiny.toml --checkpoint dump_init.safetensors --batch batch.safetensors "
+          "--out dump.safetensors --threads 1");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_EQ(output.out.rfind("loss ", 0), 0u) << output.out;
 
@@ -361,16 +363,16 @@ TEST_F(CliTest, DumpWritesLogitsLossAndEveryGradient) {
   // The same forward pass in this process (dropout off, label smoothing from the config).
   absl::StatusOr<Config> config = Config::Load(Path("tiny.toml").string());
   ASSERT_TRUE(config.ok()) << config.status();
-  absl::StatusOr<std::shared_ptr<nn::Seq2SeqModel>> model = BuildModel(
-      *config, static_cast<int64_t>(metadata->source_vocabulary.size()), vocabulary);
+  absl::StatusOr<std::shared_ptr<nn::Seq2SeqModel>> model =
+      BuildModel(*config, static_cast<int64_t>(metadata->source_vocabulary.size()), vocabulary);
   ASSERT_TRUE(model.ok()) << model.status();
   (*model)->Eval();
   const Tensor logits =
       (*model)->Forward(Tensor::FromInts(src, {2, 4}), Tensor::FromInts(tgt_in, {2, 4}));
-  const float expected = CrossEntropy(Reshape(logits, {-1, vocabulary}),
-                                      Tensor::FromInts(tgt_out, {8}),
-                                      static_cast<float>(config->GetFloat("train.label_smoothing")), 0)
-                             .item();
+  const float expected =
+      CrossEntropy(Reshape(logits, {-1, vocabulary}), Tensor::FromInts(tgt_out, {8}),
+                   static_cast<float>(config->GetFloat("train.label_smoothing")), 0)
+          .item();
   EXPECT_NEAR(loss, expected, 1e-5f * expected);
   for (const auto& [name, parameter] : (*model)->NamedParameters()) {
     ASSERT_TRUE(tensors.count("grad." + name)) << name;
@@ -395,10 +397,11 @@ TEST_F(CliTest, DumpWritesLogitsLossAndEveryGradient) {
 TEST_F(CliTest, KeysPrintsConfigMd) {
   const Output output = Run("keys");
   ASSERT_EQ(output.exit_code, 0) << output.err;
-  const std::string reference = ReadFile(fs::path(ATTNLAB_SOURCE_DIR) / "experiments" / "CONFIG.md");
+  const std::string reference =
+      ReadFile(fs::path(ATTNLAB_SOURCE_DIR) / "experiments" / "CONFIG.md");
   ASSERT_FALSE(reference.empty());
-  EXPECT_TRUE(output.out == reference)
-      << "experiments/CONFIG.md is stale: regenerate it with `attnlab keys > experiments/CONFIG.md`";
+  EXPECT_TRUE(output.out == reference) << "experiments/CONFIG.md is stale: regenerate it with "
+                                          "`attnlab keys > experiments/CONFIG.md`";
 }
 
 TEST_F(CliTest, HelpListsEveryCommand) {
@@ -407,7 +410,8 @@ TEST_F(CliTest, HelpListsEveryCommand) {
   EXPECT_EQ(output.err, "");
   for (const char* command : kCommands) {
     EXPECT_NE(output.out.find(std::string("\n  ") + command + " "), std::string::npos)
-        << command << " missing from:\n" << output.out;
+        << command << " missing from:\n"
+        << output.out;
   }
   EXPECT_EQ(Run("-h").out, output.out);
   // Without a command: the same overview, and exit code 2 (a usage error).
@@ -421,8 +425,8 @@ TEST_F(CliTest, EveryCommandHasHelpThatExitsZero) {
     const Output output = Run(std::string(command) + " --help");
     EXPECT_EQ(output.exit_code, 0) << command << ": " << output.err;
     EXPECT_EQ(output.err, "") << command;
-    EXPECT_EQ(output.out.rfind(std::string("usage: attnlab ") + command, 0), 0u)
-        << command << ":\n" << output.out;
+    EXPECT_EQ(output.out.rfind(std::string("usage: attnlab ") + command, 0), 0u) << command << ":\n"
+                                                                                 << output.out;
   }
   // --help anywhere among the arguments, and even after arguments that are wrong.
   EXPECT_EQ(Run("train nonexistent.toml --bogus --help").exit_code, 0);
@@ -453,14 +457,14 @@ TEST_F(CliTest, UsageErrorsAreOneLineNamingTheProblem) {
 TEST_F(CliTest, ConfigErrorsNameTheFileKeyAndNearestKey) {
   EXPECT_TRUE(FailsWith(Run("train missing.toml"), {"missing.toml", "no such config file"}));
   WriteFile(Path("typo.toml"), "[model]\nd_model = 16\nd_modle = 16\n");
-  EXPECT_TRUE(FailsWith(Run("train typo.toml"),
-                        {"typo.toml:3", "unknown key 'model.d_modle'", "did you mean 'model.d_model'?"}));
+  EXPECT_TRUE(FailsWith(Run("train typo.toml"), {"typo.toml:3", "unknown key 'model.d_modle'",
+                                                 "did you mean 'model.d_model'?"}));
   EXPECT_TRUE(FailsWith(Run("train tiny.toml --set model.d_modle=16"),
                         {"model.d_modle", "did you mean 'model.d_model'?"}));
   EXPECT_TRUE(FailsWith(Run("train tiny.toml --set model.d_model=abc"),
                         {"--set model.d_model=abc", "'model.d_model'", "integer"}));
-  EXPECT_TRUE(FailsWith(Run("train tiny.toml --set model.dropout=yes"),
-                        {"'model.dropout'", "float"}));
+  EXPECT_TRUE(
+      FailsWith(Run("train tiny.toml --set model.dropout=yes"), {"'model.dropout'", "float"}));
   EXPECT_TRUE(FailsWith(Run("init --config typo.toml --out never.safetensors"),
                         {"typo.toml:3", "model.d_modle"}));
   EXPECT_FALSE(fs::exists(Path("never.safetensors")));
@@ -487,7 +491,8 @@ TEST_F(CliTest, CorruptOrMissingCheckpointsAreOneLineErrors) {
   WriteFile(Path("truncated.safetensors"), checkpoint.substr(0, checkpoint.size() / 2));
   EXPECT_TRUE(FailsWith(Run("evaluate --checkpoint truncated.safetensors --split valid"),
                         {"truncated.safetensors", "not a valid safetensors file"}));
-  EXPECT_TRUE(FailsWith(Run("decode --checkpoint truncated.safetensors --input samples.in"),
+  WriteFile(Path("corrupt.in"), "1 2 3\n");
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint truncated.safetensors --input corrupt.in"),
                         {"truncated.safetensors"}));
   EXPECT_TRUE(FailsWith(Run("evaluate --checkpoint absent.safetensors"),
                         {"absent.safetensors", "cannot open"}));
@@ -496,30 +501,31 @@ TEST_F(CliTest, CorruptOrMissingCheckpointsAreOneLineErrors) {
                         {"not an attnlab checkpoint"}));
   EXPECT_TRUE(FailsWith(Run("evaluate --checkpoint run/checkpoint_best.safetensors --split train"),
                         {"--split must be valid or test"}));
-  EXPECT_TRUE(FailsWith(Run("decode --checkpoint run/checkpoint_best.safetensors --input absent.txt"),
-                        {"absent.txt", "cannot open"}));
+  EXPECT_TRUE(
+      FailsWith(Run("decode --checkpoint run/checkpoint_best.safetensors --input absent.txt"),
+                {"absent.txt", "cannot open"}));
 }
 
 TEST_F(CliTest, RunDirectoriesAreNeverOverwritten) {
   ASSERT_EQ(train_->exit_code, 0) << train_->err;
   const std::string metrics = ReadFile(Path("run/metrics.jsonl"));
-  EXPECT_TRUE(FailsWith(Run("train tiny.toml --run_dir run --quiet"),
-                        {"already holds a run", "--resume"}));
+  EXPECT_TRUE(
+      FailsWith(Run("train tiny.toml --run_dir run --quiet"), {"already holds a run", "--resume"}));
   EXPECT_EQ(ReadFile(Path("run/metrics.jsonl")), metrics);
-  EXPECT_TRUE(FailsWith(Run("train tiny.toml --run_dir fresh --resume --quiet"), {"no checkpoint"}));
+  EXPECT_TRUE(
+      FailsWith(Run("train tiny.toml --run_dir fresh --resume --quiet"), {"no checkpoint"}));
   EXPECT_FALSE(fs::exists(Path("fresh")));
 }
 
 TEST_F(CliTest, DivergingRunsStopWithOneLineOrSkipQuietly) {
   // nan_policy stop: a one-line error naming the step and the last good checkpoint.
-  EXPECT_TRUE(FailsWith(
-      Run("train tiny.toml --run_dir nan --quiet --threads 1 --set train.lr=1e12 "
-          "--set train.checkpoint_every=1"),
-      {"the loss is", "training stopped", "nan/checkpoint_last.safetensors"}));
+  EXPECT_TRUE(FailsWith(Run("train tiny.toml --run_dir nan --quiet --threads 1 --set train.lr=1e12 "
+                            "--set train.checkpoint_every=1"),
+                        {"the loss is", "training stopped", "nan/checkpoint_last.safetensors"}));
   // nan_policy skip: the run finishes, and --quiet means quiet.
-  const Output skip = Run(
-      "train tiny.toml --run_dir skip --quiet --threads 1 --set train.lr=1e12 "
-      "--set train.nan_policy=skip");
+  const Output skip =
+      Run("train tiny.toml --run_dir skip --quiet --threads 1 --set train.lr=1e12 "
+          "--set train.nan_policy=skip");
   EXPECT_EQ(skip.exit_code, 0) << skip.err;
   EXPECT_EQ(skip.err, "");
   EXPECT_NE(skip.out.find("run: skip  (30 steps"), std::string::npos) << skip.out;

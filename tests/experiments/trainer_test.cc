@@ -11,11 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "experiments/config/config.h"
 #include "experiments/trainer/checkpoint.h"
@@ -185,9 +184,9 @@ TEST_F(TrainerTest, RunWritesEveryArtefact) {
   }
 
   const fs::path run_dir = options.run_dir;
-  for (const char* file : {"config.toml", "metrics.jsonl", "checkpoint_last.safetensors",
-                           "checkpoint_best.safetensors", "samples.txt", "attention.safetensors",
-                           "report.html"}) {
+  for (const char* file :
+       {"config.toml", "metrics.jsonl", "checkpoint_last.safetensors",
+        "checkpoint_best.safetensors", "samples.txt", "attention.safetensors", "report.html"}) {
     EXPECT_TRUE(fs::is_regular_file(run_dir / file)) << file;
   }
   // No temporary file is left behind.
@@ -229,10 +228,12 @@ TEST_F(TrainerTest, RunWritesEveryArtefact) {
   EXPECT_EQ(records.size(), train.size() + eval.size() + test.size());
 
   // The checkpoints load strictly; `last` is at the final step.
-  absl::StatusOr<CheckpointContents> last = LoadIntoFreshModel(run_dir / "checkpoint_last.safetensors");
+  absl::StatusOr<CheckpointContents> last =
+      LoadIntoFreshModel(run_dir / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
   EXPECT_EQ(last->progress.step, 30);
-  absl::StatusOr<CheckpointContents> best = LoadIntoFreshModel(run_dir / "checkpoint_best.safetensors");
+  absl::StatusOr<CheckpointContents> best =
+      LoadIntoFreshModel(run_dir / "checkpoint_best.safetensors");
   ASSERT_TRUE(best.ok()) << best.status();
   EXPECT_EQ(best->progress.step, best->progress.best_step);
   EXPECT_TRUE(best->progress.step == 10 || best->progress.step == 20 || best->progress.step == 30);
@@ -240,7 +241,8 @@ TEST_F(TrainerTest, RunWritesEveryArtefact) {
   // samples.txt: eval.samples validation examples.
   const std::string samples = ReadFile(run_dir / "samples.txt");
   size_t count = 0;
-  for (size_t at = samples.find("source:"); at != std::string::npos; at = samples.find("source:", at + 1)) {
+  for (size_t at = samples.find("source:"); at != std::string::npos;
+       at = samples.find("source:", at + 1)) {
     ++count;
   }
   EXPECT_EQ(count, 4u);
@@ -341,7 +343,8 @@ TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
   EXPECT_EQ(ours_called, 0);   // the trainer's handler took the signal
 
   const fs::path run_dir = options.run_dir;
-  absl::StatusOr<CheckpointContents> last = LoadIntoFreshModel(run_dir / "checkpoint_last.safetensors");
+  absl::StatusOr<CheckpointContents> last =
+      LoadIntoFreshModel(run_dir / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
   EXPECT_EQ(last->progress.step, 7);
   // Not a finished run: no test record, samples or report.
@@ -404,8 +407,8 @@ TEST_F(TrainerTest, NanStopIsADataLossErrorAndKeepsTheLastGoodCheckpoint) {
 }
 
 TEST_F(TrainerTest, NanSkipFinishesTheRunWithSkippedRecordsAndCheckpoints) {
-  const Config config = TinyConfig(
-      {"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\""});
+  const Config config =
+      TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\""});
   const TrainOptions options = Options("run");
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -431,9 +434,31 @@ TEST_F(TrainerTest, NanSkipFinishesTheRunWithSkippedRecordsAndCheckpoints) {
   EXPECT_TRUE(fs::exists(fs::path(options.run_dir) / "report.html"));
 }
 
+TEST_F(TrainerTest, ANanValidationMetricIsNeverTheBest) {
+  // The diverged model's validation loss is NaN at every evaluation.
+  const Config config =
+      TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\"",
+                  "train.early_stopping_metric=\"loss\""});
+  const TrainOptions options = Options("run");
+  absl::StatusOr<TrainResult> result = Train(config, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const std::vector<Json> eval = RecordsOfKind(ReadMetrics(options.run_dir), "eval");
+  ASSERT_FALSE(eval.empty());
+  for (const Json& record : eval) ASSERT_TRUE(record.at("loss").is_null()) << record.dump();
+  // No best checkpoint, and the last one (whose progress holds the best metric so far)
+  // still reads back: a NaN best would be written as null and make it unreadable.
+  EXPECT_FALSE(fs::exists(fs::path(options.run_dir) / "checkpoint_best.safetensors"));
+  absl::StatusOr<CheckpointContents> last =
+      LoadIntoFreshModel(fs::path(options.run_dir) / "checkpoint_last.safetensors");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->progress.best_step, -1);
+  // And it resumes (here: nothing left to do but the final evaluation).
+  EXPECT_TRUE(Train(config, Options("run", /*resume=*/true)).ok());
+}
+
 TEST_F(TrainerTest, CtrlCStopsARunThatIsSkippingSteps) {
-  const Config config = TinyConfig(
-      {"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\""});
+  const Config config =
+      TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\""});
   TrainOptions options = Options("run");
   options.after_step = [](int64_t step) {
     if (step == 6) std::raise(SIGINT);
