@@ -105,8 +105,8 @@ class ConfigLoader {
   }
 
   static absl::Status TypeError(const ConfigKey& key, const std::string& where) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": '", key.name, "' must be a ",
-                                                   ValueTypeName(key.type)));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": '", key.name, "' must be ",
+                                                   ValueTypeWithArticle(key.type)));
   }
 
  public:
@@ -208,8 +208,8 @@ absl::Status Config::Set(const std::string& assignment) {
     }
   }
   if (!parsed) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": '", name, "' must be a ",
-                                                   ValueTypeName(key->type)));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": '", name, "' must be ",
+                                                   ValueTypeWithArticle(key->type)));
   }
   ConfigLoader loader(*this);
   return loader.Assign(*key, std::move(value), "--set");

@@ -172,6 +172,10 @@ std::string ValueTypeName(ValueType type) {
   return "?";
 }
 
+std::string ValueTypeWithArticle(ValueType type) {
+  return (type == ValueType::kInt ? "an " : "a ") + ValueTypeName(type);
+}
+
 std::string FormatConfigValue(const ConfigValue& value) {
   if (const auto* i = std::get_if<int64_t>(&value)) return absl::StrCat(*i);
   if (const auto* d = std::get_if<double>(&value)) {

@@ -29,6 +29,8 @@ const ConfigKey* FindConfigKey(const std::string& name);
 // The schema key closest to `name` (edit distance), for "did you mean" messages.
 std::string NearestConfigKey(const std::string& name);
 std::string ValueTypeName(ValueType type);
+// "an integer", "a float", ...
+std::string ValueTypeWithArticle(ValueType type);
 std::string FormatConfigValue(const ConfigValue& value);
 // The reference page: every key grouped by table, with type, default and meaning.
 std::string ConfigReferenceMarkdown();

@@ -87,11 +87,11 @@ TEST_F(ConfigTest, TopLevelKeyOutsideATableIsAnError) {
 TEST_F(ConfigTest, WrongTypeNamesTheKeyAndType) {
   const absl::StatusOr<Config> config = Config::Parse("[model]\n\nd_model = \"big\"\n", "t.toml");
   EXPECT_TRUE(Contains(config.status(), "t.toml:3:"));
-  EXPECT_TRUE(Contains(config.status(), "'model.d_model' must be a integer"));
+  EXPECT_TRUE(Contains(config.status(), "'model.d_model' must be an integer"));
   EXPECT_TRUE(Contains(Config::Parse("[model]\ndropout = true\n", "t.toml").status(),
                        "'model.dropout' must be a float"));
   EXPECT_TRUE(Contains(Config::Parse("[model]\nd_model = 1.5\n", "t.toml").status(),
-                       "'model.d_model' must be a integer"));
+                       "'model.d_model' must be an integer"));
   EXPECT_TRUE(Contains(Config::Parse("[eval]\nall_heads = 1\n", "t.toml").status(),
                        "'eval.all_heads' must be a boolean"));
 }
@@ -249,8 +249,8 @@ TEST_F(ConfigTest, OverrideErrors) {
       Contains(config.Set("model.d_model"), "--set model.d_model: expected table.key=value"));
   EXPECT_TRUE(Contains(config.Set("model.dmodel=3"), "did you mean 'model.d_model'?"));
   EXPECT_TRUE(Contains(config.Set("d_model=3"), "did you mean 'model.d_model'?"));
-  EXPECT_TRUE(Contains(config.Set("model.d_model=abc"), "'model.d_model' must be a integer"));
-  EXPECT_TRUE(Contains(config.Set("model.d_model=2.5"), "must be a integer"));
+  EXPECT_TRUE(Contains(config.Set("model.d_model=abc"), "'model.d_model' must be an integer"));
+  EXPECT_TRUE(Contains(config.Set("model.d_model=2.5"), "must be an integer"));
   EXPECT_TRUE(Contains(config.Set("train.lr=fast"), "'train.lr' must be a float"));
   EXPECT_TRUE(Contains(config.Set("eval.all_heads=yes"), "'eval.all_heads' must be a boolean"));
   EXPECT_TRUE(Contains(config.Set("train.beta1=2"), "out of range"));
