@@ -36,6 +36,19 @@ double ExactMatchPercent(const std::vector<std::string>& predictions, const std:
   return 100.0 * static_cast<double>(correct) / static_cast<double>(examples.size());
 }
 
+TokenCounts CountCorrectTokens(const std::vector<int32_t>& predicted,
+                               const std::vector<int32_t>& targets, int32_t pad_id) {
+  ATTNLAB_CHECK(predicted.size() == targets.size(), "token accuracy: ", predicted.size(),
+                " predictions for ", targets.size(), " targets");
+  TokenCounts counts;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (targets[i] == pad_id) continue;
+    ++counts.total;
+    if (predicted[i] == targets[i]) ++counts.correct;
+  }
+  return counts;
+}
+
 void RegisterTask(const std::string& name, TaskFactory factory) {
   ATTNLAB_CHECK(Registry().count(name) == 0, "task '", name, "' registered twice");
   Registry()[name] = std::move(factory);

@@ -70,11 +70,9 @@ EvaluationResult Evaluate(nn::Seq2SeqModel& model, const ExperimentData& data,
     const float loss = CrossEntropy(flat_logits, flat_targets, 0.0f, Vocabulary::kPad).item();
     loss_sum += static_cast<double>(loss) * static_cast<double>(batch.target_tokens);
     tokens += batch.target_tokens;
-    const std::vector<int32_t> predicted = Argmax(flat_logits, -1).ToInts();
-    const std::vector<int32_t> targets = flat_targets.ToInts();
-    for (size_t i = 0; i < targets.size(); ++i) {
-      if (targets[i] != Vocabulary::kPad && predicted[i] == targets[i]) ++correct;
-    }
+    const TokenCounts counts = CountCorrectTokens(Argmax(flat_logits, -1).ToInts(),
+                                                  flat_targets.ToInts(), Vocabulary::kPad);
+    correct += counts.correct;
   }
   result.metrics["loss"] = tokens > 0 ? loss_sum / static_cast<double>(tokens) : 0.0;
   result.metrics["token_accuracy"] = tokens > 0 ? 100.0 * correct / static_cast<double>(tokens) : 0.0;

@@ -133,7 +133,23 @@ DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearch
               {next_tokens[row], next_scores[row] / LengthPenalty(length, options.length_penalty)});
         }
       }
-      if (last_step || static_cast<int64_t>(finished[source].size()) >= beam_size || filled == 0) {
+      // Done when no live beam can still beat the best finished hypothesis. A live beam's
+      // log-probability only falls as it grows, and the length penalty (alpha >= 0) is
+      // at most LengthPenalty(max_len), so next_score / LengthPenalty(max_len) bounds
+      // every score it can still reach. (Stopping at beam_size finished hypotheses, as
+      // fairseq does, lets improbable beams that skipped tokens end first and cut off a
+      // far better live beam.)
+      bool beaten = false;
+      if (!finished[source].empty() && filled > 0) {
+        float best_finished = kNegativeInfinity;
+        for (const Hypothesis& hypothesis : finished[source]) {
+          best_finished = std::max(best_finished, hypothesis.score);
+        }
+        const float best_live = *std::max_element(next_scores.begin() + first_row,
+                                                  next_scores.begin() + first_row + filled);
+        beaten = best_finished >= best_live / LengthPenalty(options.max_len, options.length_penalty);
+      }
+      if (last_step || beaten || filled == 0) {
         done[source] = true;
         --sources_left;
       }

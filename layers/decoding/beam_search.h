@@ -3,9 +3,11 @@
 // 2 x beam_size best one-token extensions are ranked; an extension ending in eos among
 // the first beam_size ranks becomes a finished hypothesis, scored by its log-probability
 // divided by the length penalty lp = ((5 + length) / 6)^alpha (length counts the eos);
-// the best non-eos extensions form the next beam. A source is done when it has
-// beam_size finished hypotheses; decoding stops when every source is done, or after
-// max_len tokens, when the surviving beams are finished as they stand. Pad and bos are
+// the best non-eos extensions form the next beam. A source is done when no live beam
+// can still beat its best finished hypothesis (a live beam's log-probability only falls,
+// and the length penalty is at most lp(max_len), which bounds what it can reach);
+// decoding stops when every source is done, or after max_len tokens, when the surviving
+// beams are finished as they stand. Pad and bos are
 // never extensions (see decode_result.h). Runs without autograd and in evaluation mode
 // (restored after).
 #pragma once
