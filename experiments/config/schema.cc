@@ -6,6 +6,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "framework/core/edit_distance.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
@@ -118,19 +119,6 @@ std::vector<ConfigKey> BuildSchema() {
   };
 }
 
-int EditDistance(const std::string& a, const std::string& b) {
-  std::vector<int> previous(b.size() + 1), current(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) previous[j] = static_cast<int>(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    current[0] = static_cast<int>(i);
-    for (size_t j = 1; j <= b.size(); ++j) {
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1,
-                             previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
 
 }  // namespace
 
@@ -148,12 +136,12 @@ const ConfigKey* FindConfigKey(const std::string& name) {
 
 std::string NearestConfigKey(const std::string& name) {
   std::string best;
-  int best_distance = 1 << 30;
+  int64_t best_distance = INT64_MAX;
   for (const ConfigKey& key : ConfigSchema()) {
     // Compare with the whole name, and with the part after the table, so that
     // `model.dmodel` and `d_model` (table forgotten) both find `model.d_model`.
     const std::string tail = key.name.substr(key.name.find('.') + 1);
-    const int distance = std::min(EditDistance(name, key.name), EditDistance(name, tail) + 1);
+    const int64_t distance = std::min(EditDistance(name, key.name), EditDistance(name, tail) + 1);
     if (distance < best_distance) {
       best_distance = distance;
       best = key.name;

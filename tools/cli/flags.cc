@@ -4,29 +4,12 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "framework/core/edit_distance.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/error.h"
 #include "framework/parallel/parallel_for.h"
 
 namespace attnlab::cli {
-namespace {
-
-int EditDistance(const std::string& a, const std::string& b) {
-  std::vector<int> previous(b.size() + 1), current(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) previous[j] = static_cast<int>(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    current[0] = static_cast<int>(i);
-    for (size_t j = 1; j <= b.size(); ++j) {
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1,
-                             previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
-
-}  // namespace
-
 std::string ParsedFlags::Get(const std::string& name, const std::string& fallback) const {
   auto it = values_.find(name);
   return it == values_.end() || it->second.empty() ? fallback : it->second.back();
@@ -61,10 +44,11 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
     auto spec = std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return s.name == name; });
     if (spec == specs.end()) {
       std::string nearest;
-      int best = 1 << 30;
+      int64_t best = INT64_MAX;
       for (const FlagSpec& s : specs) {
-        if (EditDistance(name, s.name) < best) {
-          best = EditDistance(name, s.name);
+        const int64_t distance = EditDistance(name, s.name);
+        if (distance < best) {
+          best = distance;
           nearest = s.name;
         }
       }
