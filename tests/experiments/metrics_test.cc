@@ -1,6 +1,7 @@
 // The generic metrics against hand-worked values: exact match (any reference counts) and
 // teacher-forced token accuracy (padding excluded).
 #include "experiments/tasks/task.h"
+#include "framework/core/error.h"
 #include "gtest/gtest.h"
 
 namespace attnlab::experiments {
@@ -13,7 +14,8 @@ TEST(MetricsTest, ExactMatchCountsAnyReference) {
   const std::vector<std::string> predictions = {"x", "yy", "q", "w"};
   EXPECT_DOUBLE_EQ(ExactMatchPercent(predictions, examples), 50.0);  // 2 of 4
   EXPECT_DOUBLE_EQ(ExactMatchPercent({}, {}), 0.0);
-  EXPECT_THROW(ExactMatchPercent({"x"}, examples), Error);
+  const std::vector<std::string> one_prediction = {"x"};
+  EXPECT_THROW(ExactMatchPercent(one_prediction, examples), attnlab::Error);
 }
 
 TEST(MetricsTest, TokenAccuracyIgnoresPadding) {
