@@ -59,31 +59,55 @@ Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transp
   ATTNLAB_CHECK((transpose_b ? b.size(1) : b.size(0)) == k, "matmul: inner dimensions differ: ",
                 a.Describe(), "^T @ ", b.Describe(), transpose_b ? "^T" : "");
   Tensor out = Tensor::Empty({m, n});
-  constexpr int64_t kTile = 256;  // fixed: the decomposition must not depend on threads
+  // Fixed decompositions: neither may depend on the thread count.
+  constexpr int64_t kTile = 256;         // output tiles
+  constexpr int64_t kReductionChunk = 512;  // K chunks, when the output is a single tile
   const int64_t row_tiles = (m + kTile - 1) / kTile, column_tiles = (n + kTile - 1) / kTile;
   const float* a_data = a.data<float>();
   const float* b_data = b.data<float>();
   float* out_data = out.data<float>();
-  // A single tile is run directly, outside any parallel region, where sgemm would use every
-  // thread and may split K (it does for a [64, 64] output on 8 threads): pin it to one.
-  const int saved_threads = NumThreads();
-  const bool single_tile = row_tiles * column_tiles == 1;
-  if (single_tile) SetNumThreads(1);
-  struct RestoreThreads {
-    bool active;
-    int threads;
-    ~RestoreThreads() {
-      if (active) SetNumThreads(threads);
+  // c[m0.., n0..] (+)= a[k0..k0+depth, m0..]^T @ op(b)[k0.., n0..], on the calling thread:
+  // inside ParallelFor's region oneDNN's sgemm runs single-threaded.
+  auto tile_product = [&](int64_t m0, int64_t n0, int64_t rows, int64_t columns, int64_t k0,
+                          int64_t depth, float* c, int64_t ldc) {
+    dnnl_backend::Sgemm(/*transpose_a=*/true, transpose_b, rows, columns, depth, 1.0f,
+                        a_data + k0 * m + m0, m,
+                        transpose_b ? b_data + n0 * k + k0 : b_data + k0 * n + n0,
+                        transpose_b ? k : n, 0.0f, c, ldc);
+  };
+  const int64_t tiles = row_tiles * column_tiles;
+  const int64_t chunks = (k + kReductionChunk - 1) / kReductionChunk;
+  if (tiles > 1 || chunks == 1) {
+    // One sgemm per output tile over the whole K. A lone tile with a short K is pinned to
+    // one thread: outside a parallel region sgemm would split K across threads.
+    const int saved_threads = NumThreads();
+    if (tiles == 1) SetNumThreads(1);
+    ParallelFor(tiles, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t tile = begin; tile < end; ++tile) {
+        const int64_t m0 = (tile / column_tiles) * kTile, n0 = (tile % column_tiles) * kTile;
+        tile_product(m0, n0, std::min(kTile, m - m0), std::min(kTile, n - n0), 0, k,
+                     out_data + m0 * n + n0, n);
+      }
+    });
+    if (tiles == 1) SetNumThreads(saved_threads);
+    return out;
+  }
+  // A small output over a long K: partial products of fixed K chunks in parallel, then
+  // summed in chunk order. partials: [chunks, m, n]
+  Tensor partials = Tensor::Empty({chunks, m, n});
+  float* partial_data = partials.data<float>();
+  ParallelFor(chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t chunk = begin; chunk < end; ++chunk) {
+      const int64_t k0 = chunk * kReductionChunk;
+      tile_product(0, 0, m, n, k0, std::min(kReductionChunk, k - k0),
+                   partial_data + chunk * m * n, n);
     }
-  } restore_threads{single_tile, saved_threads};
-  ParallelFor(row_tiles * column_tiles, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t tile = begin; tile < end; ++tile) {
-      const int64_t m0 = (tile / column_tiles) * kTile, n0 = (tile % column_tiles) * kTile;
-      const int64_t rows = std::min(kTile, m - m0), columns = std::min(kTile, n - n0);
-      // Inside ParallelFor's region oneDNN's sgemm runs on the calling thread only.
-      dnnl_backend::Sgemm(/*transpose_a=*/true, transpose_b, rows, columns, k, 1.0f, a_data + m0, m,
-                          transpose_b ? b_data + n0 * k : b_data + n0, transpose_b ? k : n, 0.0f,
-                          out_data + m0 * n + n0, n);
+  });
+  ParallelFor(m * n, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float total = 0.0f;
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) total += partial_data[chunk * m * n + i];
+      out_data[i] = total;
     }
   });
   return out;
