@@ -13,6 +13,7 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -109,6 +110,11 @@ struct VariantCase {
   std::string variant;
   bool rotary;
 };
+
+// How ctest and gtest show a case (instead of its raw bytes).
+void PrintTo(const VariantCase& c, std::ostream* out) {
+  *out << c.variant << (c.rotary ? " with rotary positions" : "");
+}
 
 class AttentionVariantTest : public ::testing::TestWithParam<VariantCase> {
  protected:
