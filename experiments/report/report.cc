@@ -619,7 +619,11 @@ std::string TrainingSection(const std::vector<Run>& runs) {
   std::vector<ChartSeries> throughput =
       SeriesPerRun(runs, IsTrain, "tokens_per_second", "", false, false);
   if (loss.empty() && valid_loss.empty() && lr.empty() && throughput.empty()) return "";
-  std::string html = "<h2 id=\"training\">Training</h2>\n<div class=\"charts\">\n";
+  std::string html =
+      "<h2 id=\"training\">Training</h2>\n"
+      "<p>Training loss is the optimised objective, cross-entropy with label smoothing "
+      "(train.label_smoothing); validation loss is plain cross-entropy per target token, so "
+      "with smoothing the training curve stays above it.</p>\n<div class=\"charts\">\n";
   if (!loss.empty() || !valid_loss.empty()) {
     loss.insert(loss.end(), valid_loss.begin(), valid_loss.end());
     absl::StrAppend(&html,
