@@ -2,6 +2,7 @@
 // fixed function of the source and the prefix (so the right answers are worked by hand),
 // and on the tiny Transformer (beam size 1 equals greedy; greedy equals the argmax of a
 // full forward pass).
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -33,9 +34,22 @@ constexpr int64_t kScriptedVocab = 5;
 //     [] -> a 0.5, b 0.4, eos 0.1;  [a] -> a 0.34, b 0.33, eos 0.33;  [b] -> eos 0.9
 //   source b ("short"): [] -> eos 0.8, a 0.2
 //   any longer prefix: eos 0.9, a 0.05, b 0.05
+//   source kLong ("long"): the answer is a a a a (then eos), each step 0.95, while
+//     improbable hypotheses end early: eos 0.03 at every a-only prefix shorter than 4,
+//     and any prefix with a b ends (eos 0.99).
+constexpr int32_t kLong = 9;  // a source id the script knows; never a target token
 std::vector<double> ScriptedProbabilities(int32_t source, const std::vector<int32_t>& prefix) {
   std::vector<double> p(kScriptedVocab, 0.0);
-  if (source == kA && prefix.empty()) {
+  if (source == kLong) {
+    const bool has_b = std::find(prefix.begin(), prefix.end(), kB) != prefix.end();
+    if (has_b) {
+      p[kEos] = 0.99, p[kA] = 0.005, p[kB] = 0.005;
+    } else if (prefix.size() < 4) {
+      p[kA] = 0.95, p[kEos] = 0.03, p[kB] = 0.02;
+    } else {
+      p[kEos] = 0.95, p[kA] = 0.03, p[kB] = 0.02;
+    }
+  } else if (source == kA && prefix.empty()) {
     p[kA] = 0.5, p[kB] = 0.4, p[kEos] = 0.1;
   } else if (source == kA && prefix == std::vector<int32_t>{kA}) {
     p[kA] = 0.34, p[kB] = 0.33, p[kEos] = 0.33;
@@ -171,6 +185,20 @@ TEST(BeamSearchTest, FindsTheHypothesisGreedyMisses) {
   EXPECT_EQ(model.steps(), 2);
   EXPECT_FALSE(model.grad_enabled_during_steps());
   EXPECT_FALSE(model.training_during_steps());
+}
+
+TEST(BeamSearchTest, ImprobableEarlyEndingsDoNotCutOffTheBestBeam) {
+  // Beam 2 on the long source: "" (eos, 0.03) finishes at step 1 and "b" eos (0.0198) at
+  // step 2, two finished hypotheses while "a a" (0.9025) is alive. Stopping at beam_size
+  // finished hypotheses would return the empty one; the best is a a a a eos = 0.95^5.
+  ScriptedModel model;
+  BeamSearchOptions options;
+  options.beam_size = 2;
+  options.max_len = 10;
+  options.length_penalty = 0.0f;
+  const DecodeResult result = BeamSearch(model, Ints({kLong}, {1, 1}), options);
+  EXPECT_EQ(result.tokens[0], (std::vector<int32_t>{kA, kA, kA, kA}));
+  EXPECT_NEAR(result.scores[0], 5 * LogOf(0.95), 1e-5);
 }
 
 TEST(BeamSearchTest, LengthPenaltyDividesTheScore) {
