@@ -70,8 +70,11 @@ absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model,
   return WriteSafetensors(path, tensors, metadata);
 }
 
-absl::StatusOr<CheckpointContents> ReadCheckpointMetadata(const std::string& path) {
-  ASSIGN_OR_RETURN(SafetensorsContents file, ReadSafetensors(path));
+namespace {
+
+// The checkpoint fields of an already-read file's metadata.
+absl::StatusOr<CheckpointContents> ParseCheckpointMetadata(const SafetensorsContents& file,
+                                                           const std::string& path) {
   CheckpointContents contents;
   ASSIGN_OR_RETURN(const std::string version, Field(file.metadata, "format_version", path));
   if (version != kCheckpointFormatVersion) {
@@ -111,10 +114,18 @@ absl::StatusOr<CheckpointContents> ReadCheckpointMetadata(const std::string& pat
   return contents;
 }
 
+}  // namespace
+
+absl::StatusOr<CheckpointContents> ReadCheckpointMetadata(const std::string& path) {
+  ASSIGN_OR_RETURN(const SafetensorsContents file, ReadSafetensors(path));
+  return ParseCheckpointMetadata(file, path);
+}
+
 absl::StatusOr<CheckpointContents> LoadCheckpoint(const std::string& path, nn::Module& model,
                                                   Optimizer* optimizer) {
-  ASSIGN_OR_RETURN(CheckpointContents contents, ReadCheckpointMetadata(path));
+  // One read of the file serves both the metadata and the tensors.
   ASSIGN_OR_RETURN(SafetensorsContents file, ReadSafetensors(path));
+  ASSIGN_OR_RETURN(CheckpointContents contents, ParseCheckpointMetadata(file, path));
   NamedTensors model_tensors, optimizer_tensors;
   for (auto& [name, tensor] : file.tensors) {
     (name.rfind("optim.", 0) == 0 ? optimizer_tensors : model_tensors).emplace_back(name, tensor);
