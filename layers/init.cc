@@ -13,7 +13,8 @@ void CopyInto(Tensor& destination, const Tensor& source) {
 }  // namespace
 
 void XavierUniform(Tensor& weight, Generator& generator, float gain) {
-  ATTNLAB_CHECK(weight.rank() >= 2, "XavierUniform: needs a [out, in] weight, got ", weight.Describe());
+  ATTNLAB_CHECK(weight.rank() >= 2, "XavierUniform: needs a [out, in] weight, got ",
+                weight.Describe());
   const int64_t fan_out = weight.size(0);
   const int64_t fan_in = weight.numel() / fan_out;
   const float limit = gain * std::sqrt(6.0f / static_cast<float>(fan_in + fan_out));

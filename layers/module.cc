@@ -12,8 +12,8 @@ void CheckUnique(const std::string& name, const NamedTensors& tensors) {
 }  // namespace
 
 Tensor Module::RegisterParameter(const std::string& name, Tensor tensor) {
-  ATTNLAB_CHECK(!name.empty() && name.find('.') == std::string::npos,
-                "Module: parameter name '", name, "' must be non-empty and have no dots");
+  ATTNLAB_CHECK(!name.empty() && name.find('.') == std::string::npos, "Module: parameter name '",
+                name, "' must be non-empty and have no dots");
   CheckUnique(name, parameters_);
   tensor.set_requires_grad(true);
   parameters_.emplace_back(name, tensor);
@@ -45,7 +45,8 @@ void Module::CollectParameters(const std::string& prefix, NamedTensors& out) con
 void Module::CollectBuffers(const std::string& prefix, bool include_non_persistent,
                             NamedTensors& out) const {
   for (const Buffer& buffer : buffers_) {
-    if (buffer.persistent || include_non_persistent) out.emplace_back(prefix + buffer.name, buffer.tensor);
+    if (buffer.persistent || include_non_persistent)
+      out.emplace_back(prefix + buffer.name, buffer.tensor);
   }
   for (const auto& [name, child] : children_) {
     child->CollectBuffers(prefix + name + ".", include_non_persistent, out);

@@ -59,7 +59,8 @@ class Module {
  private:
   void RegisterChild(const std::string& name, std::shared_ptr<Module> module);
   void CollectParameters(const std::string& prefix, NamedTensors& out) const;
-  void CollectBuffers(const std::string& prefix, bool include_non_persistent, NamedTensors& out) const;
+  void CollectBuffers(const std::string& prefix, bool include_non_persistent,
+                      NamedTensors& out) const;
 
   struct Buffer {
     std::string name;

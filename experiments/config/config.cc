@@ -26,10 +26,12 @@ class ConfigLoader {
   absl::Status LoadFile(const fs::path& path) {
     std::error_code error;
     const fs::path canonical = fs::weakly_canonical(path, error);
-    if (!fs::exists(path)) return absl::NotFoundError(absl::StrCat(path.string(), ": no such config file"));
+    if (!fs::exists(path))
+      return absl::NotFoundError(absl::StrCat(path.string(), ": no such config file"));
     if (chain_.count(canonical.string()) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path.string(), ": inheritance cycle: ", absl::StrJoin(order_, " -> "), " -> ", path.string()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.string(), ": inheritance cycle: ", absl::StrJoin(order_, " -> "),
+                       " -> ", path.string()));
     }
     chain_.insert(canonical.string());
     order_.push_back(path.string());
@@ -46,15 +48,17 @@ class ConfigLoader {
     try {
       root = toml::parse(text, source_name);
     } catch (const toml::parse_error& error) {
-      return absl::InvalidArgumentError(absl::StrCat(source_name, ":", error.source().begin.line,
-                                                     ": invalid TOML: ",
-                                                     std::string(error.description())));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_name, ":", error.source().begin.line,
+                       ": invalid TOML: ", std::string(error.description())));
     }
     // The base comes first, so this file's keys override it.
     if (const toml::node* base = root.get("base")) {
       const std::string where = absl::StrCat(source_name, ":", base->source().begin.line);
-      if (!base->is_string()) return absl::InvalidArgumentError(absl::StrCat(where, ": `base` must be a string path"));
-      if (!directory) return absl::InvalidArgumentError(absl::StrCat(where, ": `base` needs a file location"));
+      if (!base->is_string())
+        return absl::InvalidArgumentError(absl::StrCat(where, ": `base` must be a string path"));
+      if (!directory)
+        return absl::InvalidArgumentError(absl::StrCat(where, ": `base` needs a file location"));
       RETURN_IF_ERROR(LoadFile(*directory / std::string(*base->value<std::string>())));
     }
     for (const auto& [table_key, node] : root) {
@@ -63,9 +67,10 @@ class ConfigLoader {
       const std::string where = absl::StrCat(source_name, ":", node.source().begin.line);
       const toml::table* table = node.as_table();
       if (table == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": unknown top-level key '", table_name,
-                                                       "'; keys live in tables such as [model]; did you mean '",
-                                                       NearestConfigKey(table_name), "'?"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": unknown top-level key '", table_name,
+                         "'; keys live in tables such as [model]; did you mean '",
+                         NearestConfigKey(table_name), "'?"));
       }
       for (const auto& [key, value] : *table) {
         RETURN_IF_ERROR(SetFromNode(absl::StrCat(table_name, ".", std::string(key.str())), value,
@@ -76,11 +81,12 @@ class ConfigLoader {
   }
 
  private:
-  absl::Status SetFromNode(const std::string& name, const toml::node& node, const std::string& where) {
+  absl::Status SetFromNode(const std::string& name, const toml::node& node,
+                           const std::string& where) {
     const ConfigKey* key = FindConfigKey(name);
     if (key == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": unknown key '", name,
-                                                     "'; did you mean '", NearestConfigKey(name), "'?"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": unknown key '", name, "'; did you mean '", NearestConfigKey(name), "'?"));
     }
     ConfigValue value;
     switch (key->type) {
@@ -105,8 +111,8 @@ class ConfigLoader {
   }
 
   static absl::Status TypeError(const ConfigKey& key, const std::string& where) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": '", key.name, "' must be ",
-                                                   ValueTypeWithArticle(key.type)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": '", key.name, "' must be ", ValueTypeWithArticle(key.type)));
   }
 
  public:
@@ -116,17 +122,17 @@ class ConfigLoader {
     if (const auto* d = std::get_if<double>(&value)) number = *d;
     const bool numeric = key.type == ValueType::kInt || key.type == ValueType::kFloat;
     if (numeric && ((key.min && number < *key.min) || (key.max && number > *key.max))) {
-      return absl::OutOfRangeError(absl::StrCat(
-          where, ": '", key.name, "' = ", FormatConfigValue(value), " is out of range [",
-          key.min ? FormatConfigValue(*key.min) : "-inf", ", ",
-          key.max ? FormatConfigValue(*key.max) : "inf", "]"));
+      return absl::OutOfRangeError(
+          absl::StrCat(where, ": '", key.name, "' = ", FormatConfigValue(value),
+                       " is out of range [", key.min ? FormatConfigValue(*key.min) : "-inf", ", ",
+                       key.max ? FormatConfigValue(*key.max) : "inf", "]"));
     }
     if (!key.choices.empty()) {
       const std::string& text = std::get<std::string>(value);
       if (std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": '", key.name, "' = \"", text,
-                                                       "\" is not one of: ",
-                                                       absl::StrJoin(key.choices, ", ")));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": '", key.name, "' = \"", text,
+                         "\" is not one of: ", absl::StrJoin(key.choices, ", ")));
       }
     }
     config_.values_[key.name] = std::move(value);
@@ -147,7 +153,8 @@ Config::Config() {
   }
 }
 
-absl::StatusOr<Config> Config::Load(const std::string& path, const std::vector<std::string>& overrides) {
+absl::StatusOr<Config> Config::Load(const std::string& path,
+                                    const std::vector<std::string>& overrides) {
   Config config;
   config.path_ = path;
   ConfigLoader loader(config);
@@ -175,8 +182,8 @@ absl::Status Config::Set(const std::string& assignment) {
   const std::string text = assignment.substr(equals + 1);
   const ConfigKey* key = FindConfigKey(name);
   if (key == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": unknown key '", name, "'; did you mean '",
-                                                   NearestConfigKey(name), "'?"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": unknown key '", name, "'; did you mean '", NearestConfigKey(name), "'?"));
   }
   ConfigValue value;
   bool parsed = true;
@@ -208,8 +215,8 @@ absl::Status Config::Set(const std::string& assignment) {
     }
   }
   if (!parsed) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": '", name, "' must be ",
-                                                   ValueTypeWithArticle(key->type)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": '", name, "' must be ", ValueTypeWithArticle(key->type)));
   }
   ConfigLoader loader(*this);
   return loader.Assign(*key, std::move(value), "--set");
@@ -223,9 +230,15 @@ const ConfigValue& Config::Get(const std::string& key, ValueType type) const {
   return values_.at(key);
 }
 
-int64_t Config::GetInt(const std::string& key) const { return std::get<int64_t>(Get(key, ValueType::kInt)); }
-double Config::GetFloat(const std::string& key) const { return std::get<double>(Get(key, ValueType::kFloat)); }
-bool Config::GetBool(const std::string& key) const { return std::get<bool>(Get(key, ValueType::kBool)); }
+int64_t Config::GetInt(const std::string& key) const {
+  return std::get<int64_t>(Get(key, ValueType::kInt));
+}
+double Config::GetFloat(const std::string& key) const {
+  return std::get<double>(Get(key, ValueType::kFloat));
+}
+bool Config::GetBool(const std::string& key) const {
+  return std::get<bool>(Get(key, ValueType::kBool));
+}
 const std::string& Config::GetString(const std::string& key) const {
   return std::get<std::string>(Get(key, ValueType::kString));
 }

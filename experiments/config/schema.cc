@@ -6,9 +6,9 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "framework/core/edit_distance.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "framework/core/edit_distance.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -26,14 +26,15 @@ ConfigKey Bool(std::string name, bool value, std::string doc) {
 }
 ConfigKey String(std::string name, std::string value, std::string doc,
                  std::vector<std::string> choices = {}) {
-  return {std::move(name), ValueType::kString, std::move(value), std::move(doc),
-          std::nullopt, std::nullopt, std::move(choices)};
+  return {std::move(name), ValueType::kString, std::move(value),  std::move(doc),
+          std::nullopt,    std::nullopt,       std::move(choices)};
 }
 
 std::vector<ConfigKey> BuildSchema() {
   return {
       // ---- [experiment] ----
-      String("experiment.name", "", "Run group name; runs go to <runs_dir>/<name>/<run>. "
+      String("experiment.name", "",
+             "Run group name; runs go to <runs_dir>/<name>/<run>. "
              "Empty: the config file's directory and stem (e.g. `copy/transformer`)."),
       String("experiment.runs_dir", "runs", "Where run directories are created."),
       Int("experiment.seed", 1, "Seed of model initialisation, data order and dropout."),
@@ -54,8 +55,10 @@ std::vector<ConfigKey> BuildSchema() {
       String("task.valid_path", "", "source<TAB>target file (task `files`)."),
       String("task.test_path", "", "source<TAB>target file (task `files`)."),
       String("task.tokenizer", "char", "Tokenizer for file tasks.", {"char", "whitespace"}),
-      String("task.teacher_score", "additive", "seed_pooling: the hidden teacher's scoring "
-             "(the student's is model.attention).", {"additive", "dot"}),
+      String("task.teacher_score", "additive",
+             "seed_pooling: the hidden teacher's scoring "
+             "(the student's is model.attention).",
+             {"additive", "dot"}),
       Float("task.teacher_sharpness", 3.0, "seed_pooling: multiplies the teacher's scores.", 0),
       String("task.data_dir", "data", "Cache directory of fetched data (real-data tasks)."),
 
@@ -66,7 +69,8 @@ std::vector<ConfigKey> BuildSchema() {
       Int("model.d_ff", 512, "Feed-forward inner width.", 1),
       Int("model.encoder_layers", 2, "Encoder layers.", 0),
       Int("model.decoder_layers", 2, "Decoder layers.", 1),
-      Float("model.dropout", 0.1, "Dropout on embeddings, sublayer outputs and feed-forward.", 0, 0.99),
+      Float("model.dropout", 0.1, "Dropout on embeddings, sublayer outputs and feed-forward.", 0,
+            0.99),
       Float("model.attention_dropout", 0.0, "Dropout on attention weights.", 0, 0.99),
       String("model.attention", "scaled_dot", "Attention variant (registered name)."),
       String("model.positional", "sinusoidal", "Positional encoding.",
@@ -103,11 +107,14 @@ std::vector<ConfigKey> BuildSchema() {
       Int("train.log_every", 50, "Steps between log lines / metrics.jsonl records.", 1),
       Int("train.eval_every", 500, "Steps between validation runs.", 1),
       Int("train.checkpoint_every", 500, "Steps between `last` checkpoints.", 1),
-      String("train.early_stopping_metric", "", "Validation metric for early stopping and "
+      String("train.early_stopping_metric", "",
+             "Validation metric for early stopping and "
              "the best checkpoint (empty: the task's main metric)."),
       Int("train.patience", 0, "Evaluations without improvement before stopping (0 = never).", 0),
-      String("train.nan_policy", "stop", "On a NaN/Inf loss: stop (keeping the last good "
-             "checkpoint) or skip the step.", {"stop", "skip"}),
+      String("train.nan_policy", "stop",
+             "On a NaN/Inf loss: stop (keeping the last good "
+             "checkpoint) or skip the step.",
+             {"stop", "skip"}),
 
       // ---- [eval] ----
       Int("eval.beam_size", 1, "Beam size for test decoding (1 = greedy).", 1, 64),
@@ -115,10 +122,10 @@ std::vector<ConfigKey> BuildSchema() {
       Int("eval.max_decode_length", 0, "Longest decoded output (0 = 2 x source + 10).", 0),
       Int("eval.samples", 10, "Validation examples written to samples.txt.", 0),
       Int("eval.attention_plots", 3, "Validation examples drawn as attention heatmaps.", 0),
-      Bool("eval.all_heads", false, "Plot every layer and head, not only the last cross-attention."),
+      Bool("eval.all_heads", false,
+           "Plot every layer and head, not only the last cross-attention."),
   };
 }
-
 
 }  // namespace
 
@@ -152,10 +159,14 @@ std::string NearestConfigKey(const std::string& name) {
 
 std::string ValueTypeName(ValueType type) {
   switch (type) {
-    case ValueType::kInt: return "integer";
-    case ValueType::kFloat: return "float";
-    case ValueType::kBool: return "boolean";
-    case ValueType::kString: return "string";
+    case ValueType::kInt:
+      return "integer";
+    case ValueType::kFloat:
+      return "float";
+    case ValueType::kBool:
+      return "boolean";
+    case ValueType::kString:
+      return "string";
   }
   return "?";
 }
@@ -206,7 +217,8 @@ std::string ConfigReferenceMarkdown() {
     const std::string key_table = key.name.substr(0, key.name.find('.'));
     if (key_table != table) {
       table = key_table;
-      absl::StrAppend(&out, "\n## [", table, "]\n\n| key | type | default | meaning |\n|---|---|---|---|\n");
+      absl::StrAppend(&out, "\n## [", table,
+                      "]\n\n| key | type | default | meaning |\n|---|---|---|---|\n");
     }
     std::string type = ValueTypeName(key.type);
     if (!key.choices.empty()) type = absl::StrCat("one of ", absl::StrJoin(key.choices, ", "));

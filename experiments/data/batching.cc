@@ -29,7 +29,8 @@ std::vector<std::vector<int64_t>> MakeBatchPlan(const std::vector<EncodedExample
   size_t longest = 0;
   for (int64_t index : order) {
     const size_t longest_with = std::max(longest, length(index));
-    const bool over_budget = static_cast<int64_t>(longest_with * (current.size() + 1)) > batch_tokens;
+    const bool over_budget =
+        static_cast<int64_t>(longest_with * (current.size() + 1)) > batch_tokens;
     const bool full = static_cast<int64_t>(current.size()) >= max_batch_size;
     if (!current.empty() && (over_budget || full)) {
       batches.push_back(std::move(current));

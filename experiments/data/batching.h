@@ -20,7 +20,7 @@ struct Batch {
   Tensor target_input;   // i32 [batch, tgt_len]: bos, then the target without its last token
   Tensor target_output;  // i32 [batch, tgt_len]: the target (ending in eos), padded
   std::vector<int64_t> example_indices;  // rows' positions in the encoded split
-  int64_t source_tokens = 0;  // non-pad tokens
+  int64_t source_tokens = 0;             // non-pad tokens
   int64_t target_tokens = 0;
 };
 

@@ -9,7 +9,8 @@ namespace {
 
 // A random number with exactly `digits` digits, as text (arbitrary length, no overflow).
 std::string RandomNumber(TaskRandom& random, int64_t digits) {
-  std::string number(1, static_cast<char>('0' + (digits == 1 ? random.Uniform(0, 9) : random.Uniform(1, 9))));
+  std::string number(
+      1, static_cast<char>('0' + (digits == 1 ? random.Uniform(0, 9) : random.Uniform(1, 9))));
   for (int64_t i = 1; i < digits; ++i) number += static_cast<char>('0' + random.Uniform(0, 9));
   return number;
 }
@@ -39,9 +40,10 @@ class AdditionTask : public Task {
   }
 };
 
-ATTNLAB_REGISTER_TASK(addition, "addition", [](const Config&) -> absl::StatusOr<std::unique_ptr<Task>> {
-  return std::make_unique<AdditionTask>();
-});
+ATTNLAB_REGISTER_TASK(addition, "addition",
+                      [](const Config&) -> absl::StatusOr<std::unique_ptr<Task>> {
+                        return std::make_unique<AdditionTask>();
+                      });
 
 }  // namespace
 }  // namespace attnlab::experiments

@@ -12,12 +12,15 @@ absl::StatusOr<Splits> GenerateSplits(
     const std::function<Example(TaskRandom& random, const LengthRange& lengths)>& make_example) {
   const LengthRange lengths{config.GetInt("task.min_length"), config.GetInt("task.max_length")};
   if (lengths.min > lengths.max) {
-    return absl::InvalidArgumentError(absl::StrCat(config.Origin("task.min_length"), ": task.min_length ",
-                                                   lengths.min, " exceeds task.max_length ", lengths.max));
+    return absl::InvalidArgumentError(absl::StrCat(config.Origin("task.min_length"),
+                                                   ": task.min_length ", lengths.min,
+                                                   " exceeds task.max_length ", lengths.max));
   }
   LengthRange test_lengths = lengths;
-  if (config.GetInt("task.test_min_length") > 0) test_lengths.min = config.GetInt("task.test_min_length");
-  if (config.GetInt("task.test_max_length") > 0) test_lengths.max = config.GetInt("task.test_max_length");
+  if (config.GetInt("task.test_min_length") > 0)
+    test_lengths.min = config.GetInt("task.test_min_length");
+  if (config.GetInt("task.test_max_length") > 0)
+    test_lengths.max = config.GetInt("task.test_max_length");
   if (test_lengths.min > test_lengths.max) {
     return absl::InvalidArgumentError("task.test_min_length exceeds task.test_max_length");
   }
@@ -34,7 +37,8 @@ absl::StatusOr<Splits> GenerateSplits(
       if (++attempts > max_attempts) {
         return absl::InvalidArgumentError(absl::StrCat(
             "task ", task_name, ": could not draw ", size, " distinct ", split_name,
-            " examples (got ", split.size(), "); these lengths and vocabulary admit too few "
+            " examples (got ", split.size(),
+            "); these lengths and vocabulary admit too few "
             "distinct sequences: lower the split sizes or raise task.max_length/task.vocab_size"));
       }
       Example example = make_example(random, range);

@@ -15,7 +15,8 @@ enum class Transform { kCopy, kReverse, kSort };
 
 class SymbolSequenceTask : public Task {
  public:
-  explicit SymbolSequenceTask(Transform transform, const char* name) : transform_(transform), name_(name) {}
+  explicit SymbolSequenceTask(Transform transform, const char* name)
+      : transform_(transform), name_(name) {}
 
   absl::StatusOr<Splits> LoadSplits(const Config& config) const override {
     const int64_t vocab_size = config.GetInt("task.vocab_size");
@@ -28,8 +29,12 @@ class SymbolSequenceTask : public Task {
       return Example{absl::StrJoin(symbols, " "), {absl::StrJoin(target, " ")}};
     });
   }
-  std::shared_ptr<Tokenizer> SourceTokenizer() const override { return std::make_shared<WhitespaceTokenizer>(); }
-  std::shared_ptr<Tokenizer> TargetTokenizer() const override { return std::make_shared<WhitespaceTokenizer>(); }
+  std::shared_ptr<Tokenizer> SourceTokenizer() const override {
+    return std::make_shared<WhitespaceTokenizer>();
+  }
+  std::shared_ptr<Tokenizer> TargetTokenizer() const override {
+    return std::make_shared<WhitespaceTokenizer>();
+  }
 
  private:
   Transform transform_;
@@ -39,7 +44,8 @@ class SymbolSequenceTask : public Task {
 template <Transform transform>
 absl::StatusOr<std::unique_ptr<Task>> Make(const Config&) {
   static constexpr const char* kNames[] = {"copy", "reverse", "sort"};
-  return std::unique_ptr<Task>(new SymbolSequenceTask(transform, kNames[static_cast<int>(transform)]));
+  return std::unique_ptr<Task>(
+      new SymbolSequenceTask(transform, kNames[static_cast<int>(transform)]));
 }
 
 ATTNLAB_REGISTER_TASK(copy, "copy", Make<Transform::kCopy>);

@@ -14,8 +14,12 @@ std::map<std::string, TaskFactory>& Registry() {
 }
 }  // namespace
 
-std::shared_ptr<Tokenizer> Task::SourceTokenizer() const { return std::make_shared<CharTokenizer>(); }
-std::shared_ptr<Tokenizer> Task::TargetTokenizer() const { return std::make_shared<CharTokenizer>(); }
+std::shared_ptr<Tokenizer> Task::SourceTokenizer() const {
+  return std::make_shared<CharTokenizer>();
+}
+std::shared_ptr<Tokenizer> Task::TargetTokenizer() const {
+  return std::make_shared<CharTokenizer>();
+}
 
 std::vector<MetricSpec> Task::Metrics() const { return {{"exact_match", true}}; }
 
@@ -24,14 +28,16 @@ std::map<std::string, double> Task::Score(const std::vector<std::string>& predic
   return {{"exact_match", ExactMatchPercent(predictions, examples)}};
 }
 
-double ExactMatchPercent(const std::vector<std::string>& predictions, const std::vector<Example>& examples) {
+double ExactMatchPercent(const std::vector<std::string>& predictions,
+                         const std::vector<Example>& examples) {
   ATTNLAB_CHECK(predictions.size() == examples.size(), "exact match: ", predictions.size(),
                 " predictions for ", examples.size(), " examples");
   if (examples.empty()) return 0.0;
   int64_t correct = 0;
   for (size_t i = 0; i < examples.size(); ++i) {
     const auto& references = examples[i].references;
-    if (std::find(references.begin(), references.end(), predictions[i]) != references.end()) ++correct;
+    if (std::find(references.begin(), references.end(), predictions[i]) != references.end())
+      ++correct;
   }
   return 100.0 * static_cast<double>(correct) / static_cast<double>(examples.size());
 }
@@ -58,7 +64,8 @@ absl::StatusOr<std::unique_ptr<Task>> MakeTask(const Config& config) {
   const std::string& name = config.GetString("task.name");
   auto it = Registry().find(name);
   if (it == Registry().end()) {
-    return absl::InvalidArgumentError(absl::StrCat(config.Origin("task.name"), ": unknown task '", name,
+    return absl::InvalidArgumentError(absl::StrCat(config.Origin("task.name"), ": unknown task '",
+                                                   name,
                                                    "'; known: ", absl::StrJoin(TaskNames(), ", ")));
   }
   return it->second(config);

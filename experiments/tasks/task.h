@@ -55,18 +55,23 @@ absl::StatusOr<std::unique_ptr<Task>> MakeTask(const Config& config);
 std::vector<std::string> TaskNames();
 
 struct TaskRegistration {
-  TaskRegistration(const std::string& name, TaskFactory factory) { RegisterTask(name, std::move(factory)); }
+  TaskRegistration(const std::string& name, TaskFactory factory) {
+    RegisterTask(name, std::move(factory));
+  }
 };
 
 // Percentage of predictions equal to one of their example's references.
-double ExactMatchPercent(const std::vector<std::string>& predictions, const std::vector<Example>& examples);
+double ExactMatchPercent(const std::vector<std::string>& predictions,
+                         const std::vector<Example>& examples);
 
 // Teacher-forced token accuracy: of the positions where `targets` is not `pad_id`, how
 // many `predicted` (argmax ids, same length) gets right.
 struct TokenCounts {
   int64_t correct = 0;
   int64_t total = 0;
-  double Percent() const { return total > 0 ? 100.0 * static_cast<double>(correct) / static_cast<double>(total) : 0.0; }
+  double Percent() const {
+    return total > 0 ? 100.0 * static_cast<double>(correct) / static_cast<double>(total) : 0.0;
+  }
 };
 TokenCounts CountCorrectTokens(const std::vector<int32_t>& predicted,
                                const std::vector<int32_t>& targets, int32_t pad_id);

@@ -16,13 +16,14 @@ absl::StatusOr<std::string> Field(const SafetensorsMetadata& metadata, const std
                                   const std::string& path) {
   auto it = metadata.find(key);
   if (it == metadata.end()) {
-    return absl::DataLossError(absl::StrCat(path, ": not an attnlab checkpoint (no '", key,
-                                            "' in its metadata)"));
+    return absl::DataLossError(
+        absl::StrCat(path, ": not an attnlab checkpoint (no '", key, "' in its metadata)"));
   }
   return it->second;
 }
 
-absl::StatusOr<std::vector<std::string>> ParseTokens(const std::string& text, const std::string& what,
+absl::StatusOr<std::vector<std::string>> ParseTokens(const std::string& text,
+                                                     const std::string& what,
                                                      const std::string& path) {
   const Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_array()) return absl::DataLossError(absl::StrCat(path, ": corrupt ", what));
@@ -36,8 +37,8 @@ absl::StatusOr<std::vector<std::string>> ParseTokens(const std::string& text, co
 
 }  // namespace
 
-absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model,
-                            Optimizer* optimizer, const CheckpointContents& contents) {
+absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Optimizer* optimizer,
+                            const CheckpointContents& contents) {
   NamedTensors tensors = model.NamedParameters();
   for (auto& named : model.NamedBuffers()) tensors.push_back(named);
   if (optimizer != nullptr) {
@@ -96,7 +97,8 @@ absl::StatusOr<CheckpointContents> ParseCheckpointMetadata(const SafetensorsCont
     p.batch_in_epoch = progress.at("batch_in_epoch").get<int64_t>();
     p.best_metric = progress.at("best_metric").get<double>();
     p.best_step = progress.at("best_step").get<int64_t>();
-    p.evaluations_without_improvement = progress.at("evaluations_without_improvement").get<int64_t>();
+    p.evaluations_without_improvement =
+        progress.at("evaluations_without_improvement").get<int64_t>();
     p.elapsed_seconds = progress.at("elapsed_seconds").get<double>();
     // Absent from checkpoints written before the log window was saved.
     p.window_loss = progress.value("window_loss", 0.0);
@@ -134,13 +136,14 @@ absl::StatusOr<CheckpointContents> LoadCheckpoint(const std::string& path, nn::M
   for (auto& named : model.NamedBuffers()) destination.push_back(named);
   const std::vector<std::string> problems = NamedLoadProblems(destination, model_tensors, true);
   if (!problems.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, ": does not match the model: ", absl::StrJoin(problems, "; ")));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": does not match the model: ", absl::StrJoin(problems, "; ")));
   }
   if (optimizer != nullptr) {
     absl::Status status = optimizer->LoadState(optimizer_tensors);
     if (!status.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(path, ": optimizer state: ", status.message()));
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, ": optimizer state: ", status.message()));
     }
   }
   RETURN_IF_ERROR(LoadIntoNamed(destination, model_tensors, /*strict=*/true));

@@ -23,7 +23,7 @@ struct TrainingProgress {
   int64_t epoch = 0;           // epochs started (the current epoch's index)
   int64_t batch_in_epoch = 0;  // batches of the current epoch consumed
   double best_metric = 0.0;
-  int64_t best_step = -1;      // -1: no evaluation yet
+  int64_t best_step = -1;  // -1: no evaluation yet
   int64_t evaluations_without_improvement = 0;
   double elapsed_seconds = 0.0;  // training wall time so far
   // The current log window (the steps since the last `train` record): target-token-
@@ -41,8 +41,8 @@ struct CheckpointContents {
   GeneratorState generator_state;
 };
 
-absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model,
-                            Optimizer* optimizer, const CheckpointContents& contents);
+absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Optimizer* optimizer,
+                            const CheckpointContents& contents);
 
 // Reads the metadata (config, vocabularies, progress) without touching a model.
 absl::StatusOr<CheckpointContents> ReadCheckpointMetadata(const std::string& path);

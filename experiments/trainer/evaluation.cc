@@ -19,8 +19,8 @@ std::vector<std::vector<int32_t>> DecodeEncoded(nn::Seq2SeqModel& model,
                                   /*shuffle=*/false, 0);
   for (const std::vector<int64_t>& indices : plan) {
     const Batch batch = MakeBatch(examples, indices);
-    const int64_t max_len = options.max_decode_length > 0 ? options.max_decode_length
-                                                          : 2 * batch.source.size(1) + 10;
+    const int64_t max_len =
+        options.max_decode_length > 0 ? options.max_decode_length : 2 * batch.source.size(1) + 10;
     nn::DecodeResult result;
     if (options.beam_size > 1) {
       nn::BeamSearchOptions beam;
@@ -75,7 +75,8 @@ EvaluationResult Evaluate(nn::Seq2SeqModel& model, const ExperimentData& data,
     correct += counts.correct;
   }
   result.metrics["loss"] = tokens > 0 ? loss_sum / static_cast<double>(tokens) : 0.0;
-  result.metrics["token_accuracy"] = tokens > 0 ? 100.0 * correct / static_cast<double>(tokens) : 0.0;
+  result.metrics["token_accuracy"] =
+      tokens > 0 ? 100.0 * correct / static_cast<double>(tokens) : 0.0;
 
   if (options.decode) {
     for (const auto& ids : DecodeEncoded(model, encoded, options)) {

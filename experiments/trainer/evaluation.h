@@ -14,7 +14,7 @@ namespace attnlab::experiments {
 struct EvaluationOptions {
   int64_t batch_tokens = 4096;
   int64_t max_batch_size = 256;
-  int64_t beam_size = 1;         // 1 = greedy
+  int64_t beam_size = 1;  // 1 = greedy
   float length_penalty = 0.6f;
   int64_t max_decode_length = 0;  // 0: 2 x each source (eos included) + 10
   bool decode = true;             // false: loss and token accuracy only

@@ -34,8 +34,8 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const Config& config,
   ASSIGN_OR_RETURN(data.task, MakeTask(config));
   ASSIGN_OR_RETURN(data.splits, data.task->LoadSplits(config));
   if (data.splits.train.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("task ", config.GetString("task.name"),
-                                                   ": the training split is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("task ", config.GetString("task.name"), ": the training split is empty"));
   }
   data.source_tokenizer = data.task->SourceTokenizer();
   data.target_tokenizer = data.task->TargetTokenizer();
@@ -64,9 +64,9 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const Config& config,
     std::vector<EncodedExample> encoded;
     encoded.reserve(examples.size());
     for (const Example& example : examples) {
-      encoded.push_back({data.EncodeSource(example.source),
-                         data.target_vocabulary.Encode(
-                             data.target_tokenizer->Split(example.references.at(0)))});
+      encoded.push_back(
+          {data.EncodeSource(example.source),
+           data.target_vocabulary.Encode(data.target_tokenizer->Split(example.references.at(0)))});
     }
     return encoded;
   };

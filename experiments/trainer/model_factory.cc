@@ -71,15 +71,18 @@ std::vector<std::pair<std::string, Tensor>> AttentionForPlots(nn::Seq2SeqModel& 
     const size_t layers = attention.cross_attn.size();
     for (size_t i = 0; i < layers; ++i) {
       if (all_layers || i + 1 == layers) {
-        plots.emplace_back(absl::StrCat("decoder.layers.", i, ".cross_attn"), squeeze(attention.cross_attn[i]));
+        plots.emplace_back(absl::StrCat("decoder.layers.", i, ".cross_attn"),
+                           squeeze(attention.cross_attn[i]));
       }
     }
     if (all_layers) {
       for (size_t i = 0; i < attention.encoder_self_attn.size(); ++i) {
-        plots.emplace_back(absl::StrCat("encoder.layers.", i, ".self_attn"), squeeze(attention.encoder_self_attn[i]));
+        plots.emplace_back(absl::StrCat("encoder.layers.", i, ".self_attn"),
+                           squeeze(attention.encoder_self_attn[i]));
       }
       for (size_t i = 0; i < attention.decoder_self_attn.size(); ++i) {
-        plots.emplace_back(absl::StrCat("decoder.layers.", i, ".self_attn"), squeeze(attention.decoder_self_attn[i]));
+        plots.emplace_back(absl::StrCat("decoder.layers.", i, ".self_attn"),
+                           squeeze(attention.decoder_self_attn[i]));
       }
     }
   } else if (auto* rnn = dynamic_cast<nn::RnnSeq2Seq*>(&model)) {

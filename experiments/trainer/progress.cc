@@ -20,14 +20,15 @@ ProgressDisplay::ProgressDisplay(int64_t total_steps)
 
 void ProgressDisplay::Update(int64_t step, double loss, double tokens_per_second,
                              double learning_rate, double elapsed_seconds, bool force_line) {
-  const double eta = step > 0 && total_steps_ > 0
-                         ? elapsed_seconds / static_cast<double>(step) * static_cast<double>(total_steps_ - step)
-                         : 0.0;
+  const double eta = step > 0 && total_steps_ > 0 ? elapsed_seconds / static_cast<double>(step) *
+                                                        static_cast<double>(total_steps_ - step)
+                                                  : 0.0;
   const std::string stats = absl::StrFormat("loss %.4f  %.0f tok/s  lr %.2e  ETA %s", loss,
                                             tokens_per_second, learning_rate, FormatDuration(eta));
   if (!terminal_) {
-    if (force_line) std::fprintf(stderr, "step %lld/%lld  %s\n", static_cast<long long>(step),
-                                 static_cast<long long>(total_steps_), stats.c_str());
+    if (force_line)
+      std::fprintf(stderr, "step %lld/%lld  %s\n", static_cast<long long>(step),
+                   static_cast<long long>(total_steps_), stats.c_str());
     return;
   }
   if (!force_line && elapsed_seconds - last_draw_ < 0.2) return;

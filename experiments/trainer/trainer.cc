@@ -6,7 +6,6 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -80,7 +79,8 @@ std::unique_ptr<LearningRateSchedule> MakeSchedule(const Config& config, int64_t
   const double lr = config.GetFloat("train.lr");
   const int64_t warmup = config.GetInt("train.warmup_steps");
   if (name == "inverse_sqrt") {
-    return std::make_unique<InverseSqrtWarmup>(config.GetInt("model.d_model"), std::max<int64_t>(warmup, 1), lr);
+    return std::make_unique<InverseSqrtWarmup>(config.GetInt("model.d_model"),
+                                               std::max<int64_t>(warmup, 1), lr);
   }
   if (name == "cosine") {
     return std::make_unique<LinearWarmupCosine>(lr, warmup, std::max<int64_t>(total_steps, 1),
@@ -112,7 +112,8 @@ Json MetricsJson(const std::map<std::string, double>& metrics) {
 
 std::string FormatMetrics(const std::map<std::string, double>& metrics) {
   std::vector<std::string> parts;
-  for (const auto& [name, value] : metrics) parts.push_back(absl::StrFormat("%s %.4g", name, value));
+  for (const auto& [name, value] : metrics)
+    parts.push_back(absl::StrFormat("%s %.4g", name, value));
   return absl::StrJoin(parts, "  ");
 }
 
@@ -141,8 +142,8 @@ absl::Status WriteSamples(const std::string& path, const std::vector<Example>& e
   for (int64_t i = 0; i < std::min<int64_t>(count, static_cast<int64_t>(examples.size())); ++i) {
     const bool correct = std::find(examples[i].references.begin(), examples[i].references.end(),
                                    predictions[i]) != examples[i].references.end();
-    absl::StrAppend(&text, "source:     ", examples[i].source, "\nreference:  ",
-                    examples[i].references[0], "\nprediction: ", predictions[i],
+    absl::StrAppend(&text, "source:     ", examples[i].source,
+                    "\nreference:  ", examples[i].references[0], "\nprediction: ", predictions[i],
                     correct ? "   (correct)" : "   (wrong)", "\n\n");
   }
   return WriteTextFileAtomically(path, text);
@@ -160,7 +161,8 @@ absl::Status WriteAttentionPlots(const std::string& path, nn::Seq2SeqModel& mode
       tensors.emplace_back(absl::StrCat("example", i, ".", name), weights);
     }
     std::vector<std::string> source_tokens, target_tokens;
-    for (int32_t id : data.valid[i].source) source_tokens.push_back(data.source_vocabulary.Token(id));
+    for (int32_t id : data.valid[i].source)
+      source_tokens.push_back(data.source_vocabulary.Token(id));
     target_tokens.push_back(data.target_vocabulary.Token(Vocabulary::kBos));
     for (size_t t = 0; t + 1 < data.valid[i].target.size(); ++t) {
       target_tokens.push_back(data.target_vocabulary.Token(data.valid[i].target[t]));
@@ -190,13 +192,14 @@ absl::StatusOr<TrainResult> TrainSeedPooling(const Config& config, const TrainOp
   pooling.teacher_seed = static_cast<uint64_t>(config.GetInt("task.seed")) + 1;
   pooling.student_seed = static_cast<uint64_t>(config.GetInt("experiment.seed"));
   if (pooling.student_score != "additive" && pooling.student_score != "dot") {
-    return absl::InvalidArgumentError(absl::StrCat(config.Origin("model.attention"),
-                                                   ": seed_pooling scores with \"additive\" or \"dot\", not \"",
-                                                   pooling.student_score, "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.Origin("model.attention"),
+        ": seed_pooling scores with \"additive\" or \"dot\", not \"", pooling.student_score, "\""));
   }
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(const PoolingResult pooled, RunSeedPooling(pooling));
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const fs::path run_dir(options.run_dir);
   RETURN_IF_ERROR(WriteTextFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
@@ -204,7 +207,9 @@ absl::StatusOr<TrainResult> TrainSeedPooling(const Config& config, const TrainOp
   const int64_t log_every = config.GetInt("train.log_every");
   for (size_t step = 1; step <= pooled.step_losses.size(); ++step) {
     if (step % log_every == 0 || step == pooled.step_losses.size()) {
-      RETURN_IF_ERROR(log.Write({{"kind", "train"}, {"step", step}, {"loss", pooled.step_losses[step - 1]},
+      RETURN_IF_ERROR(log.Write({{"kind", "train"},
+                                 {"step", step},
+                                 {"loss", pooled.step_losses[step - 1]},
                                  {"lr", pooling.learning_rate}}));
     }
   }
@@ -221,7 +226,8 @@ absl::StatusOr<TrainResult> TrainSeedPooling(const Config& config, const TrainOp
   RETURN_IF_ERROR(log.Write(record));
   RETURN_IF_ERROR(WriteRunReport({options.run_dir}, (run_dir / "report.html").string()));
   if (options.show_progress) {
-    std::fprintf(stderr, "seed_pooling: test MSE %.4g -> %.4g, |student - teacher| weights %.4f -> %.4f\n",
+    std::fprintf(stderr,
+                 "seed_pooling: test MSE %.4g -> %.4g, |student - teacher| weights %.4f -> %.4f\n",
                  pooled.initial_test_loss, pooled.final_test_loss, pooled.initial_weight_difference,
                  pooled.final_weight_difference);
   }
@@ -252,9 +258,10 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   // metrics.jsonl but no checkpoint: a new run must not append its records to that log.
   for (const char* existing : {"checkpoint_last.safetensors", "metrics.jsonl"}) {
     if (!options.resume && fs::exists(run_dir / existing)) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          options.run_dir, " already holds a run (", existing, "); pass --resume to "
-          "continue it, or choose another run directory"));
+      return absl::AlreadyExistsError(absl::StrCat(options.run_dir, " already holds a run (",
+                                                   existing,
+                                                   "); pass --resume to "
+                                                   "continue it, or choose another run directory"));
     }
   }
   if (options.resume && !fs::exists(last_path)) {
@@ -264,7 +271,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   fs::create_directories(run_dir, error);
   if (error) return absl::InternalError(absl::StrCat(options.run_dir, ": ", error.message()));
 
-  if (config.GetInt("experiment.threads") > 0) SetNumThreads(static_cast<int>(config.GetInt("experiment.threads")));
+  if (config.GetInt("experiment.threads") > 0)
+    SetNumThreads(static_cast<int>(config.GetInt("experiment.threads")));
   if (config.GetString("task.name") == "seed_pooling") return TrainSeedPooling(config, options);
 
   // ---- Data and vocabularies (from the checkpoint when resuming) ----
@@ -272,12 +280,15 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   if (options.resume) {
     ASSIGN_OR_RETURN(resumed, ReadCheckpointMetadata(last_path));
   }
-  ASSIGN_OR_RETURN(ExperimentData data,
-                   resumed ? LoadExperimentData(config, &resumed->source_vocabulary, &resumed->target_vocabulary)
-                           : LoadExperimentData(config));
-  ASSIGN_OR_RETURN(std::shared_ptr<nn::Seq2SeqModel> model,
-                   BuildModel(config, data.source_vocabulary.size(), data.target_vocabulary.size()));
-  ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer, MakeOptimizer(config, model->NamedParameters()));
+  ASSIGN_OR_RETURN(
+      ExperimentData data,
+      resumed ? LoadExperimentData(config, &resumed->source_vocabulary, &resumed->target_vocabulary)
+              : LoadExperimentData(config));
+  ASSIGN_OR_RETURN(
+      std::shared_ptr<nn::Seq2SeqModel> model,
+      BuildModel(config, data.source_vocabulary.size(), data.target_vocabulary.size()));
+  ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer,
+                   MakeOptimizer(config, model->NamedParameters()));
 
   const uint64_t seed = static_cast<uint64_t>(config.GetInt("experiment.seed"));
   ManualSeed(seed);
@@ -288,8 +299,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     DefaultGenerator().set_state(loaded.generator_state);
   }
   RETURN_IF_ERROR(WriteTextFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
-  ASSIGN_OR_RETURN(MetricsLog metrics_log,
-                   MetricsLog::Open((run_dir / "metrics.jsonl").string(), resumed ? progress.step : -1));
+  ASSIGN_OR_RETURN(MetricsLog metrics_log, MetricsLog::Open((run_dir / "metrics.jsonl").string(),
+                                                            resumed ? progress.step : -1));
 
   const int64_t batch_tokens = config.GetInt("train.batch_tokens");
   const int64_t max_batch_size = config.GetInt("train.max_batch_size");
@@ -322,7 +333,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   ProgressDisplay display(total_steps);
   if (options.show_progress) {
     display.Message(absl::StrFormat(
-        "attnlab: %s on task %s: %d parameters, %d/%d/%d examples, vocabularies %d/%d, %d threads -> %s",
+        "attnlab: %s on task %s: %d parameters, %d/%d/%d examples, vocabularies %d/%d, %d threads "
+        "-> %s",
         config.GetString("model.type"), config.GetString("task.name"), model->ParameterCount(),
         data.train.size(), data.valid.size(), data.test.size(), data.source_vocabulary.size(),
         data.target_vocabulary.size(), NumThreads(), options.run_dir));
@@ -346,7 +358,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   const auto start = std::chrono::steady_clock::now();
   const double elapsed_before = progress.elapsed_seconds;
   auto elapsed = [&] {
-    return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return elapsed_before +
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   bool early_stopped = false;
 
@@ -362,16 +375,18 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
       }
       const Batch batch = MakeBatch(data.train, plan[progress.batch_in_epoch++]);
       const Tensor logits = model->Forward(batch.source, batch.target_input);
-      const Tensor loss = CrossEntropy(Reshape(logits, {-1, logits.size(-1)}),
-                                       Reshape(batch.target_output, {-1}), label_smoothing,
-                                       Vocabulary::kPad);
+      const Tensor loss =
+          CrossEntropy(Reshape(logits, {-1, logits.size(-1)}), Reshape(batch.target_output, {-1}),
+                       label_smoothing, Vocabulary::kPad);
       step_loss_sum += static_cast<double>(loss.item()) * static_cast<double>(batch.target_tokens);
       step_tokens += batch.target_tokens;
-      (accumulation > 1 ? MulScalar(loss, 1.0f / static_cast<float>(accumulation)) : loss).backward();
+      (accumulation > 1 ? MulScalar(loss, 1.0f / static_cast<float>(accumulation)) : loss)
+          .backward();
     }
     const double step_loss = step_loss_sum / static_cast<double>(std::max<int64_t>(step_tokens, 1));
     const double clip_norm = config.GetFloat("train.clip_norm");
-    const float gradient_norm = clip_norm > 0 ? ClipGradNorm(optimizer->parameters(), clip_norm) : 0.0f;
+    const float gradient_norm =
+        clip_norm > 0 ? ClipGradNorm(optimizer->parameters(), clip_norm) : 0.0f;
     if (!std::isfinite(step_loss) || !std::isfinite(gradient_norm)) {
       optimizer->ZeroGrad();
       if (config.GetString("train.nan_policy") != "skip") {
@@ -428,12 +443,15 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     if (progress.step % config.GetInt("train.eval_every") == 0 || progress.step == total_steps) {
       const EvaluationResult evaluation = Evaluate(*model, data, "valid", eval_options);
       result.valid_metrics = evaluation.metrics;
-      Json record = {{"kind", "eval"}, {"split", "valid"}, {"step", progress.step},
+      Json record = {{"kind", "eval"},
+                     {"split", "valid"},
+                     {"step", progress.step},
                      {"seconds", evaluation.seconds}};
       record.update(MetricsJson(evaluation.metrics));
       RETURN_IF_ERROR(metrics_log.Write(record));
       if (options.show_progress) {
-        display.Message(absl::StrCat("step ", progress.step, " valid: ", FormatMetrics(evaluation.metrics)));
+        display.Message(
+            absl::StrCat("step ", progress.step, " valid: ", FormatMetrics(evaluation.metrics)));
       }
       const auto metric = evaluation.metrics.find(main_metric);
       if (metric == evaluation.metrics.end()) {
@@ -460,8 +478,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
       }
     }
     const bool stop = stop_requested.load();
-    if (progress.step % config.GetInt("train.checkpoint_every") == 0 || progress.step == total_steps ||
-        early_stopped || stop) {
+    if (progress.step % config.GetInt("train.checkpoint_every") == 0 ||
+        progress.step == total_steps || early_stopped || stop) {
       RETURN_IF_ERROR(save(last_path));
     }
     if (options.after_step) options.after_step(progress.step);
@@ -495,7 +513,10 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
                                       config.GetBool("eval.all_heads")));
   const EvaluationResult test = Evaluate(*model, data, "test", eval_options);
   result.test_metrics = test.metrics;
-  Json record = {{"kind", "test"}, {"split", "test"}, {"step", progress.step}, {"decoder", "greedy"},
+  Json record = {{"kind", "test"},
+                 {"split", "test"},
+                 {"step", progress.step},
+                 {"decoder", "greedy"},
                  {"seconds", test.seconds}};
   record.update(MetricsJson(test.metrics));
   RETURN_IF_ERROR(metrics_log.Write(record));
@@ -503,7 +524,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     EvaluationOptions beam_options = eval_options;
     beam_options.beam_size = config.GetInt("eval.beam_size");
     const EvaluationResult beam = Evaluate(*model, data, "test", beam_options);
-    Json beam_record = {{"kind", "test"}, {"split", "test"}, {"step", progress.step},
+    Json beam_record = {{"kind", "test"},
+                        {"split", "test"},
+                        {"step", progress.step},
                         {"decoder", absl::StrCat("beam", beam_options.beam_size)},
                         {"seconds", beam.seconds}};
     beam_record.update(MetricsJson(beam.metrics));
@@ -511,7 +534,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     for (const auto& [name, value] : beam.metrics) result.test_metrics["beam_" + name] = value;
   }
   if (options.show_progress) {
-    display.Message(absl::StrCat("test (best checkpoint, step ", std::max<int64_t>(progress.best_step, 0),
+    display.Message(absl::StrCat("test (best checkpoint, step ",
+                                 std::max<int64_t>(progress.best_step, 0),
                                  "): ", FormatMetrics(result.test_metrics)));
   }
   RETURN_IF_ERROR(WriteRunReport({options.run_dir}, (run_dir / "report.html").string()));

@@ -29,7 +29,7 @@ struct TrainResult {
   std::string run_dir;
   int64_t steps = 0;
   double train_seconds = 0.0;
-  bool interrupted = false;  // Ctrl-C / SIGTERM: saved and stopped early
+  bool interrupted = false;                     // Ctrl-C / SIGTERM: saved and stopped early
   std::map<std::string, double> valid_metrics;  // the last evaluation
   std::map<std::string, double> test_metrics;   // best checkpoint; beam metrics as beam_<name>
 };

@@ -46,8 +46,8 @@ struct Node {
   OpKind op;
   absl::InlinedVector<Edge, 3> inputs;
   BackwardFn backward;
-  Shape output_shape;   // the shape the incoming gradient must have
-  Tensor grad_output;   // gradient accumulated from this node's consumers during backward
+  Shape output_shape;     // the shape the incoming gradient must have
+  Tensor grad_output;     // gradient accumulated from this node's consumers during backward
   bool released = false;  // backward ran and freed its saved tensors
 };
 

@@ -17,8 +17,8 @@ int64_t EditDistance(const Sequence& a, const Sequence& b) {
   for (size_t i = 1; i <= a.size(); ++i) {
     current[0] = static_cast<int64_t>(i);
     for (size_t j = 1; j <= b.size(); ++j) {
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1,
-                             previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      current[j] = std::min(
+          {previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
     }
     std::swap(previous, current);
   }

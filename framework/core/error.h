@@ -37,21 +37,21 @@ std::string ConcatMessage(const Parts&... parts) {
 }  // namespace attnlab
 
 // ATTNLAB_CHECK(cond, parts...): throws attnlab::Error("file:line: check `cond` failed: parts").
-#define ATTNLAB_CHECK(condition, ...)                                               \
-  do {                                                                              \
-    if (!(condition)) [[unlikely]] {                                                \
-      ::attnlab::internal::ThrowCheckFailure(__FILE__, __LINE__, #condition,        \
+#define ATTNLAB_CHECK(condition, ...)                                                          \
+  do {                                                                                         \
+    if (!(condition)) [[unlikely]] {                                                           \
+      ::attnlab::internal::ThrowCheckFailure(__FILE__, __LINE__, #condition,                   \
                                              ::attnlab::internal::ConcatMessage(__VA_ARGS__)); \
-    }                                                                               \
+    }                                                                                          \
   } while (false)
 
 #define ATTNLAB_STATUS_CONCAT_INNER(a, b) a##b
 #define ATTNLAB_STATUS_CONCAT(a, b) ATTNLAB_STATUS_CONCAT_INNER(a, b)
 
 // RETURN_IF_ERROR(expr): returns the status of `expr` from the enclosing function if not ok.
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::absl::Status attnlab_status_ = (expr);         \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    ::absl::Status attnlab_status_ = (expr);           \
     if (!attnlab_status_.ok()) return attnlab_status_; \
   } while (false)
 
@@ -60,6 +60,6 @@ std::string ConcatMessage(const Parts&... parts) {
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ATTNLAB_ASSIGN_OR_RETURN_IMPL(ATTNLAB_STATUS_CONCAT(attnlab_statusor_, __LINE__), lhs, expr)
 #define ATTNLAB_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr) \
-  auto statusor = (expr);                                   \
-  if (!statusor.ok()) return std::move(statusor).status();  \
+  auto statusor = (expr);                                  \
+  if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()

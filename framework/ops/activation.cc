@@ -25,15 +25,14 @@ Tensor EltwiseOp(OpKind op, EltwiseKind kind, float alpha, const Tensor& x) {
   dnnl_backend::EltwiseForward(kind, alpha, input.data<float>(), out.data<float>(), out.numel());
   if (autograd::ShouldRecord({&x})) {
     const Tensor saved = dnnl_backend::EltwiseBackwardUsesOutput(kind) ? out.detach() : input;
-    autograd::Record(op, out, {&x},
-                     [kind, alpha, saved](const Tensor& grad, autograd::GradientSink& sink) {
-                       const Tensor grad_output = Contiguous(grad);
-                       Tensor grad_input = Tensor::Empty(saved.shape());
-                       dnnl_backend::EltwiseBackward(kind, alpha, saved.data<float>(),
-                                                     grad_output.data<float>(),
-                                                     grad_input.data<float>(), saved.numel());
-                       sink.Add(0, grad_input);
-                     });
+    autograd::Record(
+        op, out, {&x}, [kind, alpha, saved](const Tensor& grad, autograd::GradientSink& sink) {
+          const Tensor grad_output = Contiguous(grad);
+          Tensor grad_input = Tensor::Empty(saved.shape());
+          dnnl_backend::EltwiseBackward(kind, alpha, saved.data<float>(), grad_output.data<float>(),
+                                        grad_input.data<float>(), saved.numel());
+          sink.Add(0, grad_input);
+        });
   }
   return out;
 }
@@ -67,8 +66,10 @@ Tensor Sqrt(const Tensor& x) { return EltwiseOp(OpKind::kSqrt, EltwiseKind::kSqr
 // x > 0 ? x : alpha * (exp(x) - 1). The backward is computed from the output, which
 // oneDNN supports only for alpha >= 0 (the output then identifies the branch).
 Tensor Elu(const Tensor& x, float alpha) {
-  ATTNLAB_CHECK(alpha >= 0.0f, "elu: alpha must be >= 0 (oneDNN computes the gradient from "
-                "the output), got ", alpha, " for ", x.Describe());
+  ATTNLAB_CHECK(alpha >= 0.0f,
+                "elu: alpha must be >= 0 (oneDNN computes the gradient from "
+                "the output), got ",
+                alpha, " for ", x.Describe());
   return EltwiseOp(OpKind::kElu, EltwiseKind::kElu, alpha, x);
 }
 

@@ -58,37 +58,40 @@ void BinaryKernel(const Tensor& a, const Tensor& b, Tensor& out) {
   const int64_t a_inner = rank == 0 ? 0 : a_strides[rank - 1];
   const int64_t b_inner = rank == 0 ? 0 : b_strides[rank - 1];
   const int64_t rows = count / inner;
-  ParallelFor(rows, std::max<int64_t>(1, kElementwiseGrain / inner), [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      int64_t a_offset = 0, b_offset = 0, rest = row;
-      for (int64_t d = rank - 2; d >= 0; --d) {
-        const int64_t index = rest % shape[d];
-        rest /= shape[d];
-        a_offset += index * a_strides[d];
-        b_offset += index * b_strides[d];
-      }
-      float* out_row = out_data + row * inner;
-      const float* a_row = a_data + a_offset;
-      const float* b_row = b_data + b_offset;
-      if (a_inner == 1 && b_inner == 1) {
-        for (int64_t i = 0; i < inner; ++i) out_row[i] = Apply<kind>(a_row[i], b_row[i]);
-      } else if (a_inner == 1 && b_inner == 0) {
-        const float b_value = b_row[0];
-        for (int64_t i = 0; i < inner; ++i) out_row[i] = Apply<kind>(a_row[i], b_value);
-      } else {
-        for (int64_t i = 0; i < inner; ++i) {
-          out_row[i] = Apply<kind>(a_row[i * a_inner], b_row[i * b_inner]);
-        }
-      }
-    }
-  });
+  ParallelFor(rows, std::max<int64_t>(1, kElementwiseGrain / inner),
+              [&](int64_t begin, int64_t end) {
+                for (int64_t row = begin; row < end; ++row) {
+                  int64_t a_offset = 0, b_offset = 0, rest = row;
+                  for (int64_t d = rank - 2; d >= 0; --d) {
+                    const int64_t index = rest % shape[d];
+                    rest /= shape[d];
+                    a_offset += index * a_strides[d];
+                    b_offset += index * b_strides[d];
+                  }
+                  float* out_row = out_data + row * inner;
+                  const float* a_row = a_data + a_offset;
+                  const float* b_row = b_data + b_offset;
+                  if (a_inner == 1 && b_inner == 1) {
+                    for (int64_t i = 0; i < inner; ++i)
+                      out_row[i] = Apply<kind>(a_row[i], b_row[i]);
+                  } else if (a_inner == 1 && b_inner == 0) {
+                    const float b_value = b_row[0];
+                    for (int64_t i = 0; i < inner; ++i) out_row[i] = Apply<kind>(a_row[i], b_value);
+                  } else {
+                    for (int64_t i = 0; i < inner; ++i) {
+                      out_row[i] = Apply<kind>(a_row[i * a_inner], b_row[i * b_inner]);
+                    }
+                  }
+                }
+              });
 }
 
 template <BinaryKind kind>
 Tensor BinaryForward(const Tensor& a, const Tensor& b, const char* op_name) {
   ATTNLAB_CHECK(a.dtype() == DType::kF32 && b.dtype() == DType::kF32, op_name,
                 ": expects f32 tensors, got ", a.Describe(), " and ", b.Describe());
-  const Shape out_shape = a.shape() == b.shape() ? a.shape() : BroadcastShapes(a.shape(), b.shape(), op_name);
+  const Shape out_shape =
+      a.shape() == b.shape() ? a.shape() : BroadcastShapes(a.shape(), b.shape(), op_name);
   Tensor out = Tensor::Empty(out_shape);
   BinaryKernel<kind>(a, b, out);
   return out;
@@ -113,7 +116,8 @@ Tensor Add(const Tensor& a, const Tensor& b) {
   Tensor out = BinaryForward<BinaryKind::kAdd>(a, b, "add");
   if (autograd::ShouldRecord({&a, &b})) {
     autograd::Record(OpKind::kAdd, out, {&a, &b},
-                     [a_shape = a.shape(), b_shape = b.shape()](const Tensor& grad, autograd::GradientSink& sink) {
+                     [a_shape = a.shape(), b_shape = b.shape()](const Tensor& grad,
+                                                                autograd::GradientSink& sink) {
                        if (sink.NeedsGrad(0)) sink.Add(0, SumToShape(grad, a_shape));
                        if (sink.NeedsGrad(1)) sink.Add(1, SumToShape(grad, b_shape));
                      });
@@ -125,9 +129,11 @@ Tensor Sub(const Tensor& a, const Tensor& b) {
   Tensor out = BinaryForward<BinaryKind::kSub>(a, b, "sub");
   if (autograd::ShouldRecord({&a, &b})) {
     autograd::Record(OpKind::kSub, out, {&a, &b},
-                     [a_shape = a.shape(), b_shape = b.shape()](const Tensor& grad, autograd::GradientSink& sink) {
+                     [a_shape = a.shape(), b_shape = b.shape()](const Tensor& grad,
+                                                                autograd::GradientSink& sink) {
                        if (sink.NeedsGrad(0)) sink.Add(0, SumToShape(grad, a_shape));
-                       if (sink.NeedsGrad(1)) sink.Add(1, SumToShape(MulScalar(grad, -1.0f), b_shape));
+                       if (sink.NeedsGrad(1))
+                         sink.Add(1, SumToShape(MulScalar(grad, -1.0f), b_shape));
                      });
   }
   return out;
@@ -137,11 +143,12 @@ Tensor Mul(const Tensor& a, const Tensor& b) {
   Tensor out = BinaryForward<BinaryKind::kMul>(a, b, "mul");
   if (autograd::ShouldRecord({&a, &b})) {
     // d(a*b)/da = b, d(a*b)/db = a.
-    autograd::Record(OpKind::kMul, out, {&a, &b},
-                     [a = a.detach(), b = b.detach()](const Tensor& grad, autograd::GradientSink& sink) {
-                       if (sink.NeedsGrad(0)) sink.Add(0, SumToShape(Mul(grad, b), a.shape()));
-                       if (sink.NeedsGrad(1)) sink.Add(1, SumToShape(Mul(grad, a), b.shape()));
-                     });
+    autograd::Record(
+        OpKind::kMul, out, {&a, &b},
+        [a = a.detach(), b = b.detach()](const Tensor& grad, autograd::GradientSink& sink) {
+          if (sink.NeedsGrad(0)) sink.Add(0, SumToShape(Mul(grad, b), a.shape()));
+          if (sink.NeedsGrad(1)) sink.Add(1, SumToShape(Mul(grad, a), b.shape()));
+        });
   }
   return out;
 }
@@ -156,7 +163,8 @@ Tensor Div(const Tensor& a, const Tensor& b) {
                        const Tensor grad_over_b = Div(grad, b);
                        if (sink.NeedsGrad(0)) sink.Add(0, SumToShape(grad_over_b, a_shape));
                        if (sink.NeedsGrad(1)) {
-                         sink.Add(1, SumToShape(MulScalar(Mul(grad_over_b, out), -1.0f), b.shape()));
+                         sink.Add(1,
+                                  SumToShape(MulScalar(Mul(grad_over_b, out), -1.0f), b.shape()));
                        }
                      });
   }

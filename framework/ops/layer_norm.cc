@@ -19,9 +19,9 @@ namespace {
 // dbeta[c] = sum_r dy[r, c]. Parallel over blocks of columns; each column is summed in
 // row order, so the result is the same on any number of threads (oneDNN's own
 // reduction splits rows across threads).
-void ScaleShiftGradients(const float* x, const float* dy, const float* mean,
-                         const float* variance, int64_t rows, int64_t channels, float epsilon,
-                         float* grad_gamma, float* grad_beta) {
+void ScaleShiftGradients(const float* x, const float* dy, const float* mean, const float* variance,
+                         int64_t rows, int64_t channels, float epsilon, float* grad_gamma,
+                         float* grad_beta) {
   constexpr int64_t kColumnBlock = 64;
   const int64_t blocks = (channels + kColumnBlock - 1) / kColumnBlock;
   ParallelFor(blocks, 1, [&](int64_t begin, int64_t end) {
@@ -47,10 +47,10 @@ Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float
   ATTNLAB_CHECK(x.defined() && gamma.defined() && beta.defined(),
                 "layer_norm: x, gamma and beta must all be defined, got ", x.Describe(), ", ",
                 gamma.Describe(), " and ", beta.Describe());
-  ATTNLAB_CHECK(x.dtype() == DType::kF32 && gamma.dtype() == DType::kF32 &&
-                    beta.dtype() == DType::kF32,
-                "layer_norm: expects f32, got ", x.Describe(), ", ", gamma.Describe(), " and ",
-                beta.Describe());
+  ATTNLAB_CHECK(
+      x.dtype() == DType::kF32 && gamma.dtype() == DType::kF32 && beta.dtype() == DType::kF32,
+      "layer_norm: expects f32, got ", x.Describe(), ", ", gamma.Describe(), " and ",
+      beta.Describe());
   ATTNLAB_CHECK(x.rank() >= 1, "layer_norm: needs at least one dim, got ", x.Describe());
   const int64_t channels = x.size(-1);
   ATTNLAB_CHECK(gamma.shape() == Shape{channels} && beta.shape() == Shape{channels},

@@ -56,11 +56,12 @@ Tensor MatrixReady(const Tensor& t) {
 Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transpose_b) {
   const Tensor a = Contiguous(a_in), b = Contiguous(b_in);
   const int64_t k = a.size(0), m = a.size(1), n = transpose_b ? b.size(0) : b.size(1);
-  ATTNLAB_CHECK((transpose_b ? b.size(1) : b.size(0)) == k, "matmul: inner dimensions differ: ",
-                a.Describe(), "^T @ ", b.Describe(), transpose_b ? "^T" : "");
+  ATTNLAB_CHECK((transpose_b ? b.size(1) : b.size(0)) == k,
+                "matmul: inner dimensions differ: ", a.Describe(), "^T @ ", b.Describe(),
+                transpose_b ? "^T" : "");
   Tensor out = Tensor::Empty({m, n});
   // Fixed decompositions: neither may depend on the thread count.
-  constexpr int64_t kTile = 256;         // output tiles
+  constexpr int64_t kTile = 256;            // output tiles
   constexpr int64_t kReductionChunk = 512;  // K chunks, when the output is a single tile
   const int64_t row_tiles = (m + kTile - 1) / kTile, column_tiles = (n + kTile - 1) / kTile;
   const float* a_data = a.data<float>();
@@ -99,8 +100,8 @@ Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transp
   ParallelFor(chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t chunk = begin; chunk < end; ++chunk) {
       const int64_t k0 = chunk * kReductionChunk;
-      tile_product(0, 0, m, n, k0, std::min(kReductionChunk, k - k0),
-                   partial_data + chunk * m * n, n);
+      tile_product(0, 0, m, n, k0, std::min(kReductionChunk, k - k0), partial_data + chunk * m * n,
+                   n);
     }
   });
   ParallelFor(m * n, 4096, [&](int64_t begin, int64_t end) {
@@ -146,27 +147,26 @@ Tensor Matmul(const Tensor& a_in, const Tensor& b_in, bool transpose_a, bool tra
   }
   ATTNLAB_CHECK(a_in.rank() == b_in.rank() &&
                     std::equal(a_in.shape().begin(), a_in.shape().end() - 2, b_in.shape().begin()),
-                "matmul: batch dimensions must match (or b must be 2-D): ", a_in.Describe(),
-                " @ ", b_in.Describe());
+                "matmul: batch dimensions must match (or b must be 2-D): ", a_in.Describe(), " @ ",
+                b_in.Describe());
   const Tensor a = MatrixReady(a_in);
   const Tensor b = MatrixReady(b_in);
   Tensor out = MatmulForward(a, b, transpose_a, transpose_b);
   if (autograd::ShouldRecord({&a, &b})) {
     // C = op(A) op(B):  dA = G op(B)^T (or op(B) G^T when A is transposed),
     //                   dB = op(A)^T G (or G^T op(A) when B is transposed).
-    autograd::Record(
-        OpKind::kMatmul, out, {&a, &b},
-        [a = a.detach(), b = b.detach(), transpose_a, transpose_b](const Tensor& grad,
-                                                                    autograd::GradientSink& sink) {
-          if (sink.NeedsGrad(0)) {
-            sink.Add(0, transpose_a ? MatmulForward(b, grad, transpose_b, true)
-                                    : MatmulForward(grad, b, false, !transpose_b));
-          }
-          if (sink.NeedsGrad(1)) {
-            sink.Add(1, transpose_b ? MatmulForward(grad, a, true, transpose_a)
-                                    : MatmulForward(a, grad, !transpose_a, false));
-          }
-        });
+    autograd::Record(OpKind::kMatmul, out, {&a, &b},
+                     [a = a.detach(), b = b.detach(), transpose_a, transpose_b](
+                         const Tensor& grad, autograd::GradientSink& sink) {
+                       if (sink.NeedsGrad(0)) {
+                         sink.Add(0, transpose_a ? MatmulForward(b, grad, transpose_b, true)
+                                                 : MatmulForward(grad, b, false, !transpose_b));
+                       }
+                       if (sink.NeedsGrad(1)) {
+                         sink.Add(1, transpose_b ? MatmulForward(grad, a, true, transpose_a)
+                                                 : MatmulForward(a, grad, !transpose_a, false));
+                       }
+                     });
   }
   return out;
 }
@@ -191,7 +191,7 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     autograd::Record(
         OpKind::kLinear, out2d, {&x2d, &w, &b},
         [x2d = x2d.detach(), w = w.detach()](const Tensor& grad, autograd::GradientSink& sink) {
-          if (sink.NeedsGrad(0)) sink.Add(0, MatmulForward(grad, w, false, false));  // G W
+          if (sink.NeedsGrad(0)) sink.Add(0, MatmulForward(grad, w, false, false));   // G W
           if (sink.NeedsGrad(1)) sink.Add(1, MatmulForward(grad, x2d, true, false));  // G^T X
           if (sink.NeedsGrad(2)) sink.Add(2, Sum(grad, {0}));
         });

@@ -17,8 +17,7 @@ namespace attnlab {
 // a: [..., M, K] (or [..., K, M] with transpose_a), b: [..., K, N] (or [..., N, K] with
 // transpose_b) -> [..., M, N]. Batch dims must match, or b may be 2-D (shared by every
 // batch). Transposes are passed to oneDNN as strides, not copies.
-Tensor Matmul(const Tensor& a, const Tensor& b, bool transpose_a = false,
-              bool transpose_b = false);
+Tensor Matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 // x: [..., in], weight: [out, in], bias: [out] or undefined -> [..., out]. One oneDNN
 // matmul with the bias fused.
 Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias);

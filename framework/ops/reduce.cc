@@ -22,9 +22,12 @@ struct ReductionView {
 ReductionView ViewAround(const Shape& shape, int64_t dim) {
   ReductionView view;
   for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    if (d < dim) view.outer *= shape[d];
-    else if (d == dim) view.reduced = shape[d];
-    else view.inner *= shape[d];
+    if (d < dim)
+      view.outer *= shape[d];
+    else if (d == dim)
+      view.reduced = shape[d];
+    else
+      view.inner *= shape[d];
   }
   return view;
 }
@@ -85,8 +88,10 @@ Shape ReducedShape(const Shape& shape, const std::vector<int64_t>& dims, bool ke
   Shape out;
   for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
     const bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
-    if (!reduced) out.push_back(shape[d]);
-    else if (keepdim) out.push_back(1);
+    if (!reduced)
+      out.push_back(shape[d]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }
@@ -112,10 +117,11 @@ Tensor Sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   Tensor out = Reshape(SumKeepDims(x, resolved), ReducedShape(x.shape(), resolved, keepdim));
   out = out.detach();
   if (autograd::ShouldRecord({&x})) {
-    autograd::Record(OpKind::kSum, out, {&x},
-                     [shape = x.shape(), resolved](const Tensor& grad, autograd::GradientSink& sink) {
-                       sink.Add(0, BroadcastTo(grad, shape, resolved));
-                     });
+    autograd::Record(
+        OpKind::kSum, out, {&x},
+        [shape = x.shape(), resolved](const Tensor& grad, autograd::GradientSink& sink) {
+          sink.Add(0, BroadcastTo(grad, shape, resolved));
+        });
   }
   return out;
 }
@@ -129,10 +135,11 @@ Tensor Mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   Tensor out = Reshape(SumKeepDims(x, resolved), ReducedShape(x.shape(), resolved, keepdim));
   out = MulScalar(out.detach(), scale).detach();
   if (autograd::ShouldRecord({&x})) {
-    autograd::Record(OpKind::kMean, out, {&x},
-                     [shape = x.shape(), resolved, scale](const Tensor& grad, autograd::GradientSink& sink) {
-                       sink.Add(0, MulScalar(BroadcastTo(grad, shape, resolved), scale));
-                     });
+    autograd::Record(
+        OpKind::kMean, out, {&x},
+        [shape = x.shape(), resolved, scale](const Tensor& grad, autograd::GradientSink& sink) {
+          sink.Add(0, MulScalar(BroadcastTo(grad, shape, resolved), scale));
+        });
   }
   return out;
 }
@@ -144,9 +151,11 @@ Tensor SumToShape(const Tensor& x, const Shape& shape) {
   std::vector<int64_t> dims;
   for (int64_t d = 0; d < x.rank(); ++d) {
     const int64_t target = d < shift ? 1 : shape[d - shift];
-    if (d < shift || (target == 1 && x.shape()[d] != 1)) dims.push_back(d);
-    else ATTNLAB_CHECK(target == x.shape()[d], "SumToShape: cannot sum ", x.Describe(), " to ",
-                       ShapeToString(shape));
+    if (d < shift || (target == 1 && x.shape()[d] != 1))
+      dims.push_back(d);
+    else
+      ATTNLAB_CHECK(target == x.shape()[d], "SumToShape: cannot sum ", x.Describe(), " to ",
+                    ShapeToString(shape));
   }
   return Reshape(Sum(x, dims, /*keepdim=*/true), shape);
 }
@@ -192,21 +201,22 @@ Tensor Max(const Tensor& x, int64_t dim, bool keepdim) {
   MaxOneDim(input, dim, values, indices);
   Tensor out = Reshape(values, ReducedShape(x.shape(), {dim}, keepdim)).detach();
   if (autograd::ShouldRecord({&x})) {
-    autograd::Record(OpKind::kMax, out, {&x},
-                     [shape = x.shape(), dim, indices](const Tensor& grad, autograd::GradientSink& sink) {
-                       // Scatter each gradient to the position of its maximum.
-                       const ReductionView view = ViewAround(shape, dim);
-                       Tensor grad_in = Tensor::Zeros(shape);
-                       const Tensor g = grad.is_contiguous() ? grad : grad.Clone();
-                       const float* g_data = g.data<float>();
-                       const int32_t* index_data = indices.data<int32_t>();
-                       float* out_data = grad_in.data<float>();
-                       for (int64_t task = 0; task < view.outer * view.inner; ++task) {
-                         const int64_t o = task / view.inner, i = task % view.inner;
-                         out_data[(o * view.reduced + index_data[task]) * view.inner + i] += g_data[task];
-                       }
-                       sink.Add(0, grad_in);
-                     });
+    autograd::Record(
+        OpKind::kMax, out, {&x},
+        [shape = x.shape(), dim, indices](const Tensor& grad, autograd::GradientSink& sink) {
+          // Scatter each gradient to the position of its maximum.
+          const ReductionView view = ViewAround(shape, dim);
+          Tensor grad_in = Tensor::Zeros(shape);
+          const Tensor g = grad.is_contiguous() ? grad : grad.Clone();
+          const float* g_data = g.data<float>();
+          const int32_t* index_data = indices.data<int32_t>();
+          float* out_data = grad_in.data<float>();
+          for (int64_t task = 0; task < view.outer * view.inner; ++task) {
+            const int64_t o = task / view.inner, i = task % view.inner;
+            out_data[(o * view.reduced + index_data[task]) * view.inner + i] += g_data[task];
+          }
+          sink.Add(0, grad_in);
+        });
   }
   return out;
 }

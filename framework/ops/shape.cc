@@ -27,12 +27,12 @@ Shape InferShape(const Shape& requested, int64_t numel, const Shape& from) {
     }
   }
   if (unknown_dim >= 0) {
-    ATTNLAB_CHECK(known > 0 && numel % known == 0, "reshape: cannot reshape ",
-                  ShapeToString(from), " to ", ShapeToString(requested));
+    ATTNLAB_CHECK(known > 0 && numel % known == 0, "reshape: cannot reshape ", ShapeToString(from),
+                  " to ", ShapeToString(requested));
     shape[unknown_dim] = numel / known;
   }
-  ATTNLAB_CHECK(NumElements(shape) == numel, "reshape: cannot reshape ", ShapeToString(from),
-                " (", numel, " elements) to ", ShapeToString(requested));
+  ATTNLAB_CHECK(NumElements(shape) == numel, "reshape: cannot reshape ", ShapeToString(from), " (",
+                numel, " elements) to ", ShapeToString(requested));
   return shape;
 }
 
@@ -61,7 +61,7 @@ Tensor Narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   if (autograd::ShouldRecord({&x})) {
     autograd::Record(OpKind::kNarrow, out, {&x},
                      [input_shape = x.shape(), dim, start, length](const Tensor& grad,
-                                                                  autograd::GradientSink& sink) {
+                                                                   autograd::GradientSink& sink) {
                        // Scatter the gradient into a zero tensor of the input's shape.
                        Tensor grad_in = Tensor::Zeros(input_shape);
                        Tensor window = MakeView(grad_in, grad.shape(), grad_in.strides(),
@@ -77,7 +77,8 @@ Tensor Narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 Tensor Contiguous(const Tensor& x) {
   if (x.is_contiguous()) return x;
   Tensor out = Tensor::Empty(x.shape(), x.dtype());
-  dnnl_backend::Reorder(x.dtype(), x.shape(), x.raw_data(), x.strides(), out.raw_data(), out.strides());
+  dnnl_backend::Reorder(x.dtype(), x.shape(), x.raw_data(), x.strides(), out.raw_data(),
+                        out.strides());
   if (autograd::ShouldRecord({&x})) {
     autograd::Record(OpKind::kContiguous, out, {&x},
                      [](const Tensor& grad, autograd::GradientSink& sink) { sink.Add(0, grad); });
@@ -103,7 +104,8 @@ Tensor Permute(const Tensor& x, const std::vector<int64_t>& dims) {
     source_strides[i] = x.strides()[order[i]];
   }
   Tensor out = Tensor::Empty(shape, x.dtype());
-  dnnl_backend::Reorder(x.dtype(), shape, x.raw_data(), source_strides, out.raw_data(), out.strides());
+  dnnl_backend::Reorder(x.dtype(), shape, x.raw_data(), source_strides, out.raw_data(),
+                        out.strides());
   if (autograd::ShouldRecord({&x})) {
     std::vector<int64_t> inverse(order.size());
     for (size_t i = 0; i < order.size(); ++i) inverse[order[i]] = static_cast<int64_t>(i);

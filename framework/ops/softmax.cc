@@ -64,11 +64,10 @@ Tensor SoftmaxOp(OpKind op, bool log_softmax, const Tensor& x, const Tensor& mas
   ATTNLAB_CHECK(x.rank() >= 1, OpName(op), ": needs at least one dim, got ", x.Describe());
   const std::string op_name(OpName(op));
   if (mask.defined()) {
-    ATTNLAB_CHECK(mask.dtype() == DType::kF32, op_name, ": mask must be f32, got ",
-                  mask.Describe(), " for input ", x.Describe());
-    ATTNLAB_CHECK(BroadcastShapes(x.shape(), mask.shape(), op_name.c_str()) == x.shape(),
-                  op_name, ": mask ", mask.Describe(), " does not broadcast to input ",
-                  x.Describe());
+    ATTNLAB_CHECK(mask.dtype() == DType::kF32, op_name, ": mask must be f32, got ", mask.Describe(),
+                  " for input ", x.Describe());
+    ATTNLAB_CHECK(BroadcastShapes(x.shape(), mask.shape(), op_name.c_str()) == x.shape(), op_name,
+                  ": mask ", mask.Describe(), " does not broadcast to input ", x.Describe());
     ATTNLAB_CHECK(!mask.requires_grad(), op_name, ": mask ", mask.Describe(),
                   " requires grad, but masks receive no gradient");
   }

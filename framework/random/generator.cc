@@ -67,7 +67,8 @@ Tensor RandomInts(const Shape& shape, int32_t low, int32_t high, Generator& gene
   const uint64_t range = static_cast<uint64_t>(high - low);
   ForEachBlock(count, generator, [&](int64_t block, const PhiloxCounter& words) {
     for (int64_t j = 0; j < 4 && block * 4 + j < count; ++j) {
-      data[block * 4 + j] = low + static_cast<int32_t>((static_cast<uint64_t>(words[j]) * range) >> 32);
+      data[block * 4 + j] =
+          low + static_cast<int32_t>((static_cast<uint64_t>(words[j]) * range) >> 32);
     }
   });
   return out;

@@ -37,9 +37,12 @@ Generator& DefaultGenerator();
 void ManualSeed(uint64_t seed);
 
 // New tensors of random values drawn from `generator` (default: the global stream).
-Tensor RandomUniform(const Shape& shape, float low, float high, Generator& generator = DefaultGenerator());
-Tensor RandomNormal(const Shape& shape, float mean, float stddev, Generator& generator = DefaultGenerator());
+Tensor RandomUniform(const Shape& shape, float low, float high,
+                     Generator& generator = DefaultGenerator());
+Tensor RandomNormal(const Shape& shape, float mean, float stddev,
+                    Generator& generator = DefaultGenerator());
 // Uniform integers in [low, high), as i32.
-Tensor RandomInts(const Shape& shape, int32_t low, int32_t high, Generator& generator = DefaultGenerator());
+Tensor RandomInts(const Shape& shape, int32_t low, int32_t high,
+                  Generator& generator = DefaultGenerator());
 
 }  // namespace attnlab

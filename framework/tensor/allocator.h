@@ -17,11 +17,11 @@
 namespace attnlab {
 
 struct AllocatorStats {
-  size_t current_bytes = 0;       // bytes in live tensors (rounded to size classes)
-  size_t peak_bytes = 0;          // high-water mark of current_bytes
-  size_t cached_bytes = 0;        // bytes held in free lists, ready for reuse
+  size_t current_bytes = 0;         // bytes in live tensors (rounded to size classes)
+  size_t peak_bytes = 0;            // high-water mark of current_bytes
+  size_t cached_bytes = 0;          // bytes held in free lists, ready for reuse
   uint64_t system_allocations = 0;  // blocks obtained from the system allocator, ever
-  uint64_t allocations = 0;       // Allocate() calls, ever
+  uint64_t allocations = 0;         // Allocate() calls, ever
 };
 
 class CachingAllocator {

@@ -12,25 +12,38 @@ enum class DType : uint8_t { kF32, kI32, kBF16 };
 
 constexpr size_t ElementSize(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return 4;
-    case DType::kI32: return 4;
-    case DType::kBF16: return 2;
+    case DType::kF32:
+      return 4;
+    case DType::kI32:
+      return 4;
+    case DType::kBF16:
+      return 2;
   }
   return 0;
 }
 
 constexpr std::string_view DTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "f32";
-    case DType::kI32: return "i32";
-    case DType::kBF16: return "bf16";
+    case DType::kF32:
+      return "f32";
+    case DType::kI32:
+      return "i32";
+    case DType::kBF16:
+      return "bf16";
   }
   return "?";
 }
 
 // Maps a C++ element type to its DType, for typed data access.
-template <typename T> struct DTypeOf;
-template <> struct DTypeOf<float> { static constexpr DType value = DType::kF32; };
-template <> struct DTypeOf<int32_t> { static constexpr DType value = DType::kI32; };
+template <typename T>
+struct DTypeOf;
+template <>
+struct DTypeOf<float> {
+  static constexpr DType value = DType::kF32;
+};
+template <>
+struct DTypeOf<int32_t> {
+  static constexpr DType value = DType::kI32;
+};
 
 }  // namespace attnlab

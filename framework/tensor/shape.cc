@@ -40,9 +40,8 @@ Shape BroadcastShapes(const Shape& a, const Shape& b, const char* op_name) {
   for (size_t i = 0; i < rank; ++i) {
     const int64_t extent_a = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     const int64_t extent_b = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    ATTNLAB_CHECK(extent_a == extent_b || extent_a == 1 || extent_b == 1, op_name,
-                  ": shapes ", ShapeToString(a), " and ", ShapeToString(b),
-                  " cannot be broadcast together");
+    ATTNLAB_CHECK(extent_a == extent_b || extent_a == 1 || extent_b == 1, op_name, ": shapes ",
+                  ShapeToString(a), " and ", ShapeToString(b), " cannot be broadcast together");
     out[i] = extent_a == 1 ? extent_b : extent_a;
   }
   return out;

@@ -35,24 +35,23 @@ Tensor Tensor::Full(const Shape& shape, float value) {
 }
 
 Tensor Tensor::FromFloats(std::span<const float> values, const Shape& shape) {
-  ATTNLAB_CHECK(static_cast<int64_t>(values.size()) == NumElements(shape), "FromFloats: ",
-                values.size(), " values for shape ", ShapeToString(shape));
+  ATTNLAB_CHECK(static_cast<int64_t>(values.size()) == NumElements(shape),
+                "FromFloats: ", values.size(), " values for shape ", ShapeToString(shape));
   Tensor tensor = Empty(shape, DType::kF32);
   if (!values.empty()) std::memcpy(tensor.raw_data(), values.data(), values.size() * sizeof(float));
   return tensor;
 }
 
 Tensor Tensor::FromInts(std::span<const int32_t> values, const Shape& shape) {
-  ATTNLAB_CHECK(static_cast<int64_t>(values.size()) == NumElements(shape), "FromInts: ",
-                values.size(), " values for shape ", ShapeToString(shape));
+  ATTNLAB_CHECK(static_cast<int64_t>(values.size()) == NumElements(shape),
+                "FromInts: ", values.size(), " values for shape ", ShapeToString(shape));
   Tensor tensor = Empty(shape, DType::kI32);
-  if (!values.empty()) std::memcpy(tensor.raw_data(), values.data(), values.size() * sizeof(int32_t));
+  if (!values.empty())
+    std::memcpy(tensor.raw_data(), values.data(), values.size() * sizeof(int32_t));
   return tensor;
 }
 
-int64_t Tensor::size(int64_t dim) const {
-  return impl_->shape[NormalizeDim(dim, rank(), "size")];
-}
+int64_t Tensor::size(int64_t dim) const { return impl_->shape[NormalizeDim(dim, rank(), "size")]; }
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;

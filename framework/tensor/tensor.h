@@ -40,13 +40,13 @@ struct TensorImpl {
   std::shared_ptr<Storage> storage;
   int64_t offset = 0;  // in elements, from the start of storage
   Shape shape;
-  Strides strides;     // in elements
+  Strides strides;  // in elements
   DType dtype = DType::kF32;
 
   // Autograd. A leaf has no grad_fn; an op output that needs a gradient has one.
   bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;           // accumulated gradient of a leaf
-  std::shared_ptr<autograd::Node> grad_fn;    // the op that produced this tensor
+  std::shared_ptr<TensorImpl> grad;         // accumulated gradient of a leaf
+  std::shared_ptr<autograd::Node> grad_fn;  // the op that produced this tensor
 };
 
 class Tensor {

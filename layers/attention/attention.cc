@@ -27,8 +27,9 @@ absl::StatusOr<std::shared_ptr<Attention>> MakeAttention(std::string_view name,
                                                          Generator& generator) {
   auto it = Registry().find(std::string(name));
   if (it == Registry().end()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown attention variant '", std::string(name),
-                                                   "'; known: ", absl::StrJoin(AttentionNames(), ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown attention variant '", std::string(name),
+                     "'; known: ", absl::StrJoin(AttentionNames(), ", ")));
   }
   return it->second(config, generator);
 }
@@ -39,13 +40,14 @@ std::vector<std::string> AttentionNames() {
   return names;
 }
 
-Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t batch,
-                          int64_t tgt, int64_t src, int64_t query_offset) {
+Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t batch, int64_t tgt,
+                          int64_t src, int64_t query_offset) {
   const bool padded = key_padding_mask.defined();
   if (!padded && !causal) return Tensor();
   if (padded) {
     ATTNLAB_CHECK(key_padding_mask.shape() == (Shape{batch, src}), "attention: key padding mask ",
-                  key_padding_mask.Describe(), " should be [batch, src] = [", batch, ", ", src, "]");
+                  key_padding_mask.Describe(), " should be [batch, src] = [", batch, ", ", src,
+                  "]");
   }
   constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
   const int64_t mask_batch = padded ? batch : 1, mask_tgt = causal ? tgt : 1;
@@ -68,7 +70,8 @@ AttentionOutput ScoreAttention::Forward(const AttentionInputs& inputs) const {
   const Tensor& query = inputs.query;
   ATTNLAB_CHECK(query.rank() == 4 && inputs.key.rank() == 4 && inputs.value.rank() == 4,
                 "attention: expects [batch, heads, time, head_dim] tensors, got query ",
-                query.Describe(), ", key ", inputs.key.Describe(), ", value ", inputs.value.Describe());
+                query.Describe(), ", key ", inputs.key.Describe(), ", value ",
+                inputs.value.Describe());
   const int64_t batch = query.size(0), tgt = query.size(2), src = inputs.key.size(2);
   const Tensor mask = BuildAttentionMask(inputs.key_padding_mask, inputs.causal, batch, tgt, src,
                                          inputs.query_offset);

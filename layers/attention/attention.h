@@ -23,7 +23,7 @@ namespace attnlab::nn {
 
 // What a variant is built from; configs choose the variant by name.
 struct AttentionConfig {
-  int64_t head_dim = 64;   // d_k = d_v, per head
+  int64_t head_dim = 64;  // d_k = d_v, per head
   int64_t num_heads = 1;
   int64_t max_relative_position = 16;  // clipping distance k of relative variants (Shaw et al.)
 };
@@ -66,8 +66,8 @@ class ScoreAttention : public Attention {
 // The additive mask (0 where allowed, -inf where not) for padding and causality, shaped
 // to broadcast against scores [batch, heads, tgt, src]: [batch or 1, 1, tgt or 1, src].
 // Undefined when nothing is masked.
-Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t batch,
-                          int64_t tgt, int64_t src, int64_t query_offset);
+Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t batch, int64_t tgt,
+                          int64_t src, int64_t query_offset);
 
 // ---- Registry ----------------------------------------------------------------------
 using AttentionFactory =

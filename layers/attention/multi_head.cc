@@ -9,9 +9,8 @@ namespace attnlab::nn {
 absl::StatusOr<std::shared_ptr<MultiHeadAttention>> MultiHeadAttention::Create(
     const MultiHeadAttentionOptions& options, Generator& generator) {
   if (options.num_heads <= 0 || options.d_model % options.num_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("d_model ", options.d_model,
-                                                   " is not divisible by num_heads ",
-                                                   options.num_heads));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "d_model ", options.d_model, " is not divisible by num_heads ", options.num_heads));
   }
   const int64_t head_dim = options.d_model / options.num_heads;
   if (options.rotary && head_dim % 2 != 0) {
@@ -24,8 +23,8 @@ absl::StatusOr<std::shared_ptr<MultiHeadAttention>> MultiHeadAttention::Create(
   config.max_relative_position = options.max_relative_position;
   // Projections are created before the variant so that their initial values do not
   // depend on which variant is chosen.
-  auto module = std::shared_ptr<MultiHeadAttention>(
-      new MultiHeadAttention(options, generator, nullptr));
+  auto module =
+      std::shared_ptr<MultiHeadAttention>(new MultiHeadAttention(options, generator, nullptr));
   auto variant = MakeAttention(options.variant, config, generator);
   if (!variant.ok()) return variant.status();
   module->variant_ = module->RegisterModule("attention", *variant);
@@ -61,13 +60,13 @@ MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCal
   // the number of queries already attended with this cache in cross-attention.
   int64_t query_offset = 0;
   if (cache != nullptr) {
-    query_offset = call.static_keys ? cache->query_length
-                                    : (cache->filled() ? cache->key.size(2) : 0);
+    query_offset =
+        call.static_keys ? cache->query_length : (cache->filled() ? cache->key.size(2) : 0);
     cache->query_length = query_offset + call.query.size(1);
   }
 
   Tensor query = SplitHeads(q_proj_->Forward(call.query));  // [b, h, tgt, d_head]
-  Tensor key, value;                                          // [b, h, src, d_head]
+  Tensor key, value;                                        // [b, h, src, d_head]
   if (cache != nullptr && call.static_keys && cache->filled()) {
     key = cache->key;
     value = cache->value;

@@ -16,9 +16,9 @@ struct MultiHeadAttentionOptions {
   int64_t d_model = 512;
   int64_t num_heads = 8;
   std::string variant = "scaled_dot";
-  float dropout = 0.0f;       // on attention weights
-  bool bias = true;           // in the four projections
-  bool rotary = false;        // apply RoPE to queries and keys
+  float dropout = 0.0f;  // on attention weights
+  bool bias = true;      // in the four projections
+  bool rotary = false;   // apply RoPE to queries and keys
   int64_t max_relative_position = 16;
 };
 

@@ -147,7 +147,8 @@ DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearch
         }
         const float best_live = *std::max_element(next_scores.begin() + first_row,
                                                   next_scores.begin() + first_row + filled);
-        beaten = best_finished >= best_live / LengthPenalty(options.max_len, options.length_penalty);
+        beaten =
+            best_finished >= best_live / LengthPenalty(options.max_len, options.length_penalty);
       }
       if (last_step || beaten || filled == 0) {
         done[source] = true;

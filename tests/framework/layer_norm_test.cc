@@ -63,15 +63,15 @@ TEST_P(LayerNormTest, GradientsMatchFiniteDifferences) {
   const int64_t channels = shape.back();
   // Default tolerances: 2e-2 relative + 2e-3 absolute (step 3e-3, f32 forwards). The
   // inputs' per-row variance (~1/3 for U[-1, 1]) keeps 1/sqrt(var) far from epsilon.
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& in) { return LayerNorm(in[0], in[1], in[2]); },
-      {RandomInput(shape, 10), RandomInput({channels}, 11, 0.5f, 1.5f),
-       RandomInput({channels}, 12)}));
+  EXPECT_TRUE(
+      GradCheck([](const std::vector<Tensor>& in) { return LayerNorm(in[0], in[1], in[2]); },
+                {RandomInput(shape, 10), RandomInput({channels}, 11, 0.5f, 1.5f),
+                 RandomInput({channels}, 12)}));
 }
 
 INSTANTIATE_TEST_SUITE_P(LayerNorm, LayerNormTest,
-                         ::testing::Values(Shape{3, 7}, Shape{2, 3, 5}, Shape{1, 4},
-                                           Shape{4, 1, 6}, Shape{9}, Shape{3, 1}));
+                         ::testing::Values(Shape{3, 7}, Shape{2, 3, 5}, Shape{1, 4}, Shape{4, 1, 6},
+                                           Shape{9}, Shape{3, 1}));
 
 TEST(LayerNormSubsetTest, OnlySomeInputsRequireGrad) {
   // x alone, gamma alone, beta alone: the unneeded gradients are scratch and never reach

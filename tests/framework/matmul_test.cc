@@ -56,22 +56,23 @@ TEST_P(MatmulTest, ForwardMatchesNaiveLoop) {
 TEST_P(MatmulTest, GradientMatchesFiniteDifferences) {
   const MatmulCase& c = GetParam();
   EXPECT_TRUE(GradCheck(
-      [&](const std::vector<Tensor>& x) { return Matmul(x[0], x[1], c.transpose_a, c.transpose_b); },
+      [&](const std::vector<Tensor>& x) {
+        return Matmul(x[0], x[1], c.transpose_a, c.transpose_b);
+      },
       {RandomInput(c.a, 3), RandomInput(c.b, 4)}));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, MatmulTest,
-    ::testing::Values(MatmulCase{{3, 4}, {4, 5}, false, false},
-                      MatmulCase{{4, 3}, {4, 5}, true, false},
-                      MatmulCase{{3, 4}, {5, 4}, false, true},
-                      MatmulCase{{4, 3}, {5, 4}, true, true},
-                      MatmulCase{{1, 1}, {1, 1}, false, false},
-                      MatmulCase{{2, 3, 5}, {2, 5, 7}, false, false},
-                      MatmulCase{{2, 5, 3}, {2, 7, 5}, true, true},
-                      MatmulCase{{2, 3, 3, 4}, {2, 3, 4, 2}, false, false},
-                      MatmulCase{{2, 3, 5}, {5, 4}, false, false},
-                      MatmulCase{{2, 3, 5}, {4, 5}, false, true}));
+INSTANTIATE_TEST_SUITE_P(Shapes, MatmulTest,
+                         ::testing::Values(MatmulCase{{3, 4}, {4, 5}, false, false},
+                                           MatmulCase{{4, 3}, {4, 5}, true, false},
+                                           MatmulCase{{3, 4}, {5, 4}, false, true},
+                                           MatmulCase{{4, 3}, {5, 4}, true, true},
+                                           MatmulCase{{1, 1}, {1, 1}, false, false},
+                                           MatmulCase{{2, 3, 5}, {2, 5, 7}, false, false},
+                                           MatmulCase{{2, 5, 3}, {2, 7, 5}, true, true},
+                                           MatmulCase{{2, 3, 3, 4}, {2, 3, 4, 2}, false, false},
+                                           MatmulCase{{2, 3, 5}, {5, 4}, false, false},
+                                           MatmulCase{{2, 3, 5}, {4, 5}, false, true}));
 
 TEST(MatmulTest, StridedOperandFromNarrow) {
   // A column window of a wider matrix reaches oneDNN as a strided operand.
@@ -79,8 +80,9 @@ TEST(MatmulTest, StridedOperandFromNarrow) {
   const Tensor b = RandomInput({3, 2}, 6);
   const Tensor window = wide.narrow(1, 2, 3);
   EXPECT_TRUE(AllClose(Matmul(window, b), NaiveMatmul(window.contiguous(), b, false, false), 1e-5));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Matmul(x[0].narrow(1, 2, 3), x[1]); },
-                        {RandomInput({4, 9}, 7), RandomInput({3, 2}, 8)}));
+  EXPECT_TRUE(
+      GradCheck([](const std::vector<Tensor>& x) { return Matmul(x[0].narrow(1, 2, 3), x[1]); },
+                {RandomInput({4, 9}, 7), RandomInput({3, 2}, 8)}));
 }
 
 TEST(MatmulTest, MismatchedShapesThrowWithBothShapes) {
@@ -105,8 +107,9 @@ TEST(LinearTest, ForwardIsXWTransposePlusBias) {
 }
 
 TEST(LinearTest, GradientMatchesFiniteDifferences) {
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Linear(x[0], x[1], x[2]); },
-                        {RandomInput({2, 3, 4}, 12), RandomInput({5, 4}, 13), RandomInput({5}, 14)}));
+  EXPECT_TRUE(
+      GradCheck([](const std::vector<Tensor>& x) { return Linear(x[0], x[1], x[2]); },
+                {RandomInput({2, 3, 4}, 12), RandomInput({5, 4}, 13), RandomInput({5}, 14)}));
   EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Linear(x[0], x[1], Tensor()); },
                         {RandomInput({3, 4}, 15), RandomInput({2, 4}, 16)}));
 }

@@ -64,8 +64,8 @@ std::vector<float> ReferenceSoftmax(const Tensor& x, const Tensor& mask, bool lo
     for (int64_t c = 0; c < cols; ++c) sum += std::exp(row[c] - max_score);
     for (int64_t c = 0; c < cols; ++c) {
       const double shifted = row[c] - max_score;
-      out[r * cols + c] = static_cast<float>(log_softmax ? shifted - std::log(sum)
-                                                         : std::exp(shifted) / sum);
+      out[r * cols + c] =
+          static_cast<float>(log_softmax ? shifted - std::log(sum) : std::exp(shifted) / sum);
     }
   }
   return out;
@@ -105,8 +105,7 @@ TEST_P(SoftmaxTest, ForwardMatchesDoubleReference) {
     const Tensor x = RandomInput(shape, seed++, -8.0f, 8.0f);
     const Tensor y = Apply(log_softmax, x);
     ASSERT_EQ(y.shape(), shape);
-    EXPECT_TRUE(AllClose(y, ReferenceSoftmax(x, Tensor(), log_softmax), 1e-5))
-        << x.Describe();
+    EXPECT_TRUE(AllClose(y, ReferenceSoftmax(x, Tensor(), log_softmax), 1e-5)) << x.Describe();
   }
 }
 
@@ -209,8 +208,8 @@ TEST_P(SoftmaxTest, FullyMaskedRowGivesZerosAndZeroGradient) {
 TEST_P(SoftmaxTest, FullyMaskedRowInInputWithoutMask) {
   // A row that is already all -inf in x (no mask) is zeroed too, and x is not modified.
   const bool log_softmax = GetParam();
-  const std::vector<float> values = {1.0f, 2.0f, 3.0f, kMinusInfinity, kMinusInfinity,
-                                     kMinusInfinity};
+  const std::vector<float> values = {1.0f,           2.0f,           3.0f,
+                                     kMinusInfinity, kMinusInfinity, kMinusInfinity};
   Tensor x = Tensor::FromFloats(values, {2, 3});
   x.set_requires_grad(true);
   const Tensor y = Apply(log_softmax, x);
@@ -218,8 +217,7 @@ TEST_P(SoftmaxTest, FullyMaskedRowInInputWithoutMask) {
   const std::vector<float> x_after = x.ToFloats();
   EXPECT_EQ(x_after[3], kMinusInfinity);
   EXPECT_EQ(x_after[5], kMinusInfinity);
-  Sum(Mul(y, Tensor::FromFloats(std::vector<float>{0.3f, -0.2f, 0.5f, 1.0f, 2.0f, 3.0f},
-                                {2, 3})))
+  Sum(Mul(y, Tensor::FromFloats(std::vector<float>{0.3f, -0.2f, 0.5f, 1.0f, 2.0f, 3.0f}, {2, 3})))
       .backward();
   const std::vector<float> grad = x.grad().ToFloats();
   for (int64_t i = 0; i < 3; ++i) EXPECT_TRUE(std::isfinite(grad[i])) << i;
@@ -231,9 +229,8 @@ TEST_P(SoftmaxTest, StridedInputIsHandled) {
   const Tensor base = RandomInput({3, 9}, 80, -3.0f, 3.0f);
   const Tensor view = base.narrow(1, 2, 5);  // [3, 5] with row stride 9
   ASSERT_FALSE(view.is_contiguous());
-  EXPECT_TRUE(AllClose(Apply(log_softmax, view), ReferenceSoftmax(view.contiguous(), Tensor(),
-                                                                  log_softmax),
-                       1e-5));
+  EXPECT_TRUE(AllClose(Apply(log_softmax, view),
+                       ReferenceSoftmax(view.contiguous(), Tensor(), log_softmax), 1e-5));
   EXPECT_TRUE(GradCheck(
       [&](const std::vector<Tensor>& x) { return Apply(log_softmax, x[0].narrow(1, 2, 5)); },
       {RandomInput({3, 9}, 81, -3.0f, 3.0f)}));
@@ -250,7 +247,7 @@ TEST_P(SoftmaxTest, StridedInputIsHandled) {
 TEST_P(SoftmaxTest, MismatchedMaskThrows) {
   const bool log_softmax = GetParam();
   const Tensor x = Tensor::Zeros({2, 3, 5});
-  EXPECT_THROW(Apply(log_softmax, x, Tensor::Zeros({4, 5})), Error);     // incompatible
+  EXPECT_THROW(Apply(log_softmax, x, Tensor::Zeros({4, 5})), Error);        // incompatible
   EXPECT_THROW(Apply(log_softmax, x, Tensor::Zeros({2, 2, 3, 5})), Error);  // larger than x
   EXPECT_THROW(Apply(log_softmax, x, Tensor::Zeros({2, 1, 4})), Error);
   try {

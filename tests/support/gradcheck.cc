@@ -15,7 +15,8 @@ namespace {
 double Project(const Tensor& out, const std::vector<float>& projection) {
   const std::vector<float> values = out.ToFloats();
   double total = 0.0;
-  for (size_t i = 0; i < values.size(); ++i) total += static_cast<double>(values[i]) * projection[i];
+  for (size_t i = 0; i < values.size(); ++i)
+    total += static_cast<double>(values[i]) * projection[i];
   return total;
 }
 
@@ -49,8 +50,8 @@ Tensor RandomInput(const Shape& shape, uint64_t seed, float low, float high) {
     Tensor& input = inputs[which];
     if (!input.requires_grad()) continue;
     if (!input.grad().defined()) {
-      return ::testing::AssertionFailure() << "input " << which << " " << input.Describe()
-                                           << " received no gradient";
+      return ::testing::AssertionFailure()
+             << "input " << which << " " << input.Describe() << " received no gradient";
     }
     const std::vector<float> analytic = input.grad().ToFloats();
     float* data = input.data<float>();
@@ -70,10 +71,10 @@ Tensor RandomInput(const Shape& shape, uint64_t seed, float low, float high) {
       const double error = std::abs(numeric - analytic[i]);
       if (error > options.absolute_tolerance + options.relative_tolerance * std::abs(numeric)) {
         return ::testing::AssertionFailure()
-               << "input " << which << " " << input.Describe() << " element " << i
-               << ": analytic " << analytic[i] << " vs numeric " << numeric << " (error " << error
-               << ", tolerance " << options.absolute_tolerance << " + "
-               << options.relative_tolerance << " * |numeric|)";
+               << "input " << which << " " << input.Describe() << " element " << i << ": analytic "
+               << analytic[i] << " vs numeric " << numeric << " (error " << error << ", tolerance "
+               << options.absolute_tolerance << " + " << options.relative_tolerance
+               << " * |numeric|)";
       }
     }
   }
@@ -92,17 +93,19 @@ Tensor RandomInput(const Shape& shape, uint64_t seed, float low, float high) {
     const bool both_nan = std::isnan(values[i]) && std::isnan(expected[i]);
     const bool same_inf = std::isinf(values[i]) && values[i] == expected[i];
     if (!both_nan && !same_inf && !(std::abs(values[i] - expected[i]) <= tolerance * scale)) {
-      return ::testing::AssertionFailure() << "element " << i << ": " << values[i] << " vs expected "
-                                           << expected[i] << " (tolerance " << tolerance << ")";
+      return ::testing::AssertionFailure()
+             << "element " << i << ": " << values[i] << " vs expected " << expected[i]
+             << " (tolerance " << tolerance << ")";
     }
   }
   return ::testing::AssertionSuccess();
 }
 
-::testing::AssertionResult AllClose(const Tensor& actual, const Tensor& expected, double tolerance) {
+::testing::AssertionResult AllClose(const Tensor& actual, const Tensor& expected,
+                                    double tolerance) {
   if (actual.shape() != expected.shape()) {
-    return ::testing::AssertionFailure() << "shape " << actual.Describe() << " vs "
-                                         << expected.Describe();
+    return ::testing::AssertionFailure()
+           << "shape " << actual.Describe() << " vs " << expected.Describe();
   }
   return AllClose(actual, expected.ToFloats(), tolerance);
 }

@@ -7,13 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "framework/tensor/tensor.h"
+#include "gtest/gtest.h"
 
 namespace attnlab::testing {
 
 struct GradCheckOptions {
-  double epsilon = 3e-3;      // finite-difference step
+  double epsilon = 3e-3;  // finite-difference step
   double relative_tolerance = 2e-2;
   double absolute_tolerance = 2e-3;
   // Each input is checked at most at this many elements, evenly spaced (always including

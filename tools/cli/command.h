@@ -24,5 +24,6 @@ struct CommandRegistration {
 
 }  // namespace attnlab::cli
 
-#define ATTNLAB_COMMAND(identifier, ...) \
-  static ::attnlab::cli::CommandRegistration command_##identifier(::attnlab::cli::Command{__VA_ARGS__})
+#define ATTNLAB_COMMAND(identifier, ...)                           \
+  static ::attnlab::cli::CommandRegistration command_##identifier( \
+      ::attnlab::cli::Command{__VA_ARGS__})

@@ -29,7 +29,8 @@ absl::Status RunDecode(const std::vector<std::string>& args) {
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
   ASSIGN_OR_RETURN(const int64_t beam, flags.GetInt("beam", 1));
   ASSIGN_OR_RETURN(const int64_t max_len, flags.GetInt("max_len", 0));
-  if (beam < 1 || max_len < 0) return absl::InvalidArgumentError("--beam must be >= 1 and --max_len >= 0");
+  if (beam < 1 || max_len < 0)
+    return absl::InvalidArgumentError("--beam must be >= 1 and --max_len >= 0");
   std::vector<std::string> sources;
   std::string line;
   if (flags.Has("input")) {
@@ -47,7 +48,8 @@ absl::Status RunDecode(const std::vector<std::string>& args) {
   options.beam_size = beam;
   options.max_decode_length = max_len;
   options.length_penalty = static_cast<float>(loaded.config.GetFloat("eval.length_penalty"));
-  for (const std::string& prediction : experiments::DecodeTexts(*loaded.model, loaded.data, sources, options)) {
+  for (const std::string& prediction :
+       experiments::DecodeTexts(*loaded.model, loaded.data, sources, options)) {
     std::printf("%s\n", prediction.c_str());
   }
   return absl::OkStatus();
@@ -59,7 +61,8 @@ const std::string kUsage = absl::StrCat(
     "prediction per line. Tokens unseen in training become <unk>.\n\nflags:\n",
     FlagsHelp(DecodeFlags()));
 
-ATTNLAB_COMMAND(decode, "decode", "decode source lines with a checkpoint", kUsage.c_str(), RunDecode);
+ATTNLAB_COMMAND(decode, "decode", "decode source lines with a checkpoint", kUsage.c_str(),
+                RunDecode);
 
 }  // namespace
 }  // namespace attnlab::cli

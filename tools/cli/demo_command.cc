@@ -20,7 +20,8 @@ namespace {
 absl::Status RunDemo(const std::vector<std::string>& args) {
   int steps = 600;
   for (const std::string& arg : args) {
-    if (arg.rfind("--steps=", 0) == 0 && absl::SimpleAtoi(arg.substr(8), &steps) && steps > 0) continue;
+    if (arg.rfind("--steps=", 0) == 0 && absl::SimpleAtoi(arg.substr(8), &steps) && steps > 0)
+      continue;
     if (arg.rfind("--threads=", 0) == 0) {
       int threads = 0;
       if (!absl::SimpleAtoi(arg.substr(10), &threads) || threads < 1) {

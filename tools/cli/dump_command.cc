@@ -29,8 +29,8 @@ absl::StatusOr<Tensor> BatchTensor(const SafetensorsContents& batch, const std::
   for (const auto& [tensor_name, tensor] : batch.tensors) {
     if (tensor_name != name) continue;
     if (tensor.dtype() != DType::kI32 || tensor.rank() != 2) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": '", name, "' must be i32 [batch, len], is ",
-                                                     tensor.Describe()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": '", name, "' must be i32 [batch, len], is ", tensor.Describe()));
     }
     return tensor;
   }
@@ -40,37 +40,42 @@ absl::StatusOr<Tensor> BatchTensor(const SafetensorsContents& batch, const std::
 absl::Status RunDump(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const ParsedFlags flags, ParseFlags(args, DumpFlags()));
   for (const char* required : {"config", "checkpoint", "batch", "out"}) {
-    if (!flags.Has(required)) return absl::InvalidArgumentError(absl::StrCat("missing --", required));
+    if (!flags.Has(required))
+      return absl::InvalidArgumentError(absl::StrCat("missing --", required));
   }
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
   ASSIGN_OR_RETURN(const experiments::Config config,
                    experiments::Config::Load(flags.Get("config"), flags.GetAll("set")));
   ASSIGN_OR_RETURN(const experiments::CheckpointContents contents,
                    experiments::ReadCheckpointMetadata(flags.Get("checkpoint")));
-  ASSIGN_OR_RETURN(const auto model,
-                   experiments::BuildModel(config, static_cast<int64_t>(contents.source_vocabulary.size()),
-                                           static_cast<int64_t>(contents.target_vocabulary.size())));
+  ASSIGN_OR_RETURN(
+      const auto model,
+      experiments::BuildModel(config, static_cast<int64_t>(contents.source_vocabulary.size()),
+                              static_cast<int64_t>(contents.target_vocabulary.size())));
   RETURN_IF_ERROR(experiments::LoadCheckpoint(flags.Get("checkpoint"), *model, nullptr).status());
   ASSIGN_OR_RETURN(const SafetensorsContents batch, ReadSafetensors(flags.Get("batch")));
   ASSIGN_OR_RETURN(const Tensor src, BatchTensor(batch, "src", flags.Get("batch")));
   ASSIGN_OR_RETURN(const Tensor tgt_in, BatchTensor(batch, "tgt_in", flags.Get("batch")));
   ASSIGN_OR_RETURN(const Tensor tgt_out, BatchTensor(batch, "tgt_out", flags.Get("batch")));
   if (tgt_in.shape() != tgt_out.shape() || src.size(0) != tgt_in.size(0)) {
-    return absl::InvalidArgumentError(absl::StrCat("batch shapes do not agree: src ", src.Describe(),
-                                                   ", tgt_in ", tgt_in.Describe(), ", tgt_out ",
-                                                   tgt_out.Describe()));
+    return absl::InvalidArgumentError(absl::StrCat("batch shapes do not agree: src ",
+                                                   src.Describe(), ", tgt_in ", tgt_in.Describe(),
+                                                   ", tgt_out ", tgt_out.Describe()));
   }
   const auto check_ids = [](const Tensor& ids, int64_t vocab, const char* name) -> absl::Status {
     for (int32_t id : ids.ToInts()) {
       if (id < 0 || id >= vocab) {
-        return absl::InvalidArgumentError(absl::StrCat(name, " holds id ", id, " outside the vocabulary [0, ", vocab, ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " holds id ", id, " outside the vocabulary [0, ", vocab, ")"));
       }
     }
     return absl::OkStatus();
   };
   RETURN_IF_ERROR(check_ids(src, static_cast<int64_t>(contents.source_vocabulary.size()), "src"));
-  RETURN_IF_ERROR(check_ids(tgt_in, static_cast<int64_t>(contents.target_vocabulary.size()), "tgt_in"));
-  RETURN_IF_ERROR(check_ids(tgt_out, static_cast<int64_t>(contents.target_vocabulary.size()), "tgt_out"));
+  RETURN_IF_ERROR(
+      check_ids(tgt_in, static_cast<int64_t>(contents.target_vocabulary.size()), "tgt_in"));
+  RETURN_IF_ERROR(
+      check_ids(tgt_out, static_cast<int64_t>(contents.target_vocabulary.size()), "tgt_out"));
 
   model->Eval();  // dropout off
   const Tensor logits = model->Forward(src, tgt_in);
@@ -80,7 +85,8 @@ absl::Status RunDump(const std::vector<std::string>& args) {
   loss.backward();
   NamedTensors out = {{"logits", logits}, {"loss", loss}};
   for (const auto& [name, parameter] : model->NamedParameters()) {
-    out.emplace_back("grad." + name, parameter.grad().defined() ? parameter.grad() : Tensor::Zeros(parameter.shape()));
+    out.emplace_back("grad." + name, parameter.grad().defined() ? parameter.grad()
+                                                                : Tensor::Zeros(parameter.shape()));
   }
   RETURN_IF_ERROR(WriteSafetensors(flags.Get("out"), out, {{"loss", absl::StrCat(loss.item())}}));
   std::printf("loss %.6f; wrote logits, loss and %zu gradients to %s\n", loss.item(),
@@ -95,7 +101,8 @@ const std::string kUsage = absl::StrCat(
     "training, padding ignored) and `grad.<parameter name>` for every parameter to O.\n\nflags:\n",
     FlagsHelp(DumpFlags()));
 
-ATTNLAB_COMMAND(dump, "dump", "forward+backward on a batch: logits, loss, gradients", kUsage.c_str(), RunDump);
+ATTNLAB_COMMAND(dump, "dump", "forward+backward on a batch: logits, loss, gradients",
+                kUsage.c_str(), RunDump);
 
 }  // namespace
 }  // namespace attnlab::cli

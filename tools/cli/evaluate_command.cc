@@ -26,12 +26,14 @@ absl::Status RunEvaluate(const std::vector<std::string>& args) {
   }
   const std::string split = flags.Get("split", "test");
   if (split != "valid" && split != "test") {
-    return absl::InvalidArgumentError(absl::StrCat("--split must be valid or test, got '", split, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--split must be valid or test, got '", split, "'"));
   }
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
   ASSIGN_OR_RETURN(const int64_t beam, flags.GetInt("beam", 1));
   if (beam < 1) return absl::InvalidArgumentError("--beam must be >= 1");
-  ASSIGN_OR_RETURN(LoadedModel loaded, LoadTrainedModel(flags.Get("checkpoint"), flags.GetAll("set")));
+  ASSIGN_OR_RETURN(LoadedModel loaded,
+                   LoadTrainedModel(flags.Get("checkpoint"), flags.GetAll("set")));
   experiments::EvaluationOptions options;
   options.beam_size = beam;
   options.length_penalty = static_cast<float>(loaded.config.GetFloat("eval.length_penalty"));

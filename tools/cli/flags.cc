@@ -4,8 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "framework/core/edit_distance.h"
 #include "absl/strings/str_format.h"
+#include "framework/core/edit_distance.h"
 #include "framework/core/error.h"
 #include "framework/parallel/parallel_for.h"
 
@@ -25,7 +25,8 @@ absl::StatusOr<int64_t> ParsedFlags::GetInt(const std::string& name, int64_t fal
   if (!Has(name)) return fallback;
   int64_t value;
   if (!absl::SimpleAtoi(Get(name), &value)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " needs an integer, got '", Get(name), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " needs an integer, got '", Get(name), "'"));
   }
   return value;
 }
@@ -40,8 +41,10 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
       continue;
     }
     const size_t equals = arg.find('=');
-    const std::string name = arg.substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
-    auto spec = std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return s.name == name; });
+    const std::string name =
+        arg.substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
+    auto spec =
+        std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return s.name == name; });
     if (spec == specs.end()) {
       std::string nearest;
       int64_t best = INT64_MAX;
@@ -52,8 +55,9 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
           nearest = s.name;
         }
       }
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name,
-                                                     nearest.empty() ? "" : absl::StrCat("; did you mean --", nearest, "?")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name,
+                       nearest.empty() ? "" : absl::StrCat("; did you mean --", nearest, "?")));
     }
     std::string value;
     if (!spec->takes_value) {
@@ -95,7 +99,8 @@ absl::Status ApplyThreadsFlag(const ParsedFlags& flags) {
   if (!flags.Has("threads")) return absl::OkStatus();
   ASSIGN_OR_RETURN(const int64_t threads, flags.GetInt("threads", 0));
   if (threads < 1 || threads > 1024) {
-    return absl::InvalidArgumentError(absl::StrCat("--threads must be in [1, 1024], got ", threads));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--threads must be in [1, 1024], got ", threads));
   }
   SetNumThreads(static_cast<int>(threads));
   return absl::OkStatus();

@@ -15,7 +15,7 @@
 namespace attnlab::cli {
 
 struct FlagSpec {
-  std::string name;   // without dashes
+  std::string name;  // without dashes
   std::string help;
   bool takes_value = true;
   bool repeated = false;
@@ -30,7 +30,8 @@ class ParsedFlags {
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
-  friend absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>&, const std::vector<FlagSpec>&);
+  friend absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>&,
+                                                const std::vector<FlagSpec>&);
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
 };

@@ -22,7 +22,8 @@ std::vector<FlagSpec> InitFlags() {
 absl::Status RunInit(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const ParsedFlags flags, ParseFlags(args, InitFlags()));
   if (!flags.Has("config") || !flags.Has("out") || !flags.positional().empty()) {
-    return absl::InvalidArgumentError("expected --config=FILE --out=FILE (see attnlab init --help)");
+    return absl::InvalidArgumentError(
+        "expected --config=FILE --out=FILE (see attnlab init --help)");
   }
   ASSIGN_OR_RETURN(const experiments::Config config,
                    experiments::Config::Load(flags.Get("config"), flags.GetAll("set")));

@@ -20,9 +20,10 @@ std::vector<Command>& Commands() {
 namespace {
 
 void PrintOverview() {
-  std::printf("attnlab: a CPU research framework for attention models\n\n"
-              "usage: attnlab COMMAND [ARGS...]   (attnlab COMMAND --help for details)\n\n"
-              "commands:\n");
+  std::printf(
+      "attnlab: a CPU research framework for attention models\n\n"
+      "usage: attnlab COMMAND [ARGS...]   (attnlab COMMAND --help for details)\n\n"
+      "commands:\n");
   std::vector<Command> sorted = Commands();
   std::sort(sorted.begin(), sorted.end(),
             [](const Command& a, const Command& b) { return std::strcmp(a.name, b.name) < 0; });
@@ -43,7 +44,8 @@ int main(int argc, char** argv) {
   auto it = std::find_if(Commands().begin(), Commands().end(),
                          [&](const Command& command) { return name == command.name; });
   if (it == Commands().end()) {
-    std::fprintf(stderr, "attnlab: unknown command '%s' (attnlab --help lists them)\n", name.c_str());
+    std::fprintf(stderr, "attnlab: unknown command '%s' (attnlab --help lists them)\n",
+                 name.c_str());
     return 2;
   }
   std::vector<std::string> args(argv + 2, argv + argc);

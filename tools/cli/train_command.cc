@@ -29,7 +29,8 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
   }
   std::vector<std::string> overrides = flags.GetAll("set");
   if (flags.Has("seed")) overrides.push_back(absl::StrCat("experiment.seed=", flags.Get("seed")));
-  if (flags.Has("threads")) overrides.push_back(absl::StrCat("experiment.threads=", flags.Get("threads")));
+  if (flags.Has("threads"))
+    overrides.push_back(absl::StrCat("experiment.threads=", flags.Get("threads")));
   ASSIGN_OR_RETURN(const experiments::Config config,
                    experiments::Config::Load(flags.positional()[0], overrides));
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
@@ -39,7 +40,8 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
     // The default directory; a new run never reuses an occupied one (seed-1, seed-1.2, ...).
     const std::string base = experiments::DefaultRunDirectory(config);
     options.run_dir = base;
-    for (int attempt = 2; !flags.Has("resume") && std::filesystem::exists(options.run_dir); ++attempt) {
+    for (int attempt = 2; !flags.Has("resume") && std::filesystem::exists(options.run_dir);
+         ++attempt) {
       options.run_dir = absl::StrCat(base, ".", attempt);
     }
   }
@@ -50,7 +52,8 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
   std::printf("run: %s  (%lld steps, %s of training)\n", result.run_dir.c_str(),
               static_cast<long long>(result.steps),
               absl::StrFormat("%.1f s", result.train_seconds).c_str());
-  for (const auto& [name, value] : result.test_metrics) std::printf("test %-22s %.4f\n", name.c_str(), value);
+  for (const auto& [name, value] : result.test_metrics)
+    std::printf("test %-22s %.4f\n", name.c_str(), value);
   std::printf("report: %s/report.html\n", result.run_dir.c_str());
   return absl::OkStatus();
 }

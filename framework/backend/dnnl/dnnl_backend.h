@@ -68,7 +68,7 @@ void LayerNormBackward(const float* src, const float* scaled_diff_dst, const flo
                        float epsilon);
 
 // Copies a strided array into another layout of the same extents (oneDNN reorder).
-void Reorder(DType dtype, const Shape& dims, const void* src, const Strides& src_strides,
-             void* dst, const Strides& dst_strides);
+void Reorder(DType dtype, const Shape& dims, const void* src, const Strides& src_strides, void* dst,
+             const Strides& dst_strides);
 
 }  // namespace attnlab::dnnl_backend

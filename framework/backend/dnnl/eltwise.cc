@@ -10,15 +10,24 @@ namespace {
 dnnl::algorithm ForwardAlgorithm(EltwiseKind kind) {
   using A = dnnl::algorithm;
   switch (kind) {
-    case EltwiseKind::kRelu: return A::eltwise_relu_use_dst_for_bwd;
-    case EltwiseKind::kGeluErf: return A::eltwise_gelu_erf;
-    case EltwiseKind::kGeluTanh: return A::eltwise_gelu_tanh;
-    case EltwiseKind::kTanh: return A::eltwise_tanh_use_dst_for_bwd;
-    case EltwiseKind::kLogistic: return A::eltwise_logistic_use_dst_for_bwd;
-    case EltwiseKind::kExp: return A::eltwise_exp_use_dst_for_bwd;
-    case EltwiseKind::kLog: return A::eltwise_log;
-    case EltwiseKind::kSqrt: return A::eltwise_sqrt_use_dst_for_bwd;
-    case EltwiseKind::kElu: return A::eltwise_elu_use_dst_for_bwd;
+    case EltwiseKind::kRelu:
+      return A::eltwise_relu_use_dst_for_bwd;
+    case EltwiseKind::kGeluErf:
+      return A::eltwise_gelu_erf;
+    case EltwiseKind::kGeluTanh:
+      return A::eltwise_gelu_tanh;
+    case EltwiseKind::kTanh:
+      return A::eltwise_tanh_use_dst_for_bwd;
+    case EltwiseKind::kLogistic:
+      return A::eltwise_logistic_use_dst_for_bwd;
+    case EltwiseKind::kExp:
+      return A::eltwise_exp_use_dst_for_bwd;
+    case EltwiseKind::kLog:
+      return A::eltwise_log;
+    case EltwiseKind::kSqrt:
+      return A::eltwise_sqrt_use_dst_for_bwd;
+    case EltwiseKind::kElu:
+      return A::eltwise_elu_use_dst_for_bwd;
   }
   return A::undef;
 }
@@ -28,8 +37,8 @@ dnnl::memory::desc FlatDesc(int64_t count) {
 }
 
 dnnl::eltwise_forward::primitive_desc ForwardDesc(EltwiseKind kind, float alpha, int64_t count) {
-  const dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_training,
-                                         ForwardAlgorithm(kind), FlatDesc(count), alpha, 0.0f);
+  const dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_training, ForwardAlgorithm(kind),
+                                         FlatDesc(count), alpha, 0.0f);
   return dnnl::eltwise_forward::primitive_desc(desc, DefaultAttr(), CpuEngine());
 }
 
@@ -45,7 +54,8 @@ void EltwiseForward(EltwiseKind kind, float alpha, const float* src, float* dst,
   const PrimitiveKey key = {static_cast<int64_t>(PrimitiveKind::kEltwiseForward),
                             static_cast<int64_t>(kind), count, std::bit_cast<int32_t>(alpha)};
   CachedPrimitive& primitive = GetOrCreatePrimitive(key, [&] {
-    CachedPrimitive cached = MakeCachedPrimitive<dnnl::eltwise_forward>(ForwardDesc(kind, alpha, count));
+    CachedPrimitive cached =
+        MakeCachedPrimitive<dnnl::eltwise_forward>(ForwardDesc(kind, alpha, count));
     cached.AddArg(DNNL_ARG_SRC, FlatDesc(count));
     cached.AddArg(DNNL_ARG_DST, FlatDesc(count));
     return cached;

@@ -44,8 +44,12 @@ void LayerNormForward(const float* src, const float* gamma, const float* beta, f
     cached.AddArg(DNNL_ARG_VARIANCE, VectorDesc(rows));
     return cached;
   });
-  primitive.Run({{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, gamma},
-                 {DNNL_ARG_SHIFT, beta}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, variance}});
+  primitive.Run({{DNNL_ARG_SRC, src},
+                 {DNNL_ARG_DST, dst},
+                 {DNNL_ARG_SCALE, gamma},
+                 {DNNL_ARG_SHIFT, beta},
+                 {DNNL_ARG_MEAN, mean},
+                 {DNNL_ARG_VARIANCE, variance}});
 }
 
 void LayerNormBackward(const float* src, const float* scaled_diff_dst, const float* mean,
@@ -61,10 +65,10 @@ void LayerNormBackward(const float* src, const float* scaled_diff_dst, const flo
     // thread-count-dependent order; the op computes them itself in a fixed order
     // (framework/ops/layer_norm.cc). oneDNN 2.6 offers backward_data only without flags.
     const dnnl::layer_normalization_backward::desc desc(
-        dnnl::prop_kind::backward_data, DataDesc(rows, cols), DataDesc(rows, cols), VectorDesc(rows),
-        epsilon, dnnl::normalization_flags::none);
-    const dnnl::layer_normalization_backward::primitive_desc pd(
-        desc, DefaultAttr(), CpuEngine(), ForwardDesc(rows, cols, epsilon));
+        dnnl::prop_kind::backward_data, DataDesc(rows, cols), DataDesc(rows, cols),
+        VectorDesc(rows), epsilon, dnnl::normalization_flags::none);
+    const dnnl::layer_normalization_backward::primitive_desc pd(desc, DefaultAttr(), CpuEngine(),
+                                                                ForwardDesc(rows, cols, epsilon));
     CachedPrimitive cached = MakeCachedPrimitive<dnnl::layer_normalization_backward>(pd);
     cached.AddArg(DNNL_ARG_SRC, DataDesc(rows, cols));
     cached.AddArg(DNNL_ARG_DIFF_DST, DataDesc(rows, cols));
@@ -73,8 +77,11 @@ void LayerNormBackward(const float* src, const float* scaled_diff_dst, const flo
     cached.AddArg(DNNL_ARG_DIFF_SRC, DataDesc(rows, cols));
     return cached;
   });
-  primitive.Run({{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, scaled_diff_dst}, {DNNL_ARG_MEAN, mean},
-                 {DNNL_ARG_VARIANCE, variance}, {DNNL_ARG_DIFF_SRC, diff_src}});
+  primitive.Run({{DNNL_ARG_SRC, src},
+                 {DNNL_ARG_DIFF_DST, scaled_diff_dst},
+                 {DNNL_ARG_MEAN, mean},
+                 {DNNL_ARG_VARIANCE, variance},
+                 {DNNL_ARG_DIFF_SRC, diff_src}});
 }
 
 }  // namespace attnlab::dnnl_backend

@@ -9,23 +9,35 @@ namespace {
 // A 3-D [batch, rows, cols] descriptor with explicit strides, so transposed operands
 // reach oneDNN as strides rather than copies.
 dnnl::memory::desc OperandDesc(const MatrixOperand& m) {
-  return dnnl::memory::desc({m.batch, m.rows, m.cols}, ToDnnl(m.dtype),
-                            {m.batch == 1 ? m.rows * m.cols : m.batch_stride, m.row_stride,
-                             m.col_stride});
+  return dnnl::memory::desc(
+      {m.batch, m.rows, m.cols}, ToDnnl(m.dtype),
+      {m.batch == 1 ? m.rows * m.cols : m.batch_stride, m.row_stride, m.col_stride});
 }
 
 }  // namespace
 
 void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, float* c,
             bool accumulate) {
-  ATTNLAB_CHECK(a.cols == w.rows, "matmul: inner extents differ (", a.rows, "x", a.cols,
-                " @ ", w.rows, "x", w.cols, ")");
+  ATTNLAB_CHECK(a.cols == w.rows, "matmul: inner extents differ (", a.rows, "x", a.cols, " @ ",
+                w.rows, "x", w.cols, ")");
   ATTNLAB_CHECK(w.batch == a.batch || w.batch == 1, "matmul: batch ", a.batch, " vs ", w.batch);
   const PrimitiveKey key = {static_cast<int64_t>(PrimitiveKind::kMatmul),
-                            a.batch, a.rows, a.cols, a.batch_stride, a.row_stride, a.col_stride,
+                            a.batch,
+                            a.rows,
+                            a.cols,
+                            a.batch_stride,
+                            a.row_stride,
+                            a.col_stride,
                             static_cast<int64_t>(a.dtype),
-                            w.batch, w.rows, w.cols, w.batch_stride, w.row_stride, w.col_stride,
-                            static_cast<int64_t>(w.dtype), bias != nullptr, accumulate};
+                            w.batch,
+                            w.rows,
+                            w.cols,
+                            w.batch_stride,
+                            w.row_stride,
+                            w.col_stride,
+                            static_cast<int64_t>(w.dtype),
+                            bias != nullptr,
+                            accumulate};
   CachedPrimitive& primitive = GetOrCreatePrimitive(key, [&] {
     const dnnl::memory::desc a_desc = OperandDesc(a);
     const dnnl::memory::desc w_desc = OperandDesc(w);
@@ -50,7 +62,9 @@ void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, f
     return cached;
   });
   if (bias != nullptr) {
-    primitive.Run({{DNNL_ARG_SRC, a.data}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DST, c},
+    primitive.Run({{DNNL_ARG_SRC, a.data},
+                   {DNNL_ARG_WEIGHTS, w.data},
+                   {DNNL_ARG_DST, c},
                    {DNNL_ARG_BIAS, bias}});
   } else {
     primitive.Run({{DNNL_ARG_SRC, a.data}, {DNNL_ARG_WEIGHTS, w.data}, {DNNL_ARG_DST, c}});
@@ -60,8 +74,8 @@ void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, f
 void Sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
            int64_t ldc) {
-  const dnnl_status_t status = dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n,
-                                          k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const dnnl_status_t status = dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k,
+                                          alpha, a, lda, b, ldb, beta, c, ldc);
   ATTNLAB_CHECK(status == dnnl_success, "dnnl_sgemm failed with status ", status);
 }
 

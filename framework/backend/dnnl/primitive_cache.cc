@@ -33,9 +33,12 @@ dnnl::stream& CpuStream() {
 
 dnnl::memory::data_type ToDnnl(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return dnnl::memory::data_type::f32;
-    case DType::kI32: return dnnl::memory::data_type::s32;
-    case DType::kBF16: return dnnl::memory::data_type::bf16;
+    case DType::kF32:
+      return dnnl::memory::data_type::f32;
+    case DType::kI32:
+      return dnnl::memory::data_type::s32;
+    case DType::kBF16:
+      return dnnl::memory::data_type::bf16;
   }
   return dnnl::memory::data_type::undef;
 }

@@ -9,9 +9,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
-#include "oneapi/dnnl/dnnl.hpp"
 #include "framework/tensor/dtype.h"
 #include "framework/tensor/shape.h"
+#include "oneapi/dnnl/dnnl.hpp"
 
 namespace attnlab::dnnl_backend {
 
@@ -39,8 +39,14 @@ struct CachedPrimitive {
 using PrimitiveKey = absl::InlinedVector<int64_t, 32>;
 
 enum class PrimitiveKind : int64_t {
-  kMatmul = 1, kEltwiseForward, kEltwiseBackward, kSoftmaxForward, kSoftmaxBackward,
-  kLayerNormForward, kLayerNormBackward, kReorder,
+  kMatmul = 1,
+  kEltwiseForward,
+  kEltwiseBackward,
+  kSoftmaxForward,
+  kSoftmaxBackward,
+  kLayerNormForward,
+  kLayerNormBackward,
+  kReorder,
 };
 
 // Returns the cached primitive for `key`, calling `create` the first time.

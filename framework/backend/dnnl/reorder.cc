@@ -5,8 +5,8 @@
 
 namespace attnlab::dnnl_backend {
 
-void Reorder(DType dtype, const Shape& dims, const void* src, const Strides& src_strides,
-             void* dst, const Strides& dst_strides) {
+void Reorder(DType dtype, const Shape& dims, const void* src, const Strides& src_strides, void* dst,
+             const Strides& dst_strides) {
   if (NumElements(dims) == 0) return;
   if (dims.empty()) {  // a scalar: oneDNN needs at least one dim
     Reorder(dtype, Shape{1}, src, Strides{1}, dst, Strides{1});

@@ -40,8 +40,8 @@ CachedPrimitive CreateBackward(int64_t rows, int64_t cols) {
 
 void SoftmaxForward(bool log_softmax, const float* src, float* dst, int64_t rows, int64_t cols) {
   if (rows * cols == 0) return;
-  const PrimitiveKey key = {static_cast<int64_t>(PrimitiveKind::kSoftmaxForward), log_softmax,
-                            rows, cols};
+  const PrimitiveKey key = {static_cast<int64_t>(PrimitiveKind::kSoftmaxForward), log_softmax, rows,
+                            cols};
   CachedPrimitive& primitive = GetOrCreatePrimitive(key, [&] {
     return log_softmax ? CreateForward<dnnl::logsoftmax_forward>(rows, cols)
                        : CreateForward<dnnl::softmax_forward>(rows, cols);
@@ -59,7 +59,8 @@ void SoftmaxBackward(bool log_softmax, const float* dst, const float* diff_dst, 
                ? CreateBackward<dnnl::logsoftmax_forward, dnnl::logsoftmax_backward>(rows, cols)
                : CreateBackward<dnnl::softmax_forward, dnnl::softmax_backward>(rows, cols);
   });
-  primitive.Run({{DNNL_ARG_DST, dst}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}});
+  primitive.Run(
+      {{DNNL_ARG_DST, dst}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}});
 }
 
 }  // namespace attnlab::dnnl_backend
