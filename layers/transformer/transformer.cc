@@ -229,7 +229,8 @@ std::unique_ptr<DecoderState> Transformer::StartDecoding(const Tensor& src) {
   auto state = std::make_unique<TransformerDecoderState>();
   state->src_padding_mask = SourcePaddingMask(src);
   state->memory = Encode(src, state->src_padding_mask);
-  state->caches.resize(decoder_->num_layers());
+  state->use_cache = decoding_cache_;
+  if (state->use_cache) state->caches.resize(decoder_->num_layers());
   return state;
 }
 
@@ -239,9 +240,18 @@ Tensor Transformer::DecodeStep(DecoderState& state, const Tensor& last_tokens) {
   ATTNLAB_CHECK(last_tokens.dtype() == DType::kI32 && last_tokens.shape() == (Shape{rows}),
                 "Transformer::DecodeStep: last_tokens ", last_tokens.Describe(), " should be i32 [",
                 rows, "]");
-  const Tensor embedded = EmbedTarget(Reshape(last_tokens, {rows, 1}), decoding.steps);
-  const Tensor hidden = decoder_->Forward(embedded, decoding.memory, decoding.src_padding_mask,
-                                          &decoding.caches);  // [rows, 1, d_model]
+  const Tensor step_tokens = Reshape(last_tokens, {rows, 1});
+  Tensor hidden;  // [rows, 1, d_model]
+  if (decoding.use_cache) {
+    hidden = decoder_->Forward(EmbedTarget(step_tokens, decoding.steps), decoding.memory,
+                               decoding.src_padding_mask, &decoding.caches);
+  } else {
+    decoding.prefix =
+        decoding.steps == 0 ? Contiguous(step_tokens) : Concat({decoding.prefix, step_tokens}, 1);
+    const Tensor all_hidden = decoder_->Forward(EmbedTarget(decoding.prefix, 0), decoding.memory,
+                                                decoding.src_padding_mask);  // [rows, steps+1, d]
+    hidden = Narrow(all_hidden, 1, decoding.steps, 1);
+  }
   ++decoding.steps;
   const Tensor logits = Reshape(generator_->Forward(hidden), {rows, options_.tgt_vocab});
   return LogSoftmax(logits);  // [rows, tgt_vocab]
@@ -254,6 +264,7 @@ void Transformer::ReorderState(DecoderState& state, const Tensor& indices) {
   };
   reorder(decoding.memory);
   reorder(decoding.src_padding_mask);
+  reorder(decoding.prefix);
   for (DecoderLayerCache& cache : decoding.caches) {
     reorder(cache.self_attn.key);
     reorder(cache.self_attn.value);

@@ -63,11 +63,16 @@ struct TransformerOutput {
   TransformerAttentionWeights attention;
 };
 
-// Incremental decoding state for `rows` rows (sources, or sources x beams).
+// Decoding state for `rows` rows (sources, or sources x beams). With the key/value cache
+// (the default) each step runs the decoder on the new token only; without it each step
+// re-runs the decoder over every token fed so far (`prefix`), the baseline the cache is
+// measured against (`attnlab bench`).
 struct TransformerDecoderState : DecoderState {
   Tensor memory;                          // encoder output [rows, src, d_model]
   Tensor src_padding_mask;                // f32 [rows, src], 1 at padding
-  std::vector<DecoderLayerCache> caches;  // one per decoder layer
+  bool use_cache = true;                  // Transformer::decoding_cache() at StartDecoding
+  std::vector<DecoderLayerCache> caches;  // one per decoder layer (use_cache only)
+  Tensor prefix;                          // i32 [rows, steps], tokens fed so far (no cache only)
   int64_t steps = 0;                      // tokens fed so far = position of the next one
 };
 
@@ -94,6 +99,12 @@ class Transformer : public Seq2SeqModel {
   Tensor DecodeStep(DecoderState& state, const Tensor& last_tokens) override;
   void ReorderState(DecoderState& state, const Tensor& indices) override;
 
+  // Whether decoding states started from now on keep the key/value cache (default true).
+  // Off, every DecodeStep recomputes the decoder over the whole prefix: the same
+  // log-probabilities, at quadratic cost in the target length.
+  void set_decoding_cache(bool enabled) { decoding_cache_ = enabled; }
+  bool decoding_cache() const { return decoding_cache_; }
+
   const SpecialTokens& special_tokens() const override { return options_.special_tokens; }
   int64_t target_vocab_size() const override { return options_.tgt_vocab; }
   const TransformerOptions& options() const { return options_; }
@@ -115,6 +126,7 @@ class Transformer : public Seq2SeqModel {
 
   TransformerOptions options_;
   float embedding_scale_ = 1.0f;  // sqrt(d_model)
+  bool decoding_cache_ = true;
   std::shared_ptr<Embedding> src_embed_;
   std::shared_ptr<Embedding> tgt_embed_;  // == src_embed_ when shared
   std::shared_ptr<PositionalEncoding> src_pos_encoding_;

@@ -177,6 +177,20 @@ void BM_LayerNormForwardBackward(benchmark::State& state) {
 }
 BENCHMARK(BM_LayerNormForwardBackward)->Apply(AtEveryConfig);
 
+// Dropout (p = 0.1) on the feed-forward hidden activations [batch*len, d_ff], forward +
+// backward: the mask is drawn from Philox in forward and drawn again in backward. Bytes:
+// forward reads x and writes y, backward reads dy and writes dx.
+void BM_DropoutForwardBackward(benchmark::State& state) {
+  const ModelConfig& config = ConfigAt(state.range(0));
+  const Shape shape = {config.batch * config.length, config.d_ff};
+  Tensor x = RandomParameter(shape, 36);
+  const Tensor output_grad = RandomTensor(shape, 37);
+  ForwardBackwardLoop(state, x, output_grad, [&] { return Dropout(x, 0.1f, true); });
+  state.SetBytesProcessed(state.iterations() * 4 * NumElements(shape) * sizeof(float));
+  SetLabel(state, config);
+}
+BENCHMARK(BM_DropoutForwardBackward)->Apply(AtEveryConfig);
+
 // Cross-entropy over the vocabulary: logits [batch*len, 8000], forward + backward. Bytes:
 // forward reads the logits, backward reads them again and writes their gradient.
 void BM_CrossEntropyForwardBackward(benchmark::State& state) {

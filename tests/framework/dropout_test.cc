@@ -71,6 +71,46 @@ TEST(DropoutTest, MaskFollowsThePhiloxStreamElementByElement) {
   }
 }
 
+// Whole groups of 16 blocks go through the vectorised PhiloxBlocks: every word must be
+// PhiloxBlock's, including when the block counter carries into its high word.
+TEST(PhiloxTest, SixteenBlocksAtOnceEqualOneBlockAtATime) {
+  for (const uint64_t seed : {uint64_t{0}, uint64_t{4}, uint64_t{0x123456789abcdefULL}}) {
+    for (const uint64_t first : {uint64_t{0}, uint64_t{7}, uint64_t{0xFFFFFFF8ULL}}) {
+      PhiloxWords words;
+      PhiloxBlocks(seed, first, words);
+      for (int lane = 0; lane < kPhiloxLanes; ++lane) {
+        const PhiloxCounter expected = PhiloxBlock(seed, first + lane);
+        for (int word = 0; word < 4; ++word) {
+          EXPECT_EQ(words[4 * lane + word], expected[word])
+              << "seed " << seed << " block " << first + lane << " word " << word;
+        }
+      }
+    }
+  }
+}
+
+// A tensor spanning several parallel chunks (4096 blocks each), whole 16-block groups, a
+// partial group and a partial last block, from an odd offset, on 2 threads.
+TEST(DropoutTest, LongTensorsFollowThePhiloxStreamElementByElement) {
+  const int previous_threads = NumThreads();
+  SetNumThreads(2);
+  ManualSeed(9);
+  Dropout(Tensor::Full({3}, 1.0f), 0.5f, true);  // moves the stream to an odd block
+  const uint64_t first = DefaultGenerator().state().offset;
+  const int64_t count = 2 * 16384 + 16 * 4 * 3 + 7;
+  const float p = 0.3f, scale = 1.0f / (1.0f - p);
+  const Tensor x = RandomInput({count}, 10);
+  const std::vector<float> in = x.ToFloats();
+  const std::vector<float> out = Dropout(x, p, true).ToFloats();
+  SetNumThreads(previous_threads);
+  int64_t mismatches = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const bool keep = UniformFloat(PhiloxBlock(9, first + i / 4)[i % 4]) >= p;
+    if (out[i] != (keep ? in[i] * scale : 0.0f)) ++mismatches;
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
 TEST(DropoutTest, SameSeedGivesSameMaskAndTheStreamMovesOn) {
   const Tensor x = RandomInput({64, 33}, 5);
   ManualSeed(6);

@@ -331,6 +331,26 @@ TEST_P(TransformerDecodingTest, BeamScoresAreLengthNormalizedLogProbabilities) {
   }
 }
 
+// Full recomputation (no key/value cache) finds the same hypotheses as the cache.
+TEST_P(TransformerDecodingTest, DecodingWithoutTheCacheFindsTheSameHypotheses) {
+  std::shared_ptr<Transformer> model = MakeTransformer(TinyTransformerOptions(GetParam()), 9);
+  const Tensor src = TinySources();
+  BeamSearchOptions options;
+  options.beam_size = 3;
+  options.max_len = 7;
+  const DecodeResult greedy = GreedyDecode(*model, src, options.max_len);
+  const DecodeResult beam = BeamSearch(*model, src, options);
+  model->set_decoding_cache(false);
+  const DecodeResult greedy_recomputed = GreedyDecode(*model, src, options.max_len);
+  const DecodeResult beam_recomputed = BeamSearch(*model, src, options);
+  EXPECT_EQ(greedy_recomputed.tokens, greedy.tokens);
+  EXPECT_EQ(beam_recomputed.tokens, beam.tokens);
+  for (size_t row = 0; row < beam.scores.size(); ++row) {
+    EXPECT_NEAR(greedy_recomputed.scores[row], greedy.scores[row], 1e-4) << "row " << row;
+    EXPECT_NEAR(beam_recomputed.scores[row], beam.scores[row], 1e-4) << "row " << row;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Positional, TransformerDecodingTest,
                          ::testing::ValuesIn(PositionalEncodingNames()),
                          [](const auto& info) { return info.param; });

@@ -335,6 +335,31 @@ TEST_P(TransformerModelTest, IncrementalDecodingEqualsFullForward) {
   }
 }
 
+// Without the key/value cache each step recomputes the decoder over the whole prefix:
+// the same log-probabilities, also after the rows are reordered (as beam search does).
+TEST_P(TransformerModelTest, DecodingWithoutTheCacheEqualsDecodingWithIt) {
+  std::shared_ptr<Transformer> model = MakeTransformer(Options());
+  model->Eval();
+  NoGradGuard no_grad;
+  const Tensor src = TinySource();
+  const Tensor tgt_in = Ints({1, 4, 3, 6, 5, 4, 1, 5, 5, 2, 3, 3}, {2, 6});
+  std::unique_ptr<DecoderState> cached = model->StartDecoding(src);
+  model->set_decoding_cache(false);
+  std::unique_ptr<DecoderState> recomputed = model->StartDecoding(src);
+  model->set_decoding_cache(true);
+  const Tensor swap_rows = Ints({1, 0}, {2});
+  for (int64_t step = 0; step < 6; ++step) {
+    if (step == 3) {
+      model->ReorderState(*cached, swap_rows);
+      model->ReorderState(*recomputed, swap_rows);
+    }
+    const Tensor last_tokens = Contiguous(Reshape(Narrow(tgt_in, 1, step, 1), {2}));
+    const Tensor with_cache = model->DecodeStep(*cached, last_tokens);  // [2, vocab]
+    const Tensor without_cache = model->DecodeStep(*recomputed, last_tokens);
+    EXPECT_TRUE(AllClose(without_cache, with_cache.ToFloats(), 2e-5)) << "step " << step;
+  }
+}
+
 std::vector<ModelCase> AllModelCases() {
   std::vector<ModelCase> cases;
   for (const std::string& positional : PositionalEncodingNames()) {

@@ -1,0 +1,236 @@
+#include "experiments/bench/bench.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/core/error.h"
+#include "framework/ops/ops.h"
+#include "framework/optim/adam.h"
+#include "framework/parallel/parallel_for.h"
+#include "framework/random/generator.h"
+#include "framework/tensor/allocator.h"
+#include "layers/decoding/beam_search.h"
+#include "layers/decoding/greedy.h"
+#include "layers/transformer/transformer.h"
+
+namespace attnlab::experiments {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr float kDropout = 0.1f;
+constexpr float kLabelSmoothing = 0.1f;
+constexpr double kLearningRate = 1e-4;  // constant: the value does not change the step's cost
+constexpr int64_t kMaxPositions = 512;  // the sinusoidal table's length
+constexpr int64_t kBeamSize = 4;
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Seconds of each of `runs` calls of `run`.
+std::vector<double> TimeRuns(int64_t runs, const std::function<void()>& run) {
+  std::vector<double> seconds;
+  for (int64_t i = 0; i < runs; ++i) {
+    const Clock::time_point start = Clock::now();
+    run();
+    seconds.push_back(Seconds(start));
+  }
+  return seconds;
+}
+
+absl::Status CheckPositive(const char* what, int64_t value) {
+  if (value > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(what, " must be positive, got ", value));
+}
+
+// Random non-special tokens (3..vocab-1: 0 is pad, 1 bos, 2 eos), i32 [rows, length].
+std::vector<int32_t> RandomTokens(int64_t rows, int64_t length, int64_t vocab,
+                                  Generator& generator) {
+  return RandomInts({rows, length}, 3, static_cast<int32_t>(vocab), generator).ToInts();
+}
+
+// The fp32 GEMM ceiling: GFLOP/s of dnnl_sgemm at 1024^3 on the current threads.
+double MeasureSgemmCeiling(Generator& generator) {
+  constexpr int64_t kSize = 1024;
+  const Tensor a = RandomUniform({kSize, kSize}, -1.0f, 1.0f, generator);
+  const Tensor b = RandomUniform({kSize, kSize}, -1.0f, 1.0f, generator);
+  Tensor c = Tensor::Empty({kSize, kSize});
+  auto sgemm = [&] {
+    dnnl_backend::Sgemm(false, false, kSize, kSize, kSize, 1.0f, a.data<float>(), kSize,
+                        b.data<float>(), kSize, 0.0f, c.data<float>(), kSize);
+  };
+  TimeRuns(3, sgemm);
+  return 2.0 * kSize * kSize * kSize / Median(TimeRuns(15, sgemm)) * 1e-9;
+}
+
+TrainingBench RunTraining(nn::Transformer& model, const ReferenceConfig& config,
+                          const BenchOptions& options, const TrainingStepFlops& flops,
+                          Generator& token_generator) {
+  const int64_t batch = config.batch, length = config.length;
+  const std::vector<int32_t> target = RandomTokens(batch, length, config.vocab, token_generator);
+  // Teacher forcing: the decoder reads bos + target[:-1] and predicts target.
+  std::vector<int32_t> target_input(target.size());
+  for (int64_t row = 0; row < batch; ++row) {
+    target_input[row * length] = model.special_tokens().bos_id;
+    std::copy_n(target.begin() + row * length, length - 1, target_input.begin() + row * length + 1);
+  }
+  const Tensor src =
+      Tensor::FromInts(RandomTokens(batch, length, config.vocab, token_generator), {batch, length});
+  const Tensor tgt_in = Tensor::FromInts(target_input, {batch, length});
+  const Tensor tgt_out = Tensor::FromInts(target, {batch * length});
+
+  AdamOptions adam_options;  // the paper's (section 5.3)
+  adam_options.beta1 = 0.9;
+  adam_options.beta2 = 0.98;
+  adam_options.epsilon = 1e-9;
+  Adam optimizer(model.NamedParameters(), adam_options);
+  model.Train();
+  Tensor loss;
+  auto step = [&] {
+    const Tensor logits = model.Forward(src, tgt_in);  // [batch, length, vocab]
+    loss = CrossEntropy(Reshape(logits, {-1, config.vocab}), tgt_out, kLabelSmoothing,
+                        model.special_tokens().pad_id);
+    loss.backward();
+    optimizer.Step(kLearningRate);
+    optimizer.ZeroGrad();
+  };
+
+  TrainingBench result;
+  TimeRuns(options.warmup, step);
+  CachingAllocator& allocator = CachingAllocator::Global();
+  allocator.ResetPeak();
+  const uint64_t allocations_before = allocator.Stats().system_allocations;
+  const uint64_t primitives_before = dnnl_backend::Stats().primitives_created;
+  const std::vector<double> seconds = TimeRuns(options.steps, step);
+  const AllocatorStats allocator_after = allocator.Stats();
+  result.total_primitives_created = dnnl_backend::Stats().primitives_created;
+  result.total_system_allocations = allocator_after.system_allocations;
+  result.steady_system_allocations = allocator_after.system_allocations - allocations_before;
+  result.steady_primitives_created = result.total_primitives_created - primitives_before;
+  result.allocator_peak_bytes = static_cast<int64_t>(allocator_after.peak_bytes);
+  result.final_loss = loss.item();
+
+  const double median = Median(seconds);
+  result.step_ms_median = median * 1e3;
+  result.step_ms_min = *std::min_element(seconds.begin(), seconds.end()) * 1e3;
+  result.step_ms_max = *std::max_element(seconds.begin(), seconds.end()) * 1e3;
+  result.target_tokens_per_second = static_cast<double>(batch * length) / median;
+  result.achieved_gflops = flops.training_step / median * 1e-9;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  result.peak_rss_bytes = static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux: kilobytes
+  return result;
+}
+
+DecodingBench RunDecoding(nn::Transformer& model, const ReferenceConfig& config,
+                          const BenchOptions& options, Generator& token_generator) {
+  DecodingBench result;
+  result.batch = config.batch;
+  result.source_length = config.length;
+  result.decode_length = options.decode_length;
+  result.runs = options.decode_runs;
+  // A random model may rank eos first at any step; with its logit at -1e9 every sentence
+  // is exactly decode_length tokens long, as in the PyTorch script's fixed-length loop.
+  for (auto& [name, parameter] : model.NamedParameters()) {
+    if (name == "generator.bias") parameter.data<float>()[model.special_tokens().eos_id] = -1e9f;
+  }
+  const Tensor src =
+      Tensor::FromInts(RandomTokens(config.batch, config.length, config.vocab, token_generator),
+                       {config.batch, config.length});
+  nn::BeamSearchOptions beam_options;
+  beam_options.beam_size = kBeamSize;
+  beam_options.max_len = options.decode_length;
+
+  // Sentences per second of `decode`, after one warm-up run.
+  auto sentences_per_second = [&](const std::function<nn::DecodeResult()>& decode) {
+    const nn::DecodeResult warmup = decode();
+    for (const std::vector<int32_t>& tokens : warmup.tokens) {
+      ATTNLAB_CHECK(static_cast<int64_t>(tokens.size()) == options.decode_length,
+                    "bench: a hypothesis ended after ", tokens.size(), " of ",
+                    options.decode_length, " tokens");
+    }
+    const double seconds = Median(TimeRuns(options.decode_runs, [&] { decode(); }));
+    return static_cast<double>(config.batch) / seconds;
+  };
+  result.greedy_sentences_per_second =
+      sentences_per_second([&] { return nn::GreedyDecode(model, src, options.decode_length); });
+  result.beam4_sentences_per_second =
+      sentences_per_second([&] { return nn::BeamSearch(model, src, beam_options); });
+  model.set_decoding_cache(false);
+  result.greedy_recompute_sentences_per_second =
+      sentences_per_second([&] { return nn::GreedyDecode(model, src, options.decode_length); });
+  model.set_decoding_cache(true);
+  result.cache_speedup =
+      result.greedy_sentences_per_second / result.greedy_recompute_sentences_per_second;
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<BenchResult> RunBench(const BenchOptions& options) {
+  ASSIGN_OR_RETURN(const ReferenceConfig config, FindReferenceConfig(options.model));
+  RETURN_IF_ERROR(CheckPositive("--steps", options.steps));
+  if (options.warmup < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--warmup must be zero or positive, got ", options.warmup));
+  }
+  if (options.decode_runs < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--decode_runs must be zero (no decoding) or positive, got ", options.decode_runs));
+  }
+  if (options.decode_length < 1 || options.decode_length > kMaxPositions) {
+    return absl::InvalidArgumentError(absl::StrCat("--decode_length must be in [1, ", kMaxPositions,
+                                                   "], got ", options.decode_length));
+  }
+
+  nn::TransformerOptions model_options;
+  model_options.src_vocab = config.vocab;
+  model_options.tgt_vocab = config.vocab;
+  model_options.d_model = config.d_model;
+  model_options.num_heads = config.heads;
+  model_options.d_ff = config.d_ff;
+  model_options.encoder_layers = config.encoder_layers;
+  model_options.decoder_layers = config.decoder_layers;
+  model_options.dropout = kDropout;
+  model_options.attention_dropout = kDropout;
+  model_options.attention = "scaled_dot";
+  model_options.positional = "sinusoidal";
+  model_options.max_len = kMaxPositions;
+  model_options.norm_position = nn::NormPosition::kPost;
+  model_options.activation = nn::FeedForwardActivation::kRelu;
+  ASSIGN_OR_RETURN(std::shared_ptr<nn::Transformer> model,
+                   nn::Transformer::Create(model_options, options.seed));
+  ManualSeed(options.seed);  // dropout masks
+  Generator token_generator(options.seed + 1);
+
+  BenchResult result;
+  result.config = config;
+  result.threads = NumThreads();
+  result.parameters = model->ParameterCount();
+  result.steps = options.steps;
+  result.warmup = options.warmup;
+  result.flops = CountTrainingStepFlops(config);
+  result.training = RunTraining(*model, config, options, result.flops, token_generator);
+  result.sgemm_1024_gflops = MeasureSgemmCeiling(token_generator);
+  result.mfu = result.training.achieved_gflops / result.sgemm_1024_gflops;
+  if (options.decode_runs > 0) {
+    result.decoding_measured = true;
+    result.decoding = RunDecoding(*model, config, options, token_generator);
+  }
+  return result;
+}
+
+}  // namespace attnlab::experiments

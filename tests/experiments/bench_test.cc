@@ -1,0 +1,172 @@
+// attnlab bench: the analytic FLOP count against a hand-worked configuration, the
+// reference shapes, and the command end to end (JSON with every field, positive values,
+// a quiet steady state) with its errors.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "experiments/bench/flop_count.h"
+#include "experiments/bench/reference_config.h"
+#include "gtest/gtest.h"
+
+#ifndef ATTNLAB_CLI
+#error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
+#endif
+
+namespace attnlab::experiments {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(ReferenceConfigTest, ShapesAreThoseOfTheDesign) {
+  ASSERT_EQ(ReferenceConfigs().size(), 3u);
+  const ReferenceConfig base = FindReferenceConfig("base").value();
+  EXPECT_EQ(base.d_model, 512);
+  EXPECT_EQ(base.heads, 8);
+  EXPECT_EQ(base.d_ff, 2048);
+  EXPECT_EQ(base.encoder_layers, 6);
+  EXPECT_EQ(base.decoder_layers, 6);
+  EXPECT_EQ(base.vocab, 8000);
+  EXPECT_EQ(base.batch, 32);
+  EXPECT_EQ(base.length, 64);
+  const absl::StatusOr<ReferenceConfig> huge = FindReferenceConfig("huge");
+  EXPECT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("'huge'"), std::string::npos);
+}
+
+// tiny: B = 64, S = T = 24, d = 128, f = 512, V = 32, 2 + 2 layers; B·S = 1536 tokens.
+//   encoder layer: projections 8·1536·128² = 201,326,592
+//                  scores + weighted sum 4·64·24²·128 = 18,874,368
+//                  feed-forward 4·1536·128·512 = 402,653,184          -> 622,854,144
+//   decoder layer: self-attention 201,326,592 + 18,874,368
+//                  cross-attention Q, out 4·1536·128² = 100,663,296; K, V the same;
+//                  scores + weighted sum 4·64·24·24·128 = 18,874,368
+//                  feed-forward 402,653,184                           -> 843,055,104
+//   generator: 2·1536·128·32 = 12,582,912
+//   forward: 2·622,854,144 + 2·843,055,104 + 12,582,912 = 2,944,401,408; step: x3.
+TEST(FlopCountTest, TinyMatchesTheHandWorkedCount) {
+  const TrainingStepFlops flops = CountTrainingStepFlops(FindReferenceConfig("tiny").value());
+  EXPECT_EQ(flops.encoder_layer, 622854144.0);
+  EXPECT_EQ(flops.decoder_layer, 843055104.0);
+  EXPECT_EQ(flops.generator, 12582912.0);
+  EXPECT_EQ(flops.forward, 2944401408.0);
+  EXPECT_EQ(flops.training_step, 8833204224.0);
+}
+
+// Source and target lengths enter differently (cross-attention K, V on the source).
+TEST(FlopCountTest, ScalesWithEachDimensionAsTheFormulaSays) {
+  ReferenceConfig config{"one", 1, 1, 1, 1, 1, 1, 1, 1};
+  // Encoder 8 + 4 + 4 = 16; decoder 8 + 4 + 4 + 4 + 4 + 4 = 28; generator 2.
+  EXPECT_EQ(CountTrainingStepFlops(config).forward, 46.0);
+  config.vocab = 10;  // generator 20
+  EXPECT_EQ(CountTrainingStepFlops(config).forward, 64.0);
+  config.length = 2;  // encoder 16+16+8 = 40; decoder 16+16+8+8+16+8 = 72; generator 40
+  EXPECT_EQ(CountTrainingStepFlops(config).forward, 152.0);
+}
+
+struct Output {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// `attnlab ARGUMENTS`, capturing stdout and stderr.
+Output RunCli(const std::string& arguments) {
+  static int counter = 0;
+  const fs::path directory = fs::path(::testing::TempDir());
+  const std::string id = std::to_string(getpid()) + "." + std::to_string(counter++);
+  const fs::path out = directory / ("bench_stdout." + id);
+  const fs::path err = directory / ("bench_stderr." + id);
+  const std::string command = std::string("'") + ATTNLAB_CLI + "' " + arguments +
+                              " < /dev/null > '" + out.string() + "' 2> '" + err.string() + "'";
+  const int status = std::system(command.c_str());
+  Output output;
+  output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  output.out = ReadFile(out);
+  output.err = ReadFile(err);
+  fs::remove(out);
+  fs::remove(err);
+  return output;
+}
+
+TEST(BenchCommandTest, TinyJsonHasEveryFieldWithPositiveValues) {
+  const Output output =
+      RunCli("bench --model tiny --steps 2 --warmup 1 --json --threads 1 --decode_length 16");
+  ASSERT_EQ(output.exit_code, 0) << output.err;
+  const nlohmann::json json = nlohmann::json::parse(output.out);
+  EXPECT_EQ(json["model"], "tiny");
+  EXPECT_EQ(json["dtype"], "f32");
+  EXPECT_EQ(json["threads"], 1);
+  EXPECT_EQ(json["config"]["d_model"], 128);
+  EXPECT_EQ(json["config"]["batch"], 64);
+  EXPECT_GT(json["parameters"].get<int64_t>(), 0);
+  const nlohmann::json& training = json["training"];
+  EXPECT_EQ(training["steps"], 2);
+  EXPECT_EQ(training["flops_per_step"].get<double>(), 8833204224.0);
+  for (const char* field :
+       {"step_ms_median", "step_ms_min", "step_ms_max", "target_tokens_per_second",
+        "achieved_gflops", "sgemm_1024_gflops", "mfu", "peak_rss_bytes", "allocator_peak_bytes",
+        "total_system_allocations", "total_primitives_created", "final_loss"}) {
+    ASSERT_TRUE(training.contains(field)) << field;
+    EXPECT_GT(training[field].get<double>(), 0.0) << field;
+  }
+  // The counters of the timed steps are present (whether they are 0 is what they measure).
+  EXPECT_TRUE(training["steady_system_allocations"].is_number_unsigned());
+  EXPECT_TRUE(training["steady_primitives_created"].is_number_unsigned());
+  EXPECT_NEAR(training["target_tokens_per_second"].get<double>(),
+              64 * 24 / (training["step_ms_median"].get<double>() * 1e-3), 1e-6 * 64 * 24);
+  EXPECT_LT(training["mfu"].get<double>(), 1.5);
+  const nlohmann::json& decoding = json["decoding"];
+  EXPECT_EQ(decoding["decode_length"], 16);
+  for (const char* field : {"greedy_sentences_per_second", "beam4_sentences_per_second",
+                            "greedy_recompute_sentences_per_second", "cache_speedup"}) {
+    ASSERT_TRUE(decoding.contains(field)) << field;
+    EXPECT_GT(decoding[field].get<double>(), 0.0) << field;
+  }
+}
+
+TEST(BenchCommandTest, TableNamesEveryMeasurement) {
+  const Output output =
+      RunCli("bench --model tiny --steps 1 --warmup 0 --decode_runs 0 --threads 1");
+  ASSERT_EQ(output.exit_code, 0) << output.err;
+  for (const char* part : {"target tokens/s", "MFU", "fp32 GEMM ceiling", "peak RSS",
+                           "system allocations", "oneDNN primitives", "decoding: skipped"}) {
+    EXPECT_NE(output.out.find(part), std::string::npos) << part << " missing from\n" << output.out;
+  }
+}
+
+// A failed command: non-zero exit, nothing on stdout, one stderr line with every part.
+void ExpectFails(const std::string& arguments, const std::vector<std::string>& parts) {
+  const Output output = RunCli(arguments);
+  EXPECT_NE(output.exit_code, 0) << arguments;
+  EXPECT_EQ(output.out, "") << arguments;
+  EXPECT_EQ(output.err.find('\n'), output.err.size() - 1) << arguments << ": " << output.err;
+  for (const std::string& part : parts) {
+    EXPECT_NE(output.err.find(part), std::string::npos) << arguments << ": " << output.err;
+  }
+}
+
+TEST(BenchCommandTest, BadFlagsAreClearErrors) {
+  ExpectFails("bench --model huge", {"attnlab bench", "unknown model 'huge'", "tiny, small, base"});
+  ExpectFails("bench --model tiny --dtype bf16", {"--dtype bf16 is not implemented yet"});
+  ExpectFails("bench --model tiny --dtype f16", {"--dtype must be f32", "'f16'"});
+  ExpectFails("bench", {"expected --model tiny|small|base"});
+  ExpectFails("bench --model tiny --steps 0", {"--steps must be positive, got 0"});
+  ExpectFails("bench --model tiny --decode_length 1000", {"--decode_length must be in [1, 512]"});
+  ExpectFails("bench --model tiny --modle tiny", {"unknown flag --modle", "--model"});
+}
+
+}  // namespace
+}  // namespace attnlab::experiments

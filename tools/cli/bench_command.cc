@@ -1,0 +1,195 @@
+// `attnlab bench --model tiny|small|base`: the training step and decoding speed of a
+// reference configuration (../shared/DESIGN.md), as a table or one JSON object.
+// What is measured, and how, is in experiments/bench/bench.h; the FLOP formula is in
+// experiments/bench/flop_count.h. This file parses the flags and prints the result.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "experiments/bench/bench.h"
+#include "framework/core/error.h"
+#include "tools/cli/command.h"
+#include "tools/cli/flags.h"
+
+namespace attnlab::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::vector<FlagSpec> BenchFlags() {
+  return {
+      {"model", "reference configuration: tiny, small or base"},
+      ThreadsFlag(),
+      {"steps", "timed training steps (default 20)"},
+      {"warmup", "training steps before timing (default 3)"},
+      {"dtype", "f32 (default); bf16 is not implemented yet"},
+      {"decode_runs", "timed runs of each decoder, median counts; 0 skips decoding (default 1)"},
+      {"decode_length", "tokens generated per sentence (default 64)"},
+      {"seed", "weights, tokens and dropout (default 1)"},
+      {"json", "print one JSON object instead of the table", false}};
+}
+
+absl::Status CheckDtype(const std::string& dtype) {
+  if (dtype == "f32") return absl::OkStatus();
+  if (dtype == "bf16") {
+    return absl::UnimplementedError(
+        "--dtype bf16 is not implemented yet (mixed precision is planned in issue 7); use "
+        "--dtype f32");
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--dtype must be f32 (or, later, bf16), got '", dtype, "'"));
+}
+
+Json ToJson(const experiments::BenchResult& result) {
+  const experiments::ReferenceConfig& config = result.config;
+  const experiments::TrainingBench& training = result.training;
+  Json json;
+  json["model"] = config.name;
+  json["config"] = {{"d_model", config.d_model},
+                    {"heads", config.heads},
+                    {"d_ff", config.d_ff},
+                    {"encoder_layers", config.encoder_layers},
+                    {"decoder_layers", config.decoder_layers},
+                    {"vocab", config.vocab},
+                    {"batch", config.batch},
+                    {"length", config.length}};
+  json["dtype"] = "f32";
+  json["threads"] = result.threads;
+  json["parameters"] = result.parameters;
+  json["training"] = {{"steps", result.steps},
+                      {"warmup", result.warmup},
+                      {"step_ms_median", training.step_ms_median},
+                      {"step_ms_min", training.step_ms_min},
+                      {"step_ms_max", training.step_ms_max},
+                      {"target_tokens_per_second", training.target_tokens_per_second},
+                      {"flops_per_step", result.flops.training_step},
+                      {"achieved_gflops", training.achieved_gflops},
+                      {"sgemm_1024_gflops", result.sgemm_1024_gflops},
+                      {"mfu", result.mfu},
+                      {"peak_rss_bytes", training.peak_rss_bytes},
+                      {"allocator_peak_bytes", training.allocator_peak_bytes},
+                      {"steady_system_allocations", training.steady_system_allocations},
+                      {"steady_primitives_created", training.steady_primitives_created},
+                      {"total_system_allocations", training.total_system_allocations},
+                      {"total_primitives_created", training.total_primitives_created},
+                      {"final_loss", training.final_loss}};
+  if (result.decoding_measured) {
+    const experiments::DecodingBench& decoding = result.decoding;
+    json["decoding"] = {
+        {"batch", decoding.batch},
+        {"source_length", decoding.source_length},
+        {"decode_length", decoding.decode_length},
+        {"runs", decoding.runs},
+        {"greedy_sentences_per_second", decoding.greedy_sentences_per_second},
+        {"beam4_sentences_per_second", decoding.beam4_sentences_per_second},
+        {"greedy_recompute_sentences_per_second", decoding.greedy_recompute_sentences_per_second},
+        {"cache_speedup", decoding.cache_speedup}};
+  } else {
+    json["decoding"] = nullptr;
+  }
+  return json;
+}
+
+double MiB(int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
+void PrintTable(const experiments::BenchResult& result) {
+  const experiments::ReferenceConfig& config = result.config;
+  const experiments::TrainingBench& training = result.training;
+  std::printf(
+      "attnlab bench: %s (d_model %lld, heads %lld, d_ff %lld, layers %lld+%lld, vocab %lld, "
+      "batch %lld, length %lld), %.2fM parameters, %d threads, f32\n",
+      config.name.c_str(), static_cast<long long>(config.d_model),
+      static_cast<long long>(config.heads), static_cast<long long>(config.d_ff),
+      static_cast<long long>(config.encoder_layers), static_cast<long long>(config.decoder_layers),
+      static_cast<long long>(config.vocab), static_cast<long long>(config.batch),
+      static_cast<long long>(config.length), static_cast<double>(result.parameters) * 1e-6,
+      result.threads);
+  std::printf("training step (forward + backward + Adam), %lld steps after %lld warm-up\n",
+              static_cast<long long>(result.steps), static_cast<long long>(result.warmup));
+  std::printf("  step time              median %.2f ms (min %.2f, max %.2f)\n",
+              training.step_ms_median, training.step_ms_min, training.step_ms_max);
+  std::printf("  target tokens/s        %.0f\n", training.target_tokens_per_second);
+  std::printf("  FLOPs per step         %.3f GFLOP (matmuls, 3 x forward)\n",
+              result.flops.training_step * 1e-9);
+  std::printf("  achieved               %.1f GFLOP/s\n", training.achieved_gflops);
+  std::printf("  fp32 GEMM ceiling      %.1f GFLOP/s (dnnl_sgemm 1024^3)\n",
+              result.sgemm_1024_gflops);
+  std::printf("  MFU                    %.1f%%\n", 100.0 * result.mfu);
+  std::printf("  peak RSS               %.1f MiB\n", MiB(training.peak_rss_bytes));
+  std::printf("  allocator peak         %.1f MiB (live tensors during the timed steps)\n",
+              MiB(training.allocator_peak_bytes));
+  std::printf(
+      "  steady state           %llu system allocations, %llu oneDNN primitives created "
+      "(totals %llu, %llu)\n",
+      static_cast<unsigned long long>(training.steady_system_allocations),
+      static_cast<unsigned long long>(training.steady_primitives_created),
+      static_cast<unsigned long long>(training.total_system_allocations),
+      static_cast<unsigned long long>(training.total_primitives_created));
+  std::printf("  loss                   %.4f\n", training.final_loss);
+  if (!result.decoding_measured) {
+    std::printf("decoding: skipped (--decode_runs 0)\n");
+    return;
+  }
+  const experiments::DecodingBench& decoding = result.decoding;
+  std::printf(
+      "decoding (batch %lld, source length %lld, %lld tokens per sentence, median of %lld "
+      "after 1 warm-up)\n",
+      static_cast<long long>(decoding.batch), static_cast<long long>(decoding.source_length),
+      static_cast<long long>(decoding.decode_length), static_cast<long long>(decoding.runs));
+  std::printf("  greedy, key/value cache      %.1f sentences/s\n",
+              decoding.greedy_sentences_per_second);
+  std::printf("  beam 4, key/value cache      %.1f sentences/s\n",
+              decoding.beam4_sentences_per_second);
+  std::printf("  greedy, full recomputation   %.1f sentences/s (the cache is %.1fx faster)\n",
+              decoding.greedy_recompute_sentences_per_second, decoding.cache_speedup);
+}
+
+absl::Status RunBenchCommand(const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(const ParsedFlags flags, ParseFlags(args, BenchFlags()));
+  if (!flags.positional().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", flags.positional()[0],
+                                                   "' (see attnlab bench --help)"));
+  }
+  if (!flags.Has("model")) {
+    return absl::InvalidArgumentError(
+        "expected --model tiny|small|base (see attnlab bench --help)");
+  }
+  RETURN_IF_ERROR(CheckDtype(flags.Get("dtype", "f32")));
+  experiments::BenchOptions options;
+  options.model = flags.Get("model");
+  ASSIGN_OR_RETURN(options.steps, flags.GetInt("steps", options.steps));
+  ASSIGN_OR_RETURN(options.warmup, flags.GetInt("warmup", options.warmup));
+  ASSIGN_OR_RETURN(options.decode_runs, flags.GetInt("decode_runs", options.decode_runs));
+  ASSIGN_OR_RETURN(options.decode_length, flags.GetInt("decode_length", options.decode_length));
+  ASSIGN_OR_RETURN(const int64_t seed, flags.GetInt("seed", 1));
+  options.seed = static_cast<uint64_t>(seed);
+  RETURN_IF_ERROR(ApplyThreadsFlag(flags));
+  ASSIGN_OR_RETURN(const experiments::BenchResult result, experiments::RunBench(options));
+  if (flags.Has("json")) {
+    std::printf("%s\n", ToJson(result).dump().c_str());
+  } else {
+    PrintTable(result);
+  }
+  return absl::OkStatus();
+}
+
+const std::string kUsage = absl::StrCat(
+    "usage: attnlab bench --model tiny|small|base [--threads N] [--steps K] [--warmup W]\n"
+    "                     [--dtype f32] [--decode_runs R] [--decode_length L] [--json]\n\n"
+    "Times one reference configuration (post-LN Transformer, sinusoidal positions, ReLU,\n"
+    "dropout 0.1, label smoothing 0.1, Adam, random tokens; shapes in experiments/bench/\n"
+    "README.md): the median training step (forward + backward + Adam) over K steps after\n"
+    "W warm-up, target tokens/s, GFLOP/s from an analytic FLOP count, the fp32 GEMM\n"
+    "ceiling (dnnl_sgemm 1024^3, same threads) and MFU, peak RSS, the system allocations\n"
+    "and oneDNN primitives of the timed steps; then greedy and beam-4 decoding with the\n"
+    "key/value cache and greedy with full recomputation, in sentences/s.\n\nflags:\n",
+    FlagsHelp(BenchFlags()));
+
+ATTNLAB_COMMAND(bench, "bench", "time training and decoding of a reference model", kUsage.c_str(),
+                RunBenchCommand);
+
+}  // namespace
+}  // namespace attnlab::cli
