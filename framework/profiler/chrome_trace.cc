@@ -1,6 +1,8 @@
 #include "framework/profiler/chrome_trace.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "framework/io/atomic_file.h"
@@ -62,29 +64,48 @@ Json MetadataEvent(const char* name, int tid, Json args) {
   return Json{{"ph", "M"}, {"name", name}, {"pid", kProcessId}, {"tid", tid}, {"args", args}};
 }
 
-// "<layer> (backward)" spans over each run of consecutive outermost backward ops (the
-// engine runs them one after another) recorded in the same layer.
+// The layers around `layer`, outermost first.
+std::vector<uint32_t> LayerChain(const Recording& recording, uint32_t layer) {
+  std::vector<uint32_t> chain;
+  for (int guard = 0; layer != 0 && guard < 64; ++guard) {
+    chain.insert(chain.begin(), layer);
+    layer = recording.layer_parent[layer];
+  }
+  return chain;
+}
+
+// "<layer> (backward)" spans: for each level of the layer tree, one span over each run of
+// consecutive backward ops (the engine runs them one after another) recorded inside the
+// same layer at that level. Runs of a deeper level lie inside runs of the levels above,
+// so the spans nest as the forward's layer spans do.
 void AppendBackwardLayerSpans(const Recording& recording, const ThreadSpans& thread, Json& events) {
-  const Span* run_first = nullptr;
-  const Span* run_last = nullptr;
-  auto flush = [&] {
-    if (run_first != nullptr && run_first->layer != 0) {
-      events.push_back(CompleteEvent(
-          absl::StrCat(recording.Name(run_first->layer), " (backward)"), "layer", thread.tid,
-          run_first->start_ns, run_last->start_ns + run_last->duration_ns - run_first->start_ns));
-    }
-    run_first = run_last = nullptr;
-  };
+  std::vector<const Span*> backward;
+  std::vector<std::vector<uint32_t>> chains;
+  size_t levels = 0;
   for (const Span& span : thread.spans) {
     if (span.kind != SpanKind::kBackwardOp) continue;
-    if (run_first != nullptr &&
-        (span.layer != run_first->layer || span.depth != run_first->depth)) {
-      flush();
-    }
-    if (run_first == nullptr) run_first = &span;
-    run_last = &span;
+    backward.push_back(&span);
+    chains.push_back(LayerChain(recording, span.layer));
+    levels = std::max(levels, chains.back().size());
   }
-  flush();
+  for (size_t level = 0; level < levels; ++level) {
+    size_t run_begin = 0;
+    for (size_t i = 0; i <= backward.size(); ++i) {
+      auto key = [&](size_t k) { return level < chains[k].size() ? chains[k][level] : 0u; };
+      if (i < backward.size() && i > run_begin && key(i) == key(run_begin) &&
+          backward[i]->depth == backward[run_begin]->depth) {
+        continue;
+      }
+      if (i > run_begin && key(run_begin) != 0) {
+        const Span& first = *backward[run_begin];
+        const Span& last = *backward[i - 1];
+        events.push_back(CompleteEvent(absl::StrCat(recording.Name(key(run_begin)), " (backward)"),
+                                       "layer", thread.tid, first.start_ns,
+                                       last.start_ns + last.duration_ns - first.start_ns));
+      }
+      run_begin = i;
+    }
+  }
 }
 
 }  // namespace

@@ -220,8 +220,9 @@ std::string FormatSummary(const Summary& summary, int max_op_rows) {
                         "backward ms", "share");
   for (const LayerRow& row : summary.layers) {
     const std::string indented = std::string(2 * static_cast<size_t>(row.depth), ' ') + row.name;
-    absl::StrAppendFormat(&out, "  %-56s %6d %12.3f %12.3f %6.1f%%\n", indented, row.calls,
-                          row.forward_ms, row.backward_ms, 100.0 * row.share);
+    absl::StrAppendFormat(&out, "  %-56s %6s %12.3f %12.3f %6.1f%%\n", indented,
+                          row.calls > 0 ? absl::StrCat(row.calls) : "-", row.forward_ms,
+                          row.backward_ms, 100.0 * row.share);
   }
   absl::StrAppendFormat(&out,
                         "\nthreads (%d): main thread %.1f%% serial, %.1f%% in ParallelFor "

@@ -3,12 +3,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -68,18 +72,38 @@ class ProfileCliTest : public ::testing::Test {
     return output;
   }
 
-  // A trace with complete events on the main thread (tid 0), some nested in others.
+  // A trace with complete events on the main thread (tid 0), layer spans among them, and
+  // on every track events that nest strictly (no partial overlap), as Perfetto needs.
   static void ExpectTrace(const fs::path& path) {
     ASSERT_TRUE(fs::exists(path)) << path;
     const Json trace = Json::parse(ReadFile(path));
-    int main_events = 0, layer_events = 0;
+    int main_events = 0, layer_events = 0, backward_layer_events = 0;
+    std::map<int, std::vector<std::pair<double, double>>> tracks;  // tid -> (begin, end)
     for (const Json& event : trace.at("traceEvents")) {
       if (event.at("ph") != "X") continue;
       main_events += event.at("tid") == 0;
       layer_events += event.at("cat") == "layer";
+      backward_layer_events += event.at("name") == "decoder.layers.0 (backward)";
+      const double begin = event.at("ts");
+      tracks[event.at("tid")].emplace_back(begin, begin + event.at("dur").get<double>());
     }
     EXPECT_GT(main_events, 100);
     EXPECT_GT(layer_events, 10);
+    EXPECT_GE(backward_layer_events, 1);
+    constexpr double kSlack = 1e-3;  // microseconds: the printed precision
+    for (auto& [tid, spans] : tracks) {
+      std::sort(spans.begin(), spans.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first < b.first : a.second > b.second;
+      });
+      std::vector<double> open_ends;
+      for (const auto& [begin, end] : spans) {
+        while (!open_ends.empty() && open_ends.back() <= begin + kSlack) open_ends.pop_back();
+        if (!open_ends.empty()) {
+          EXPECT_LE(end, open_ends.back() + kSlack) << "tid " << tid << " at " << begin;
+        }
+        open_ends.push_back(end);
+      }
+    }
   }
 
   fs::path directory_;
