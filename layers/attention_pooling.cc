@@ -58,6 +58,7 @@ Tensor AttentionPooling::Scores(const Tensor& x) const {
 
 AttentionPoolingOutput AttentionPooling::Forward(const Tensor& x,
                                                  const Tensor& key_padding_mask) const {
+  const auto profile_scope = ProfileScope("attention_pooling");
   const Tensor scores = Scores(x);  // [batch, time]
   const int64_t batch = x.size(0), time = x.size(1);
   // The attention interface's mask builder: -inf at padding, [batch, 1, 1, time].

@@ -21,6 +21,7 @@ Embedding::Embedding(int64_t vocab_size, int64_t dim, int64_t padding_index, Gen
 }
 
 Tensor Embedding::Forward(const Tensor& ids) const {
+  const auto profile_scope = ProfileScope("embedding");
   return attnlab::Embedding(weight_, ids, padding_index_);
 }
 

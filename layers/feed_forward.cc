@@ -25,6 +25,7 @@ PositionwiseFeedForward::PositionwiseFeedForward(int64_t d_model, int64_t d_ff, 
 }
 
 Tensor PositionwiseFeedForward::Forward(const Tensor& x) const {
+  const auto profile_scope = ProfileScope("feed_forward");
   const Tensor hidden = linear1_->Forward(x);  // [..., d_ff]
   const Tensor activated =
       activation_ == FeedForwardActivation::kRelu ? Relu(hidden) : GeluErf(hidden);

@@ -10,6 +10,7 @@ LayerNorm::LayerNorm(int64_t dim, float epsilon) : epsilon_(epsilon) {
 }
 
 Tensor LayerNorm::Forward(const Tensor& x) const {
+  const auto profile_scope = ProfileScope("layer_norm");
   return attnlab::LayerNorm(x, weight_, bias_, epsilon_);
 }
 

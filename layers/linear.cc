@@ -12,6 +12,9 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Generator& 
   if (bias) bias_ = RegisterParameter("bias", Tensor::Zeros({out_features}));
 }
 
-Tensor Linear::Forward(const Tensor& x) const { return attnlab::Linear(x, weight_, bias_); }
+Tensor Linear::Forward(const Tensor& x) const {
+  const auto profile_scope = ProfileScope("linear");
+  return attnlab::Linear(x, weight_, bias_);
+}
 
 }  // namespace attnlab::nn

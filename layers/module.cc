@@ -34,7 +34,27 @@ void Module::RegisterChild(const std::string& name, std::shared_ptr<Module> modu
     ATTNLAB_CHECK(existing != name, "Module: child '", name, "' registered twice");
   }
   module->Train(training_);
+  if (module->parent_ == nullptr) {  // a module shared by two parents keeps its first name
+    module->parent_ = this;
+    module->name_in_parent_ = name;
+  }
   children_.emplace_back(name, std::move(module));
+}
+
+std::string Module::DottedName(std::string_view kind) const {
+  if (parent_ == nullptr) return std::string(kind);
+  std::string name = name_in_parent_;
+  for (const Module* ancestor = parent_; ancestor->parent_ != nullptr;
+       ancestor = ancestor->parent_) {
+    name = absl::StrCat(ancestor->name_in_parent_, ".", name);
+  }
+  return name;
+}
+
+uint32_t Module::ProfileNameId(std::string_view kind) const {
+  // Interned once: a module's place in the tree is fixed once the model is built.
+  if (profile_name_id_ == 0) profile_name_id_ = profiler::InternName(DottedName(kind));
+  return profile_name_id_;
 }
 
 void Module::CollectParameters(const std::string& prefix, NamedTensors& out) const {

@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "framework/profiler/profiler.h"
 #include "framework/tensor/tensor.h"
 
 namespace attnlab::nn {
@@ -45,7 +47,19 @@ class Module {
     return children_;
   }
 
+  // The dotted name of this module below the root (`decoder.layers.1.self_attn`), from
+  // where it was first registered; `kind` for a root (or unregistered) module.
+  std::string DottedName(std::string_view kind) const;
+
  protected:
+  // A profiler span for this module's forward, named by DottedName(kind). Costs one
+  // branch when the profiler is off. Use at the top of a forward:
+  //   const auto profile = ProfileScope("multi_head_attention");
+  profiler::LayerScope ProfileScope(std::string_view kind) const {
+    if (!profiler::Enabled()) return profiler::LayerScope();
+    return profiler::LayerScope(ProfileNameId(kind));
+  }
+
   // Registers `tensor` as a trainable parameter (it becomes a leaf requiring grad).
   Tensor RegisterParameter(const std::string& name, Tensor tensor);
   Tensor RegisterBuffer(const std::string& name, Tensor tensor, bool persistent = true);
@@ -71,6 +85,11 @@ class Module {
   std::vector<Buffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  // Where this module was first registered (for DottedName), and its profiler name id.
+  const Module* parent_ = nullptr;
+  std::string name_in_parent_;
+  uint32_t ProfileNameId(std::string_view kind) const;
+  mutable uint32_t profile_name_id_ = 0;
 };
 
 }  // namespace attnlab::nn

@@ -19,13 +19,13 @@
 #include "experiments/trainer/metrics_log.h"
 #include "experiments/trainer/model_factory.h"
 #include "experiments/trainer/progress.h"
+#include "experiments/trainer/train_step.h"
 #include "framework/io/safetensors.h"
 #include "framework/ops/ops.h"
-#include "framework/optim/adam.h"
 #include "framework/optim/clip.h"
-#include "framework/optim/schedule.h"
-#include "framework/optim/sgd.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profile_files.h"
+#include "framework/profiler/profiler.h"
 #include "framework/random/generator.h"
 
 namespace attnlab::experiments {
@@ -56,37 +56,18 @@ class StopSignalScope {
   void (*previous_terminate_)(int);
 };
 
-absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const Config& config,
-                                                         const NamedTensors& parameters) {
-  const std::string& name = config.GetString("train.optimizer");
-  if (name == "sgd") {
-    SgdOptions options;
-    options.momentum = config.GetFloat("train.momentum");
-    options.weight_decay = config.GetFloat("train.weight_decay");
-    return std::unique_ptr<Optimizer>(new Sgd(parameters, options));
-  }
-  AdamOptions options;
-  options.beta1 = config.GetFloat("train.beta1");
-  options.beta2 = config.GetFloat("train.beta2");
-  options.epsilon = config.GetFloat("train.eps");
-  options.weight_decay = config.GetFloat("train.weight_decay");
-  options.decoupled_weight_decay = name == "adamw";
-  return std::unique_ptr<Optimizer>(new Adam(parameters, options));
-}
-
-std::unique_ptr<LearningRateSchedule> MakeSchedule(const Config& config, int64_t total_steps) {
-  const std::string& name = config.GetString("train.schedule");
-  const double lr = config.GetFloat("train.lr");
-  const int64_t warmup = config.GetInt("train.warmup_steps");
-  if (name == "inverse_sqrt") {
-    return std::make_unique<InverseSqrtWarmup>(config.GetInt("model.d_model"),
-                                               std::max<int64_t>(warmup, 1), lr);
-  }
-  if (name == "cosine") {
-    return std::make_unique<LinearWarmupCosine>(lr, warmup, std::max<int64_t>(total_steps, 1),
-                                                config.GetFloat("train.min_lr"));
-  }
-  return std::make_unique<Constant>(lr);
+// The steps `--profile` records: (first, last] in optimizer steps, i.e. steps first+1 to
+// last. Ten warm-up steps (allocator cache and oneDNN primitives filled), then ten
+// profiled ones; a shorter run profiles its second half.
+struct ProfileWindow {
+  int64_t first = 0;
+  int64_t last = 0;
+};
+ProfileWindow ChooseProfileWindow(int64_t start_step, int64_t total_steps) {
+  const int64_t remaining = std::max<int64_t>(total_steps - start_step, 0);
+  const int64_t warmup = std::min<int64_t>(10, remaining / 2);
+  const int64_t profiled = std::min<int64_t>(10, remaining - warmup);
+  return {start_step + warmup, start_step + warmup + profiled};
 }
 
 // Steps the run will take: max_steps, or epochs x batches per epoch.
@@ -362,28 +343,31 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   bool early_stopped = false;
+  const ProfileWindow profile_window = ChooseProfileWindow(progress.step, total_steps);
+  // A run that ends inside the window (early stopping, Ctrl-C, an error) stops recording.
+  struct StopProfilerOnExit {
+    bool active;
+    ~StopProfilerOnExit() {
+      if (active && profiler::Enabled()) profiler::Stop();
+    }
+  } stop_profiler{options.profile};
 
   while (progress.step < total_steps && !early_stopped) {
     // ---- One optimizer step over `accumulation` batches ----
-    double step_loss_sum = 0.0;
-    int64_t step_tokens = 0;
-    for (int64_t micro = 0; micro < accumulation; ++micro) {
-      if (progress.batch_in_epoch >= static_cast<int64_t>(plan.size())) {
-        ++progress.epoch;
-        progress.batch_in_epoch = 0;
-        plan = epoch_plan(progress.epoch);
-      }
-      const Batch batch = MakeBatch(data.train, plan[progress.batch_in_epoch++]);
-      const Tensor logits = model->Forward(batch.source, batch.target_input);
-      const Tensor loss =
-          CrossEntropy(Reshape(logits, {-1, logits.size(-1)}), Reshape(batch.target_output, {-1}),
-                       label_smoothing, Vocabulary::kPad);
-      step_loss_sum += static_cast<double>(loss.item()) * static_cast<double>(batch.target_tokens);
-      step_tokens += batch.target_tokens;
-      (accumulation > 1 ? MulScalar(loss, 1.0f / static_cast<float>(accumulation)) : loss)
-          .backward();
-    }
-    const double step_loss = step_loss_sum / static_cast<double>(std::max<int64_t>(step_tokens, 1));
+    if (options.profile && progress.step == profile_window.first) profiler::Start();
+    const StepLoss forward_backward = ForwardBackward(
+        *model, accumulation,
+        [&] {
+          if (progress.batch_in_epoch >= static_cast<int64_t>(plan.size())) {
+            ++progress.epoch;
+            progress.batch_in_epoch = 0;
+            plan = epoch_plan(progress.epoch);
+          }
+          return MakeBatch(data.train, plan[progress.batch_in_epoch++]);
+        },
+        label_smoothing);
+    const double step_loss = forward_backward.mean();
+    const int64_t step_tokens = forward_backward.target_tokens;
     const double clip_norm = config.GetFloat("train.clip_norm");
     const float gradient_norm =
         clip_norm > 0 ? ClipGradNorm(optimizer->parameters(), clip_norm) : 0.0f;
@@ -407,8 +391,11 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
       progress.elapsed_seconds = elapsed();
     } else {
       const double learning_rate = schedule->Rate(progress.step + 1);
-      optimizer->Step(learning_rate);
-      optimizer->ZeroGrad();
+      {
+        profiler::MarkerScope profile("optimizer.step");
+        optimizer->Step(learning_rate);
+        optimizer->ZeroGrad();
+      }
       ++progress.step;
       progress.elapsed_seconds = elapsed();
 
@@ -436,6 +423,18 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
         progress.window_loss = 0.0;
         progress.window_tokens = 0;
         progress.window_start_seconds = progress.elapsed_seconds;
+      }
+    }
+
+    if (options.profile && profiler::Enabled() && progress.step == profile_window.last) {
+      RETURN_IF_ERROR(profiler::WriteProfileFiles(profiler::Stop(),
+                                                  profile_window.last - profile_window.first,
+                                                  options.run_dir)
+                          .status());
+      if (options.show_progress) {
+        display.Message(absl::StrCat("profile of steps ", profile_window.first + 1, "-",
+                                     profile_window.last, ": ", (run_dir / "profile.txt").string(),
+                                     ", ", (run_dir / "trace.json").string()));
       }
     }
 

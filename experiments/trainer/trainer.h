@@ -21,6 +21,10 @@ struct TrainOptions {
   // overwritten).
   bool resume = false;
   bool show_progress = true;
+  // Profiles a window of training steps (the 11th to the 20th of this invocation; the
+  // second half of a run shorter than 20 steps) and writes profile.txt and trace.json
+  // into run_dir (framework/profiler/README.md explains them).
+  bool profile = false;
   // Called after every optimizer step (tests use it to interrupt a run).
   std::function<void(int64_t step)> after_step;
 };

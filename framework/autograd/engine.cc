@@ -7,6 +7,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab::autograd {
 namespace {
@@ -85,6 +86,15 @@ void Record(OpKind op, Tensor& output, std::initializer_list<const Tensor*> inpu
     }
     node->inputs.push_back(std::move(edge));
   }
+  if (profiler::Enabled()) [[unlikely]] {
+    node->profile_layer = profiler::CurrentLayer();
+    // A matmul's backward computes one product per input that needs a gradient, each
+    // with the forward's flop count.
+    int products = 0;
+    for (size_t i = 0; i < node->inputs.size() && i < 2; ++i)
+      products += node->inputs[i].needs_grad();
+    node->profile_backward_flops = profiler::CurrentOpFlops() * products;
+  }
   output.impl()->grad_fn = std::move(node);
   output.impl()->requires_grad = true;
 }
@@ -100,6 +110,7 @@ void RunBackward(const Tensor& root, const Tensor& seed) {
     return;
   }
   NoGradGuard no_grad;  // gradients are computed without recording a graph
+  profiler::MarkerScope profile("backward");
 
   // Count, for every reachable node, how many edges point at it.
   absl::flat_hash_map<Node*, int> pending_consumers;
@@ -125,6 +136,8 @@ void RunBackward(const Tensor& root, const Tensor& seed) {
     Node* node = ready.back();
     ready.pop_back();
     if (node->grad_output.defined()) {
+      profiler::BackwardScope profile_node(node->op, node->profile_layer,
+                                           node->profile_backward_flops, node->grad_output);
       GradientSink sink(*node);
       node->backward(node->grad_output, sink);
     }

@@ -49,6 +49,10 @@ struct Node {
   Shape output_shape;     // the shape the incoming gradient must have
   Tensor grad_output;     // gradient accumulated from this node's consumers during backward
   bool released = false;  // backward ran and freed its saved tensors
+  // Set only while profiling: the layer the node was recorded in (a profiler name id), so
+  // backward time rolls up to it, and the backward's flop count (matmul family).
+  uint32_t profile_layer = 0;
+  double profile_backward_flops = 0.0;
 };
 
 // True when grad mode is on and some input requires a gradient.

@@ -1,11 +1,8 @@
 #include "framework/io/safetensors.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstdio>
@@ -19,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "framework/io/atomic_file.h"
 
 namespace attnlab {
 namespace {
@@ -102,32 +100,6 @@ std::string Quoted(absl::string_view name) { return absl::StrCat("\"", name, "\"
 
 // ---- writing -----------------------------------------------------------------------
 
-std::string DirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-absl::Status ErrnoStatus(int error, const std::string& path, absl::string_view what) {
-  std::string message = absl::StrCat(path, ": ", what, ": ", std::strerror(error));
-  switch (error) {
-    case ENOENT:
-    case ENOTDIR:
-      return absl::NotFoundError(message);
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return absl::PermissionDeniedError(message);
-    case ENOSPC:
-    case EDQUOT:
-    case EFBIG:
-      return absl::ResourceExhaustedError(message);
-    default:
-      return absl::InternalError(message);
-  }
-}
-
 // The header: JSON padded with spaces to a multiple of 8 bytes, so the data that follows
 // the 8-byte length starts 8-byte aligned (as the reference implementation writes it).
 absl::StatusOr<std::string> BuildHeader(const std::string& path, const NamedTensors& tensors,
@@ -173,68 +145,6 @@ absl::StatusOr<std::string> BuildHeader(const std::string& path, const NamedTens
   text.append((8 - text.size() % 8) % 8, ' ');
   return text;
 }
-
-// A temporary file beside the destination, removed unless Commit() renames it.
-class TemporaryFile {
- public:
-  explicit TemporaryFile(std::string final_path) : final_path_(std::move(final_path)) {}
-  ~TemporaryFile() {
-    if (file_ != nullptr) std::fclose(file_);
-    if (!temporary_path_.empty()) ::unlink(temporary_path_.c_str());
-  }
-
-  absl::Status Open() {
-    static std::atomic<uint64_t> counter{0};
-    temporary_path_ = absl::StrCat(final_path_, ".tmp.", ::getpid(), ".", counter++);
-    const int descriptor =
-        ::open(temporary_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (descriptor < 0) {
-      const int error = errno;
-      temporary_path_.clear();  // nothing was created
-      return ErrnoStatus(error, final_path_, "cannot create a temporary file to write");
-    }
-    file_ = ::fdopen(descriptor, "wb");
-    if (file_ == nullptr) {
-      const int error = errno;
-      ::close(descriptor);
-      return ErrnoStatus(error, final_path_, "cannot open the temporary file");
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Write(const void* data, size_t bytes) {
-    if (bytes == 0) return absl::OkStatus();
-    if (std::fwrite(data, 1, bytes, file_) != bytes) {
-      return ErrnoStatus(errno, final_path_, "write failed");
-    }
-    return absl::OkStatus();
-  }
-
-  // Flushes, syncs, closes and renames over the destination.
-  absl::Status Commit() {
-    if (std::fflush(file_) != 0) return ErrnoStatus(errno, final_path_, "write failed");
-    if (::fsync(::fileno(file_)) != 0) return ErrnoStatus(errno, final_path_, "fsync failed");
-    const int close_result = std::fclose(file_);
-    file_ = nullptr;
-    if (close_result != 0) return ErrnoStatus(errno, final_path_, "close failed");
-    if (std::rename(temporary_path_.c_str(), final_path_.c_str()) != 0) {
-      return ErrnoStatus(errno, final_path_, "cannot replace the file");
-    }
-    temporary_path_.clear();
-    // Make the rename itself durable. Best effort: the new file is already in place.
-    const int directory = ::open(DirectoryOf(final_path_).c_str(), O_RDONLY | O_CLOEXEC);
-    if (directory >= 0) {
-      ::fsync(directory);
-      ::close(directory);
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  std::string final_path_;
-  std::string temporary_path_;
-  FILE* file_ = nullptr;
-};
 
 // ---- reading -----------------------------------------------------------------------
 
@@ -343,7 +253,7 @@ std::optional<EntryInfo> ParseEntry(const std::string& name, const Json& value, 
 absl::Status WriteSafetensors(const std::string& path, const NamedTensors& tensors,
                               const SafetensorsMetadata& metadata) {
   ASSIGN_OR_RETURN(const std::string header, BuildHeader(path, tensors, metadata));
-  TemporaryFile file(path);
+  AtomicFile file(path);
   RETURN_IF_ERROR(file.Open());
   unsigned char length[8];
   const uint64_t header_size = header.size();

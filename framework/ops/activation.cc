@@ -8,6 +8,7 @@
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/ops.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -18,6 +19,7 @@ using dnnl_backend::EltwiseKind;
 // (not recorded: the node's input is x itself, and its gradient is contiguous, x-shaped).
 // dx = f'(x) * dy, where oneDNN computes f' from the saved x or y.
 Tensor EltwiseOp(OpKind op, EltwiseKind kind, float alpha, const Tensor& x) {
+  profiler::OpScope profile(op, {&x});
   ATTNLAB_CHECK(x.defined(), OpName(op), ": input is undefined");
   ATTNLAB_CHECK(x.dtype() == DType::kF32, OpName(op), ": expects f32, got ", x.Describe());
   const Tensor input = Contiguous(x.detach());

@@ -9,6 +9,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 #include "framework/random/generator.h"
 #include "framework/random/philox.h"
 
@@ -60,6 +61,7 @@ void ApplyDropoutMask(const DropoutStream& stream, float p, float scale, const f
 }  // namespace
 
 Tensor Dropout(const Tensor& x, float p, bool training) {
+  profiler::OpScope profile(OpKind::kDropout, {&x});
   ATTNLAB_CHECK(p >= 0.0f && p < 1.0f, "dropout: probability ", p, " is outside [0, 1) for ",
                 x.Describe());
   if (!training || p == 0.0f) return x;

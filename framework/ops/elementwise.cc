@@ -8,6 +8,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -113,6 +114,7 @@ Tensor MapElements(const Tensor& x, Map map) {
 }  // namespace
 
 Tensor Add(const Tensor& a, const Tensor& b) {
+  profiler::OpScope profile(OpKind::kAdd, {&a, &b});
   Tensor out = BinaryForward<BinaryKind::kAdd>(a, b, "add");
   if (autograd::ShouldRecord({&a, &b})) {
     autograd::Record(OpKind::kAdd, out, {&a, &b},
@@ -126,6 +128,7 @@ Tensor Add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor Sub(const Tensor& a, const Tensor& b) {
+  profiler::OpScope profile(OpKind::kSub, {&a, &b});
   Tensor out = BinaryForward<BinaryKind::kSub>(a, b, "sub");
   if (autograd::ShouldRecord({&a, &b})) {
     autograd::Record(OpKind::kSub, out, {&a, &b},
@@ -140,6 +143,7 @@ Tensor Sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor Mul(const Tensor& a, const Tensor& b) {
+  profiler::OpScope profile(OpKind::kMul, {&a, &b});
   Tensor out = BinaryForward<BinaryKind::kMul>(a, b, "mul");
   if (autograd::ShouldRecord({&a, &b})) {
     // d(a*b)/da = b, d(a*b)/db = a.
@@ -154,6 +158,7 @@ Tensor Mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor Div(const Tensor& a, const Tensor& b) {
+  profiler::OpScope profile(OpKind::kDiv, {&a, &b});
   Tensor out = BinaryForward<BinaryKind::kDiv>(a, b, "div");
   if (autograd::ShouldRecord({&a, &b})) {
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b.
@@ -172,6 +177,7 @@ Tensor Div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor AddScalar(const Tensor& a, float value) {
+  profiler::OpScope profile(OpKind::kAddScalar, {&a});
   ATTNLAB_CHECK(a.dtype() == DType::kF32, "add_scalar: expects f32, got ", a.Describe());
   Tensor out = MapElements(a, [value](float x) { return x + value; });
   if (autograd::ShouldRecord({&a})) {
@@ -182,6 +188,7 @@ Tensor AddScalar(const Tensor& a, float value) {
 }
 
 Tensor MulScalar(const Tensor& a, float value) {
+  profiler::OpScope profile(OpKind::kMulScalar, {&a});
   ATTNLAB_CHECK(a.dtype() == DType::kF32, "mul_scalar: expects f32, got ", a.Describe());
   Tensor out = MapElements(a, [value](float x) { return x * value; });
   if (autograd::ShouldRecord({&a})) {
@@ -194,6 +201,7 @@ Tensor MulScalar(const Tensor& a, float value) {
 }
 
 Tensor PowScalar(const Tensor& a, float exponent) {
+  profiler::OpScope profile(OpKind::kPowScalar, {&a});
   ATTNLAB_CHECK(a.dtype() == DType::kF32, "pow_scalar: expects f32, got ", a.Describe());
   Tensor out = MapElements(a, [exponent](float x) { return std::pow(x, exponent); });
   if (autograd::ShouldRecord({&a})) {
@@ -210,6 +218,7 @@ Tensor PowScalar(const Tensor& a, float exponent) {
 }
 
 void AddInPlace(Tensor& a, const Tensor& b) {
+  profiler::OpScope profile(OpKind::kAdd, {&a, &b});
   ATTNLAB_CHECK(a.is_contiguous(), "AddInPlace: destination ", a.Describe(), " must be contiguous");
   ATTNLAB_CHECK(BroadcastShapes(a.shape(), b.shape(), "AddInPlace") == a.shape(),
                 "AddInPlace: ", b.Describe(), " does not broadcast to ", a.Describe());

@@ -10,6 +10,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -55,6 +56,7 @@ void ScatterAddRows(const float* grad_out, const int32_t* ids, float* grad_weigh
 }  // namespace
 
 Tensor Embedding(const Tensor& weight, const Tensor& ids, int64_t padding_index) {
+  profiler::OpScope profile(OpKind::kEmbedding, {&ids});
   ATTNLAB_CHECK(weight.rank() == 2 && weight.dtype() == DType::kF32,
                 "embedding: weight must be f32 [vocab, dim], got ", weight.Describe());
   ATTNLAB_CHECK(ids.dtype() == DType::kI32, "embedding: ids must be i32, got ", ids.Describe());

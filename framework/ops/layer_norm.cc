@@ -11,6 +11,7 @@
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -44,6 +45,7 @@ void ScaleShiftGradients(const float* x, const float* dy, const float* mean, con
 }  // namespace
 
 Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float epsilon) {
+  profiler::OpScope profile(OpKind::kLayerNorm, {&x, &gamma, &beta});
   ATTNLAB_CHECK(x.defined() && gamma.defined() && beta.defined(),
                 "layer_norm: x, gamma and beta must all be defined, got ", x.Describe(), ", ",
                 gamma.Describe(), " and ", beta.Describe());

@@ -13,6 +13,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -92,6 +93,7 @@ void CrossEntropyBackwardRows(const float* logits, const float* log_sum_exp, con
 
 Tensor CrossEntropy(const Tensor& logits, const Tensor& targets, float label_smoothing,
                     int64_t ignore_index) {
+  profiler::OpScope profile(OpKind::kCrossEntropy, {&logits, &targets});
   ATTNLAB_CHECK(logits.rank() == 2 && logits.dtype() == DType::kF32,
                 "cross_entropy: logits must be f32 [N, V], got ", logits.Describe());
   ATTNLAB_CHECK(

@@ -9,6 +9,7 @@
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -134,6 +135,7 @@ Tensor MatmulForward(const Tensor& a, const Tensor& b, bool transpose_a, bool tr
 }  // namespace
 
 Tensor Matmul(const Tensor& a_in, const Tensor& b_in, bool transpose_a, bool transpose_b) {
+  profiler::OpScope profile(OpKind::kMatmul, {&a_in, &b_in});
   ATTNLAB_CHECK(a_in.rank() >= 2 && b_in.rank() >= 2, "matmul: needs rank >= 2, got ",
                 a_in.Describe(), " and ", b_in.Describe());
   ATTNLAB_CHECK(a_in.dtype() == DType::kF32 && b_in.dtype() == DType::kF32,
@@ -151,6 +153,11 @@ Tensor Matmul(const Tensor& a_in, const Tensor& b_in, bool transpose_a, bool tra
                 b_in.Describe());
   const Tensor a = MatrixReady(a_in);
   const Tensor b = MatrixReady(b_in);
+  if (profile.active()) {
+    // 2 * batch * M * K * N (a multiply and an add per term), where a holds batch * M * K.
+    const int64_t columns = transpose_b ? b.size(-2) : b.size(-1);
+    profile.set_flops(2.0 * static_cast<double>(a.numel()) * static_cast<double>(columns));
+  }
   Tensor out = MatmulForward(a, b, transpose_a, transpose_b);
   if (autograd::ShouldRecord({&a, &b})) {
     // C = op(A) op(B):  dA = G op(B)^T (or op(B) G^T when A is transposed),
@@ -172,6 +179,7 @@ Tensor Matmul(const Tensor& a_in, const Tensor& b_in, bool transpose_a, bool tra
 }
 
 Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  profiler::OpScope profile(OpKind::kLinear, {&x, &weight, &bias});
   ATTNLAB_CHECK(weight.rank() == 2 && x.rank() >= 1 && x.size(-1) == weight.size(1),
                 "linear: input ", x.Describe(), " does not match weight ", weight.Describe(),
                 " ([out, in])");
@@ -181,6 +189,10 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                 "linear: expects f32, got ", x.Describe(), " and ", weight.Describe());
   const int64_t in_features = weight.size(1), out_features = weight.size(0);
   const Tensor x2d = Reshape(x, {-1, in_features});
+  if (profile.active()) {
+    profile.set_flops(2.0 * static_cast<double>(x2d.size(0)) * static_cast<double>(in_features) *
+                      static_cast<double>(out_features));
+  }
   const Tensor w = weight.is_contiguous() ? weight : Contiguous(weight);
   const Tensor b = bias.defined() && !bias.is_contiguous() ? Contiguous(bias) : bias;
   Tensor out2d = Tensor::Empty({x2d.size(0), out_features});

@@ -10,6 +10,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -59,6 +60,7 @@ void MseLossBackward(const Tensor& difference, float grad_loss, autograd::Gradie
 }  // namespace
 
 Tensor MseLoss(const Tensor& prediction, const Tensor& target) {
+  profiler::OpScope profile(OpKind::kMseLoss, {&prediction, &target});
   ATTNLAB_CHECK(prediction.defined() && target.defined(), "mse_loss: undefined input");
   ATTNLAB_CHECK(prediction.dtype() == DType::kF32 && target.dtype() == DType::kF32,
                 "mse_loss: expects f32 inputs, got prediction ", prediction.Describe(),

@@ -9,6 +9,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -112,6 +113,7 @@ Tensor BroadcastTo(const Tensor& grad, const Shape& shape, const std::vector<int
 }  // namespace
 
 Tensor Sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  profiler::OpScope profile(OpKind::kSum, {&x});
   ATTNLAB_CHECK(x.dtype() == DType::kF32, "sum: expects f32, got ", x.Describe());
   const std::vector<int64_t> resolved = ResolveDims(dims, x.rank(), "sum");
   Tensor out = Reshape(SumKeepDims(x, resolved), ReducedShape(x.shape(), resolved, keepdim));
@@ -127,6 +129,7 @@ Tensor Sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 Tensor Mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  profiler::OpScope profile(OpKind::kMean, {&x});
   ATTNLAB_CHECK(x.dtype() == DType::kF32, "mean: expects f32, got ", x.Describe());
   const std::vector<int64_t> resolved = ResolveDims(dims, x.rank(), "mean");
   int64_t count = 1;
@@ -194,6 +197,7 @@ void MaxOneDim(const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) {
 }  // namespace
 
 Tensor Max(const Tensor& x, int64_t dim, bool keepdim) {
+  profiler::OpScope profile(OpKind::kMax, {&x});
   ATTNLAB_CHECK(x.dtype() == DType::kF32, "max: expects f32, got ", x.Describe());
   dim = NormalizeDim(dim, x.rank(), "max");
   const Tensor input = x.is_contiguous() ? x.detach() : x.Clone();
@@ -222,6 +226,7 @@ Tensor Max(const Tensor& x, int64_t dim, bool keepdim) {
 }
 
 Tensor Argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  profiler::OpScope profile(OpKind::kArgmax, {&x});
   ATTNLAB_CHECK(x.dtype() == DType::kF32, "argmax: expects f32, got ", x.Describe());
   dim = NormalizeDim(dim, x.rank(), "argmax");
   const Tensor input = x.is_contiguous() ? x.detach() : x.Clone();

@@ -19,6 +19,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -92,6 +93,7 @@ Tensor Rotate(const Tensor& x, int64_t position_offset, double angle_sign) {
 }  // namespace
 
 Tensor Rotary(const Tensor& x, int64_t position_offset) {
+  profiler::OpScope profile(OpKind::kRotary, {&x});
   ATTNLAB_CHECK(x.defined(), "rotary: input is undefined");
   ATTNLAB_CHECK(x.dtype() == DType::kF32, "rotary: expects f32, got ", x.Describe());
   ATTNLAB_CHECK(x.rank() >= 2 && x.size(-1) % 2 == 0, "rotary: expects [..., time, head_dim] ",

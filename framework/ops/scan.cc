@@ -13,6 +13,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -91,6 +92,7 @@ Tensor Scan(const Tensor& x, int64_t dim, ScanDirection direction) {
 }  // namespace
 
 Tensor CumSum(const Tensor& x, int64_t dim) {
+  profiler::OpScope profile(OpKind::kCumSum, {&x});
   ATTNLAB_CHECK(x.defined(), "cumsum: input is undefined");
   ATTNLAB_CHECK(x.dtype() == DType::kF32, "cumsum: expects f32, got ", x.Describe());
   ATTNLAB_CHECK(x.rank() >= 1, "cumsum: needs at least one dim, got ", x.Describe());

@@ -10,6 +10,7 @@
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -39,6 +40,7 @@ Shape InferShape(const Shape& requested, int64_t numel, const Shape& from) {
 }  // namespace
 
 Tensor Reshape(const Tensor& x, const Shape& requested) {
+  profiler::OpScope profile(OpKind::kReshape, {&x});
   const Shape shape = InferShape(requested, x.numel(), x.shape());
   const Tensor source = x.is_contiguous() ? x : Contiguous(x);
   Tensor out = MakeView(source, shape, ContiguousStrides(shape), source.impl()->offset);
@@ -52,6 +54,7 @@ Tensor Reshape(const Tensor& x, const Shape& requested) {
 }
 
 Tensor Narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  profiler::OpScope profile(OpKind::kNarrow, {&x});
   dim = NormalizeDim(dim, x.rank(), "narrow");
   ATTNLAB_CHECK(start >= 0 && length >= 0 && start + length <= x.shape()[dim], "narrow: range [",
                 start, ", ", start + length, ") is outside dim ", dim, " of ", x.Describe());
@@ -76,6 +79,7 @@ Tensor Narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 
 Tensor Contiguous(const Tensor& x) {
   if (x.is_contiguous()) return x;
+  profiler::OpScope profile(OpKind::kContiguous, {&x});  // only calls that copy
   Tensor out = Tensor::Empty(x.shape(), x.dtype());
   dnnl_backend::Reorder(x.dtype(), x.shape(), x.raw_data(), x.strides(), out.raw_data(),
                         out.strides());
@@ -87,6 +91,7 @@ Tensor Contiguous(const Tensor& x) {
 }
 
 Tensor Permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  profiler::OpScope profile(OpKind::kPermute, {&x});
   ATTNLAB_CHECK(static_cast<int64_t>(dims.size()) == x.rank(), "permute: ", dims.size(),
                 " dims given for ", x.Describe());
   std::vector<int64_t> order(dims.size());
@@ -221,6 +226,10 @@ void LineOffsets(const Shape& shape, int64_t dim, int64_t line, const Strides& s
 }  // namespace
 
 Tensor Concat(const std::vector<Tensor>& inputs, int64_t dim) {
+  profiler::OpScope profile(OpKind::kConcat, {});
+  if (profile.active()) {
+    for (const Tensor& input : inputs) profile.add_bytes_read(input);
+  }
   ATTNLAB_CHECK(!inputs.empty(), "concat: no inputs");
   const Tensor& first = inputs[0];
   dim = NormalizeDim(dim, first.rank(), "concat");
@@ -276,6 +285,7 @@ std::vector<Tensor> Split(const Tensor& x, int64_t split_size, int64_t dim) {
 }
 
 Tensor IndexSelect(const Tensor& x, int64_t dim, const Tensor& index) {
+  profiler::OpScope profile(OpKind::kIndexSelect, {&x, &index});
   ATTNLAB_CHECK(x.dtype() == DType::kF32 || x.dtype() == DType::kI32,
                 "index_select: expects f32 or i32 x, got ", x.Describe());
   ATTNLAB_CHECK(index.rank() == 1 && index.dtype() == DType::kI32,
@@ -340,6 +350,7 @@ Tensor IndexSelect(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor Gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  profiler::OpScope profile(OpKind::kGather, {&x, &index});
   ATTNLAB_CHECK(x.dtype() == DType::kF32, "gather: expects f32 x, got ", x.Describe());
   ATTNLAB_CHECK(index.dtype() == DType::kI32 && index.rank() == x.rank() && x.rank() > 0,
                 "gather: index must be i32 with the rank of x, got ", index.Describe(), " for ",

@@ -21,6 +21,7 @@
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -59,6 +60,7 @@ void ZeroRows(float* data, const std::vector<int64_t>& row_indices, int64_t cols
 // a zero row; log_softmax dx = dy - exp(y) * sum(dy), which is not, so both zero those
 // rows explicitly.
 Tensor SoftmaxOp(OpKind op, bool log_softmax, const Tensor& x, const Tensor& mask) {
+  profiler::OpScope profile(op, {&x, &mask});
   ATTNLAB_CHECK(x.defined(), OpName(op), ": input is undefined");
   ATTNLAB_CHECK(x.dtype() == DType::kF32, OpName(op), ": expects f32, got ", x.Describe());
   ATTNLAB_CHECK(x.rank() >= 1, OpName(op), ": needs at least one dim, got ", x.Describe());

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "framework/profiler/profiler.h"
+
 namespace attnlab {
 
 // Calls fn(begin, end) over [0, count) in chunks of `grain` elements, in parallel when
@@ -25,9 +27,16 @@ void ParallelFor(int64_t count, int64_t grain, Fn&& fn) {
     fn(int64_t{0}, count);
     return;
   }
-#pragma omp parallel for schedule(static)
-  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    fn(chunk * grain, std::min(count, (chunk + 1) * grain));
+  // The profiler sees the region on the calling thread and each thread's busy share
+  // (its chunks; `nowait` ends the share before the barrier that closes the region).
+  profiler::RegionScope region("parallel_for");
+#pragma omp parallel
+  {
+    profiler::WorkerScope busy;
+#pragma omp for schedule(static) nowait
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      fn(chunk * grain, std::min(count, (chunk + 1) * grain));
+    }
   }
 }
 

@@ -25,6 +25,7 @@ void* CachingAllocator::Allocate(size_t bytes) {
   const size_t size_class = SizeClass(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
   ++stats_.allocations;
+  stats_.allocated_bytes += size_class;
   stats_.current_bytes += size_class;
   if (stats_.current_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.current_bytes;
   auto it = free_blocks_.find(size_class);

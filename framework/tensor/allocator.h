@@ -22,6 +22,7 @@ struct AllocatorStats {
   size_t cached_bytes = 0;          // bytes held in free lists, ready for reuse
   uint64_t system_allocations = 0;  // blocks obtained from the system allocator, ever
   uint64_t allocations = 0;         // Allocate() calls, ever
+  uint64_t allocated_bytes = 0;     // bytes handed out by Allocate() (size classes), ever
 };
 
 class CachingAllocator {

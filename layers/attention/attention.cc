@@ -67,6 +67,7 @@ Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t b
 }
 
 AttentionOutput ScoreAttention::Forward(const AttentionInputs& inputs) const {
+  const auto profile_scope = ProfileScope("attention");
   const Tensor& query = inputs.query;
   ATTNLAB_CHECK(query.rank() == 4 && inputs.key.rank() == 4 && inputs.value.rank() == 4,
                 "attention: expects [batch, heads, time, head_dim] tensors, got query ",

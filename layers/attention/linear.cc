@@ -38,6 +38,7 @@ constexpr float kDenominatorEpsilon = 1e-6f;
 class LinearAttention : public Attention {
  public:
   AttentionOutput Forward(const AttentionInputs& inputs) const override {
+    const auto profile_scope = ProfileScope("attention");
     const Tensor& query = inputs.query;
     ATTNLAB_CHECK(query.rank() == 4 && inputs.key.rank() == 4 && inputs.value.rank() == 4,
                   "linear attention: expects [batch, heads, time, head_dim] tensors, got query ",

@@ -52,6 +52,7 @@ Tensor MultiHeadAttention::MergeHeads(const Tensor& x) const {
 }
 
 MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCall& call) const {
+  const auto profile_scope = ProfileScope("multi_head_attention");
   ATTNLAB_CHECK(call.query.rank() == 3 && call.query.size(2) == options_.d_model,
                 "multi-head attention: query ", call.query.Describe(), " should be [batch, tgt, ",
                 options_.d_model, "]");

@@ -27,6 +27,7 @@ class LearnedPositionalEncoding : public PositionalEncoding {
   // [batch, time, d] + weight[offset : offset + time] broadcast over the batch; rows
   // outside the window receive no gradient.
   Tensor Forward(const Tensor& embeddings, int64_t position_offset) const override {
+    const auto profile_scope = ProfileScope("positional_encoding");
     CheckEmbeddingShape(embeddings, d_model_, "learned");
     const int64_t time = embeddings.size(1);
     CheckPositionsWithin(position_offset, time, max_len_, "learned");

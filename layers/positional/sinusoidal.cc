@@ -32,6 +32,7 @@ class SinusoidalPositionalEncoding : public PositionalEncoding {
 
   // [batch, time, d] + table[offset : offset + time] broadcast over the batch.
   Tensor Forward(const Tensor& embeddings, int64_t position_offset) const override {
+    const auto profile_scope = ProfileScope("positional_encoding");
     CheckEmbeddingShape(embeddings, d_model_, "sinusoidal");
     const int64_t time = embeddings.size(1);
     CheckPositionsWithin(position_offset, time, max_len_, "sinusoidal");

@@ -13,6 +13,7 @@ GruCell::GruCell(int64_t input_size, int64_t hidden_size, Generator& generator)
 
 RecurrentState GruCell::StepFromProjected(const Tensor& input_gates,
                                           const RecurrentState& state) const {
+  const auto profile_scope = ProfileScope("gru_cell");
   CheckStep("GruCell", input_gates, state);
   const int64_t hidden = hidden_size();
   const Tensor& h = state.hidden;                // [batch, H]

@@ -13,6 +13,7 @@ LstmCell::LstmCell(int64_t input_size, int64_t hidden_size, Generator& generator
 
 RecurrentState LstmCell::StepFromProjected(const Tensor& input_gates,
                                            const RecurrentState& state) const {
+  const auto profile_scope = ProfileScope("lstm_cell");
   CheckStep("LstmCell", input_gates, state);
   const int64_t hidden = hidden_size();
   const Tensor gates = input_gates + ProjectHidden(state.hidden);  // [batch, 4H]

@@ -93,6 +93,7 @@ RnnEncoder::RnnEncoder(std::shared_ptr<RecurrentCell> forward_cell,
       backward_cell_(RegisterModule("backward_cell", std::move(backward_cell))) {}
 
 RnnEncoderOutput RnnEncoder::Forward(const Tensor& embedded, const Tensor& padding_mask) const {
+  const auto profile_scope = ProfileScope("rnn_encoder");
   ATTNLAB_CHECK(embedded.rank() == 3 && embedded.size(2) == forward_cell_->input_size(),
                 "RnnEncoder: embedded source ", embedded.Describe(), " should be [batch, src, ",
                 forward_cell_->input_size(), "]");

@@ -202,6 +202,7 @@ Tensor RnnSeq2Seq::Generate(const Tensor& features) const {
 }
 
 RnnSeq2SeqOutput RnnSeq2Seq::ForwardWithAttention(const Tensor& src, const Tensor& tgt_in) {
+  const auto profile_scope = ProfileScope("rnn_seq2seq");
   ATTNLAB_CHECK(tgt_in.rank() == 2 && tgt_in.dtype() == DType::kI32 && src.rank() == 2 &&
                     tgt_in.size(0) == src.size(0) && tgt_in.size(1) > 0,
                 "RnnSeq2Seq: tgt_in ", tgt_in.Describe(), " should be i32 [batch, tgt_len > 0] ",

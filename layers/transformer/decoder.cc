@@ -22,6 +22,7 @@ absl::StatusOr<std::shared_ptr<Decoder>> Decoder::Create(const TransformerLayerO
 Tensor Decoder::Forward(const Tensor& x, const Tensor& memory, const Tensor& src_padding_mask,
                         std::vector<DecoderLayerCache>* caches,
                         std::vector<DecoderLayerAttentionWeights>* weights) const {
+  const auto profile_scope = ProfileScope("decoder");
   ATTNLAB_CHECK(caches == nullptr || caches->size() == layers_.size(),
                 "decoder: ", caches == nullptr ? 0 : caches->size(), " caches for ", layers_.size(),
                 " layers");

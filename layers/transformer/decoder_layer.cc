@@ -35,6 +35,7 @@ absl::StatusOr<std::shared_ptr<DecoderLayer>> DecoderLayer::Create(
 Tensor DecoderLayer::Forward(const Tensor& x, const Tensor& memory, const Tensor& src_padding_mask,
                              DecoderLayerCache* cache,
                              DecoderLayerAttentionWeights* weights) const {
+  const auto profile_scope = ProfileScope("decoder_layer");
   const bool need_weights = weights != nullptr;
   const Tensor self_attended = self_attn_sublayer_->Forward(x, [&](const Tensor& normed) {
     MultiHeadAttentionCall call;

@@ -21,6 +21,7 @@ absl::StatusOr<std::shared_ptr<Encoder>> Encoder::Create(const TransformerLayerO
 
 Tensor Encoder::Forward(const Tensor& x, const Tensor& src_padding_mask,
                         std::vector<Tensor>* self_attention_weights) const {
+  const auto profile_scope = ProfileScope("encoder");
   if (self_attention_weights != nullptr) self_attention_weights->assign(layers_.size(), Tensor());
   Tensor hidden = x;  // [batch, src, d_model]
   for (size_t index = 0; index < layers_.size(); ++index) {

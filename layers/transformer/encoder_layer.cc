@@ -27,6 +27,7 @@ absl::StatusOr<std::shared_ptr<EncoderLayer>> EncoderLayer::Create(
 
 Tensor EncoderLayer::Forward(const Tensor& x, const Tensor& src_padding_mask,
                              Tensor* self_attention_weights) const {
+  const auto profile_scope = ProfileScope("encoder_layer");
   const Tensor attended = self_attn_sublayer_->Forward(x, [&](const Tensor& normed) {
     MultiHeadAttentionCall call;
     call.query = call.key = call.value = normed;  // [batch, src, d_model]

@@ -21,6 +21,7 @@ OutputProjection::OutputProjection(const Tensor& shared_weight)
 }
 
 Tensor OutputProjection::Forward(const Tensor& x) const {
+  const auto profile_scope = ProfileScope("output_projection");
   return attnlab::Linear(x, weight_, bias_);
 }
 

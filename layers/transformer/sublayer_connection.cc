@@ -23,6 +23,7 @@ SublayerConnection::SublayerConnection(int64_t d_model, float dropout, NormPosit
 
 Tensor SublayerConnection::Forward(const Tensor& x,
                                    absl::FunctionRef<Tensor(const Tensor&)> sublayer) const {
+  const auto profile_scope = ProfileScope("sublayer_connection");
   if (norm_position_ == NormPosition::kPre) {
     return x + Dropout(sublayer(norm_->Forward(x)), dropout_, is_training());
   }

@@ -196,6 +196,7 @@ Tensor Transformer::Encode(const Tensor& src, const Tensor& src_padding_mask,
 }
 
 Tensor Transformer::Forward(const Tensor& src, const Tensor& tgt_in) {
+  const auto profile_scope = ProfileScope("transformer");
   CheckTokenMatrix("src", src);
   CheckTokenMatrix("tgt_in", tgt_in);
   ATTNLAB_CHECK(src.size(0) == tgt_in.size(0), "Transformer: src ", src.Describe(), " and tgt_in ",
@@ -207,6 +208,7 @@ Tensor Transformer::Forward(const Tensor& src, const Tensor& tgt_in) {
 }
 
 TransformerOutput Transformer::ForwardWithAttention(const Tensor& src, const Tensor& tgt_in) {
+  const auto profile_scope = ProfileScope("transformer");
   CheckTokenMatrix("src", src);
   CheckTokenMatrix("tgt_in", tgt_in);
   ATTNLAB_CHECK(src.size(0) == tgt_in.size(0), "Transformer: src ", src.Describe(), " and tgt_in ",

@@ -19,6 +19,10 @@ std::vector<FlagSpec> TrainFlags() {
           {"resume", "continue the run in the run directory from its last checkpoint", false},
           {"seed", "shorthand for --set experiment.seed=N"},
           {"quiet", "no progress output", false},
+          {"profile",
+           "profile training steps 11-20 (or the second half of a shorter run); writes "
+           "profile.txt and trace.json into the run directory",
+           false},
           ThreadsFlag()};
 }
 
@@ -47,6 +51,7 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
   }
   options.resume = flags.Has("resume");
   options.show_progress = !flags.Has("quiet");
+  options.profile = flags.Has("profile");
   ASSIGN_OR_RETURN(const experiments::TrainResult result, experiments::Train(config, options));
   if (result.interrupted) return absl::OkStatus();
   std::printf("run: %s  (%lld steps, %s of training)\n", result.run_dir.c_str(),

@@ -2,6 +2,7 @@
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/backend/dnnl/primitive_cache.h"
 #include "framework/core/error.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab::dnnl_backend {
 namespace {
@@ -74,6 +75,8 @@ void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, f
 void Sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
            int64_t ldc) {
+  // Threaded inside oneDNN when called outside a parallel region.
+  profiler::RegionScope region("sgemm");
   const dnnl_status_t status = dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k,
                                           alpha, a, lda, b, ldb, beta, c, ldc);
   ATTNLAB_CHECK(status == dnnl_success, "dnnl_sgemm failed with status ", status);

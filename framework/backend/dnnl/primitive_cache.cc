@@ -4,6 +4,7 @@
 
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
+#include "framework/profiler/profiler.h"
 #include "framework/tensor/allocator.h"
 
 namespace attnlab::dnnl_backend {
@@ -62,8 +63,12 @@ void CachedPrimitive::Run(std::initializer_list<std::pair<int, const void*>> poi
     scratchpad = CachingAllocator::Global().Allocate(scratchpad_bytes);
     args.at(DNNL_ARG_SCRATCHPAD).set_data_handle(scratchpad);
   }
-  primitive.execute(CpuStream(), args);
-  CpuStream().wait();
+  {
+    // oneDNN threads inside the primitive: a parallel region the profiler cannot look into.
+    profiler::RegionScope region("onednn");
+    primitive.execute(CpuStream(), args);
+    CpuStream().wait();
+  }
   if (scratchpad != nullptr) CachingAllocator::Global().Release(scratchpad, scratchpad_bytes);
 }
 

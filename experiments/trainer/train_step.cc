@@ -1,0 +1,64 @@
+#include "experiments/trainer/train_step.h"
+
+#include "experiments/data/vocabulary.h"
+#include "framework/ops/ops.h"
+#include "framework/optim/adam.h"
+#include "framework/optim/sgd.h"
+#include "framework/profiler/profiler.h"
+
+namespace attnlab::experiments {
+
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const Config& config,
+                                                         const NamedTensors& parameters) {
+  const std::string& name = config.GetString("train.optimizer");
+  if (name == "sgd") {
+    SgdOptions options;
+    options.momentum = config.GetFloat("train.momentum");
+    options.weight_decay = config.GetFloat("train.weight_decay");
+    return std::unique_ptr<Optimizer>(new Sgd(parameters, options));
+  }
+  AdamOptions options;
+  options.beta1 = config.GetFloat("train.beta1");
+  options.beta2 = config.GetFloat("train.beta2");
+  options.epsilon = config.GetFloat("train.eps");
+  options.weight_decay = config.GetFloat("train.weight_decay");
+  options.decoupled_weight_decay = name == "adamw";
+  return std::unique_ptr<Optimizer>(new Adam(parameters, options));
+}
+
+std::unique_ptr<LearningRateSchedule> MakeSchedule(const Config& config, int64_t total_steps) {
+  const std::string& name = config.GetString("train.schedule");
+  const double lr = config.GetFloat("train.lr");
+  const int64_t warmup = config.GetInt("train.warmup_steps");
+  if (name == "inverse_sqrt") {
+    return std::make_unique<InverseSqrtWarmup>(config.GetInt("model.d_model"),
+                                               std::max<int64_t>(warmup, 1), lr);
+  }
+  if (name == "cosine") {
+    return std::make_unique<LinearWarmupCosine>(lr, warmup, std::max<int64_t>(total_steps, 1),
+                                                config.GetFloat("train.min_lr"));
+  }
+  return std::make_unique<Constant>(lr);
+}
+
+StepLoss ForwardBackward(nn::Seq2SeqModel& model, int64_t micro_batches,
+                         const std::function<Batch()>& next_batch, float label_smoothing) {
+  StepLoss step;
+  for (int64_t micro = 0; micro < micro_batches; ++micro) {
+    const Batch batch = next_batch();
+    Tensor loss;
+    {
+      profiler::MarkerScope profile("forward");
+      const Tensor logits = model.Forward(batch.source, batch.target_input);
+      loss = CrossEntropy(Reshape(logits, {-1, logits.size(-1)}),
+                          Reshape(batch.target_output, {-1}), label_smoothing, Vocabulary::kPad);
+    }
+    step.loss_sum += static_cast<double>(loss.item()) * static_cast<double>(batch.target_tokens);
+    step.target_tokens += batch.target_tokens;
+    (micro_batches > 1 ? MulScalar(loss, 1.0f / static_cast<float>(micro_batches)) : loss)
+        .backward();
+  }
+  return step;
+}
+
+}  // namespace attnlab::experiments

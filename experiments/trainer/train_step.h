@@ -1,0 +1,39 @@
+// One training step, shared by the trainer and `attnlab profile`: the optimizer and
+// learning-rate schedule a config names, and the forward + backward over the
+// micro-batches of one optimizer step.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "experiments/config/config.h"
+#include "experiments/data/batching.h"
+#include "framework/optim/optimizer.h"
+#include "framework/optim/schedule.h"
+#include "layers/decoding/seq2seq_model.h"
+
+namespace attnlab::experiments {
+
+// train.optimizer (sgd, adam, adamw) with its train.* settings, over `parameters`.
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const Config& config,
+                                                         const NamedTensors& parameters);
+// train.schedule (inverse_sqrt, cosine, constant) for a run of `total_steps` steps.
+std::unique_ptr<LearningRateSchedule> MakeSchedule(const Config& config, int64_t total_steps);
+
+struct StepLoss {
+  double loss_sum = 0.0;      // per-token loss summed over the step's target tokens
+  int64_t target_tokens = 0;  // non-pad target tokens of the step
+  double mean() const {
+    return loss_sum / static_cast<double>(std::max<int64_t>(target_tokens, 1));
+  }
+};
+
+// Forward and backward of the `micro_batches` batches of one optimizer step, taken from
+// next_batch() in turn. Gradients accumulate into the parameters; each micro-batch's
+// label-smoothed cross-entropy (pad ignored) is scaled by 1/micro_batches.
+StepLoss ForwardBackward(nn::Seq2SeqModel& model, int64_t micro_batches,
+                         const std::function<Batch()>& next_batch, float label_smoothing);
+
+}  // namespace attnlab::experiments
