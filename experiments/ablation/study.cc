@@ -275,6 +275,10 @@ class StudyParser {
     }
     if (values != nullptr) {
       if (key.empty()) return Error(*values, "`values` needs the config `key` they are for");
+      if (FindConfigKey(key) == nullptr) {
+        return Error(*table.get("key"), absl::StrCat("unknown key '", key, "'; did you mean '",
+                                                     NearestConfigKey(key), "'?"));
+      }
       if (axis.name.empty()) axis.name = key.substr(key.rfind('.') + 1);
       const toml::array* list = values->as_array();
       if (list == nullptr) return Error(*values, "`values` is a list");
