@@ -200,7 +200,8 @@ TEST_F(AblationRunnerTest, ACrashingRunFailsAloneWithItsError) {
   const std::vector<RunOutcome> outcomes = ExecuteStudy(*one_seed, Options());
   EXPECT_EQ(outcomes[0].status, RunStatus::kFinished) << outcomes[0].message;
   EXPECT_EQ(outcomes[1].status, RunStatus::kFailed);
-  EXPECT_NE(outcomes[1].message.find("does not divide d_model 16"), std::string::npos) << outcomes[1].message;
+  EXPECT_NE(outcomes[1].message.find("does not divide d_model 16"), std::string::npos)
+      << outcomes[1].message;
   EXPECT_NE(outcomes[1].message.find("train.log"), std::string::npos) << outcomes[1].message;
 }
 

@@ -127,8 +127,8 @@ values = [4, 1]
   EXPECT_EQ(Final((*cells)[3], "model.attention"), "\"dot\"");
   EXPECT_EQ(Final((*cells)[3], "model.heads"), "1");
   EXPECT_EQ(Final((*cells)[3], "train.max_steps"), "50");  // [set] reaches every cell
-  EXPECT_EQ((*cells)[3].levels, (std::vector<std::string>{"model.attention=\"dot\"",
-                                                          "model.heads=1"}));
+  EXPECT_EQ((*cells)[3].levels,
+            (std::vector<std::string>{"model.attention=\"dot\"", "model.heads=1"}));
 }
 
 TEST(AblationStudyTest, NamedVariantsKeepTheirFileOrderAndSetSeveralKeys) {
@@ -231,18 +231,21 @@ TEST(AblationStudyTest, AnUnknownConfigKeyNamesTheLineAndTheNearestKey) {
 [[axis]]
 key = "model.haeds"
 values = [1, 2]
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:7:", "unknown key 'model.haeds'", "did you mean 'model.heads'"}));
   EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + R"toml(
 [set]
 train.max_step = 10
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:7:", "'train.max_step'", "did you mean 'train.max_steps'"}));
   EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + R"toml(
 [[axis]]
 name = "n"
 variants.a = { model.norn = "pre" }
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:8:", "'model.norn'", "'model.norm'"}));
 }
 
@@ -251,13 +254,15 @@ TEST(AblationStudyTest, AnEmptyAxisIsAnError) {
 [[axis]]
 key = "model.heads"
 values = []
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:8:", "axis 'heads' is empty"}));
   EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + R"toml(
 [[axis]]
 name = "norm"
 variants = {}
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:8:", "axis 'norm' is empty"}));
 }
 
@@ -270,7 +275,8 @@ name = "b"
 [[cell]]
 name = "a"
 set = { model.heads = 2 }
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:10:", "duplicate cell name 'a'", "also at s.toml:6"}));
   // One at a time: two axes whose levels have the same label.
   EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + R"toml(
@@ -282,13 +288,15 @@ values = ["scaled_dot", "additive"]
 name = "rnn"
 variants.none = { model.type = "transformer" }
 variants.additive = { model.type = "rnn" }
-)toml").status(),
+)toml")
+                            .status(),
                         {"duplicate cell name 'additive'"}));
   EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + R"toml(
 [[axis]]
 key = "model.heads"
 values = [1, 2, 1]
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:8:", "axis 'heads' lists 'heads-1' twice"}));
 }
 
@@ -297,27 +305,32 @@ TEST(AblationStudyTest, AValueOfTheWrongTypeIsAnError) {
 [[axis]]
 key = "model.heads"
 values = [4, "eight"]
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:8:", "'model.heads' must be an integer"}));
   EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + R"toml(
 [set]
 model.dropout = "0.1"
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:7:", "'model.dropout' must be a float"}));
   EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + R"toml(
 [[axis]]
 key = "model.positional"
 values = ["sinusoidal", "rotary"]
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:8:", "\"rotary\" is not one of"}));
   EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + R"toml(
 [[axis]]
 key = "model.dropout"
 values = [0.1, 1.5]
-)toml").status(),
+)toml")
+                            .status(),
                         {"s.toml:8:", "out of range"}));
   // An integer is a fine float.
-  EXPECT_TRUE(Cells(std::string(kHeader) + "[[axis]]\nkey = \"train.lr\"\nvalues = [1, 0.5]\n").ok());
+  EXPECT_TRUE(
+      Cells(std::string(kHeader) + "[[axis]]\nkey = \"train.lr\"\nvalues = [1, 0.5]\n").ok());
 }
 
 TEST(AblationStudyTest, StudyKeysAndStructureAreChecked) {
@@ -339,16 +352,16 @@ TEST(AblationStudyTest, StudyKeysAndStructureAreChecked) {
                                                      "\"model.heads\"\nvalues = [1]\n")
                             .status(),
                         {"s.toml:5:", "\"grid\" or \"one_at_a_time\""}));
-  EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + "design = \"grid\"\n[[cell]]\nname = \"a\"\n")
-                            .status(),
-                        {"s.toml:5:", "leave it out"}));
-  EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + "[[cell]]\nname = \"a\"\naxes = { heads = 2 }\n")
-                            .status(),
-                        {"s.toml:7:", "no axis 'heads'"}));
-  EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) +
-                              "[[axis]]\nkey = \"task.train_path\"\nvalues = [\"a/b.tsv\"]\n")
-                            .status(),
-                        {"cell name 'a/b.tsv'", "variants"}));
+  EXPECT_TRUE(FailsWith(
+      Cells(std::string(kHeader) + "design = \"grid\"\n[[cell]]\nname = \"a\"\n").status(),
+      {"s.toml:5:", "leave it out"}));
+  EXPECT_TRUE(FailsWith(
+      Cells(std::string(kHeader) + "[[cell]]\nname = \"a\"\naxes = { heads = 2 }\n").status(),
+      {"s.toml:7:", "no axis 'heads'"}));
+  EXPECT_TRUE(FailsWith(
+      Cells(std::string(kHeader) + "[[axis]]\nkey = \"task.train_path\"\nvalues = [\"a/b.tsv\"]\n")
+          .status(),
+      {"cell name 'a/b.tsv'", "variants"}));
   EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + "base_cell = \"nope\"\n[[axis]]\nkey = "
                                                      "\"model.heads\"\nvalues = [1]\n")
                             .status(),
@@ -412,8 +425,8 @@ metrics = ["exact_match", "bleu"]
 key = "model.heads"
 values = [4]
 )toml");
-  EXPECT_TRUE(FailsWith(plan.status(), {"study.toml:4:", "unknown metric 'bleu'", "exact_match",
-                                        "token_accuracy"}));
+  EXPECT_TRUE(FailsWith(
+      plan.status(), {"study.toml:4:", "unknown metric 'bleu'", "exact_match", "token_accuracy"}));
 }
 
 TEST_F(AblationPlanTest, BeamMetricsExistOnlyWithABeam) {

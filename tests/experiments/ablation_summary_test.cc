@@ -52,8 +52,8 @@ TEST(AblationSummaryTest, MeanAndStdAreShownToTheStdsSecondSignificantDigit) {
   EXPECT_EQ(FormatDelta(kNaN, reference), "–");
 }
 
-SeedRun Run(const std::string& cell, int64_t seed, double exact_match, double loss, double wall, double throughput,
-            int64_t parameters) {
+SeedRun Run(const std::string& cell, int64_t seed, double exact_match, double loss, double wall,
+            double throughput, int64_t parameters) {
   SeedRun run;
   run.seed = seed;
   run.run_dir = "runs/s/" + cell + "/seed-" + std::to_string(seed);
@@ -86,10 +86,12 @@ struct Fixture {
     results[0].name = "base";
     results[0].base = true;
     results[0].planned = 3;
-    results[0].finished = {Run("base", 1, 80, 0.30, 100, 1000, 5000), Run("base", 2, 84, 0.34, 110, 1100, 5000)};
+    results[0].finished = {Run("base", 1, 80, 0.30, 100, 1000, 5000),
+                           Run("base", 2, 84, 0.34, 110, 1100, 5000)};
     results[1].name = "dot";
     results[1].planned = 3;
-    results[1].finished = {Run("dot", 1, 90, 0.20, 90, 1200, 4000), Run("dot", 2, 92, 0.25, 95, 1300, 4000),
+    results[1].finished = {Run("dot", 1, 90, 0.20, 90, 1200, 4000),
+                           Run("dot", 2, 92, 0.25, 95, 1300, 4000),
                            Run("dot", 3, 97, 0.21, 100, 1400, 4000)};
   }
 };

@@ -227,7 +227,7 @@ const std::string kUsage = absl::StrCat(
     "time, tokens/s) and report.html (the cells' validation curves overlaid).\n\nflags:\n",
     FlagsHelp(AblateFlags()),
     "\nexamples:\n"
-    "  attnlab ablate experiments/ablations/attention_variants.toml --dry-run\n"
+    "  attnlab ablate experiments/ablations/attention_variants.toml --dry_run\n"
     "  attnlab ablate experiments/ablations/attention_variants.toml --jobs 2 --threads 2\n");
 
 ATTNLAB_COMMAND(ablate, "ablate", "run an ablation study (cells x seeds) and tabulate it",

@@ -41,9 +41,8 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
       continue;
     }
     const size_t equals = arg.find('=');
-    // --dry-run and --dry_run are the same flag.
-    std::string name = arg.substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
-    std::replace(name.begin(), name.end(), '-', '_');
+    const std::string name =
+        arg.substr(2, equals == std::string::npos ? std::string::npos : equals - 2);
     auto spec =
         std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return s.name == name; });
     if (spec == specs.end()) {

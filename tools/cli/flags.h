@@ -1,6 +1,5 @@
 // Command-line flags of one subcommand: `--name=value`, `--name value`, boolean
-// `--name`, repeatable flags (`--set a=1 --set b=2`) and positional arguments. A dash in
-// a flag's name is read as an underscore (`--run-dir` is `--run_dir`).
+// `--name`, repeatable flags (`--set a=1 --set b=2`) and positional arguments.
 //
 // Why not Abseil's flags: they are process-global, so a subcommand could not reject
 // another subcommand's flags or print only its own in --help, and a repeated flag keeps
