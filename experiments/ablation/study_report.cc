@@ -73,7 +73,6 @@ std::string Chart(const std::vector<CellRuns>& results, bool (*keep)(const Metri
   options.y_label = key;
   options.y_scale = scale;
   options.x_from_zero = true;
-  options.width = 560;
   return RenderLineChart(series, options) + "\n";
 }
 
@@ -88,13 +87,13 @@ std::string SummaryTable(const StudySummary& summary) {
                   "<th class=\"num\">tokens/s</th><th>sets</th></tr>\n");
   for (size_t r = 0; r < summary.rows.size(); ++r) {
     const SummaryRow& row = summary.rows[r];
-    absl::StrAppend(&html, "<tr><td>", Swatch(ReportColor(r)), HtmlEscape(row.cell),
-                    row.base ? " <span class=\"note\">(base)</span>" : "",
+    absl::StrAppend(&html, "<tr><td style=\"white-space:nowrap\">", Swatch(ReportColor(r)),
+                    HtmlEscape(row.cell), row.base ? " <span class=\"note\">(base)</span>" : "",
                     "</td><td class=\"num\">", row.finished,
                     row.finished == row.planned ? "" : absl::StrCat("/", row.planned), "</td>");
     for (size_t m = 0; m < summary.metrics.size(); ++m) {
-      absl::StrAppend(&html, "<td class=\"num\">", HtmlEscape(FormatMeanStd(row.metrics[m])),
-                      "</td><td class=\"num\">",
+      absl::StrAppend(&html, "<td class=\"num\" style=\"white-space:nowrap\">",
+                      HtmlEscape(FormatMeanStd(row.metrics[m])), "</td><td class=\"num\">",
                       row.base ? "" : HtmlEscape(FormatDelta(row.deltas[m], row.metrics[m])),
                       "</td>");
     }
@@ -102,9 +101,9 @@ std::string SummaryTable(const StudySummary& summary) {
       return std::isfinite(value) ? absl::StrFormat("%d", std::llround(value)) : "–";
     };
     absl::StrAppend(&html, "<td class=\"num\">", integer(row.parameters.mean),
-                    "</td><td class=\"num\">", HtmlEscape(FormatMeanStd(row.wall_seconds)),
-                    "</td><td class=\"num\">", integer(row.tokens_per_second.mean),
-                    "</td><td class=\"mono\">");
+                    "</td><td class=\"num\" style=\"white-space:nowrap\">",
+                    HtmlEscape(FormatMeanStd(row.wall_seconds)), "</td><td class=\"num\">",
+                    integer(row.tokens_per_second.mean), "</td><td class=\"mono\">");
     for (const std::string& setting : row.settings)
       absl::StrAppend(&html, HtmlEscape(setting), " ");
     absl::StrAppend(&html, "</td></tr>\n");
