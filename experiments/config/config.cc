@@ -83,31 +83,27 @@ class ConfigLoader {
  private:
   absl::Status SetFromNode(const std::string& name, const toml::node& node,
                            const std::string& where) {
-    const ConfigKey* key = FindConfigKey(name);
-    if (key == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": unknown key '", name, "'; did you mean '", NearestConfigKey(name), "'?"));
-    }
     ConfigValue value;
-    switch (key->type) {
-      case ValueType::kInt:
-        if (!node.is_integer()) return TypeError(*key, where);
-        value = *node.value<int64_t>();
-        break;
-      case ValueType::kFloat:
-        if (!node.is_number()) return TypeError(*key, where);
-        value = *node.value<double>();
-        break;
-      case ValueType::kBool:
-        if (!node.is_boolean()) return TypeError(*key, where);
-        value = *node.value<bool>();
-        break;
-      case ValueType::kString:
-        if (!node.is_string()) return TypeError(*key, where);
-        value = *node.value<std::string>();
-        break;
+    if (const auto integer = node.value_exact<int64_t>()) {
+      value = *integer;
+    } else if (const auto floating = node.value_exact<double>()) {
+      value = *floating;
+    } else if (const auto boolean = node.value_exact<bool>()) {
+      value = *boolean;
+    } else if (const auto string = node.value_exact<std::string>()) {
+      value = *string;
+    } else {
+      const ConfigKey* key = FindConfigKey(name);
+      if (key == nullptr) return UnknownKeyError(name, where);
+      return TypeError(*key, where);
     }
-    return Assign(*key, std::move(value), where);
+    return SetValue(name, std::move(value), where);
+  }
+
+ public:
+  static absl::Status UnknownKeyError(const std::string& name, const std::string& where) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": unknown key '", name, "'; did you mean '", NearestConfigKey(name), "'?"));
   }
 
   static absl::Status TypeError(const ConfigKey& key, const std::string& where) {
@@ -115,7 +111,22 @@ class ConfigLoader {
         absl::StrCat(where, ": '", key.name, "' must be ", ValueTypeWithArticle(key.type)));
   }
 
- public:
+  absl::Status SetValue(const std::string& name, ConfigValue value, const std::string& where) {
+    const ConfigKey* key = FindConfigKey(name);
+    if (key == nullptr) return UnknownKeyError(name, where);
+    const bool matches =
+        (key->type == ValueType::kInt && std::holds_alternative<int64_t>(value)) ||
+        (key->type == ValueType::kFloat &&
+         (std::holds_alternative<double>(value) || std::holds_alternative<int64_t>(value))) ||
+        (key->type == ValueType::kBool && std::holds_alternative<bool>(value)) ||
+        (key->type == ValueType::kString && std::holds_alternative<std::string>(value));
+    if (!matches) return TypeError(*key, where);
+    if (key->type == ValueType::kFloat && std::holds_alternative<int64_t>(value)) {
+      value = static_cast<double>(std::get<int64_t>(value));
+    }
+    return Assign(*key, std::move(value), where);
+  }
+
   absl::Status Assign(const ConfigKey& key, ConfigValue value, const std::string& where) {
     double number = 0;
     if (const auto* i = std::get_if<int64_t>(&value)) number = static_cast<double>(*i);
@@ -172,6 +183,12 @@ absl::StatusOr<Config> Config::Parse(const std::string& text, const std::string&
   return config;
 }
 
+absl::Status Config::SetValue(const std::string& name, const ConfigValue& value,
+                              const std::string& where) {
+  ConfigLoader loader(*this);
+  return loader.SetValue(name, value, where);
+}
+
 absl::Status Config::Set(const std::string& assignment) {
   const size_t equals = assignment.find('=');
   const std::string where = absl::StrCat("--set ", assignment);
@@ -181,10 +198,7 @@ absl::Status Config::Set(const std::string& assignment) {
   const std::string name = assignment.substr(0, equals);
   const std::string text = assignment.substr(equals + 1);
   const ConfigKey* key = FindConfigKey(name);
-  if (key == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": unknown key '", name, "'; did you mean '", NearestConfigKey(name), "'?"));
-  }
+  if (key == nullptr) return ConfigLoader::UnknownKeyError(name, where);
   ConfigValue value;
   bool parsed = true;
   switch (key->type) {

@@ -32,6 +32,11 @@ class Config {
 
   // Applies one "table.key=value" override; the value is parsed by the key's type.
   absl::Status Set(const std::string& assignment);
+  // Sets `name` to an already typed value (an integer is accepted for a float key), with
+  // the same checks as a config file: unknown key (naming the nearest), type, range and
+  // choices. Errors and Origin() name `where` (e.g. "study.toml:12").
+  absl::Status SetValue(const std::string& name, const ConfigValue& value,
+                        const std::string& where);
 
   int64_t GetInt(const std::string& key) const;
   double GetFloat(const std::string& key) const;

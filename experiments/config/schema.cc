@@ -65,7 +65,12 @@ std::vector<ConfigKey> BuildSchema() {
       // ---- [model] ----
       String("model.type", "transformer", "Model family.", {"transformer", "rnn"}),
       Int("model.d_model", 128, "Model width (Transformer) or embedding size (RNN).", 1),
-      Int("model.heads", 4, "Attention heads (d_model must be divisible by heads).", 1),
+      Int("model.heads", 4,
+          "Attention heads (d_model must be divisible by heads unless model.key_size is set).", 1),
+      Int("model.key_size", 0,
+          "Per-head query/key/value size d_k = d_v; 0 = d_model / heads (the paper). "
+          "Otherwise attention projects d_model to heads x key_size and back.",
+          0),
       Int("model.d_ff", 512, "Feed-forward inner width.", 1),
       Int("model.encoder_layers", 2, "Encoder layers.", 0),
       Int("model.decoder_layers", 2, "Decoder layers.", 1),

@@ -910,6 +910,9 @@ absl::StatusOr<std::string> AttentionSection(const std::vector<Run>& runs) {
 
 }  // namespace
 
+const char* ReportStylesheet() { return kStyle; }
+const char* ReportColor(size_t index) { return RunColor(index); }
+
 double MetricsRecord::Get(const std::string& key) const {
   for (const auto& [name, value] : values) {
     if (name == key) return value;

@@ -53,6 +53,11 @@ struct MetricsRecord {
 // that is not a JSON object or has no string "kind".
 absl::StatusOr<std::vector<MetricsRecord>> ReadMetricsLog(const std::string& path);
 
+// The report's stylesheet and run colours, for pages in the same style (the ablation
+// study report): a CSS text, and matplotlib's "tab10" colour `index` (cycling).
+const char* ReportStylesheet();
+const char* ReportColor(size_t index);
+
 // The report page for the given run directories (one or more).
 absl::StatusOr<std::string> RenderRunReport(const std::vector<std::string>& run_dirs);
 

@@ -286,11 +286,11 @@ std::string RenderLineChart(const std::vector<ChartSeries>& series, const ChartO
     }
     if (d.empty()) continue;
     // Dense (often noisy) series get a thinner line, so that overlaid runs stay apart.
-    const char* stroke_width = s.x.size() > 300 ? "1.2" : "1.8";
+    const double stroke_width = s.stroke_width > 0 ? s.stroke_width : s.x.size() > 300 ? 1.2 : 1.8;
     absl::StrAppend(&svg, "<path class=\"series\" d=\"", d, "\" fill=\"none\" stroke=\"",
-                    HtmlEscape(s.color), "\" stroke-width=\"", stroke_width,
+                    HtmlEscape(s.color), "\" stroke-width=\"", absl::StrFormat("%g", stroke_width),
                     "\" stroke-linejoin=\"round\"", s.dashed ? " stroke-dasharray=\"5 3\"" : "",
-                    ">");
+                    s.opacity < 1 ? absl::StrFormat(" stroke-opacity=\"%g\"", s.opacity) : "", ">");
     if (!s.name.empty()) absl::StrAppend(&svg, "<title>", HtmlEscape(s.name), "</title>");
     absl::StrAppend(&svg, "</path>", markers, "\n");
   }

@@ -18,6 +18,9 @@ struct ChartSeries {
   std::vector<double> x, y;  // same length; a non-finite y (or y <= 0 on a log axis) is a gap
   bool dashed = false;
   bool markers = false;  // a dot at each point (for sparse series such as evaluations)
+  // Line width in pixels; 0 picks one from the density (thinner for long, noisy series).
+  double stroke_width = 0.0;
+  double opacity = 1.0;  // < 1 for background lines (e.g. single seeds behind their mean)
 };
 
 enum class AxisScale {

@@ -19,6 +19,7 @@ absl::StatusOr<std::shared_ptr<nn::Seq2SeqModel>> BuildModel(const Config& confi
     options.tgt_vocab = target_vocab_size;
     options.d_model = config.GetInt("model.d_model");
     options.num_heads = config.GetInt("model.heads");
+    options.head_dim = config.GetInt("model.key_size");
     options.d_ff = config.GetInt("model.d_ff");
     options.encoder_layers = config.GetInt("model.encoder_layers");
     options.decoder_layers = config.GetInt("model.decoder_layers");

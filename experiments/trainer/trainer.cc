@@ -19,8 +19,10 @@
 #include "experiments/trainer/metrics_log.h"
 #include "experiments/trainer/model_factory.h"
 #include "experiments/trainer/progress.h"
+#include "experiments/trainer/run_result.h"
 #include "experiments/trainer/train_step.h"
 #include "framework/io/safetensors.h"
+#include "framework/io/text_file.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/clip.h"
 #include "framework/parallel/parallel_for.h"
@@ -96,24 +98,6 @@ std::string FormatMetrics(const std::map<std::string, double>& metrics) {
   for (const auto& [name, value] : metrics)
     parts.push_back(absl::StrFormat("%s %.4g", name, value));
   return absl::StrJoin(parts, "  ");
-}
-
-absl::Status WriteTextFileAtomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc | std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(temporary, ignored);
-      return absl::InternalError(absl::StrCat(path, ": write failed"));
-    }
-  }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) return absl::InternalError(absl::StrCat(path, ": ", error.message()));
-  return absl::OkStatus();
 }
 
 // samples.txt: the first `count` validation examples with reference and prediction.
@@ -206,6 +190,11 @@ absl::StatusOr<TrainResult> TrainSeedPooling(const Config& config, const TrainOp
   record.update(MetricsJson(result.test_metrics));
   RETURN_IF_ERROR(log.Write(record));
   RETURN_IF_ERROR(WriteRunReport({options.run_dir}, (run_dir / "report.html").string()));
+  RunResult run_result;
+  run_result.steps = result.steps;
+  run_result.train_seconds = run_result.wall_seconds = seconds;
+  run_result.test_metrics = result.test_metrics;
+  RETURN_IF_ERROR(WriteRunResult((run_dir / kRunResultFile).string(), run_result));
   if (options.show_progress) {
     std::fprintf(stderr,
                  "seed_pooling: test MSE %.4g -> %.4g, |student - teacher| weights %.4f -> %.4f\n",
@@ -498,6 +487,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   display.Finish();
   result.steps = progress.step;
   result.train_seconds = progress.elapsed_seconds;
+  const auto end_phase_start = std::chrono::steady_clock::now();
 
   // ---- The end: test metrics of the best checkpoint, samples, attention, report ----
   if (fs::exists(best_path)) {
@@ -538,6 +528,17 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
                                  "): ", FormatMetrics(result.test_metrics)));
   }
   RETURN_IF_ERROR(WriteRunReport({options.run_dir}, (run_dir / "report.html").string()));
+  // Last: result.json marks the run as finished (see run_result.h).
+  RunResult run_result;
+  run_result.steps = result.steps;
+  run_result.train_seconds = result.train_seconds;
+  run_result.wall_seconds =
+      result.train_seconds +
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - end_phase_start).count();
+  run_result.parameters = model->ParameterCount();
+  run_result.test_metrics = result.test_metrics;
+  run_result.valid_metrics = result.valid_metrics;
+  RETURN_IF_ERROR(WriteRunResult((run_dir / kRunResultFile).string(), run_result));
   if (options.show_progress) {
     display.Message(absl::StrCat("report: ", (run_dir / "report.html").string()));
   }

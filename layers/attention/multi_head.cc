@@ -8,11 +8,13 @@ namespace attnlab::nn {
 
 absl::StatusOr<std::shared_ptr<MultiHeadAttention>> MultiHeadAttention::Create(
     const MultiHeadAttentionOptions& options, Generator& generator) {
-  if (options.num_heads <= 0 || options.d_model % options.num_heads != 0) {
+  if (options.num_heads <= 0 || options.head_dim < 0 ||
+      (options.head_dim == 0 && options.d_model % options.num_heads != 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "d_model ", options.d_model, " is not divisible by num_heads ", options.num_heads));
   }
-  const int64_t head_dim = options.d_model / options.num_heads;
+  const int64_t head_dim =
+      options.head_dim > 0 ? options.head_dim : options.d_model / options.num_heads;
   if (options.rotary && head_dim % 2 != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("rotary positions need an even head dimension, got ", head_dim));
@@ -33,12 +35,15 @@ absl::StatusOr<std::shared_ptr<MultiHeadAttention>> MultiHeadAttention::Create(
 
 MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionOptions& options,
                                        Generator& generator, std::shared_ptr<Attention> variant)
-    : options_(options), head_dim_(options.d_model / options.num_heads) {
+    : options_(options),
+      head_dim_(options.head_dim > 0 ? options.head_dim : options.d_model / options.num_heads) {
   const int64_t d = options.d_model;
-  q_proj_ = RegisterModule("q_proj", std::make_shared<Linear>(d, d, options.bias, generator));
-  k_proj_ = RegisterModule("k_proj", std::make_shared<Linear>(d, d, options.bias, generator));
-  v_proj_ = RegisterModule("v_proj", std::make_shared<Linear>(d, d, options.bias, generator));
-  out_proj_ = RegisterModule("out_proj", std::make_shared<Linear>(d, d, options.bias, generator));
+  const int64_t inner = options.num_heads * head_dim_;  // = d_model unless head_dim is set
+  q_proj_ = RegisterModule("q_proj", std::make_shared<Linear>(d, inner, options.bias, generator));
+  k_proj_ = RegisterModule("k_proj", std::make_shared<Linear>(d, inner, options.bias, generator));
+  v_proj_ = RegisterModule("v_proj", std::make_shared<Linear>(d, inner, options.bias, generator));
+  out_proj_ =
+      RegisterModule("out_proj", std::make_shared<Linear>(inner, d, options.bias, generator));
 }
 
 Tensor MultiHeadAttention::SplitHeads(const Tensor& x) const {
@@ -48,7 +53,7 @@ Tensor MultiHeadAttention::SplitHeads(const Tensor& x) const {
 
 Tensor MultiHeadAttention::MergeHeads(const Tensor& x) const {
   const int64_t batch = x.size(0), time = x.size(2);
-  return Reshape(Permute(x, {0, 2, 1, 3}), {batch, time, options_.d_model});
+  return Reshape(Permute(x, {0, 2, 1, 3}), {batch, time, options_.num_heads * head_dim_});
 }
 
 MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCall& call) const {

@@ -15,6 +15,9 @@ namespace attnlab::nn {
 struct MultiHeadAttentionOptions {
   int64_t d_model = 512;
   int64_t num_heads = 8;
+  // d_k = d_v per head; 0 = d_model / num_heads (the paper). Otherwise the projections
+  // map d_model to num_heads x head_dim and back (Table 3, row B, varies it).
+  int64_t head_dim = 0;
   std::string variant = "scaled_dot";
   float dropout = 0.0f;  // on attention weights
   bool bias = true;      // in the four projections
@@ -60,7 +63,8 @@ struct MultiHeadAttentionOutput {
 
 class MultiHeadAttention : public Module {
  public:
-  // Fails if the variant is unknown or d_model is not divisible by num_heads.
+  // Fails if the variant is unknown, or head_dim is 0 and d_model is not divisible by
+  // num_heads.
   static absl::StatusOr<std::shared_ptr<MultiHeadAttention>> Create(
       const MultiHeadAttentionOptions& options, Generator& generator);
 
@@ -69,7 +73,7 @@ class MultiHeadAttention : public Module {
   const MultiHeadAttentionOptions& options() const { return options_; }
   const Attention& variant() const { return *variant_; }
 
-  // [batch, time, d_model] -> [batch, heads, time, head_dim] and back.
+  // [batch, time, heads * head_dim] -> [batch, heads, time, head_dim] and back.
   Tensor SplitHeads(const Tensor& x) const;
   Tensor MergeHeads(const Tensor& x) const;
 

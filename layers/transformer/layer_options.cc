@@ -7,6 +7,7 @@ MultiHeadAttentionOptions AttentionBlockOptions(const TransformerLayerOptions& o
   MultiHeadAttentionOptions attention;
   attention.d_model = options.d_model;
   attention.num_heads = options.num_heads;
+  attention.head_dim = options.head_dim;
   attention.variant = variant;
   attention.dropout = options.attention_dropout;
   attention.rotary = rotary;

@@ -13,6 +13,7 @@ namespace attnlab::nn {
 struct TransformerLayerOptions {
   int64_t d_model = 512;
   int64_t num_heads = 8;
+  int64_t head_dim = 0;  // d_k = d_v per head; 0 = d_model / num_heads
   int64_t d_ff = 2048;
   float dropout = 0.1f;            // on each sublayer's output and inside the feed-forward
   float attention_dropout = 0.1f;  // on the attention weights

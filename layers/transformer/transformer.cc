@@ -48,7 +48,8 @@ absl::Status ValidateOptions(const TransformerOptions& options) {
   RETURN_IF_ERROR(CheckPositive("tgt_vocab", options.tgt_vocab));
   RETURN_IF_ERROR(CheckPositive("d_model", options.d_model));
   RETURN_IF_ERROR(CheckPositive("num_heads", options.num_heads));
-  if (options.d_model % options.num_heads != 0) {
+  if (options.head_dim < 0) return OptionError("head_dim", "must be >= 0 (0: d_model / num_heads)");
+  if (options.head_dim == 0 && options.d_model % options.num_heads != 0) {
     return OptionError(
         "num_heads", absl::StrCat(options.num_heads, " does not divide d_model ", options.d_model));
   }
@@ -132,6 +133,7 @@ absl::StatusOr<std::shared_ptr<Transformer>> Transformer::Create(const Transform
   TransformerLayerOptions layer_options;
   layer_options.d_model = options.d_model;
   layer_options.num_heads = options.num_heads;
+  layer_options.head_dim = options.head_dim;
   layer_options.d_ff = options.d_ff;
   layer_options.dropout = options.dropout;
   layer_options.attention_dropout = options.attention_dropout;
@@ -142,12 +144,14 @@ absl::StatusOr<std::shared_ptr<Transformer>> Transformer::Create(const Transform
   layer_options.max_relative_position = options.max_relative_position;
   layer_options.norm_position = options.norm_position;
   layer_options.activation = options.activation;
-  if (layer_options.rotary && (options.d_model / options.num_heads) % 2 != 0) {
-    return OptionError("positional",
-                       absl::StrCat("'", options.positional,
-                                    "' rotates pairs of channels and needs an even head "
-                                    "dimension d_model / num_heads, got ",
-                                    options.d_model / options.num_heads));
+  const int64_t head_dim =
+      options.head_dim > 0 ? options.head_dim : options.d_model / options.num_heads;
+  if (layer_options.rotary && head_dim % 2 != 0) {
+    return OptionError("positional", absl::StrCat("'", options.positional,
+                                                  "' rotates pairs of channels and needs an even "
+                                                  "head dimension (head_dim, or d_model / "
+                                                  "num_heads), got ",
+                                                  head_dim));
   }
 
   auto encoder = Encoder::Create(layer_options, options.encoder_layers, generator);

@@ -28,6 +28,9 @@ struct TransformerOptions {
   int64_t tgt_vocab = 0;
   int64_t d_model = 512;
   int64_t num_heads = 8;
+  // d_k = d_v per head; 0 = d_model / num_heads (the paper). Otherwise every attention
+  // block projects d_model to num_heads x head_dim and back (Table 3, row B).
+  int64_t head_dim = 0;
   int64_t d_ff = 2048;
   int64_t encoder_layers = 6;
   int64_t decoder_layers = 6;

@@ -67,8 +67,8 @@ batch_tokens = 64
 samples = 5
 )toml";
 
-const char* const kCommands[] = {"bench", "decode", "demo",    "dump",   "evaluate",
-                                 "init",  "keys",   "profile", "report", "train"};
+const char* const kCommands[] = {"ablate", "bench", "decode",  "demo",   "dump", "evaluate",
+                                 "init",   "keys",  "profile", "report", "train"};
 
 struct Output {
   int exit_code = -1;  // -1: killed by a signal (a crash)

@@ -140,6 +140,37 @@ TEST_P(AttentionVariantTest, CrossAttentionGradientsMatchFiniteDifferences) {
       }));
 }
 
+// model.key_size (Table 3, row B of Vaswani et al. 2017): heads x key_size need not be
+// d_model; the projections map d_model to 2 x 6 = 12 and back.
+TEST_P(AttentionVariantTest, AKeySizeSetsTheProjectionWidths) {
+  MultiHeadAttentionOptions options;
+  options.d_model = kModel;
+  options.num_heads = kHeads;
+  options.head_dim = 6;
+  options.variant = GetParam().variant;
+  options.rotary = GetParam().rotary;
+  Generator generator(7);
+  auto created = MultiHeadAttention::Create(options, generator);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const auto attention = *created;
+  attention->Eval();
+  EXPECT_EQ(NamedParameter(*attention, "q_proj.weight").shape(), (Shape{12, kModel}));
+  EXPECT_EQ(NamedParameter(*attention, "v_proj.weight").shape(), (Shape{12, kModel}));
+  EXPECT_EQ(NamedParameter(*attention, "out_proj.weight").shape(), (Shape{kModel, 12}));
+  const Tensor padding = KeyPadding({kSrc, 2}, kSrc);
+  EXPECT_TRUE(GradCheckWithParameters(
+      *attention, {RandomInput({kBatch, kTgt, kModel}, 1), RandomInput({kBatch, kSrc, kModel}, 2)},
+      [&](const std::vector<Tensor>& x) {
+        MultiHeadAttentionCall call;
+        call.query = x[0];
+        call.key = call.value = x[1];
+        call.key_padding_mask = padding;
+        const Tensor output = attention->Forward(call).output;
+        EXPECT_EQ(output.shape(), (Shape{kBatch, kTgt, kModel}));
+        return output;
+      }));
+}
+
 TEST_P(AttentionVariantTest, CausalSelfAttentionGradientsMatchFiniteDifferences) {
   const auto attention = MultiHead();
   EXPECT_TRUE(GradCheckWithParameters(*attention, {RandomInput({kBatch, kSrc, kModel}, 4)},

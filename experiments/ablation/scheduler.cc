@@ -1,0 +1,178 @@
+#include "experiments/ablation/scheduler.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "experiments/trainer/run_result.h"
+#include "framework/io/text_file.h"
+
+extern char** environ;
+
+namespace attnlab::experiments {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// The last non-empty line of a run's log (the trainer's error, or its last progress line).
+std::string LastLogLine(const std::string& log_path) {
+  absl::StatusOr<std::string> text = ReadTextFile(log_path);
+  if (!text.ok()) return "";
+  std::string last;
+  for (const absl::string_view line : absl::StrSplit(*text, absl::ByAnyChar("\n\r"))) {
+    if (!absl::StripAsciiWhitespace(line).empty()) last = std::string(line);
+  }
+  return last;
+}
+
+struct Running {
+  size_t index;
+  Clock::time_point start;
+  bool signalled = false;
+};
+
+// Starts one run; returns its pid, or -1 with `error` set.
+pid_t Spawn(const std::vector<std::string>& command, const std::string& log_path,
+            std::string* error) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0666);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> argv;
+  for (const std::string& argument : command) argv.push_back(const_cast<char*>(argument.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int status = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (status != 0) {
+    *error = absl::StrCat("cannot start ", command[0], ": ", std::strerror(status));
+    return -1;
+  }
+  return pid;
+}
+
+}  // namespace
+
+const char* RunStatusName(RunStatus status) {
+  switch (status) {
+    case RunStatus::kSkipped:
+      return "skipped";
+    case RunStatus::kFinished:
+      return "finished";
+    case RunStatus::kFailed:
+      return "failed";
+    case RunStatus::kInterrupted:
+      return "interrupted";
+    case RunStatus::kNotStarted:
+      return "not started";
+  }
+  return "?";
+}
+
+std::vector<std::string> TrainCommand(const StudyPlan& plan, const PlannedRun& run,
+                                      const SchedulerOptions& options) {
+  std::vector<std::string> command = {options.executable, "train", plan.study.base_config};
+  for (const std::string& assignment : run.overrides) {
+    command.push_back("--set");
+    command.push_back(assignment);
+  }
+  command.push_back("--run_dir");
+  command.push_back(run.run_dir);
+  command.push_back("--threads");
+  command.push_back(absl::StrCat(options.threads_per_run));
+  if (run.action == RunAction::kResume) command.push_back("--resume");
+  return command;
+}
+
+std::vector<RunOutcome> ExecuteStudy(const StudyPlan& plan, const SchedulerOptions& options) {
+  std::vector<RunOutcome> outcomes(plan.runs.size());
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < plan.runs.size(); ++i) {
+    if (plan.runs[i].action == RunAction::kSkip) {
+      outcomes[i].status = RunStatus::kSkipped;
+    } else {
+      pending.push_back(i);
+    }
+  }
+  std::map<pid_t, Running> running;
+  size_t next = 0;
+  bool stopping = false;
+  const auto finish = [&](size_t index, RunOutcome outcome) {
+    outcomes[index] = std::move(outcome);
+    if (options.on_end) options.on_end(index, plan.runs[index], outcomes[index]);
+  };
+  while (next < pending.size() || !running.empty()) {
+    if (!stopping && options.stop_requested()) {
+      stopping = true;
+      // The terminal sends Ctrl-C to the whole process group, but a stop may come from
+      // elsewhere (SIGTERM to this process, a test): tell every run to save and stop.
+      for (auto& [pid, run] : running) {
+        if (!run.signalled) ::kill(pid, SIGINT);
+        run.signalled = true;
+      }
+    }
+    while (!stopping && next < pending.size() &&
+           static_cast<int>(running.size()) < std::max(1, options.jobs)) {
+      const size_t index = pending[next++];
+      const PlannedRun& run = plan.runs[index];
+      std::error_code ignored;
+      if (run.action == RunAction::kRerun) fs::remove_all(run.run_dir, ignored);
+      fs::create_directories(run.run_dir, ignored);
+      if (options.on_start) options.on_start(index, run);
+      std::string error;
+      const pid_t pid = Spawn(TrainCommand(plan, run, options),
+                              (fs::path(run.run_dir) / "train.log").string(), &error);
+      if (pid < 0) {
+        finish(index, {RunStatus::kFailed, 0.0, error});
+        continue;
+      }
+      running[pid] = {index, Clock::now()};
+    }
+    if (running.empty()) break;
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) {
+      // Nothing ended yet: poll, so that a stop request is seen within a fraction of a second.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;  // not one of ours
+    const Running ended = it->second;
+    running.erase(it);
+    const PlannedRun& run = plan.runs[ended.index];
+    RunOutcome outcome;
+    outcome.seconds = std::chrono::duration<double>(Clock::now() - ended.start).count();
+    const bool finished = fs::exists(fs::path(run.run_dir) / kRunResultFile);
+    const std::string log = (fs::path(run.run_dir) / "train.log").string();
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      outcome.status = finished ? RunStatus::kFinished : RunStatus::kInterrupted;
+    } else if (stopping && WIFSIGNALED(status)) {
+      outcome.status = RunStatus::kInterrupted;  // stopped before it could catch the signal
+    } else {
+      outcome.status = RunStatus::kFailed;
+      outcome.message = WIFSIGNALED(status)
+                            ? absl::StrCat("killed by signal ", WTERMSIG(status), " (",
+                                           strsignal(WTERMSIG(status)), "); see ", log)
+                            : absl::StrCat(LastLogLine(log), " (", log, ")");
+    }
+    finish(ended.index, std::move(outcome));
+  }
+  return outcomes;
+}
+
+}  // namespace attnlab::experiments

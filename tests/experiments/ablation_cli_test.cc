@@ -1,0 +1,232 @@
+// `attnlab ablate` end to end: a tiny study (two cells x two seeds of a 20-step copy
+// model) through the binary — dry run, the run itself with its summary files, a rerun
+// that skips everything, Ctrl-C and resume, a failing cell, and a bad study rejected
+// with its line before anything runs.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+#ifndef ATTNLAB_CLI
+#error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
+#endif
+
+extern char** environ;
+
+namespace attnlab::experiments {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kTinyConfig[] = R"toml(
+[task]
+name = "copy"
+vocab_size = 5
+min_length = 3
+max_length = 5
+train_size = 100
+valid_size = 10
+test_size = 10
+
+[model]
+d_model = 16
+heads = 2
+d_ff = 32
+encoder_layers = 1
+decoder_layers = 1
+
+[train]
+lr = 0.003
+schedule = "constant"
+max_steps = 20
+eval_every = 10
+log_every = 5
+checkpoint_every = 10
+batch_tokens = 64
+
+[eval]
+samples = 2
+attention_plots = 0
+)toml";
+
+constexpr char kStudy[] = R"toml(# A tiny study for the tests.
+[study]
+name = "tiny"
+base = "tiny.toml"
+seeds = [1, 2]
+metrics = ["exact_match", "loss"]
+
+[[axis]]
+key = "model.attention"
+values = ["scaled_dot", "dot"]
+)toml";
+
+struct Output {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class AblationCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    directory_ = fs::path(::testing::TempDir()) /
+                 ("attnlab_ablation_cli_" +
+                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+                  "_" + std::to_string(getpid()));
+    fs::remove_all(directory_);
+    fs::create_directories(directory_);
+    std::ofstream(directory_ / "tiny.toml") << kTinyConfig;
+    std::ofstream(directory_ / "study.toml") << kStudy;
+  }
+  void TearDown() override { fs::remove_all(directory_); }
+
+  // `attnlab ARGUMENTS` in the test directory.
+  Output Run(const std::string& arguments) {
+    const fs::path out = directory_ / "stdout", err = directory_ / "stderr";
+    const std::string command = "cd '" + directory_.string() + "' && '" + ATTNLAB_CLI + "' " +
+                                arguments + " < /dev/null > stdout 2> stderr";
+    const int status = std::system(command.c_str());
+    Output output;
+    output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    output.out = ReadFile(out);
+    output.err = ReadFile(err);
+    return output;
+  }
+
+  fs::path directory_;
+};
+
+TEST_F(AblationCliTest, DryRunListsTheRunsAndStartsNothing) {
+  const Output output = Run("ablate study.toml --dry_run --jobs 2 --threads 2");
+  ASSERT_EQ(output.exit_code, 0) << output.err;
+  EXPECT_NE(output.out.find("study tiny (study.toml): 2 cells x 2 seeds = 4 runs in runs/tiny"),
+            std::string::npos)
+      << output.out;
+  EXPECT_NE(output.out.find("to run 4, resume 0, rerun 0, skip 0 (finished); 2 jobs x 1 thread"),
+            std::string::npos)
+      << output.out;
+  EXPECT_NE(output.out.find("  dot         2     run     not started"), std::string::npos)
+      << output.out;
+  EXPECT_NE(output.out.find("train tiny.toml --set model.attention=scaled_dot --set "
+                            "experiment.seed=1 --run_dir runs/tiny/scaled_dot/seed-1 --threads 1"),
+            std::string::npos)
+      << output.out;
+  EXPECT_FALSE(fs::exists(directory_ / "runs"));
+}
+
+TEST_F(AblationCliTest, RunsTheStudyWritesItsSummaryAndSkipsItWhenRerun) {
+  Output output = Run("ablate study.toml --jobs 2 --threads 2");
+  ASSERT_EQ(output.exit_code, 0) << output.out << output.err;
+  EXPECT_NE(output.out.find("scaled_dot seed 2: finished in"), std::string::npos) << output.out;
+  EXPECT_NE(output.out.find("| **scaled_dot** (base) | 2 |"), std::string::npos) << output.out;
+  const fs::path study_dir = directory_ / "runs" / "tiny";
+  for (const char* file : {"summary.md", "summary.csv", "report.html"}) {
+    EXPECT_TRUE(fs::is_regular_file(study_dir / file)) << file;
+  }
+  EXPECT_NE(output.out.find(ReadFile(study_dir / "summary.md")), std::string::npos);
+  const std::string csv = ReadFile(study_dir / "summary.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "cell,base,seeds_finished,seeds_planned,exact_match_mean,exact_match_std,"
+            "exact_match_delta,loss_mean,loss_std,loss_delta,parameters,wall_seconds_mean,"
+            "tokens_per_second_mean");
+  EXPECT_NE(csv.find("\ndot,false,2,2,"), std::string::npos) << csv;
+  for (const char* run : {"scaled_dot/seed-1", "dot/seed-2"}) {
+    EXPECT_TRUE(fs::is_regular_file(study_dir / run / "result.json")) << run;
+    EXPECT_TRUE(fs::is_regular_file(study_dir / run / "train.log")) << run;
+  }
+  EXPECT_NE(ReadFile(study_dir / "report.html").find("Validation exact_match"), std::string::npos);
+
+  output = Run("ablate study.toml");
+  ASSERT_EQ(output.exit_code, 0) << output.err;
+  EXPECT_NE(output.out.find("to run 0, resume 0, rerun 0, skip 4"), std::string::npos)
+      << output.out;
+  EXPECT_EQ(output.out.find("finished in"), std::string::npos) << output.out;
+}
+
+TEST_F(AblationCliTest, CtrlCStopsTheStudyAndARerunResumesIt) {
+  // Runs long enough to be caught in the middle.
+  std::ofstream(directory_ / "study.toml", std::ios::app)
+      << "[set]\ntrain.max_steps = 1000000\ntrain.checkpoint_every = 5\n";
+  const std::string out = (directory_ / "stdout").string();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0666);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (directory_ / "stderr").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0666);
+  const std::string study = (directory_ / "study.toml").string();
+  const std::string runs = (directory_ / "runs").string();
+  const char* argv[] = {ATTNLAB_CLI,  "ablate",    study.c_str(), "--runs_dir",
+                        runs.c_str(), "--threads", "1",           nullptr};
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, ATTNLAB_CLI, &actions, nullptr, const_cast<char**>(argv), environ),
+            0);
+  posix_spawn_file_actions_destroy(&actions);
+  const fs::path checkpoint =
+      directory_ / "runs/tiny/scaled_dot/seed-1/checkpoint_last.safetensors";
+  for (int i = 0; i < 500 && !fs::exists(checkpoint); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fs::exists(checkpoint));
+  // SIGINT to the study alone (a terminal would send it to the runs too): it tells its
+  // running run to save and stop, starts nothing more, and says how to continue.
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string printed = ReadFile(out);
+  EXPECT_NE(printed.find("scaled_dot seed 1: interrupted after"), std::string::npos) << printed;
+  EXPECT_EQ(printed.find("seed 2: run"), std::string::npos) << printed;
+  EXPECT_NE(ReadFile(directory_ / "stderr")
+                .find("interrupted: 4 runs left; rerun the same command to continue"),
+            std::string::npos);
+  const Output dry = Run("ablate study.toml --dry_run");
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("to run 3, resume 1, rerun 0, skip 0"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("scaled_dot  1     resume  interrupted at step"), std::string::npos)
+      << dry.out;
+}
+
+TEST_F(AblationCliTest, AFailingCellFailsTheStudyButNotTheOtherRuns) {
+  std::ofstream(directory_ / "study.toml", std::ios::app)
+      << "[[axis]]\nkey = \"model.heads\"\nvalues = [2, 3]\n";  // 3 does not divide 16
+  const Output output = Run("ablate study.toml --seeds 1 --jobs 2 --threads 2");
+  EXPECT_EQ(output.exit_code, 1);
+  EXPECT_NE(output.out.find("dot+heads-2 seed 1: finished"), std::string::npos) << output.out;
+  EXPECT_NE(output.out.find("dot+heads-3 seed 1: failed"), std::string::npos) << output.out;
+  EXPECT_EQ(output.err,
+            "attnlab ablate: 2 of 4 runs failed (see their train.log); rerun the same command "
+            "to retry them\n");
+}
+
+TEST_F(AblationCliTest, ABadStudyIsRejectedWithItsLineBeforeAnythingRuns) {
+  std::ofstream(directory_ / "study.toml", std::ios::app)
+      << "[[axis]]\nkey = \"model.dropout\"\nvalues = [0.1, \"high\"]\n";
+  const Output output = Run("ablate study.toml");
+  EXPECT_EQ(output.exit_code, 1);
+  EXPECT_EQ(output.out, "");
+  EXPECT_EQ(output.err, "attnlab ablate: study.toml:13: 'model.dropout' must be a float\n");
+  EXPECT_FALSE(fs::exists(directory_ / "runs"));
+}
+
+}  // namespace
+}  // namespace attnlab::experiments

@@ -1,0 +1,237 @@
+// `attnlab ablate STUDY.toml`: runs an ablation study (experiments/ablation/), each cell x
+// seed a training run of its own process, and writes the summary table and report.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "experiments/ablation/plan.h"
+#include "experiments/ablation/scheduler.h"
+#include "experiments/ablation/study.h"
+#include "experiments/ablation/study_outputs.h"
+#include "experiments/trainer/run_result.h"
+#include "framework/core/error.h"
+#include "tools/cli/command.h"
+#include "tools/cli/flags.h"
+
+namespace attnlab::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+volatile std::sig_atomic_t stop_requested = 0;
+void RequestStop(int) { stop_requested = 1; }
+
+// Installs the stop handlers for the study's lifetime (no SA_RESTART needed: the
+// scheduler polls) and restores the previous ones.
+class StopSignalScope {
+ public:
+  StopSignalScope() {
+    stop_requested = 0;
+    struct sigaction action = {};
+    action.sa_handler = RequestStop;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &previous_interrupt_);
+    sigaction(SIGTERM, &action, &previous_terminate_);
+  }
+  ~StopSignalScope() {
+    sigaction(SIGINT, &previous_interrupt_, nullptr);
+    sigaction(SIGTERM, &previous_terminate_, nullptr);
+  }
+
+ private:
+  struct sigaction previous_interrupt_ = {}, previous_terminate_ = {};
+};
+
+std::vector<FlagSpec> AblateFlags() {
+  return {{"jobs", "runs side by side (default 1)"},
+          {"threads",
+           "threads for the whole study, split evenly between the --jobs runs "
+           "(default: OMP_NUM_THREADS or all cores)"},
+          {"dry_run",
+           "list the runs and what would happen to each (run, resume, rerun, skip); "
+           "start nothing",
+           false},
+          {"runs_dir",
+           "where the study directory goes (default: the base config's "
+           "experiment.runs_dir, usually runs)"},
+          {"seeds", "comma-separated seeds replacing the study's (e.g. 1 for a first look)"}};
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseSeeds(const std::string& text) {
+  std::vector<int64_t> seeds;
+  for (const absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int64_t seed;
+    if (!absl::SimpleAtoi(part, &seed) || seed < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--seeds: '", std::string(part), "' is not a non-negative integer"));
+    }
+    seeds.push_back(seed);
+  }
+  if (seeds.empty()) return absl::InvalidArgumentError("--seeds needs at least one seed");
+  return seeds;
+}
+
+int DefaultThreads() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    int threads;
+    if (absl::SimpleAtoi(env, &threads) && threads > 0) return threads;
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::string FormatMetrics(const std::vector<std::string>& names, const std::string& run_dir) {
+  absl::StatusOr<experiments::RunResult> result =
+      experiments::ReadRunResult((fs::path(run_dir) / experiments::kRunResultFile).string());
+  if (!result.ok()) return "";
+  std::vector<std::string> parts;
+  for (const std::string& name : names) {
+    const auto it = result->test_metrics.find(name);
+    if (it != result->test_metrics.end())
+      parts.push_back(absl::StrFormat("%s %.4g", name, it->second));
+  }
+  return absl::StrJoin(parts, "  ");
+}
+
+absl::Status RunAblate(const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(const ParsedFlags flags, ParseFlags(args, AblateFlags()));
+  if (flags.positional().size() != 1) {
+    return absl::InvalidArgumentError("expected one study file (see attnlab ablate --help)");
+  }
+  ASSIGN_OR_RETURN(const int64_t jobs, flags.GetInt("jobs", 1));
+  ASSIGN_OR_RETURN(const int64_t threads, flags.GetInt("threads", DefaultThreads()));
+  if (jobs < 1 || jobs > 256) {
+    return absl::InvalidArgumentError(absl::StrCat("--jobs must be in [1, 256], got ", jobs));
+  }
+  if (threads < 1 || threads > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--threads must be in [1, 1024], got ", threads));
+  }
+  experiments::PlanOptions plan_options;
+  plan_options.runs_dir = flags.Get("runs_dir");
+  if (flags.Has("seeds")) {
+    ASSIGN_OR_RETURN(plan_options.seeds, ParseSeeds(flags.Get("seeds")));
+  }
+  ASSIGN_OR_RETURN(const experiments::Study study, experiments::LoadStudy(flags.positional()[0]));
+  ASSIGN_OR_RETURN(const experiments::StudyPlan plan, experiments::PlanStudy(study, plan_options));
+
+  experiments::SchedulerOptions options;
+  options.executable = fs::read_symlink("/proc/self/exe").string();
+  options.jobs = static_cast<int>(jobs);
+  options.threads_per_run = static_cast<int>(std::max<int64_t>(1, threads / jobs));
+
+  size_t to_do = 0;
+  std::map<experiments::RunAction, int> counts;
+  for (const experiments::PlannedRun& run : plan.runs) {
+    ++counts[run.action];
+    if (run.action != experiments::RunAction::kSkip) ++to_do;
+  }
+  std::printf("study %s (%s): %zu cells x %zu seeds = %zu runs in %s\n", plan.study.name.c_str(),
+              plan.study.path.c_str(), plan.cells.size(), plan.study.seeds.size(), plan.runs.size(),
+              plan.study_dir.c_str());
+  std::printf("to run %d, resume %d, rerun %d, skip %d (finished); %d job%s x %d thread%s\n",
+              counts[experiments::RunAction::kRun], counts[experiments::RunAction::kResume],
+              counts[experiments::RunAction::kRerun], counts[experiments::RunAction::kSkip],
+              options.jobs, options.jobs == 1 ? "" : "s", options.threads_per_run,
+              options.threads_per_run == 1 ? "" : "s");
+
+  if (flags.Has("dry_run")) {
+    size_t width = 4;
+    for (const experiments::Cell& cell : plan.cells) width = std::max(width, cell.name.size());
+    std::printf("\n  %-*s  %-5s %-7s %s\n", static_cast<int>(width), "cell", "seed", "action",
+                "why");
+    for (const experiments::PlannedRun& run : plan.runs) {
+      std::printf("  %-*s  %-5lld %-7s %s\n", static_cast<int>(width),
+                  plan.cells[run.cell].name.c_str(), static_cast<long long>(run.seed),
+                  experiments::RunActionName(run.action), run.reason.c_str());
+    }
+    for (const experiments::PlannedRun& run : plan.runs) {
+      if (run.action == experiments::RunAction::kSkip) continue;
+      std::printf("\nthe first run's command:\n  %s\n",
+                  absl::StrJoin(experiments::TrainCommand(plan, run, options), " ").c_str());
+      break;
+    }
+    std::printf("\ndry run: nothing was started\n");
+    return absl::OkStatus();
+  }
+
+  StopSignalScope stop_scope;
+  options.stop_requested = [] { return stop_requested != 0; };
+  size_t started = 0;
+  std::map<size_t, size_t> ordinal;  // plan index -> 1-based position among this invocation's runs
+  auto label = [&](size_t index, const experiments::PlannedRun& run) {
+    return absl::StrFormat("[%*d/%d] %s seed %d", static_cast<int>(absl::StrCat(to_do).size()),
+                           ordinal[index], to_do, plan.cells[run.cell].name, run.seed);
+  };
+  options.on_start = [&](size_t index, const experiments::PlannedRun& run) {
+    ordinal[index] = ++started;
+    std::printf("%s: %s%s -> %s/train.log\n", label(index, run).c_str(),
+                experiments::RunActionName(run.action),
+                run.action == experiments::RunAction::kRun
+                    ? ""
+                    : absl::StrCat(" (", run.reason, ")").c_str(),
+                run.run_dir.c_str());
+    std::fflush(stdout);
+  };
+  options.on_end = [&](size_t index, const experiments::PlannedRun& run,
+                       const experiments::RunOutcome& outcome) {
+    if (outcome.status == experiments::RunStatus::kFinished) {
+      std::printf("%s: finished in %.1f s: %s\n", label(index, run).c_str(), outcome.seconds,
+                  FormatMetrics(plan.study.metrics, run.run_dir).c_str());
+    } else {
+      std::printf("%s: %s after %.1f s%s%s\n", label(index, run).c_str(),
+                  experiments::RunStatusName(outcome.status), outcome.seconds,
+                  outcome.message.empty() ? "" : ": ", outcome.message.c_str());
+    }
+    std::fflush(stdout);
+  };
+  const std::vector<experiments::RunOutcome> outcomes = experiments::ExecuteStudy(plan, options);
+
+  ASSIGN_OR_RETURN(const std::string markdown, experiments::WriteStudyOutputs(plan));
+  std::printf("\n%s\nwrote %s/summary.md, summary.csv and report.html\n", markdown.c_str(),
+              plan.study_dir.c_str());
+  int failed = 0, unfinished = 0;
+  for (const experiments::RunOutcome& outcome : outcomes) {
+    failed += outcome.status == experiments::RunStatus::kFailed;
+    unfinished += outcome.status == experiments::RunStatus::kInterrupted ||
+                  outcome.status == experiments::RunStatus::kNotStarted;
+  }
+  if (stop_requested != 0) {
+    return absl::CancelledError(absl::StrCat("interrupted: ", unfinished,
+                                             " runs left; rerun the same command to continue"));
+  }
+  if (failed > 0) {
+    return absl::InternalError(
+        absl::StrCat(failed, " of ", plan.runs.size(),
+                     " runs failed (see their train.log); rerun the same command to retry them"));
+  }
+  return absl::OkStatus();
+}
+
+const std::string kUsage = absl::StrCat(
+    "usage: attnlab ablate STUDY.toml [flags]\n\n"
+    "Runs an ablation study: every cell x seed of STUDY (see experiments/ablations/README.md)\n"
+    "is a training run of its own process, `attnlab train BASE --set ... --run_dir\n"
+    "<runs_dir>/<study>/<cell>/seed-<n>`, logging to train.log there. The study is checked\n"
+    "completely (keys, values, metrics, names) before anything runs. Finished runs are\n"
+    "skipped, interrupted ones resumed from their checkpoint, so rerunning the command\n"
+    "continues a study. Ctrl-C stops it cleanly (the running runs save a checkpoint).\n"
+    "At the end it prints and writes <runs_dir>/<study>/summary.md and summary.csv (mean ±\n"
+    "sample std over seeds of each metric, difference to the base cell, parameters, wall\n"
+    "time, tokens/s) and report.html (the cells' validation curves overlaid).\n\nflags:\n",
+    FlagsHelp(AblateFlags()),
+    "\nexamples:\n"
+    "  attnlab ablate experiments/ablations/attention_variants.toml --dry_run\n"
+    "  attnlab ablate experiments/ablations/attention_variants.toml --jobs 2 --threads 2\n");
+
+ATTNLAB_COMMAND(ablate, "ablate", "run an ablation study (cells x seeds) and tabulate it",
+                kUsage.c_str(), RunAblate);
+
+}  // namespace
+}  // namespace attnlab::cli
