@@ -7,7 +7,7 @@
 #include "experiments/ablation/study_results.h"
 #include "experiments/ablation/summary.h"
 #include "framework/core/error.h"
-#include "framework/io/text_file.h"
+#include "framework/io/atomic_file.h"
 
 namespace attnlab::experiments {
 
@@ -20,10 +20,10 @@ absl::StatusOr<std::string> WriteStudyOutputs(const StudyPlan& plan) {
   fs::create_directories(plan.study_dir, error);
   if (error) return absl::InternalError(absl::StrCat(plan.study_dir, ": ", error.message()));
   const fs::path dir(plan.study_dir);
-  RETURN_IF_ERROR(WriteTextFileAtomically((dir / "summary.md").string(), markdown));
-  RETURN_IF_ERROR(WriteTextFileAtomically((dir / "summary.csv").string(), SummaryCsv(summary)));
+  RETURN_IF_ERROR(WriteFileAtomically((dir / "summary.md").string(), markdown));
+  RETURN_IF_ERROR(WriteFileAtomically((dir / "summary.csv").string(), SummaryCsv(summary)));
   RETURN_IF_ERROR(
-      WriteTextFileAtomically((dir / "report.html").string(), RenderStudyReport(summary, results)));
+      WriteFileAtomically((dir / "report.html").string(), RenderStudyReport(summary, results)));
   return markdown;
 }
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/error.h"
+#include "framework/io/atomic_file.h"
 #include "framework/io/text_file.h"
 
 namespace attnlab::experiments {
@@ -45,7 +46,7 @@ absl::Status WriteRunResult(const std::string& path, const RunResult& result) {
                      {"parameters", result.parameters},
                      {"test", MetricsToJson(result.test_metrics)},
                      {"valid", MetricsToJson(result.valid_metrics)}};
-  return WriteTextFileAtomically(path, json.dump(1) + "\n");
+  return WriteFileAtomically(path, json.dump(1) + "\n");
 }
 
 absl::StatusOr<RunResult> ReadRunResult(const std::string& path) {

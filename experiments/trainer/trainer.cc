@@ -21,8 +21,8 @@
 #include "experiments/trainer/progress.h"
 #include "experiments/trainer/run_result.h"
 #include "experiments/trainer/train_step.h"
+#include "framework/io/atomic_file.h"
 #include "framework/io/safetensors.h"
-#include "framework/io/text_file.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/clip.h"
 #include "framework/parallel/parallel_for.h"
@@ -111,7 +111,7 @@ absl::Status WriteSamples(const std::string& path, const std::vector<Example>& e
                     "\nreference:  ", examples[i].references[0], "\nprediction: ", predictions[i],
                     correct ? "   (correct)" : "   (wrong)", "\n\n");
   }
-  return WriteTextFileAtomically(path, text);
+  return WriteFileAtomically(path, text);
 }
 
 // attention.safetensors: attention maps of the first validation examples, for the report.
@@ -167,7 +167,7 @@ absl::StatusOr<TrainResult> TrainSeedPooling(const Config& config, const TrainOp
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const fs::path run_dir(options.run_dir);
-  RETURN_IF_ERROR(WriteTextFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
+  RETURN_IF_ERROR(WriteFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
   ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Open((run_dir / "metrics.jsonl").string(), -1));
   const int64_t log_every = config.GetInt("train.log_every");
   for (size_t step = 1; step <= pooled.step_losses.size(); ++step) {
@@ -268,7 +268,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     progress = loaded.progress;
     DefaultGenerator().set_state(loaded.generator_state);
   }
-  RETURN_IF_ERROR(WriteTextFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
+  RETURN_IF_ERROR(WriteFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
   ASSIGN_OR_RETURN(MetricsLog metrics_log, MetricsLog::Open((run_dir / "metrics.jsonl").string(),
                                                             resumed ? progress.step : -1));
 
