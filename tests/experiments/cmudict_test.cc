@@ -141,5 +141,16 @@ TEST_F(CmudictTaskTest, LoadsTheFetchedFileAndScoresWerPerAndExactMatch) {
   EXPECT_DOUBLE_EQ(scores.at("exact_match"), 50.0);
 }
 
+TEST(CmudictConfigsTest, ShippedConfigsLoadAndFitTheLongestWord) {
+  for (const std::string name : {"transformer", "rnn_attention"}) {
+    const absl::StatusOr<Config> config =
+        Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/cmudict/" + name + ".toml");
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->GetString("task.name"), "cmudict");
+    // The longest headword has 28 letters, the longest pronunciation 28 phonemes; + eos.
+    EXPECT_GE(config->GetInt("model.max_len"), 29) << name;
+  }
+}
+
 }  // namespace
 }  // namespace attnlab::experiments

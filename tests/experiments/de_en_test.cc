@@ -173,5 +173,14 @@ TEST_F(DeEnTaskTest, TrainsAndCachesSubwordsOnTheTrainingSplitAndScores) {
   EXPECT_DOUBLE_EQ(wrong.at("exact_match"), 0.0);
 }
 
+TEST(DeEnConfigsTest, ShippedConfigLoadsAndItsModelFitsTheLongestPair) {
+  const absl::StatusOr<Config> config =
+      Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/de_en/transformer.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->GetString("task.name"), "de_en");
+  // A SentencePiece piece covers at least one character, plus the leading "▁" and eos.
+  EXPECT_GE(config->GetInt("model.max_len"), config->GetInt("task.max_length") + 2);
+}
+
 }  // namespace
 }  // namespace attnlab::experiments
