@@ -43,12 +43,24 @@ std::vector<ConfigKey> BuildSchema() {
       // ---- [task] ----
       String("task.name", "copy", "Registered task (see the README's task list)."),
       Int("task.seed", 1234, "Seed of the task's data generator and split."),
-      Int("task.train_size", 20000, "Training examples (generated tasks).", 1),
-      Int("task.valid_size", 500, "Validation examples (generated tasks).", 1),
-      Int("task.test_size", 1000, "Test examples (generated tasks).", 1),
+      Int("task.train_size", 20000,
+          "Training examples (generated tasks, >= 1). Real-data tasks (cmudict, de_en): "
+          "a cap on their ~90% training split, 0 = all.",
+          0),
+      Int("task.valid_size", 500,
+          "Validation examples (generated tasks, >= 1). Real-data tasks: a cap on their "
+          "~5% validation split, 0 = all.",
+          0),
+      Int("task.test_size", 1000,
+          "Test examples (generated tasks, >= 1). Real-data tasks: a cap on their ~5% "
+          "test split, 0 = all.",
+          0),
       Int("task.vocab_size", 10, "Distinct symbols (copy, reverse, sort).", 2, 100000),
       Int("task.min_length", 1, "Shortest sequence / number of digits (generated tasks).", 1),
-      Int("task.max_length", 10, "Longest sequence / number of digits (generated tasks).", 1),
+      Int("task.max_length", 10,
+          "Longest sequence / number of digits (generated tasks); de_en: longest German "
+          "phrase or English target in characters (longer pairs are left out).",
+          1),
       Int("task.test_min_length", 0, "If > 0, test lengths start here (length generalisation).", 0),
       Int("task.test_max_length", 0, "If > 0, test lengths end here (length generalisation).", 0),
       String("task.train_path", "", "source<TAB>target file (task `files`)."),
@@ -60,7 +72,14 @@ std::vector<ConfigKey> BuildSchema() {
              "(the student's is model.attention).",
              {"additive", "dot"}),
       Float("task.teacher_sharpness", 3.0, "seed_pooling: multiplies the teacher's scores.", 0),
-      String("task.data_dir", "data", "Cache directory of fetched data (real-data tasks)."),
+      String("task.data_dir", "data",
+             "Where tools/fetch-data put the real data (its ATTNLAB_DATA_DIR; default: "
+             "the repository's data/, relative to the current directory)."),
+      Bool("task.keep_stress", false,
+           "cmudict: keep ARPAbet stress digits (AH0, AH1) instead of the 39-phoneme set."),
+      Int("task.subword_vocab_size", 8000, "de_en: SentencePiece vocabulary size.", 100, 1000000),
+      String("task.subword_model", "unigram", "de_en: SentencePiece model type.",
+             {"unigram", "bpe"}),
 
       // ---- [model] ----
       String("model.type", "transformer", "Model family.", {"transformer", "rnn"}),

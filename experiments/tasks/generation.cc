@@ -25,6 +25,13 @@ absl::StatusOr<Splits> GenerateSplits(
     return absl::InvalidArgumentError("task.test_min_length exceeds task.test_max_length");
   }
 
+  for (const char* key : {"task.train_size", "task.valid_size", "task.test_size"}) {
+    if (config.GetInt(key) < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(config.Origin(key), ": ", key, " = ",
+                                                     config.GetInt(key), ": task ", task_name,
+                                                     " needs at least 1 example per split"));
+    }
+  }
   TaskRandom random(static_cast<uint64_t>(config.GetInt("task.seed")));
   std::unordered_set<std::string> seen;
   Splits splits;

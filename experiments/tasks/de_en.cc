@@ -1,0 +1,75 @@
+// de_en: German -> English translation of the Ding dictionary's entries (Debian's
+// trans-de-en): words, phrases and example sentences ("Abholung der Waren am Bahnhof" ->
+// "collection of the goods from the station"). Data: `tools/fetch-data de_en`; parsing
+// in ding_parser.h (pairs longer than task.max_length characters are left out). The split
+// is by German phrase (hashed_split.h); all English synonyms are references.
+//
+// Tokens: one SentencePiece model (subword_tokenizer.h) for both languages, trained on
+// the training split's German phrases and English references (task.subword_vocab_size,
+// task.subword_model) and cached in the data directory, so a checkpoint's reload uses
+// the same model.
+//
+// Metrics (translation_metrics.h), on detokenised text: corpus BLEU as sacreBLEU
+// computes it (main), chrF, and exact match.
+#include "experiments/data/subword_tokenizer.h"
+#include "experiments/metrics/translation_metrics.h"
+#include "experiments/tasks/ding_parser.h"
+#include "experiments/tasks/fetched_data.h"
+#include "experiments/tasks/hashed_split.h"
+#include "framework/core/error.h"
+
+namespace attnlab::experiments {
+namespace {
+
+class DeEnTask : public Task {
+ public:
+  absl::StatusOr<Splits> LoadSplits(const Config& config) const override {
+    ASSIGN_OR_RETURN(const std::string text, ReadFetchedFile(config, "de_en", "de-en"));
+    const std::string data_dir = FetchedDataDir(config, "de_en");
+    ASSIGN_OR_RETURN(DingDictionary dictionary,
+                     ParseDing(text, data_dir + "/de-en", config.GetInt("task.max_length")));
+    Splits splits = SplitBySourceHash(std::move(dictionary.examples),
+                                      static_cast<uint64_t>(config.GetInt("task.seed")),
+                                      SplitCapsFromConfig(config));
+    std::vector<std::string> sentences;
+    for (const Example& example : splits.train) {
+      sentences.push_back(example.source);
+      sentences.insert(sentences.end(), example.references.begin(), example.references.end());
+    }
+    ASSIGN_OR_RETURN(tokenizer_,
+                     LoadOrTrainSubwordTokenizer(sentences,
+                                                 {config.GetInt("task.subword_vocab_size"),
+                                                  config.GetString("task.subword_model")},
+                                                 data_dir));
+    return splits;
+  }
+  std::shared_ptr<Tokenizer> SourceTokenizer() const override { return Subwords(); }
+  std::shared_ptr<Tokenizer> TargetTokenizer() const override { return Subwords(); }
+  std::vector<MetricSpec> Metrics() const override {
+    return {{"bleu", true}, {"chrf", true}, {"exact_match", true}};
+  }
+  std::map<std::string, double> Score(const std::vector<std::string>& predictions,
+                                      const std::vector<Example>& examples) const override {
+    std::vector<std::vector<std::string>> references;
+    references.reserve(examples.size());
+    for (const Example& example : examples) references.push_back(example.references);
+    return {{"bleu", CorpusBleu(predictions, references).score},
+            {"chrf", CorpusChrf(predictions, references)},
+            {"exact_match", ExactMatchPercent(predictions, examples)}};
+  }
+
+ private:
+  std::shared_ptr<Tokenizer> Subwords() const {
+    ATTNLAB_CHECK(tokenizer_ != nullptr, "de_en: the tokenizer is trained by LoadSplits");
+    return tokenizer_;
+  }
+  // Trained (or loaded) from the training split by LoadSplits.
+  mutable std::shared_ptr<Tokenizer> tokenizer_;
+};
+
+ATTNLAB_REGISTER_TASK(de_en, "de_en", [](const Config&) -> absl::StatusOr<std::unique_ptr<Task>> {
+  return std::make_unique<DeEnTask>();
+});
+
+}  // namespace
+}  // namespace attnlab::experiments

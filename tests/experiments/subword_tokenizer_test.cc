@@ -1,0 +1,108 @@
+// SentencePiece subwords, trained on a tiny corpus in memory: the round trip
+// Join(Split(text)) == text (also for unseen words of seen characters), the same corpus
+// giving the same model bytes (so a checkpoint's reload can retrain it), a cache file
+// name that changes with every input, and the cache written once and then loaded.
+#include "experiments/data/subword_tokenizer.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace attnlab::experiments {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> Corpus() {
+  std::vector<std::string> sentences;
+  const std::vector<std::string> words = {"Haus",   "Haustür", "Tür",   "house", "door",
+                                          "garden", "Garten",  "Hund",  "dog",   "Hundehütte",
+                                          "kennel", "Bäume",   "trees", "über",  "over"};
+  for (size_t i = 0; i < words.size(); ++i) {
+    for (size_t j = 0; j < words.size(); ++j) sentences.push_back(words[i] + " " + words[j]);
+  }
+  return sentences;
+}
+
+const SubwordOptions kOptions{/*vocab_size=*/60, /*model_type=*/"unigram"};
+
+TEST(SubwordTokenizerTest, JoinGivesBackTheText) {
+  for (const std::string type : {"unigram", "bpe"}) {
+    const absl::StatusOr<std::string> model = TrainSubwordModel(Corpus(), {60, type});
+    ASSERT_TRUE(model.ok()) << model.status();
+    const absl::StatusOr<std::shared_ptr<SubwordTokenizer>> tokenizer =
+        SubwordTokenizer::FromModel(*model);
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    for (const std::string text : {"Haustür über Bäume", "house door", "Hundegarten  über"}) {
+      const std::vector<std::string> pieces = (*tokenizer)->Split(text);
+      EXPECT_GE(pieces.size(), 2u) << type << ": " << text;
+      // Runs of spaces become one space (SentencePiece's whitespace handling).
+      const std::string expected =
+          text == std::string("Hundegarten  über") ? "Hundegarten über" : text;
+      EXPECT_EQ((*tokenizer)->Join(pieces), expected) << type;
+    }
+  }
+}
+
+TEST(SubwordTokenizerTest, TheSameCorpusGivesTheSameModel) {
+  const absl::StatusOr<std::string> first = TrainSubwordModel(Corpus(), kOptions);
+  const absl::StatusOr<std::string> second = TrainSubwordModel(Corpus(), kOptions);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*first, *second);
+}
+
+TEST(SubwordTokenizerTest, CacheNameEncodesEveryInput) {
+  const std::string name = SubwordModelFileName(Corpus(), kOptions);
+  EXPECT_EQ(name.rfind("sentencepiece-unigram-60-", 0), 0u) << name;
+  EXPECT_EQ(name, SubwordModelFileName(Corpus(), kOptions));
+  std::vector<std::string> changed = Corpus();
+  changed.back() += "x";
+  EXPECT_NE(name, SubwordModelFileName(changed, kOptions));
+  EXPECT_NE(name, SubwordModelFileName(Corpus(), {61, "unigram"}));
+  EXPECT_NE(name, SubwordModelFileName(Corpus(), {60, "bpe"}));
+  // Sentence boundaries count.
+  EXPECT_NE(SubwordModelFileName({"ab", "c"}, kOptions),
+            SubwordModelFileName({"a", "bc"}, kOptions));
+}
+
+TEST(SubwordTokenizerTest, TrainsOnceThenLoadsTheCachedModel) {
+  const fs::path directory =
+      fs::path(::testing::TempDir()) / ("attnlab_subword_" + std::to_string(getpid()));
+  fs::remove_all(directory);
+  fs::create_directories(directory);
+  const fs::path cached = directory / SubwordModelFileName(Corpus(), kOptions);
+  const absl::StatusOr<std::shared_ptr<SubwordTokenizer>> trained =
+      LoadOrTrainSubwordTokenizer(Corpus(), kOptions, directory.string());
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  ASSERT_TRUE(fs::exists(cached));
+  const auto written = fs::last_write_time(cached);
+  const absl::StatusOr<std::shared_ptr<SubwordTokenizer>> loaded =
+      LoadOrTrainSubwordTokenizer(Corpus(), kOptions, directory.string());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(fs::last_write_time(cached), written);
+  EXPECT_EQ((*loaded)->Split("Haustür über"), (*trained)->Split("Haustür über"));
+
+  // A damaged cache is an error that says what to do, not a silently different model.
+  { std::ofstream(cached, std::ios::trunc) << "not a model"; }
+  const absl::StatusOr<std::shared_ptr<SubwordTokenizer>> damaged =
+      LoadOrTrainSubwordTokenizer(Corpus(), kOptions, directory.string());
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_NE(damaged.status().message().find("delete the file"), std::string::npos)
+      << damaged.status();
+  fs::remove_all(directory);
+}
+
+TEST(SubwordTokenizerTest, UnknownModelTypeIsAnError) {
+  const absl::StatusOr<std::string> model = TrainSubwordModel(Corpus(), {60, "word"});
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("unknown SentencePiece model type 'word'"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace attnlab::experiments
