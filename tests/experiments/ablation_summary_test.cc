@@ -211,6 +211,9 @@ TEST(AblationSummaryTest, TimeToColumnsInMarkdownAndCsv) {
   EXPECT_NE(md.find("| 4000 | 1 min 35 s | 1300 | 92.5 s (1/3) | 70 ± 10 s |\n"), std::string::npos)
       << md;
   EXPECT_NE(md.find("Time to a target: training time"), std::string::npos);
+  const std::string html = RenderStudyReport(summary, fixture.results);
+  EXPECT_NE(html.find("<th class=\"num\">time to wer ≤ 40</th>"), std::string::npos);
+  EXPECT_NE(html.find(">92.5 s (1/3)</td>"), std::string::npos);
   EXPECT_EQ(SummaryCsv(summary),
             "cell,base,seeds_finished,seeds_planned,exact_match_mean,exact_match_std,"
             "exact_match_delta,loss_mean,loss_std,loss_delta,parameters,wall_seconds_mean,"
