@@ -163,6 +163,49 @@ absl::StatusOr<std::vector<std::string>> AvailableMetrics(const Config& config) 
   return names;
 }
 
+absl::StatusOr<std::vector<MetricSpec>> ValidationMetrics(const Config& config) {
+  if (config.GetString("task.name") == "seed_pooling") return std::vector<MetricSpec>{};
+  ASSIGN_OR_RETURN(const std::unique_ptr<Task> task, MakeTask(config));
+  std::vector<MetricSpec> specs = {
+      {"loss", false}, {"token_accuracy", true}, {"exact_match", true}};
+  for (const MetricSpec& spec : task->Metrics()) {
+    const auto same = [&](const MetricSpec& other) { return other.name == spec.name; };
+    if (std::find_if(specs.begin(), specs.end(), same) == specs.end()) specs.push_back(spec);
+  }
+  return specs;
+}
+
+namespace {
+
+// Checks each `time_to` metric against a cell's validation metrics and records its
+// direction; every cell must agree on it.
+absl::Status ResolveTimeTargets(const Config& config, const std::string& cell, bool first,
+                                std::vector<TimeTarget>* targets) {
+  if (targets->empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(const std::vector<MetricSpec> specs, ValidationMetrics(config));
+  std::vector<std::string> names;
+  for (const MetricSpec& spec : specs) names.push_back(spec.name);
+  for (TimeTarget& target : *targets) {
+    const auto spec = std::find_if(specs.begin(), specs.end(),
+                                   [&](const MetricSpec& s) { return s.name == target.metric; });
+    if (spec == specs.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          target.where, ": time_to: unknown validation metric '", target.metric, "' (cell '", cell,
+          "' ", names.empty() ? "has no validation evaluations" : "evaluates ",
+          absl::StrJoin(names, ", "), ")"));
+    }
+    if (!first && spec->higher_is_better != target.higher_is_better) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(target.where, ": time_to: cells disagree on whether a higher '",
+                       target.metric, "' is better (cell '", cell, "')"));
+    }
+    target.higher_is_better = spec->higher_is_better;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<StudyPlan> PlanStudy(const Study& study, const PlanOptions& options) {
   StudyPlan plan;
   plan.study = study;
@@ -179,6 +222,7 @@ absl::StatusOr<StudyPlan> PlanStudy(const Study& study, const PlanOptions& optio
                          plan.cells[c].name, "' reports ", absl::StrJoin(available, ", "), ")"));
       }
     }
+    RETURN_IF_ERROR(ResolveTimeTargets(config, plan.cells[c].name, c == 0, &plan.study.time_to));
     plan.configs.push_back(std::move(config));
   }
   const std::string runs_dir = options.runs_dir.empty()

@@ -20,6 +20,7 @@
 #include "experiments/ablation/cells.h"
 #include "experiments/ablation/study.h"
 #include "experiments/config/config.h"
+#include "experiments/tasks/task.h"
 
 namespace attnlab::experiments {
 
@@ -57,5 +58,10 @@ absl::StatusOr<StudyPlan> PlanStudy(const Study& study, const PlanOptions& optio
 // The test metrics a config's runs report (e.g. loss, token_accuracy, exact_match and the
 // task's own; beam_<name> too with eval.beam_size > 1).
 absl::StatusOr<std::vector<std::string>> AvailableMetrics(const Config& config);
+
+// The metrics of a config's validation evaluations (metrics.jsonl "eval" records) and
+// which way is better: loss (lower), token_accuracy and exact_match (higher), then the
+// task's own. Empty for seed_pooling, which has no validation evaluations.
+absl::StatusOr<std::vector<MetricSpec>> ValidationMetrics(const Config& config);
 
 }  // namespace attnlab::experiments

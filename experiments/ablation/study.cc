@@ -1,6 +1,7 @@
 #include "experiments/ablation/study.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -182,9 +183,9 @@ class StudyParser {
   }
 
   absl::Status ParseHeader(const toml::table& header, Study* study) {
-    RETURN_IF_ERROR(
-        CheckKeys(header, "[study]",
-                  {"name", "description", "base", "seeds", "metrics", "design", "base_cell"}));
+    RETURN_IF_ERROR(CheckKeys(
+        header, "[study]",
+        {"name", "description", "base", "seeds", "metrics", "design", "base_cell", "time_to"}));
     ASSIGN_OR_RETURN(study->name, String(header, "name", "[study]"));
     if (study->name.empty()) study->name = fs::path(path_).stem().string();
     if (!IsValidCellName(study->name)) {
@@ -255,6 +256,20 @@ class StudyParser {
         study->design = StudyDesign::kOneAtATime;
       } else {
         return Error(*design, "`design` is \"grid\" or \"one_at_a_time\"");
+      }
+    }
+    if (const toml::node* time_to = header.get("time_to")) {
+      const toml::table* targets = time_to->as_table();
+      if (targets == nullptr || targets->empty()) {
+        return Error(*time_to, "`time_to` is a table of validation metric targets: { wer = 40.0 }");
+      }
+      for (const auto& [metric, node] : InFileOrder(*targets)) {
+        const auto value = node->value<double>();  // an integer or a float
+        if (!node->is_number() || !value || !std::isfinite(*value)) {
+          return Error(*node, absl::StrCat("time_to.", metric, ": the target is a number (e.g. ",
+                                           metric, " = 40.0)"));
+        }
+        study->time_to.push_back({metric, *value, false, Where(*node)});
       }
     }
     ASSIGN_OR_RETURN(study->base_cell, String(header, "base_cell", "[study]"));

@@ -6,6 +6,7 @@
 //   base = "../dates/transformer.toml"      # relative to the study file
 //   seeds = [1, 2, 3]                       # or a count: seeds = 3
 //   metrics = ["exact_match", "loss"]       # test metrics of each run
+//   time_to = { exact_match = 90.0 }        # optional: training time to a validation value
 //   design = "grid"                         # or "one_at_a_time"; absent with [[cell]]
 //   [set]                                   # every cell
 //   train.max_steps = 600
@@ -71,6 +72,15 @@ enum class StudyDesign {
   kExplicit,    // the [[cell]] list
 };
 
+// A `time_to` target: the training time until a validation `metric` first reaches `value`
+// (<= for lower-is-better metrics, >= for higher-is-better ones).
+struct TimeTarget {
+  std::string metric;
+  double value = 0.0;
+  bool higher_is_better = false;  // set by PlanStudy from the task's metrics
+  std::string where;
+};
+
 struct Study {
   std::string path;         // the study file
   std::string name;         // [study] name, or the file's stem; runs go to <runs_dir>/<name>
@@ -86,6 +96,7 @@ struct Study {
   std::vector<int64_t> seeds;
   std::vector<std::string> metrics;
   std::string metrics_where;
+  std::vector<TimeTarget> time_to;  // in file order
 };
 
 absl::StatusOr<Study> LoadStudy(const std::string& path);

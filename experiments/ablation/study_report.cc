@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "experiments/ablation/time_to_target.h"
 #include "experiments/report/html.h"
 #include "experiments/report/report.h"
 #include "experiments/report/svg_chart.h"
@@ -84,7 +85,12 @@ std::string SummaryTable(const StudySummary& summary) {
   }
   absl::StrAppend(&html,
                   "<th class=\"num\">parameters</th><th class=\"num\">wall time (s)</th>"
-                  "<th class=\"num\">tokens/s</th><th>sets</th></tr>\n");
+                  "<th class=\"num\">tokens/s</th>");
+  for (const TimeTarget& target : summary.time_to) {
+    absl::StrAppend(&html, "<th class=\"num\">time to ", HtmlEscape(TimeTargetLabel(target)),
+                    "</th>");
+  }
+  absl::StrAppend(&html, "<th>sets</th></tr>\n");
   for (size_t r = 0; r < summary.rows.size(); ++r) {
     const SummaryRow& row = summary.rows[r];
     absl::StrAppend(&html, "<tr><td style=\"white-space:nowrap\">", Swatch(ReportColor(r)),
@@ -103,7 +109,12 @@ std::string SummaryTable(const StudySummary& summary) {
     absl::StrAppend(&html, "<td class=\"num\">", integer(row.parameters.mean),
                     "</td><td class=\"num\" style=\"white-space:nowrap\">",
                     HtmlEscape(FormatMeanStd(row.wall_seconds)), "</td><td class=\"num\">",
-                    integer(row.tokens_per_second.mean), "</td><td class=\"mono\">");
+                    integer(row.tokens_per_second.mean), "</td>");
+    for (const TimeToTarget& time_to : row.time_to) {
+      absl::StrAppend(&html, "<td class=\"num\" style=\"white-space:nowrap\">",
+                      HtmlEscape(FormatTimeToTarget(time_to, row.finished)), "</td>");
+    }
+    absl::StrAppend(&html, "<td class=\"mono\">");
     for (const std::string& setting : row.settings)
       absl::StrAppend(&html, HtmlEscape(setting), " ");
     absl::StrAppend(&html, "</td></tr>\n");

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "experiments/ablation/time_to_target.h"
 #include "experiments/report/html.h"
 
 namespace attnlab::experiments {
@@ -89,6 +90,13 @@ std::string FormatDelta(double delta, const Statistic& reference) {
   return absl::StrCat(delta < 0 ? "-" : "+", text);
 }
 
+std::string FormatTimeToTarget(const TimeToTarget& time_to, size_t runs) {
+  if (time_to.reached == 0) return "–";
+  std::string text = absl::StrCat(FormatMeanStd(time_to.seconds), " s");
+  if (time_to.reached < runs) absl::StrAppend(&text, " (", time_to.reached, "/", runs, ")");
+  return text;
+}
+
 StudySummary Summarize(const StudyPlan& plan, const std::vector<CellRuns>& results) {
   StudySummary summary;
   summary.study = plan.study.name;
@@ -98,6 +106,7 @@ StudySummary Summarize(const StudyPlan& plan, const std::vector<CellRuns>& resul
   summary.study_dir = plan.study_dir;
   summary.seeds = plan.study.seeds;
   summary.metrics = plan.study.metrics;
+  summary.time_to = plan.study.time_to;
   summary.base_row = plan.base_cell;
   for (size_t c = 0; c < results.size(); ++c) {
     const CellRuns& cell = results[c];
@@ -131,6 +140,17 @@ StudySummary Summarize(const StudyPlan& plan, const std::vector<CellRuns>& resul
     row.parameters = MeanAndSampleStd(parameters);
     row.wall_seconds = MeanAndSampleStd(wall);
     row.tokens_per_second = MeanAndSampleStd(throughput);
+    for (const TimeTarget& target : summary.time_to) {
+      std::vector<double> seconds, steps;
+      for (const SeedRun& run : cell.finished) {
+        const std::optional<TargetReached> reached =
+            FirstReached(run.records, target, run.result.steps, run.result.train_seconds);
+        if (!reached) continue;
+        seconds.push_back(reached->seconds);
+        steps.push_back(static_cast<double>(reached->step));
+      }
+      row.time_to.push_back({MeanAndSampleStd(seconds), MeanAndSampleStd(steps), seconds.size()});
+    }
     summary.rows.push_back(std::move(row));
   }
   const SummaryRow& base = summary.rows[summary.base_row];
@@ -160,13 +180,26 @@ std::string SummaryMarkdown(const StudySummary& summary) {
       base.cell,
       "`). Wall time: training and evaluation per run; tokens/s: target tokens per second "
       "of training (each run's median); both means over seeds.\n\n");
+  if (!summary.time_to.empty()) {
+    absl::StrAppend(
+        &md,
+        "Time to a target: training time (validation evaluations excluded) until the first "
+        "validation evaluation at or past the target, mean ± std over the seeds that reached "
+        "it; (k/n) when only k of the n finished seeds did.\n\n");
+  }
   absl::StrAppend(&md, "| cell | seeds |");
   std::string rule = "|---|---:|";
   for (const std::string& metric : summary.metrics) {
     absl::StrAppend(&md, " ", metric, " | Δ |");
     absl::StrAppend(&rule, "---:|---:|");
   }
-  absl::StrAppend(&md, " parameters | wall time | tokens/s |\n", rule, "---:|---:|---:|\n");
+  absl::StrAppend(&md, " parameters | wall time | tokens/s |");
+  absl::StrAppend(&rule, "---:|---:|---:|");
+  for (const TimeTarget& target : summary.time_to) {
+    absl::StrAppend(&md, " time to ", TimeTargetLabel(target), " |");
+    absl::StrAppend(&rule, "---:|");
+  }
+  absl::StrAppend(&md, "\n", rule, "\n");
   for (const SummaryRow& row : summary.rows) {
     absl::StrAppend(&md, "| ", row.base ? absl::StrCat("**", row.cell, "** (base)") : row.cell,
                     " | ",
@@ -185,7 +218,11 @@ std::string SummaryMarkdown(const StudySummary& summary) {
                     std::isfinite(row.tokens_per_second.mean)
                         ? absl::StrFormat("%d", std::llround(row.tokens_per_second.mean))
                         : "–",
-                    " |\n");
+                    " |");
+    for (const TimeToTarget& time_to : row.time_to) {
+      absl::StrAppend(&md, " ", FormatTimeToTarget(time_to, row.finished), " |");
+    }
+    absl::StrAppend(&md, "\n");
   }
   absl::StrAppend(&md, "\n## Cells\n\n| cell | sets |\n|---|---|\n");
   for (const SummaryRow& row : summary.rows) {
@@ -203,7 +240,13 @@ std::string SummaryCsv(const StudySummary& summary) {
     absl::StrAppend(&csv, ",", CsvText(metric + "_mean"), ",", CsvText(metric + "_std"), ",",
                     CsvText(metric + "_delta"));
   }
-  absl::StrAppend(&csv, ",parameters,wall_seconds_mean,tokens_per_second_mean\n");
+  absl::StrAppend(&csv, ",parameters,wall_seconds_mean,tokens_per_second_mean");
+  for (const TimeTarget& target : summary.time_to) {
+    const std::string key = absl::StrCat("time_to_", TimeTargetKey(target));
+    absl::StrAppend(&csv, ",", CsvText(key + "_seconds_mean"), ",", CsvText(key + "_seconds_std"),
+                    ",", CsvText(key + "_step_mean"), ",", CsvText(key + "_reached"));
+  }
+  absl::StrAppend(&csv, "\n");
   for (const SummaryRow& row : summary.rows) {
     absl::StrAppend(&csv, CsvText(row.cell), ",", row.base ? "true" : "false", ",", row.finished,
                     ",", row.planned);
@@ -212,7 +255,12 @@ std::string SummaryCsv(const StudySummary& summary) {
                       Csv(row.deltas[m]));
     }
     absl::StrAppend(&csv, ",", Csv(row.parameters.mean), ",", Csv(row.wall_seconds.mean), ",",
-                    Csv(row.tokens_per_second.mean), "\n");
+                    Csv(row.tokens_per_second.mean));
+    for (const TimeToTarget& time_to : row.time_to) {
+      absl::StrAppend(&csv, ",", Csv(time_to.seconds.mean), ",", Csv(time_to.seconds.std), ",",
+                      Csv(time_to.step.mean), ",", time_to.reached);
+    }
+    absl::StrAppend(&csv, "\n");
   }
   return csv;
 }

@@ -1,7 +1,8 @@
 // The summary of a study: one row per cell with, for each metric, the mean and the
 // sample standard deviation over seeds (n - 1 in the denominator: the seeds are a sample
 // of the runs one could have made) and the difference of the mean to the base cell's;
-// and the parameter count, wall time and training throughput. As markdown (summary.md)
+// and the parameter count, wall time and training throughput; and, for each `time_to`
+// target, the training time to it over the seeds that reached it. As markdown (summary.md)
 // and CSV (summary.csv, full precision, empty fields for undefined values).
 #pragma once
 
@@ -22,6 +23,12 @@ struct Statistic {
 // Non-finite values (a diverged run's NaN) are left out.
 Statistic MeanAndSampleStd(const std::vector<double>& values);
 
+struct TimeToTarget {
+  Statistic seconds;  // over the seeds that reached the target
+  Statistic step;
+  size_t reached = 0;
+};
+
 struct SummaryRow {
   std::string cell;
   bool base = false;
@@ -29,6 +36,7 @@ struct SummaryRow {
   std::vector<Statistic> metrics;  // in the study's metric order
   std::vector<double> deltas;      // mean - base cell's mean, per metric (NaN if undefined)
   Statistic parameters, wall_seconds, tokens_per_second;
+  std::vector<TimeToTarget> time_to;  // in the study's time_to order
   // What the cell sets ("model.attention=\"dot\""): all of it for the base cell, what
   // differs from the base cell for the others.
   std::vector<std::string> settings;
@@ -38,6 +46,7 @@ struct StudySummary {
   std::string study, description, study_path, base_config, study_dir;
   std::vector<int64_t> seeds;
   std::vector<std::string> metrics;
+  std::vector<TimeTarget> time_to;
   std::vector<SummaryRow> rows;  // plan order
   size_t base_row = 0;
 };
@@ -49,6 +58,8 @@ StudySummary Summarize(const StudyPlan& plan, const std::vector<CellRuns>& resul
 std::string FormatMeanStd(const Statistic& statistic);
 // "+1.25", "-0.031", "0": with the decimals FormatMeanStd uses for `reference`.
 std::string FormatDelta(double delta, const Statistic& reference);
+// "312 ± 25 s", with " (2/3)" when `reached` < `runs` seeds reached it; "–" when none did.
+std::string FormatTimeToTarget(const TimeToTarget& time_to, size_t runs);
 
 std::string SummaryMarkdown(const StudySummary& summary);
 std::string SummaryCsv(const StudySummary& summary);

@@ -431,10 +431,12 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     if (progress.step % config.GetInt("train.eval_every") == 0 || progress.step == total_steps) {
       const EvaluationResult evaluation = Evaluate(*model, data, "valid", eval_options);
       result.valid_metrics = evaluation.metrics;
+      // elapsed_seconds: as in the train record of this step (before this evaluation).
       Json record = {{"kind", "eval"},
                      {"split", "valid"},
                      {"step", progress.step},
-                     {"seconds", evaluation.seconds}};
+                     {"seconds", evaluation.seconds},
+                     {"elapsed_seconds", progress.elapsed_seconds}};
       record.update(MetricsJson(evaluation.metrics));
       RETURN_IF_ERROR(metrics_log.Write(record));
       if (options.show_progress) {

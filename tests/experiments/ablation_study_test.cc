@@ -369,6 +369,42 @@ TEST(AblationStudyTest, StudyKeysAndStructureAreChecked) {
   EXPECT_TRUE(FailsWith(Cells("[study\n").status(), {"s.toml:1:", "invalid TOML"}));
 }
 
+TEST(AblationStudyTest, TimeToTargetsKeepTheirFileOrder) {
+  const absl::StatusOr<Study> study =
+      ParseStudy(std::string(kHeader) +
+                     "time_to = { wer = 40.0, exact_match = 90 }\n[[axis]]\nkey = "
+                     "\"model.heads\"\nvalues = [1]\n",
+                 "s.toml");
+  ASSERT_TRUE(study.ok()) << study.status();
+  ASSERT_EQ(study->time_to.size(), 2u);
+  EXPECT_EQ(study->time_to[0].metric, "wer");
+  EXPECT_DOUBLE_EQ(study->time_to[0].value, 40.0);
+  EXPECT_EQ(study->time_to[0].where, "s.toml:5");
+  EXPECT_EQ(study->time_to[1].metric, "exact_match");
+  EXPECT_DOUBLE_EQ(study->time_to[1].value, 90.0);  // an integer is a number too
+  const absl::StatusOr<Study> without = ParseStudy(
+      std::string(kHeader) + "[[axis]]\nkey = \"model.heads\"\nvalues = [1]\n", "s.toml");
+  ASSERT_TRUE(without.ok());
+  EXPECT_TRUE(without->time_to.empty());
+}
+
+TEST(AblationStudyTest, TimeToMustBeATableOfNumbers) {
+  const std::string axis = "[[axis]]\nkey = \"model.heads\"\nvalues = [1]\n";
+  EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + "time_to = 40\n" + axis).status(),
+                        {"s.toml:5:", "`time_to` is a table", "{ wer = 40.0 }"}));
+  EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + "time_to = {}\n" + axis).status(),
+                        {"s.toml:5:", "`time_to` is a table"}));
+  EXPECT_TRUE(
+      FailsWith(Cells(std::string(kHeader) + "time_to = { wer = \"40\" }\n" + axis).status(),
+                {"s.toml:5:", "time_to.wer: the target is a number"}));
+  EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + "time_to = { wer = true }\n" + axis).status(),
+                        {"s.toml:5:", "time_to.wer: the target is a number"}));
+  EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + "time_to = { wer = nan }\n" + axis).status(),
+                        {"s.toml:5:", "time_to.wer: the target is a number"}));
+  EXPECT_TRUE(FailsWith(Cells(std::string(kHeader) + "timeto = { wer = 4 }\n" + axis).status(),
+                        {"s.toml:5:", "unknown key 'timeto'", "did you mean 'time_to'"}));
+}
+
 // ---- the plan: checks that need the base config -----------------------------------
 
 class AblationPlanTest : public ::testing::Test {
@@ -440,6 +476,26 @@ values = )toml";
   EXPECT_TRUE(Plan(study + "[4]\n").ok());
   EXPECT_TRUE(FailsWith(Plan(study + "[4, 1]\n").status(),
                         {"unknown metric 'beam_exact_match'", "cell 'beam_size-1'"}));
+}
+
+TEST_F(AblationPlanTest, TimeToMetricsAreValidationMetricsAndTakeTheirDirection) {
+  const std::string study = R"toml([study]
+base = "base.toml"
+seeds = 1
+metrics = ["exact_match"]
+time_to = )toml";
+  const std::string axis = "\n[[axis]]\nkey = \"eval.beam_size\"\nvalues = [4]\n";
+  const absl::StatusOr<StudyPlan> plan = Plan(study + "{ loss = 0.5, exact_match = 90 }" + axis);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->study.time_to.size(), 2u);
+  EXPECT_FALSE(plan->study.time_to[0].higher_is_better);  // loss: lower is better
+  EXPECT_TRUE(plan->study.time_to[1].higher_is_better);
+  EXPECT_TRUE(FailsWith(Plan(study + "{ bleu = 1 }" + axis).status(),
+                        {"study.toml:5:", "time_to: unknown validation metric 'bleu'",
+                         "cell 'beam_size-4' evaluates loss, token_accuracy, exact_match"}));
+  // Beam search decodes the test set only: validation records have no beam metrics.
+  EXPECT_TRUE(FailsWith(Plan(study + "{ beam_exact_match = 90 }" + axis).status(),
+                        {"study.toml:5:", "unknown validation metric 'beam_exact_match'"}));
 }
 
 TEST_F(AblationPlanTest, AMissingBaseConfigNamesTheStudyLine) {

@@ -8,6 +8,7 @@
 
 #include "experiments/ablation/study_report.h"
 #include "experiments/ablation/summary.h"
+#include "experiments/report/report.h"
 #include "gtest/gtest.h"
 
 namespace attnlab::experiments {
@@ -151,6 +152,86 @@ TEST(AblationSummaryTest, CsvHasFullPrecisionAndEmptyFieldsForUndefinedValues) {
             "tokens_per_second_mean\n"
             "base,true,1,3,80,,,0.3,,,5000,100,1000\n"
             "dot,false,3,3,93,3.605551275,13,0.22,0.02645751311,-0.08,4000,95,1300\n");
+}
+
+// The fixture with `time_to = { wer = 40, exact_match = 90 }` and one validation
+// evaluation per (seed, step, elapsed time, wer, exact_match) below; no evaluation time.
+struct TimeToFixture : Fixture {
+  TimeToFixture() {
+    plan.study.time_to = {{"wer", 40.0, false, "s.toml:5"},
+                          {"exact_match", 90.0, true, "s.toml:5"}};
+    // base: wer 40 reached at step 200 (100 s) and at 400 (130 s); exact_match never.
+    Add(0, 0, {{100, 70, 45, 80}, {200, 100, 40, 85}});
+    Add(0, 1, {{200, 100, 42, 80}, {400, 130, 39, 89.9}});
+    // dot: wer 40 by seed 1 only (92.5 s); exact_match 90 at 60, 70 and 80 s.
+    Add(1, 0, {{300, 60, 41, 90}, {400, 92.5, 40, 95}});
+    Add(1, 1, {{300, 70, 41, 91}});
+    Add(1, 2, {{300, 80, 44, 92}});
+  }
+  void Add(size_t cell, size_t seed, const std::vector<std::vector<double>>& evaluations) {
+    for (const std::vector<double>& e : evaluations) {
+      MetricsRecord record;
+      record.kind = "eval";
+      record.split = "valid";
+      record.values = {
+          {"step", e[0]}, {"elapsed_seconds", e[1]}, {"wer", e[2]}, {"exact_match", e[3]}};
+      results[cell].finished[seed].records.push_back(record);
+    }
+  }
+};
+
+TEST(AblationSummaryTest, TimeToATargetIsOverTheSeedsThatReachedIt) {
+  const TimeToFixture fixture;
+  const StudySummary summary = Summarize(fixture.plan, fixture.results);
+  const TimeToTarget& base_wer = summary.rows[0].time_to[0];
+  EXPECT_EQ(base_wer.reached, 2u);
+  EXPECT_DOUBLE_EQ(base_wer.seconds.mean, 115.0);
+  EXPECT_DOUBLE_EQ(base_wer.seconds.std, std::sqrt(450.0));  // (15² + 15²) / 1
+  EXPECT_DOUBLE_EQ(base_wer.step.mean, 300.0);
+  EXPECT_EQ(summary.rows[0].time_to[1].reached, 0u);
+  const TimeToTarget& dot_wer = summary.rows[1].time_to[0];
+  EXPECT_EQ(dot_wer.reached, 1u);
+  EXPECT_DOUBLE_EQ(dot_wer.seconds.mean, 92.5);
+  EXPECT_DOUBLE_EQ(summary.rows[1].time_to[1].seconds.mean, 70.0);
+  EXPECT_DOUBLE_EQ(summary.rows[1].time_to[1].seconds.std, 10.0);
+}
+
+TEST(AblationSummaryTest, TimeToColumnsInMarkdownAndCsv) {
+  const TimeToFixture fixture;
+  const StudySummary summary = Summarize(fixture.plan, fixture.results);
+  const std::string md = SummaryMarkdown(summary);
+  EXPECT_NE(md.find("| cell | seeds | exact_match | Δ | loss | Δ | parameters | wall time | "
+                    "tokens/s | time to wer ≤ 40 | time to exact_match ≥ 90 |\n"
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"),
+            std::string::npos)
+      << md;
+  // base: 115 ± 21.2 s -> no decimals; none reached exact_match 90.
+  EXPECT_NE(md.find("| 5000 | 1 min 45 s | 1050 | 115 ± 21 s | – |\n"), std::string::npos) << md;
+  // dot: one of three seeds reached wer 40; all three exact_match 90.
+  EXPECT_NE(md.find("| 4000 | 1 min 35 s | 1300 | 92.5 s (1/3) | 70 ± 10 s |\n"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("Time to a target: training time"), std::string::npos);
+  const std::string html = RenderStudyReport(summary, fixture.results);
+  EXPECT_NE(html.find("<th class=\"num\">time to wer ≤ 40</th>"), std::string::npos);
+  EXPECT_NE(html.find(">92.5 s (1/3)</td>"), std::string::npos);
+  EXPECT_EQ(SummaryCsv(summary),
+            "cell,base,seeds_finished,seeds_planned,exact_match_mean,exact_match_std,"
+            "exact_match_delta,loss_mean,loss_std,loss_delta,parameters,wall_seconds_mean,"
+            "tokens_per_second_mean,time_to_wer_le_40_seconds_mean,time_to_wer_le_40_seconds_std,"
+            "time_to_wer_le_40_step_mean,time_to_wer_le_40_reached,"
+            "time_to_exact_match_ge_90_seconds_mean,time_to_exact_match_ge_90_seconds_std,"
+            "time_to_exact_match_ge_90_step_mean,time_to_exact_match_ge_90_reached\n"
+            "base,true,2,3,82,2.828427125,,0.32,0.02828427125,,5000,105,1050,"
+            "115,21.21320344,300,2,,,,0\n"
+            "dot,false,3,3,93,3.605551275,11,0.22,0.02645751311,-0.1,4000,95,1300,"
+            "92.5,,400,1,70,10,300,3\n");
+}
+
+TEST(AblationSummaryTest, WithoutTimeToTheTablesHaveNoTimeColumns) {
+  const Fixture fixture;
+  const StudySummary summary = Summarize(fixture.plan, fixture.results);
+  EXPECT_EQ(SummaryMarkdown(summary).find("time to"), std::string::npos);
+  EXPECT_EQ(SummaryCsv(summary).find("time_to"), std::string::npos);
 }
 
 TEST(AblationSummaryTest, TheReportOverlaysSeedsThinAndTheCellMeanBold) {

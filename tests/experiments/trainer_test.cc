@@ -216,9 +216,14 @@ TEST_F(TrainerTest, RunWritesEveryArtefact) {
   EXPECT_EQ(Steps(eval), (std::vector<int64_t>{10, 20, 30}));
   for (const Json& record : eval) {
     EXPECT_EQ(record.at("split"), "valid");
-    for (const char* key : {"loss", "token_accuracy", "exact_match"}) {
+    for (const char* key :
+         {"loss", "token_accuracy", "exact_match", "seconds", "elapsed_seconds"}) {
       EXPECT_TRUE(record.at(key).is_number()) << key;
     }
+  }
+  // An evaluation follows its step's training: same elapsed time as that step's record.
+  for (size_t i = 0; i < eval.size(); ++i) {
+    EXPECT_EQ(eval[i].at("elapsed_seconds"), train[2 * i + 1].at("elapsed_seconds"));
   }
   const std::vector<Json> test = RecordsOfKind(records, "test");
   ASSERT_EQ(test.size(), 1u);
