@@ -1,5 +1,6 @@
 #include "experiments/trainer/train_step.h"
 
+#include "absl/strings/str_cat.h"
 #include "experiments/data/vocabulary.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
@@ -26,7 +27,8 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const Config& config,
   return std::unique_ptr<Optimizer>(new Adam(parameters, options));
 }
 
-std::unique_ptr<LearningRateSchedule> MakeSchedule(const Config& config, int64_t total_steps) {
+absl::StatusOr<std::unique_ptr<LearningRateSchedule>> MakeSchedule(const Config& config,
+                                                                   int64_t total_steps) {
   const std::string& name = config.GetString("train.schedule");
   const double lr = config.GetFloat("train.lr");
   const int64_t warmup = config.GetInt("train.warmup_steps");
@@ -35,7 +37,12 @@ std::unique_ptr<LearningRateSchedule> MakeSchedule(const Config& config, int64_t
                                                std::max<int64_t>(warmup, 1), lr);
   }
   if (name == "cosine") {
-    return std::make_unique<LinearWarmupCosine>(lr, warmup, std::max<int64_t>(total_steps, 1),
+    if (warmup >= total_steps) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "train.warmup_steps (", warmup, ") must be less than the run's ", total_steps,
+          " steps (train.max_steps, or train.epochs x batches) for the cosine schedule"));
+    }
+    return std::make_unique<LinearWarmupCosine>(lr, warmup, total_steps,
                                                 config.GetFloat("train.min_lr"));
   }
   return std::make_unique<Constant>(lr);

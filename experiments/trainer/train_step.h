@@ -19,8 +19,10 @@ namespace attnlab::experiments {
 // train.optimizer (sgd, adam, adamw) with its train.* settings, over `parameters`.
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const Config& config,
                                                          const NamedTensors& parameters);
-// train.schedule (inverse_sqrt, cosine, constant) for a run of `total_steps` steps.
-std::unique_ptr<LearningRateSchedule> MakeSchedule(const Config& config, int64_t total_steps);
+// train.schedule (inverse_sqrt, cosine, constant) for a run of `total_steps` steps. A
+// cosine schedule whose warm-up does not end before the run does is a config error.
+absl::StatusOr<std::unique_ptr<LearningRateSchedule>> MakeSchedule(const Config& config,
+                                                                   int64_t total_steps);
 
 struct StepLoss {
   double loss_sum = 0.0;      // per-token loss summed over the step's target tokens

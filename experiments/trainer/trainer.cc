@@ -268,9 +268,6 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     progress = loaded.progress;
     DefaultGenerator().set_state(loaded.generator_state);
   }
-  RETURN_IF_ERROR(WriteFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
-  ASSIGN_OR_RETURN(MetricsLog metrics_log, MetricsLog::Open((run_dir / "metrics.jsonl").string(),
-                                                            resumed ? progress.step : -1));
 
   const int64_t batch_tokens = config.GetInt("train.batch_tokens");
   const int64_t max_batch_size = config.GetInt("train.max_batch_size");
@@ -284,7 +281,11 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   };
   std::vector<std::vector<int64_t>> plan = epoch_plan(progress.epoch);
   const int64_t total_steps = TotalSteps(config, static_cast<int64_t>(plan.size()));
-  const auto schedule = MakeSchedule(config, total_steps);
+  ASSIGN_OR_RETURN(const auto schedule, MakeSchedule(config, total_steps));
+  // Only now, with every config error found, does the run directory get its files.
+  RETURN_IF_ERROR(WriteFileAtomically((run_dir / "config.toml").string(), config.ToToml()));
+  ASSIGN_OR_RETURN(MetricsLog metrics_log, MetricsLog::Open((run_dir / "metrics.jsonl").string(),
+                                                            resumed ? progress.step : -1));
 
   const std::vector<MetricSpec> task_metrics = data.task->Metrics();
   std::string main_metric = config.GetString("train.early_stopping_metric");

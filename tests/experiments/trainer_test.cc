@@ -515,5 +515,16 @@ TEST_F(TrainerTest, ResumeWithoutACheckpointIsAnError) {
   EXPECT_FALSE(fs::exists(directory_ / "never"));  // nothing created
 }
 
+TEST_F(TrainerTest, ACosineWarmupAsLongAsTheRunIsAConfigError) {
+  absl::StatusOr<TrainResult> result = Train(
+      TinyConfig({"train.schedule=\"cosine\"", "train.warmup_steps=30", "train.max_steps=30"}),
+      Options("run"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+  EXPECT_NE(result.status().message().find("train.warmup_steps (30)"), std::string::npos)
+      << result.status();
+  EXPECT_FALSE(fs::exists(directory_ / "run" / "metrics.jsonl"));
+}
+
 }  // namespace
 }  // namespace attnlab::experiments

@@ -66,7 +66,7 @@ absl::Status RunProfile(const std::vector<std::string>& args) {
                    experiments::MakeOptimizer(config, model->NamedParameters()));
   const uint64_t seed = static_cast<uint64_t>(config.GetInt("experiment.seed"));
   ManualSeed(seed);
-  const auto schedule = experiments::MakeSchedule(config, warmup + steps);
+  ASSIGN_OR_RETURN(const auto schedule, experiments::MakeSchedule(config, warmup + steps));
   const std::vector<std::vector<int64_t>> plan =
       experiments::MakeBatchPlan(data.train, config.GetInt("train.batch_tokens"),
                                  config.GetInt("train.max_batch_size"), /*shuffle=*/true, seed);
