@@ -61,10 +61,6 @@ class ScoreAttention : public Attention {
  protected:
   // Unmasked scores [batch, heads, tgt, src].
   virtual Tensor Scores(const AttentionInputs& inputs) const = 0;
-  // A fused kernel for the whole call when the weights are not requested: the context
-  // [batch, heads, tgt, head_dim], or undefined to use Scores() and the shared ops. It
-  // must equal the composite path, dropout mask included.
-  virtual Tensor FusedContext(const AttentionInputs& inputs) const { return Tensor(); }
 };
 
 // The additive mask (0 where allowed, -inf where not) for padding and causality, shaped

@@ -18,13 +18,6 @@ class ScaledDotAttention : public ScoreAttention {
     return MulScalar(Matmul(in.query, in.key, false, true), scale_);
   }
 
-  // The fused op (framework/ops/attention.cc): no [tgt, src] weights in memory, and one
-  // pass instead of matmul, scale, mask, softmax, dropout and matmul, forward and back.
-  Tensor FusedContext(const AttentionInputs& in) const override {
-    return ScaledDotProductAttention(in.query, in.key, in.value, in.key_padding_mask, in.causal,
-                                     in.query_offset, scale_, in.dropout, is_training());
-  }
-
  private:
   float scale_;
 };
