@@ -2,9 +2,11 @@
 //
 // Each call reserves ceil(numel / 4) Philox blocks from the default generator. Element i
 // is kept iff UniformFloat(word i % 4 of block first + i / 4) >= p, so the mask depends
-// only on (seed, first block, i): it is the same for any thread count, and backward
-// regenerates it from those two integers instead of storing a mask tensor.
+// only on (seed, first block, i): it is the same for any thread count. Forward keeps the
+// mask as 1 bit per element (1/32 of the input's bytes) for backward to read.
 #include <algorithm>
+#include <array>
+#include <cstring>
 
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
@@ -24,13 +26,48 @@ struct DropoutStream {
   uint64_t first_block = 0;
 };
 
+// The mask moves between a word and bytes 8 at a time, so that the select loops over
+// bytes vectorise (a loop testing bit i of a word does not: dropout got 1.8x slower).
+//
+// bytes[0..64) in {0, 1} -> a word with bit i = bytes[i]. The multiply gathers the low
+// bit of each of 8 bytes into the top byte of the product (byte k lands on bit 56 + k).
+uint64_t PackKeepBytes(const uint8_t* bytes) {
+  constexpr uint64_t kGather = 0x0102040810204080ULL;
+  uint64_t bits = 0;
+  for (int group = 0; group < 8; ++group) {
+    uint64_t eight;
+    std::memcpy(&eight, bytes + 8 * group, 8);
+    bits |= ((eight * kGather) >> 56) << (8 * group);
+  }
+  return bits;
+}
+
+// The inverse: bytes[i] = bit i of `bits`, through a table of the 256 byte patterns.
+constexpr std::array<uint64_t, 256> MakeByteExpansionTable() {
+  std::array<uint64_t, 256> table{};
+  for (uint64_t pattern = 0; pattern < 256; ++pattern) {
+    for (int bit = 0; bit < 8; ++bit) table[pattern] |= ((pattern >> bit) & 1) << (8 * bit);
+  }
+  return table;
+}
+constexpr std::array<uint64_t, 256> kByteExpansion = MakeByteExpansionTable();
+
+void UnpackKeepBits(uint64_t bits, uint8_t* bytes) {
+  for (int group = 0; group < 8; ++group) {
+    std::memcpy(bytes + 8 * group, &kByteExpansion[(bits >> (8 * group)) & 0xFF], 8);
+  }
+}
+
 // in, out: contiguous [count]. out[i] = keep(i) ? in[i] * scale : 0, with keep(i) drawn
-// from `stream`. Used by forward (in = x) and backward (in = grad_output) alike. Whole
-// groups of kPhiloxLanes blocks go through the vectorised PhiloxBlocks and a contiguous
-// select loop (block by block, dropout was a third of the tiny model's training step);
-// the last partial group and a partial last block go block by block.
-void ApplyDropoutMask(const DropoutStream& stream, float p, float scale, const float* in,
-                      float* out, int64_t count) {
+// from `stream`, and bit i % 64 of keep_bits[i / 64] set iff keep(i) (the other bits of
+// the last word are 0). Whole groups of kPhiloxLanes blocks (64 elements, one mask word)
+// go through the vectorised PhiloxBlocks and a contiguous select loop (block by block,
+// dropout was a third of the tiny model's training step); the last partial group and a
+// partial last block go block by block. Chunks start at multiples of
+// kDropoutBlockGrain blocks, so no mask word is shared by two threads.
+void DropoutForwardKernel(const DropoutStream& stream, float p, float scale, const float* in,
+                          float* out, uint64_t* keep_bits, int64_t count) {
+  static_assert(4 * kPhiloxLanes == 64 && kDropoutBlockGrain % kPhiloxLanes == 0);
   const int64_t blocks = (count + 3) / 4;
   const int64_t full_blocks = count / 4;
   // By value: through references, the compiler must reload p and scale after every store
@@ -42,17 +79,49 @@ void ApplyDropoutMask(const DropoutStream& stream, float p, float scale, const f
       PhiloxBlocks(stream.seed, stream.first_block + static_cast<uint64_t>(block), words);
       const float* group_in = in + block * 4;
       float* group_out = out + block * 4;
-      for (int i = 0; i < 4 * kPhiloxLanes; ++i) {
+      alignas(64) uint8_t keep_bytes[64];
+      for (int i = 0; i < 64; ++i) {
         const bool keep = UniformFloat(words[i]) >= p;
+        keep_bytes[i] = keep;
         group_out[i] = keep ? group_in[i] * scale : 0.0f;
       }
+      keep_bits[block / kPhiloxLanes] = PackKeepBytes(keep_bytes);
     }
+    if (block < end) keep_bits[block / kPhiloxLanes] = 0;  // the partial last word
     for (; block < end; ++block) {
       const PhiloxCounter block_words = PhiloxBlock(stream.seed, stream.first_block + block);
       const int64_t base = block * 4;
       for (int64_t word = 0; word < 4 && base + word < count; ++word) {
+        const int64_t i = base + word;
         const bool keep = UniformFloat(block_words[word]) >= p;
-        out[base + word] = keep ? in[base + word] * scale : 0.0f;
+        keep_bits[i / 64] |= static_cast<uint64_t>(keep) << (i % 64);
+        out[i] = keep ? in[i] * scale : 0.0f;
+      }
+    }
+  });
+}
+
+// Backward: grad_in[i] = bit i of keep_bits ? grad_out[i] * scale : 0. Reading the
+// forward's mask (1 bit per element) instead of regenerating it from the Philox stream
+// makes this a memory-bound pass: regenerating cost as much as the forward.
+void DropoutBackwardKernel(const uint64_t* keep_bits, float scale, const float* grad_out,
+                           float* grad_in, int64_t count) {
+  constexpr int64_t kWordGrain = 256;  // mask words (64 elements each) per chunk
+  const int64_t words = (count + 63) / 64;
+  ParallelFor(words, kWordGrain, [=](int64_t begin, int64_t end) {
+    for (int64_t word = begin; word < end; ++word) {
+      const uint64_t bits = keep_bits[word];
+      const int64_t base = word * 64;
+      if (base + 64 <= count) {
+        alignas(64) uint8_t keep_bytes[64];
+        UnpackKeepBits(bits, keep_bytes);
+        for (int i = 0; i < 64; ++i) {
+          grad_in[base + i] = keep_bytes[i] != 0 ? grad_out[base + i] * scale : 0.0f;
+        }
+      } else {
+        for (int64_t i = 0; base + i < count; ++i) {
+          grad_in[base + i] = ((bits >> i) & 1) != 0 ? grad_out[base + i] * scale : 0.0f;
+        }
       }
     }
   });
@@ -73,15 +142,21 @@ Tensor Dropout(const Tensor& x, float p, bool training) {
                              generator.Reserve(static_cast<uint64_t>((count + 3) / 4))};
   const float scale = 1.0f / (1.0f - p);
   Tensor out = Tensor::Empty(x.shape());
-  ApplyDropoutMask(stream, p, scale, input.data<float>(), out.data<float>(), count);
+  // The keep mask, 1 bit per element: [ceil(count / 64)] 64-bit words, stored as twice
+  // as many i32 (the tensor dtypes have no 64-bit integer) from the caching allocator.
+  const int64_t mask_words = (count + 63) / 64;
+  Tensor keep_bits = Tensor::Empty({2 * mask_words}, DType::kI32);
+  DropoutForwardKernel(stream, p, scale, input.data<float>(), out.data<float>(),
+                       reinterpret_cast<uint64_t*>(keep_bits.data<int32_t>()), count);
   if (autograd::ShouldRecord({&x})) {
-    // d(out)/d(x) is the same mask times scale: regenerate it from the stream.
+    // d(out)/d(x) is the same mask times scale.
     autograd::Record(OpKind::kDropout, out, {&x},
-                     [stream, p, scale](const Tensor& grad, autograd::GradientSink& sink) {
+                     [keep_bits, scale](const Tensor& grad, autograd::GradientSink& sink) {
                        const Tensor grad_out = grad.is_contiguous() ? grad : grad.Clone();
                        Tensor grad_in = Tensor::Empty(grad.shape());
-                       ApplyDropoutMask(stream, p, scale, grad_out.data<float>(),
-                                        grad_in.data<float>(), grad_in.numel());
+                       DropoutBackwardKernel(
+                           reinterpret_cast<const uint64_t*>(keep_bits.data<int32_t>()), scale,
+                           grad_out.data<float>(), grad_in.data<float>(), grad_in.numel());
                        sink.Add(0, grad_in);
                      });
   }

@@ -5,13 +5,16 @@
 // and its gradient is softmax(x) - q. Forward keeps only the logits and each row's
 // log-sum-exp; backward rebuilds the softmax from them. Row losses are computed in
 // parallel into a buffer and summed serially in row order, so the result does not depend
-// on the thread count.
+// on the thread count. The exponentials are VectorExp (vectorised; std::exp kept both
+// passes at about 1 GB/s).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
+#include "framework/ops/vector_exp.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profiler.h"
 
@@ -43,6 +46,47 @@ struct RowLosses {
   Tensor log_sum_exp;        // f32 [rows]
 };
 
+// Row reductions in kLanes independent partial results combined in a fixed order at the
+// end: the loops vectorise (a single running sum or max would be a serial dependence),
+// and the order depends only on the vocabulary size, never on the thread count.
+constexpr int64_t kLanes = 16;
+
+float RowMax(const float* x, int64_t vocab) {
+  float lanes[kLanes];
+  std::fill_n(lanes, kLanes, -std::numeric_limits<float>::infinity());
+  int64_t v = 0;
+  for (; v + kLanes <= vocab; v += kLanes) {
+    for (int64_t lane = 0; lane < kLanes; ++lane) {
+      lanes[lane] = x[v + lane] > lanes[lane] ? x[v + lane] : lanes[lane];
+    }
+  }
+  for (int64_t lane = 0; v < vocab; ++v, ++lane) lanes[lane] = std::max(lanes[lane], x[v]);
+  return *std::max_element(lanes, lanes + kLanes);
+}
+
+// sum_v exp(x[v] - shift) and sum_v x[v], in float lanes, summed in double at the end.
+void RowExpAndLogitSums(const float* x, int64_t vocab, float shift, double& exp_total,
+                        double& logit_total) {
+  float exp_lanes[kLanes] = {}, logit_lanes[kLanes] = {};
+  int64_t v = 0;
+  for (; v + kLanes <= vocab; v += kLanes) {
+    for (int64_t lane = 0; lane < kLanes; ++lane) {
+      exp_lanes[lane] += VectorExp(x[v + lane] - shift);
+      logit_lanes[lane] += x[v + lane];
+    }
+  }
+  for (int64_t lane = 0; v < vocab; ++v, ++lane) {
+    exp_lanes[lane] += VectorExp(x[v] - shift);
+    logit_lanes[lane] += x[v];
+  }
+  exp_total = 0.0;
+  logit_total = 0.0;
+  for (int64_t lane = 0; lane < kLanes; ++lane) {
+    exp_total += exp_lanes[lane];
+    logit_total += logit_lanes[lane];
+  }
+}
+
 // logits: contiguous [rows, vocab], targets: [rows] -> per-row loss and log-sum-exp.
 RowLosses CrossEntropyRows(const float* logits, const int32_t* targets, int64_t rows, int64_t vocab,
                            float smoothing, int64_t ignore_index) {
@@ -51,12 +95,9 @@ RowLosses CrossEntropyRows(const float* logits, const int32_t* targets, int64_t 
   ParallelFor(rows, RowGrain(vocab), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const float* x = logits + row * vocab;
-      const float max_logit = *std::max_element(x, x + vocab);
-      double exp_total = 0.0, logit_total = 0.0;
-      for (int64_t v = 0; v < vocab; ++v) {
-        exp_total += std::exp(x[v] - max_logit);
-        logit_total += x[v];
-      }
+      const float max_logit = RowMax(x, vocab);
+      double exp_total, logit_total;
+      RowExpAndLogitSums(x, vocab, max_logit, exp_total, logit_total);
       const double lse = max_logit + std::log(exp_total);
       log_sum_exp[row] = static_cast<float>(lse);
       if (targets[row] == ignore_index) continue;
@@ -81,8 +122,9 @@ void CrossEntropyBackwardRows(const float* logits, const float* log_sum_exp, con
         std::fill(grad, grad + vocab, 0.0f);
         continue;
       }
+      const float row_log_sum_exp = log_sum_exp[row];
       for (int64_t v = 0; v < vocab; ++v) {
-        grad[v] = (std::exp(x[v] - log_sum_exp[row]) - uniform_share) * scale;
+        grad[v] = (VectorExp(x[v] - row_log_sum_exp) - uniform_share) * scale;
       }
       grad[targets[row]] -= (1.0f - smoothing) * scale;
     }

@@ -48,7 +48,8 @@ namespace attnlab {
   X(kArgmax, "argmax", false)             \
   X(kCumSum, "cumsum", true)              \
   X(kRotary, "rotary", true)              \
-  X(kMseLoss, "mse_loss", true)
+  X(kMseLoss, "mse_loss", true)           \
+  X(kScaledDotProductAttention, "scaled_dot_product_attention", true)
 
 enum class OpKind : uint16_t {
 #define ATTNLAB_OP_ENUM(name, printed, differentiable) name,

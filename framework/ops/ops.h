@@ -72,9 +72,20 @@ Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float
 // Zeroes each element with probability p and scales the rest by 1/(1-p). The mask
 // comes from a counter-based Philox stream: element i of a call whose reserved blocks
 // start at o uses word i % 4 of Philox block (o + i / 4), so it is the same for any
-// thread count, and backward regenerates it instead of storing it. Identity when
+// thread count; forward keeps it as 1 bit per element for backward. Identity when
 // !training or p == 0.
 Tensor Dropout(const Tensor& x, float p, bool training);
+
+// ---- attention.cc (fused; see the file for the algorithm) -------------------------
+// softmax(scale * query key^T + mask) value with dropout p on the weights (training
+// only), never materialising the weights: query [batch, heads, tgt, dim], key and value
+// [batch, heads, src, dim] -> [batch, heads, tgt, dim]. key_padding_mask: f32 [batch,
+// src], nonzero at padding, or undefined; causal: query t may see keys s <= t +
+// query_offset. Equals Matmul(Dropout(Softmax(scale * q k^T, mask), p), value), dropout
+// mask included; fully masked rows give 0.
+Tensor ScaledDotProductAttention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                 const Tensor& key_padding_mask, bool causal, int64_t query_offset,
+                                 float scale, float dropout, bool training);
 
 // ---- embedding.cc ------------------------------------------------------------------
 // weight: [vocab, dim], ids: i32 [...] -> [..., dim]. Ids outside [0, vocab) are an

@@ -1,5 +1,5 @@
 // Dropout: the keep rate, exact scaling, the mask's dependence on (seed, offset) only
-// (same seed -> same mask, bit-identical on 1 and 2 threads), backward regenerating the
+// (same seed -> same mask, bit-identical on 1 and 2 threads), backward applying the
 // forward mask, identity in eval mode or with p = 0, and a gradient check with the
 // generator state fixed before every evaluation.
 #include <cstring>
@@ -124,21 +124,36 @@ TEST(DropoutTest, SameSeedGivesSameMaskAndTheStreamMovesOn) {
   EXPECT_NE(Dropout(x, 0.4f, true).ToFloats(), first);
 }
 
-TEST(DropoutTest, BackwardRegeneratesTheForwardMask) {
+// Backward reads the forward's bit mask: check every element for sizes with a partial
+// last block (7), exactly one mask word (64), a partial last word (1001 = 15 * 64 + 41)
+// and several parallel chunks of 16384 elements plus a partial word, on 2 threads.
+TEST(DropoutTest, BackwardAppliesTheForwardMask) {
+  const int previous_threads = NumThreads();
+  SetNumThreads(2);
   ManualSeed(8);
-  Tensor x = RandomInput({1001}, 9, 0.5f, 2.0f);
   const float p = 0.25f;
-  const Tensor out = Dropout(x, p, true);
-  // Draw from the generator between forward and backward: backward must not care.
-  Dropout(Tensor::Full({100}, 1.0f), 0.5f, true);
-  const Tensor upstream = RandomInput({1001}, 10, 0.5f, 2.0f).detach();
-  Sum(Mul(out, upstream)).backward();
-  const std::vector<float> forward = out.ToFloats(), grad = x.grad().ToFloats();
-  const std::vector<float> upstream_values = upstream.ToFloats();
-  for (size_t i = 0; i < forward.size(); ++i) {
-    const float expected = forward[i] != 0.0f ? upstream_values[i] * (1.0f / (1.0f - p)) : 0.0f;
-    EXPECT_EQ(grad[i], expected) << "element " << i;
+  for (const int64_t count : {int64_t{7}, int64_t{64}, int64_t{1001}, int64_t{2 * 16384 + 71}}) {
+    Tensor x = RandomInput({count}, 9, 0.5f, 2.0f);  // no zeros: a zero output means dropped
+    const Tensor out = Dropout(x, p, true);
+    // Draw from the generator between forward and backward: backward must not care.
+    Dropout(Tensor::Full({100}, 1.0f), 0.5f, true);
+    const Tensor upstream = RandomInput({count}, 10, 0.5f, 2.0f).detach();
+    Sum(Mul(out, upstream)).backward();
+    const std::vector<float> forward = out.ToFloats(), grad = x.grad().ToFloats();
+    const std::vector<float> upstream_values = upstream.ToFloats();
+    int64_t mismatches = 0, kept = 0;
+    for (int64_t i = 0; i < count; ++i) {
+      kept += forward[i] != 0.0f;
+      const float expected = forward[i] != 0.0f ? upstream_values[i] * (1.0f / (1.0f - p)) : 0.0f;
+      mismatches += grad[i] != expected;
+    }
+    EXPECT_EQ(mismatches, 0) << "count " << count;
+    if (count >= 64) {
+      EXPECT_GT(kept, 0) << "count " << count;
+      EXPECT_LT(kept, count) << "count " << count;
+    }
   }
+  SetNumThreads(previous_threads);
 }
 
 TEST(DropoutTest, IdentityInEvalModeAndWithZeroP) {
