@@ -64,6 +64,8 @@ DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearch
   ATTNLAB_CHECK(options.beam_size >= 1, "BeamSearch: beam_size ", options.beam_size,
                 " should be at least 1");
   ATTNLAB_CHECK(options.max_len >= 0, "BeamSearch: max_len ", options.max_len, " is negative");
+  // A Transformer cannot place a token beyond its positional table.
+  const int64_t max_len = std::min(options.max_len, model.max_decode_positions());
   NoGradGuard no_grad;
   EvalModeGuard eval_mode(model);
   const SpecialTokens& special = model.special_tokens();
@@ -85,11 +87,11 @@ DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearch
   std::vector<std::vector<Hypothesis>> finished(batch);
   std::vector<bool> done(batch, false);
   int64_t sources_left = batch;
-  for (int64_t step = 0; step < options.max_len && sources_left > 0; ++step) {
+  for (int64_t step = 0; step < max_len && sources_left > 0; ++step) {
     const std::vector<float> log_probs =
         model.DecodeStep(*state, Tensor::FromInts(last_tokens, {rows})).ToFloats();
     const int64_t length = step + 1;  // of a hypothesis extended in this step
-    const bool last_step = step + 1 == options.max_len;
+    const bool last_step = step + 1 == max_len;
 
     std::vector<int32_t> reorder(rows);
     std::vector<float> next_scores(rows, kNegativeInfinity);
@@ -147,8 +149,7 @@ DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearch
         }
         const float best_live = *std::max_element(next_scores.begin() + first_row,
                                                   next_scores.begin() + first_row + filled);
-        beaten =
-            best_finished >= best_live / LengthPenalty(options.max_len, options.length_penalty);
+        beaten = best_finished >= best_live / LengthPenalty(max_len, options.length_penalty);
       }
       if (last_step || beaten || filled == 0) {
         done[source] = true;

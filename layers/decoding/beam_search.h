@@ -22,7 +22,8 @@ namespace attnlab::nn {
 
 struct BeamSearchOptions {
   int64_t beam_size = 4;
-  int64_t max_len = 100;        // generated tokens per hypothesis, eos included
+  int64_t max_len = 100;        // generated tokens per hypothesis, eos included (at most the
+                                // model's max_decode_positions())
   float length_penalty = 0.6f;  // alpha; 0 ranks by total log-probability
 };
 

@@ -1,5 +1,6 @@
 #include "layers/decoding/greedy.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "framework/autograd/grad_mode.h"
@@ -8,10 +9,13 @@
 
 namespace attnlab::nn {
 
-DecodeResult GreedyDecode(Seq2SeqModel& model, const Tensor& src, int64_t max_len) {
+DecodeResult GreedyDecode(Seq2SeqModel& model, const Tensor& src, int64_t requested_max_len) {
   ATTNLAB_CHECK(src.dtype() == DType::kI32 && src.rank() == 2,
                 "GreedyDecode: src should be i32 [batch, src_len], got ", src.Describe());
-  ATTNLAB_CHECK(max_len >= 0, "GreedyDecode: max_len ", max_len, " is negative");
+  ATTNLAB_CHECK(requested_max_len >= 0, "GreedyDecode: max_len ", requested_max_len,
+                " is negative");
+  // A Transformer cannot place a token beyond its positional table.
+  const int64_t max_len = std::min(requested_max_len, model.max_decode_positions());
   NoGradGuard no_grad;
   EvalModeGuard eval_mode(model);
   const SpecialTokens& special = model.special_tokens();

@@ -12,7 +12,8 @@
 
 namespace attnlab::nn {
 
-// src: i32 [batch, src_len]. max_len bounds the generated tokens per row, eos included.
+// src: i32 [batch, src_len]. max_len bounds the generated tokens per row, eos included
+// (and never exceeds the model's max_decode_positions()).
 // A row's score is the sum of the log-probabilities of its tokens (eos included).
 DecodeResult GreedyDecode(Seq2SeqModel& model, const Tensor& src, int64_t max_len);
 

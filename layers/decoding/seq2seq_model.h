@@ -5,6 +5,7 @@
 // the decoder input starts with bos_id; a hypothesis ends at eos_id.
 #pragma once
 
+#include <limits>
 #include <memory>
 
 #include "layers/module.h"
@@ -38,6 +39,10 @@ class Seq2SeqModel : public Module {
 
   virtual const SpecialTokens& special_tokens() const = 0;
   virtual int64_t target_vocab_size() const = 0;
+  // The most positions one decoder row can hold (a Transformer's positional table:
+  // max_len); greedy and beam search stop there whatever length they were asked for.
+  // Recurrent decoders have no such limit.
+  virtual int64_t max_decode_positions() const { return std::numeric_limits<int64_t>::max(); }
 };
 
 }  // namespace attnlab::nn

@@ -110,6 +110,7 @@ class Transformer : public Seq2SeqModel {
 
   const SpecialTokens& special_tokens() const override { return options_.special_tokens; }
   int64_t target_vocab_size() const override { return options_.tgt_vocab; }
+  int64_t max_decode_positions() const override { return options_.max_len; }
   const TransformerOptions& options() const { return options_; }
 
   const Embedding& src_embed() const { return *src_embed_; }

@@ -263,6 +263,27 @@ TEST_P(TransformerDecodingTest, BeamSizeOneEqualsGreedy) {
   }
 }
 
+// Asked for more tokens than the positional table holds, decoding stops at its end rather
+// than failing there (cmudict's longest words asked for 2 x 29 + 10 = 68 tokens of a
+// max_len 64 model, and the run died in its final test).
+TEST(TransformerDecodingTest, StopsAtTheEndOfThePositionalTable) {
+  TransformerOptions options = TinyTransformerOptions();
+  options.max_len = 6;
+  std::shared_ptr<Transformer> model = MakeTransformer(options, 5);
+  // eos never wins, so only the limit can end a hypothesis.
+  for (auto& [name, parameter] : model->NamedParameters()) {
+    if (name == "generator.bias") parameter.data<float>()[model->special_tokens().eos_id] = -1e9f;
+  }
+  const Tensor src = Ints({3, 4, 5, 6, 3}, {1, 5});
+  const DecodeResult greedy = GreedyDecode(*model, src, 100);
+  EXPECT_EQ(greedy.tokens[0].size(), 6u);
+  BeamSearchOptions beam_options;
+  beam_options.beam_size = 3;
+  beam_options.max_len = 100;
+  const DecodeResult beam = BeamSearch(*model, src, beam_options);
+  EXPECT_EQ(beam.tokens[0].size(), 6u);
+}
+
 // Re-runs the model on bos + `tokens` (+ eos when the hypothesis ended before max_len):
 // the log-probabilities [length, vocab] of each next token, and its targets.
 struct Rescored {
