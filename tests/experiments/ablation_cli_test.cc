@@ -12,15 +12,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include "gtest/gtest.h"
-
-#ifndef ATTNLAB_CLI
-#error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
-#endif
+#include "tests/experiments/cli_runner.h"
 
 extern char** environ;
 
@@ -28,6 +24,8 @@ namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CliOutput;
+using testing::ReadFile;
 
 constexpr char kTinyConfig[] = R"toml(
 [task]
@@ -72,18 +70,6 @@ key = "model.attention"
 values = ["scaled_dot", "dot"]
 )toml";
 
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class AblationCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -99,23 +85,13 @@ class AblationCliTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(directory_); }
 
   // `attnlab ARGUMENTS` in the test directory.
-  Output Run(const std::string& arguments) {
-    const fs::path out = directory_ / "stdout", err = directory_ / "stderr";
-    const std::string command = "cd '" + directory_.string() + "' && '" + ATTNLAB_CLI + "' " +
-                                arguments + " < /dev/null > stdout 2> stderr";
-    const int status = std::system(command.c_str());
-    Output output;
-    output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    output.out = ReadFile(out);
-    output.err = ReadFile(err);
-    return output;
-  }
+  CliOutput Run(const std::string& arguments) { return testing::RunAttnlab(directory_, arguments); }
 
   fs::path directory_;
 };
 
 TEST_F(AblationCliTest, DryRunListsTheRunsAndStartsNothing) {
-  const Output output = Run("ablate study.toml --dry_run --jobs 2 --threads 2");
+  const CliOutput output = Run("ablate study.toml --dry_run --jobs 2 --threads 2");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_NE(output.out.find("study tiny (study.toml): 2 cells x 2 seeds = 4 runs in runs/tiny"),
             std::string::npos)
@@ -133,7 +109,7 @@ TEST_F(AblationCliTest, DryRunListsTheRunsAndStartsNothing) {
 }
 
 TEST_F(AblationCliTest, RunsTheStudyWritesItsSummaryAndSkipsItWhenRerun) {
-  Output output = Run("ablate study.toml --jobs 2 --threads 2");
+  CliOutput output = Run("ablate study.toml --jobs 2 --threads 2");
   ASSERT_EQ(output.exit_code, 0) << output.out << output.err;
   EXPECT_NE(output.out.find("scaled_dot seed 2: finished in"), std::string::npos) << output.out;
   EXPECT_NE(output.out.find("| **scaled_dot** (base) | 2 |"), std::string::npos) << output.out;
@@ -199,7 +175,7 @@ TEST_F(AblationCliTest, CtrlCStopsTheStudyAndARerunResumesIt) {
   EXPECT_NE(ReadFile(directory_ / "stderr")
                 .find("interrupted: 4 runs left; rerun the same command to continue"),
             std::string::npos);
-  const Output dry = Run("ablate study.toml --dry_run");
+  const CliOutput dry = Run("ablate study.toml --dry_run");
   ASSERT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_NE(dry.out.find("to run 3, resume 1, rerun 0, skip 0"), std::string::npos) << dry.out;
   EXPECT_NE(dry.out.find("scaled_dot  1     resume  interrupted at step"), std::string::npos)
@@ -209,7 +185,7 @@ TEST_F(AblationCliTest, CtrlCStopsTheStudyAndARerunResumesIt) {
 TEST_F(AblationCliTest, AFailingCellFailsTheStudyButNotTheOtherRuns) {
   std::ofstream(directory_ / "study.toml", std::ios::app)
       << "[[axis]]\nkey = \"model.heads\"\nvalues = [2, 3]\n";  // 3 does not divide 16
-  const Output output = Run("ablate study.toml --seeds 1 --jobs 2 --threads 2");
+  const CliOutput output = Run("ablate study.toml --seeds 1 --jobs 2 --threads 2");
   EXPECT_EQ(output.exit_code, 1);
   EXPECT_NE(output.out.find("dot+heads-2 seed 1: finished"), std::string::npos) << output.out;
   EXPECT_NE(output.out.find("dot+heads-3 seed 1: failed"), std::string::npos) << output.out;
@@ -221,7 +197,7 @@ TEST_F(AblationCliTest, AFailingCellFailsTheStudyButNotTheOtherRuns) {
 TEST_F(AblationCliTest, ABadStudyIsRejectedWithItsLineBeforeAnythingRuns) {
   std::ofstream(directory_ / "study.toml", std::ios::app)
       << "[[axis]]\nkey = \"model.dropout\"\nvalues = [0.1, \"high\"]\n";
-  const Output output = Run("ablate study.toml");
+  const CliOutput output = Run("ablate study.toml");
   EXPECT_EQ(output.exit_code, 1);
   EXPECT_EQ(output.out, "");
   EXPECT_EQ(output.err, "attnlab ablate: study.toml:13: 'model.dropout' must be a float\n");

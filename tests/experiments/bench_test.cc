@@ -1,28 +1,23 @@
 // attnlab bench: the analytic FLOP count against a hand-worked configuration, the
 // reference shapes, and the command end to end (JSON with every field, positive values,
 // a quiet steady state) with its errors.
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
 #include "experiments/bench/flop_count.h"
 #include "experiments/bench/reference_config.h"
 #include "gtest/gtest.h"
-
-#ifndef ATTNLAB_CLI
-#error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
-#endif
+#include "tests/experiments/cli_runner.h"
 
 namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CliOutput;
 
 TEST(ReferenceConfigTest, ShapesAreThoseOfTheDesign) {
   ASSERT_EQ(ReferenceConfigs().size(), 3u);
@@ -70,39 +65,13 @@ TEST(FlopCountTest, ScalesWithEachDimensionAsTheFormulaSays) {
   EXPECT_EQ(CountTrainingStepFlops(config).forward, 152.0);
 }
 
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // `attnlab ARGUMENTS`, capturing stdout and stderr.
-Output RunCli(const std::string& arguments) {
-  static int counter = 0;
-  const fs::path directory = fs::path(::testing::TempDir());
-  const std::string id = std::to_string(getpid()) + "." + std::to_string(counter++);
-  const fs::path out = directory / ("bench_stdout." + id);
-  const fs::path err = directory / ("bench_stderr." + id);
-  const std::string command = std::string("'") + ATTNLAB_CLI + "' " + arguments +
-                              " < /dev/null > '" + out.string() + "' 2> '" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  Output output;
-  output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  output.out = ReadFile(out);
-  output.err = ReadFile(err);
-  fs::remove(out);
-  fs::remove(err);
-  return output;
+CliOutput RunCli(const std::string& arguments) {
+  return testing::RunAttnlab(::testing::TempDir(), arguments);
 }
 
 TEST(BenchCommandTest, TinyJsonHasEveryFieldWithPositiveValues) {
-  const Output output =
+  const CliOutput output =
       RunCli("bench --model tiny --steps 2 --warmup 1 --json --threads 1 --decode_length 16");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   const nlohmann::json json = nlohmann::json::parse(output.out);
@@ -138,7 +107,7 @@ TEST(BenchCommandTest, TinyJsonHasEveryFieldWithPositiveValues) {
 }
 
 TEST(BenchCommandTest, TableNamesEveryMeasurement) {
-  const Output output =
+  const CliOutput output =
       RunCli("bench --model tiny --steps 1 --warmup 0 --decode_runs 0 --threads 1");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   for (const char* part : {"target tokens/s", "MFU", "fp32 GEMM ceiling", "peak RSS",
@@ -149,7 +118,7 @@ TEST(BenchCommandTest, TableNamesEveryMeasurement) {
 
 // A failed command: non-zero exit, nothing on stdout, one stderr line with every part.
 void ExpectFails(const std::string& arguments, const std::vector<std::string>& parts) {
-  const Output output = RunCli(arguments);
+  const CliOutput output = RunCli(arguments);
   EXPECT_NE(output.exit_code, 0) << arguments;
   EXPECT_EQ(output.out, "") << arguments;
   EXPECT_EQ(output.err.find('\n'), output.err.size() - 1) << arguments << ": " << output.err;

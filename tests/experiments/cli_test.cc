@@ -1,7 +1,6 @@
 // The attnlab binary end to end: train a tiny config, then evaluate, decode, init, dump,
 // report and keys on the results; --help for the program and every command; and the
 // error paths, each a non-zero exit with one line on stderr naming the problem.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -10,7 +9,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,15 +21,14 @@
 #include "framework/io/safetensors.h"
 #include "framework/ops/ops.h"
 #include "gtest/gtest.h"
-
-#ifndef ATTNLAB_CLI
-#error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
-#endif
+#include "tests/experiments/cli_runner.h"
 
 namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CliOutput;
+using testing::ReadFile;
 using Json = nlohmann::json;
 
 constexpr char kTinyConfig[] = R"toml(
@@ -70,18 +67,6 @@ samples = 5
 const char* const kCommands[] = {"ablate", "bench", "decode",  "demo",   "dump", "evaluate",
                                  "init",   "keys",  "profile", "report", "train"};
 
-struct Output {
-  int exit_code = -1;  // -1: killed by a signal (a crash)
-  std::string out, err;
-};
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 void WriteFile(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
@@ -112,7 +97,7 @@ class CliTest : public ::testing::Test {
     fs::remove_all(*directory_);
     fs::create_directories(*directory_);
     WriteFile(*directory_ / "tiny.toml", kTinyConfig);
-    train_ = new Output(Run("train tiny.toml --run_dir run --quiet --threads 1"));
+    train_ = new CliOutput(Run("train tiny.toml --run_dir run --quiet --threads 1"));
   }
   static void TearDownTestSuite() {
     fs::remove_all(*directory_);
@@ -121,24 +106,11 @@ class CliTest : public ::testing::Test {
   }
 
   // Runs a shell command line in the test directory, capturing stdout and stderr.
-  static Output Shell(const std::string& command_line) {
-    static int counter = 0;
-    const std::string id = std::to_string(counter++);
-    const fs::path out = *directory_ / ("stdout." + id);
-    const fs::path err = *directory_ / ("stderr." + id);
-    const std::string full = "cd '" + directory_->string() + "' && { " + command_line + " ; } > '" +
-                             out.string() + "' 2> '" + err.string() + "'";
-    const int status = std::system(full.c_str());
-    Output output;
-    output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    output.out = ReadFile(out);
-    output.err = ReadFile(err);
-    fs::remove(out);
-    fs::remove(err);
-    return output;
+  static CliOutput Shell(const std::string& command_line) {
+    return testing::RunShell(*directory_, command_line);
   }
   // `attnlab ARGUMENTS`, with standard input from /dev/null.
-  static Output Run(const std::string& arguments) {
+  static CliOutput Run(const std::string& arguments) {
     return Shell(std::string("'") + ATTNLAB_CLI + "' " + arguments + " < /dev/null");
   }
 
@@ -146,7 +118,7 @@ class CliTest : public ::testing::Test {
 
   // A failed command: a non-zero exit, nothing on stdout and one stderr line that
   // starts with "attnlab" and contains every one of `parts`.
-  static ::testing::AssertionResult FailsWith(const Output& output,
+  static ::testing::AssertionResult FailsWith(const CliOutput& output,
                                               const std::vector<std::string>& parts) {
     if (output.exit_code <= 0) {
       return ::testing::AssertionFailure()
@@ -166,11 +138,11 @@ class CliTest : public ::testing::Test {
   }
 
   static fs::path* directory_;
-  static Output* train_;
+  static CliOutput* train_;
 };
 
 fs::path* CliTest::directory_ = nullptr;
-Output* CliTest::train_ = nullptr;
+CliOutput* CliTest::train_ = nullptr;
 
 // ---- train, evaluate, decode, report ----------------------------------------------------
 
@@ -195,7 +167,7 @@ TEST_F(CliTest, TrainWritesARunAndPrintsItsTestMetrics) {
 
 TEST_F(CliTest, EvaluateOfTheBestCheckpointMatchesItsEvaluationInTraining) {
   ASSERT_EQ(train_->exit_code, 0) << train_->err;
-  const Output output =
+  const CliOutput output =
       Run("evaluate --checkpoint run/checkpoint_best.safetensors --split valid --threads 1");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_EQ(output.err, "");
@@ -218,7 +190,7 @@ TEST_F(CliTest, EvaluateOfTheBestCheckpointMatchesItsEvaluationInTraining) {
     EXPECT_NEAR(printed.at(metric), record.at(metric).get<double>(), 5.1e-5) << metric;  // %.4f
   }
 
-  const Output beam =
+  const CliOutput beam =
       Run("evaluate --checkpoint=run/checkpoint_best.safetensors --beam=2 --threads=1");
   ASSERT_EQ(beam.exit_code, 0) << beam.err;
   EXPECT_EQ(beam.out.rfind("test split, 20 examples, beam-2 decoding", 0), 0u) << beam.out;
@@ -227,8 +199,9 @@ TEST_F(CliTest, EvaluateOfTheBestCheckpointMatchesItsEvaluationInTraining) {
 
 TEST_F(CliTest, DecodeFromStandardInputMatchesTheSamplesOfTheRun) {
   ASSERT_EQ(train_->exit_code, 0) << train_->err;
-  const Output output = Shell(std::string("echo \"1 2 3\" | '") + ATTNLAB_CLI +
-                              "' decode --checkpoint run/checkpoint_best.safetensors --threads 1");
+  const CliOutput output =
+      Shell(std::string("echo \"1 2 3\" | '") + ATTNLAB_CLI +
+            "' decode --checkpoint run/checkpoint_best.safetensors --threads 1");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_EQ(output.err, "");
   const std::vector<std::string> lines = Lines(output.out);
@@ -252,7 +225,7 @@ TEST_F(CliTest, DecodeFromStandardInputMatchesTheSamplesOfTheRun) {
   std::string input;
   for (const std::string& source : sources) input += source + "\n";
   WriteFile(Path("samples.in"), input);
-  const Output decoded =
+  const CliOutput decoded =
       Run("decode --checkpoint run/checkpoint_best.safetensors --input samples.in --threads 1");
   ASSERT_EQ(decoded.exit_code, 0) << decoded.err;
   EXPECT_EQ(Lines(decoded.out), predictions);
@@ -261,11 +234,11 @@ TEST_F(CliTest, DecodeFromStandardInputMatchesTheSamplesOfTheRun) {
 TEST_F(CliTest, DecodeWithBeamSearchFromAFile) {
   ASSERT_EQ(train_->exit_code, 0) << train_->err;
   WriteFile(Path("beam.in"), "1 2 3\n4 4 5 1\r\n2 3 5 5 1\n");
-  const Output output = Run(
+  const CliOutput output = Run(
       "decode --checkpoint run/checkpoint_last.safetensors --beam 3 --input beam.in --threads 1");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_EQ(Lines(output.out).size(), 3u) << output.out;
-  const Output capped = Run(
+  const CliOutput capped = Run(
       "decode --checkpoint run/checkpoint_last.safetensors --beam 3 --max_len 2 --input beam.in "
       "--threads 1");
   ASSERT_EQ(capped.exit_code, 0) << capped.err;
@@ -277,7 +250,7 @@ TEST_F(CliTest, DecodeWithBeamSearchFromAFile) {
 
 TEST_F(CliTest, ReportWritesAPage) {
   ASSERT_EQ(train_->exit_code, 0) << train_->err;
-  const Output output = Run("report run --out=page.html");
+  const CliOutput output = Run("report run --out=page.html");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_EQ(output.out, "wrote page.html\n");
   const std::string page = ReadFile(Path("page.html"));
@@ -285,7 +258,7 @@ TEST_F(CliTest, ReportWritesAPage) {
   EXPECT_NE(page.find("</html>"), std::string::npos);
   // Default: RUN_DIR/report.html.
   fs::remove(Path("run/report.html"));
-  const Output default_output = Run("report run");
+  const CliOutput default_output = Run("report run");
   ASSERT_EQ(default_output.exit_code, 0) << default_output.err;
   EXPECT_TRUE(fs::exists(Path("run/report.html")));
 }
@@ -293,7 +266,7 @@ TEST_F(CliTest, ReportWritesAPage) {
 // ---- init and dump ----------------------------------------------------------------------
 
 TEST_F(CliTest, InitWritesTheSeededInitialModel) {
-  const Output output = Run("init --config tiny.toml --out init.safetensors");
+  const CliOutput output = Run("init --config tiny.toml --out init.safetensors");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_NE(output.out.find("init.safetensors: "), std::string::npos) << output.out;
   EXPECT_NE(output.out.find(" parameters in "), std::string::npos) << output.out;
@@ -341,7 +314,7 @@ TEST_F(CliTest, DumpWritesLogitsLossAndEveryGradient) {
                                 {"tgt_in", Tensor::FromInts(tgt_in, {2, 4})},
                                 {"tgt_out", Tensor::FromInts(tgt_out, {2, 4})}})
                   .ok());
-  const Output output =
+  const CliOutput output =
       Run("dump --config tiny.toml --checkpoint dump_init.safetensors --batch batch.safetensors "
           "--out dump.safetensors --threads 1");
   ASSERT_EQ(output.exit_code, 0) << output.err;
@@ -395,7 +368,7 @@ TEST_F(CliTest, DumpWritesLogitsLossAndEveryGradient) {
 // ---- keys and help ----------------------------------------------------------------------
 
 TEST_F(CliTest, KeysPrintsConfigMd) {
-  const Output output = Run("keys");
+  const CliOutput output = Run("keys");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   const std::string reference =
       ReadFile(fs::path(ATTNLAB_SOURCE_DIR) / "experiments" / "CONFIG.md");
@@ -405,7 +378,7 @@ TEST_F(CliTest, KeysPrintsConfigMd) {
 }
 
 TEST_F(CliTest, HelpListsEveryCommand) {
-  const Output output = Run("--help");
+  const CliOutput output = Run("--help");
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_EQ(output.err, "");
   for (const char* command : kCommands) {
@@ -415,14 +388,14 @@ TEST_F(CliTest, HelpListsEveryCommand) {
   }
   EXPECT_EQ(Run("-h").out, output.out);
   // Without a command: the same overview, and exit code 2 (a usage error).
-  const Output bare = Run("");
+  const CliOutput bare = Run("");
   EXPECT_EQ(bare.exit_code, 2);
   EXPECT_EQ(bare.out, output.out);
 }
 
 TEST_F(CliTest, EveryCommandHasHelpThatExitsZero) {
   for (const char* command : kCommands) {
-    const Output output = Run(std::string(command) + " --help");
+    const CliOutput output = Run(std::string(command) + " --help");
     EXPECT_EQ(output.exit_code, 0) << command << ": " << output.err;
     EXPECT_EQ(output.err, "") << command;
     EXPECT_EQ(output.out.rfind(std::string("usage: attnlab ") + command, 0), 0u) << command << ":\n"
@@ -435,7 +408,7 @@ TEST_F(CliTest, EveryCommandHasHelpThatExitsZero) {
 // ---- Errors -----------------------------------------------------------------------------
 
 TEST_F(CliTest, UsageErrorsAreOneLineNamingTheProblem) {
-  const Output unknown_command = Run("trian tiny.toml");
+  const CliOutput unknown_command = Run("trian tiny.toml");
   EXPECT_EQ(unknown_command.exit_code, 2);
   EXPECT_TRUE(FailsWith(unknown_command, {"unknown command 'trian'", "attnlab --help"}));
   EXPECT_TRUE(FailsWith(Run("train tiny.toml --run-dir somewhere"),
@@ -523,7 +496,7 @@ TEST_F(CliTest, DivergingRunsStopWithOneLineOrSkipQuietly) {
                             "--set train.checkpoint_every=1"),
                         {"the loss is", "training stopped", "nan/checkpoint_last.safetensors"}));
   // nan_policy skip: the run finishes, and --quiet means quiet.
-  const Output skip =
+  const CliOutput skip =
       Run("train tiny.toml --run_dir skip --quiet --threads 1 --set train.lr=1e12 "
           "--set train.nan_policy=skip");
   EXPECT_EQ(skip.exit_code, 0) << skip.err;

@@ -1,6 +1,5 @@
 // `attnlab profile` and `attnlab train --profile` end to end: the tables on stdout and in
 // profile.txt, and a trace.json that parses, at tiny sizes.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,12 +8,12 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/experiments/cli_runner.h"
 
 #ifndef ATTNLAB_CLI
 #error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
@@ -27,6 +26,8 @@ namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CliOutput;
+using testing::ReadFile;
 using Json = nlohmann::json;
 
 // Tiny sizes for experiments/copy/transformer.toml.
@@ -34,18 +35,6 @@ constexpr char kTinySets[] =
     "--set task.train_size=64 --set task.valid_size=8 --set task.test_size=8 "
     "--set model.d_model=16 --set model.d_ff=32 --set model.heads=2 "
     "--set model.encoder_layers=1 --set model.decoder_layers=1 --set train.batch_tokens=160";
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
 
 class ProfileCliTest : public ::testing::Test {
  protected:
@@ -59,18 +48,7 @@ class ProfileCliTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(directory_); }
 
   // `attnlab ARGUMENTS` in the test directory.
-  Output Run(const std::string& arguments) {
-    const fs::path out = directory_ / "stdout", err = directory_ / "stderr";
-    const std::string command = "cd '" + directory_.string() + "' && '" + ATTNLAB_CLI + "' " +
-                                arguments + " < /dev/null > '" + out.string() + "' 2> '" +
-                                err.string() + "'";
-    const int status = std::system(command.c_str());
-    Output output;
-    output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    output.out = ReadFile(out);
-    output.err = ReadFile(err);
-    return output;
-  }
+  CliOutput Run(const std::string& arguments) { return testing::RunAttnlab(directory_, arguments); }
 
   // A trace with complete events on the main thread (tid 0), layer spans among them, and
   // on every track events that nest strictly (no partial overlap), as Perfetto needs.
@@ -110,10 +88,10 @@ class ProfileCliTest : public ::testing::Test {
 };
 
 TEST_F(ProfileCliTest, ProfileWritesTablesAndATrace) {
-  const Output output = Run(std::string("profile '") + ATTNLAB_SOURCE_DIR +
-                            "/experiments/copy/transformer.toml' --steps 2 --warmup 1 "
-                            "--threads 1 --out prof " +
-                            kTinySets);
+  const CliOutput output = Run(std::string("profile '") + ATTNLAB_SOURCE_DIR +
+                               "/experiments/copy/transformer.toml' --steps 2 --warmup 1 "
+                               "--threads 1 --out prof " +
+                               kTinySets);
   ASSERT_EQ(output.exit_code, 0) << output.err;
   for (const char* part : {"profile: 2 steps", "forward ops:", "backward ops:", "linear",
                            "decoder.layers.0.cross_attn.attention", "threads (1)"}) {
@@ -126,10 +104,10 @@ TEST_F(ProfileCliTest, ProfileWritesTablesAndATrace) {
 }
 
 TEST_F(ProfileCliTest, TrainWithProfileWritesIntoTheRunDirectory) {
-  const Output output = Run(std::string("train '") + ATTNLAB_SOURCE_DIR +
-                            "/experiments/copy/transformer.toml' --profile --quiet --threads 1 "
-                            "--run_dir run --set train.max_steps=4 --set train.eval_every=4 " +
-                            kTinySets);
+  const CliOutput output = Run(std::string("train '") + ATTNLAB_SOURCE_DIR +
+                               "/experiments/copy/transformer.toml' --profile --quiet --threads 1 "
+                               "--run_dir run --set train.max_steps=4 --set train.eval_every=4 " +
+                               kTinySets);
   ASSERT_EQ(output.exit_code, 0) << output.err;
   // A 4-step run profiles its second half.
   EXPECT_NE(ReadFile(directory_ / "run" / "profile.txt").find("profile: 2 steps"),
@@ -138,8 +116,8 @@ TEST_F(ProfileCliTest, TrainWithProfileWritesIntoTheRunDirectory) {
 }
 
 TEST_F(ProfileCliTest, BadStepCountIsAOneLineError) {
-  const Output output = Run(std::string("profile '") + ATTNLAB_SOURCE_DIR +
-                            "/experiments/copy/transformer.toml' --steps 0");
+  const CliOutput output = Run(std::string("profile '") + ATTNLAB_SOURCE_DIR +
+                               "/experiments/copy/transformer.toml' --steps 0");
   EXPECT_EQ(output.exit_code, 1);
   EXPECT_NE(output.err.find("--steps must be >= 1"), std::string::npos) << output.err;
   EXPECT_TRUE(output.out.empty());
