@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "tests/experiments/ablation_tiny_config.h"
 #include "tests/experiments/cli_runner.h"
 
 extern char** environ;
@@ -27,36 +28,7 @@ namespace fs = std::filesystem;
 using testing::CliOutput;
 using testing::ReadFile;
 
-constexpr char kTinyConfig[] = R"toml(
-[task]
-name = "copy"
-vocab_size = 5
-min_length = 3
-max_length = 5
-train_size = 100
-valid_size = 10
-test_size = 10
-
-[model]
-d_model = 16
-heads = 2
-d_ff = 32
-encoder_layers = 1
-decoder_layers = 1
-
-[train]
-lr = 0.003
-schedule = "constant"
-max_steps = 20
-eval_every = 10
-log_every = 5
-checkpoint_every = 10
-batch_tokens = 64
-
-[eval]
-samples = 2
-attention_plots = 0
-)toml";
+using testing::kTinyConfig;
 
 constexpr char kStudy[] = R"toml(# A tiny study for the tests.
 [study]

@@ -16,6 +16,7 @@
 #include "experiments/ablation/study.h"
 #include "experiments/trainer/run_result.h"
 #include "gtest/gtest.h"
+#include "tests/experiments/ablation_tiny_config.h"
 
 #ifndef ATTNLAB_CLI
 #error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
@@ -26,36 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kTinyConfig[] = R"toml(
-[task]
-name = "copy"
-vocab_size = 5
-min_length = 3
-max_length = 5
-train_size = 100
-valid_size = 10
-test_size = 10
-
-[model]
-d_model = 16
-heads = 2
-d_ff = 32
-encoder_layers = 1
-decoder_layers = 1
-
-[train]
-lr = 0.003
-schedule = "constant"
-max_steps = 20
-eval_every = 10
-log_every = 5
-checkpoint_every = 10
-batch_tokens = 64
-
-[eval]
-samples = 2
-attention_plots = 0
-)toml";
+using testing::kTinyConfig;
 
 std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
