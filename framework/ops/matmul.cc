@@ -2,11 +2,14 @@
 // deterministic weight-gradient products).
 //
 // Forward and backward are all matmuls; transposed operands are described to oneDNN by
-// swapping strides, so no transposing copy is ever made.
+// swapping strides, so no transposing copy is ever made. Inside a MixedPrecision scope
+// (mixed_precision.h) the operands are rounded to bf16 copies first, and the backward
+// products use those copies and a bf16 copy of the incoming gradient.
 #include <algorithm>
 
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profiler.h"
@@ -54,6 +57,9 @@ Tensor MatrixReady(const Tensor& t) {
 // such a K across threads and adds the partial sums in a thread-count-dependent order;
 // here the output is cut into fixed tiles, each computed by one single-threaded sgemm
 // over the whole K, so the result is bit-identical on any number of threads.
+//
+// bf16 operands go to one oneDNN matmul instead (there is no public bf16 GEMM to tile
+// with), so their sums may depend on the thread count.
 Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transpose_b) {
   const Tensor a = Contiguous(a_in), b = Contiguous(b_in);
   const int64_t k = a.size(0), m = a.size(1), n = transpose_b ? b.size(0) : b.size(1);
@@ -61,6 +67,10 @@ Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transp
                 "matmul: inner dimensions differ: ", a.Describe(), "^T @ ", b.Describe(),
                 transpose_b ? "^T" : "");
   Tensor out = Tensor::Empty({m, n});
+  if (a.dtype() == DType::kBF16) {
+    dnnl_backend::Matmul(AsOperand(a, true), AsOperand(b, transpose_b), nullptr, out.data<float>());
+    return out;
+  }
   // Fixed decompositions: neither may depend on the thread count.
   constexpr int64_t kTile = 256;  // output tiles
   // K chunks, when the output is a single tile. 256 rather than 512: the tiny model's
@@ -155,20 +165,24 @@ Tensor Matmul(const Tensor& a_in, const Tensor& b_in, bool transpose_a, bool tra
                     std::equal(a_in.shape().begin(), a_in.shape().end() - 2, b_in.shape().begin()),
                 "matmul: batch dimensions must match (or b must be 2-D): ", a_in.Describe(), " @ ",
                 b_in.Describe());
-  const Tensor a = MatrixReady(a_in);
-  const Tensor b = MatrixReady(b_in);
   if (profile.active()) {
     // 2 * batch * M * K * N (a multiply and an add per term), where a holds batch * M * K.
-    const int64_t columns = transpose_b ? b.size(-2) : b.size(-1);
-    profile.set_flops(2.0 * static_cast<double>(a.numel()) * static_cast<double>(columns));
+    const int64_t columns = transpose_b ? b_in.size(-2) : b_in.size(-1);
+    profile.set_flops(2.0 * static_cast<double>(a_in.numel()) * static_cast<double>(columns));
   }
+  const DType dtype = MatmulInputDType();
+  const Tensor a = dtype == DType::kF32 ? MatrixReady(a_in) : ContiguousAs(a_in, dtype);
+  const Tensor b = dtype == DType::kF32 ? MatrixReady(b_in) : ContiguousAs(b_in, dtype);
   Tensor out = MatmulForward(a, b, transpose_a, transpose_b);
-  if (autograd::ShouldRecord({&a, &b})) {
+  if (autograd::ShouldRecord({&a_in, &b_in})) {
     // C = op(A) op(B):  dA = G op(B)^T (or op(B) G^T when A is transposed),
     //                   dB = op(A)^T G (or G^T op(A) when B is transposed).
-    autograd::Record(OpKind::kMatmul, out, {&a, &b},
-                     [a = a.detach(), b = b.detach(), transpose_a, transpose_b](
-                         const Tensor& grad, autograd::GradientSink& sink) {
+    // a and b are the operands as multiplied (bf16 copies in mixed precision); the
+    // gradient flows to a_in and b_in, which share their shapes.
+    autograd::Record(OpKind::kMatmul, out, {&a_in, &b_in},
+                     [a = a.detach(), b = b.detach(), transpose_a, transpose_b, dtype](
+                         const Tensor& grad_f32, autograd::GradientSink& sink) {
+                       const Tensor grad = ContiguousAs(grad_f32, dtype);
                        if (sink.NeedsGrad(0)) {
                          sink.Add(0, transpose_a ? MatmulForward(b, grad, transpose_b, true)
                                                  : MatmulForward(grad, b, false, !transpose_b));
@@ -197,20 +211,26 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     profile.set_flops(2.0 * static_cast<double>(x2d.size(0)) * static_cast<double>(in_features) *
                       static_cast<double>(out_features));
   }
-  const Tensor w = weight.is_contiguous() ? weight : Contiguous(weight);
+  // The operands as multiplied: f32 (x2d may be strided) or bf16 copies.
+  const DType dtype = MatmulInputDType();
+  const Tensor x_op = dtype == DType::kF32 ? x2d : ContiguousAs(x2d, dtype);
+  const Tensor w_op = ContiguousAs(weight, dtype);
   const Tensor b = bias.defined() && !bias.is_contiguous() ? Contiguous(bias) : bias;
   Tensor out2d = Tensor::Empty({x2d.size(0), out_features});
   // y = x W^T + b: W [out, in] read as its transpose [in, out] through strides.
-  dnnl_backend::Matmul(AsOperand(x2d, false), AsOperand(w, true),
+  dnnl_backend::Matmul(AsOperand(x_op, false), AsOperand(w_op, true),
                        b.defined() ? b.data<float>() : nullptr, out2d.data<float>());
-  if (autograd::ShouldRecord({&x2d, &w, &b})) {
-    autograd::Record(
-        OpKind::kLinear, out2d, {&x2d, &w, &b},
-        [x2d = x2d.detach(), w = w.detach()](const Tensor& grad, autograd::GradientSink& sink) {
-          if (sink.NeedsGrad(0)) sink.Add(0, MatmulForward(grad, w, false, false));   // G W
-          if (sink.NeedsGrad(1)) sink.Add(1, MatmulForward(grad, x2d, true, false));  // G^T X
-          if (sink.NeedsGrad(2)) sink.Add(2, Sum(grad, {0}));
-        });
+  if (autograd::ShouldRecord({&x2d, &weight, &b})) {
+    autograd::Record(OpKind::kLinear, out2d, {&x2d, &weight, &b},
+                     [x_op = x_op.detach(), w_op = w_op.detach(), dtype](
+                         const Tensor& grad_f32, autograd::GradientSink& sink) {
+                       const Tensor grad = ContiguousAs(grad_f32, dtype);
+                       if (sink.NeedsGrad(0))
+                         sink.Add(0, MatmulForward(grad, w_op, false, false));  // G W
+                       if (sink.NeedsGrad(1))
+                         sink.Add(1, MatmulForward(grad, x_op, true, false));  // G^T X
+                       if (sink.NeedsGrad(2)) sink.Add(2, Sum(grad_f32, {0}));
+                     });
   }
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   out_shape.push_back(out_features);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "framework/tensor/dtype.h"
 #include "framework/tensor/shape.h"
@@ -70,5 +71,15 @@ void LayerNormBackward(const float* src, const float* scaled_diff_dst, const flo
 // Copies a strided array into another layout of the same extents (oneDNN reorder).
 void Reorder(DType dtype, const Shape& dims, const void* src, const Strides& src_strides, void* dst,
              const Strides& dst_strides);
+// The same, converting from src_dtype to dst_dtype (f32 -> bf16 rounds to nearest even).
+void ConvertingReorder(DType src_dtype, const Shape& dims, const void* src,
+                       const Strides& src_strides, DType dst_dtype, void* dst,
+                       const Strides& dst_strides);
+
+// Whether this CPU has native bf16 dot-product instructions (AVX512-BF16 or AMX), which
+// mixed precision needs to be faster than f32.
+bool HasNativeBF16();
+// oneDNN's name for the best instruction set it uses on this CPU.
+std::string CpuIsaName();
 
 }  // namespace attnlab::dnnl_backend

@@ -1,0 +1,38 @@
+#include "framework/ops/mixed_precision.h"
+
+#include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/core/error.h"
+
+namespace attnlab {
+namespace {
+
+thread_local DType matmul_input_dtype = DType::kF32;
+
+}  // namespace
+
+DType MatmulInputDType() { return matmul_input_dtype; }
+
+MixedPrecision::MixedPrecision(DType matmul_inputs) : previous_(matmul_input_dtype) {
+  ATTNLAB_CHECK(matmul_inputs == DType::kF32 || matmul_inputs == DType::kBF16,
+                "mixed precision: matmul inputs must be f32 or bf16, got ",
+                DTypeName(matmul_inputs));
+  ATTNLAB_CHECK(matmul_inputs != DType::kBF16 || dnnl_backend::HasNativeBF16(),
+                "bf16 needs a CPU with AVX512-BF16 or AMX instructions; oneDNN reports ",
+                dnnl_backend::CpuIsaName(), " here (use f32)");
+  matmul_input_dtype = matmul_inputs;
+}
+
+MixedPrecision::~MixedPrecision() { matmul_input_dtype = previous_; }
+
+Tensor ContiguousAs(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype && x.is_contiguous()) return x;
+  ATTNLAB_CHECK(x.dtype() != DType::kI32 && dtype != DType::kI32,
+                "ContiguousAs: converts between f32 and bf16, got ", x.Describe(), " to ",
+                DTypeName(dtype));
+  Tensor out = Tensor::Empty(x.shape(), dtype);
+  dnnl_backend::ConvertingReorder(x.dtype(), x.shape(), x.raw_data(), x.strides(), dtype,
+                                  out.raw_data(), ContiguousStrides(x.shape()));
+  return out;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,39 @@
+// Mixed precision for matrix products, as torch.autocast('cpu', torch.bfloat16) does it:
+// inside a MixedPrecision scope, Matmul and Linear round their inputs to bf16 and let
+// oneDNN multiply them on the CPU's bf16 dot-product instructions, accumulating and
+// returning f32. Everything else stays f32: parameters and their gradients (the "master
+// weights"), the optimizer, softmax, layer norm, losses, and every activation between
+// ops. Backward follows the forward's precision: a product done in bf16 has its two
+// gradient products done in bf16 too, from the bf16 copies saved by the forward.
+//
+// The scope is per thread (like autocast) and nests; the trainer opens one for the
+// whole run when train.dtype = "bf16", `attnlab bench --dtype bf16` for its steps.
+#pragma once
+
+#include "framework/tensor/tensor.h"
+
+namespace attnlab {
+
+// The precision of Matmul/Linear inputs on this thread: kF32 (the default) or kBF16.
+DType MatmulInputDType();
+
+// Sets the matmul input precision for this thread until destroyed, then restores the
+// previous one. Throws attnlab::Error for bf16 on a CPU without native bf16 instructions
+// (oneDNN would emulate them, slower than f32).
+class MixedPrecision {
+ public:
+  explicit MixedPrecision(DType matmul_inputs);
+  ~MixedPrecision();
+  MixedPrecision(const MixedPrecision&) = delete;
+  MixedPrecision& operator=(const MixedPrecision&) = delete;
+
+ private:
+  DType previous_;
+};
+
+// A contiguous copy of `x` (any strides) in `dtype`, f32 or bf16 (f32 -> bf16 rounds to
+// nearest even); `x` itself when it already has that dtype and is contiguous. Not
+// recorded by autograd: the ops that use it differentiate through their f32 inputs.
+Tensor ContiguousAs(const Tensor& x, DType dtype);
+
+}  // namespace attnlab
