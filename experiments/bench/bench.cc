@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
+#include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
 #include "framework/parallel/parallel_for.h"
@@ -74,6 +75,28 @@ double MeasureSgemmCeiling(Generator& generator) {
   };
   TimeRuns(3, sgemm);
   return 2.0 * kSize * kSize * kSize / Median(TimeRuns(15, sgemm)) * 1e-9;
+}
+
+// The bf16 GEMM ceiling: GFLOP/s of oneDNN's matmul on bf16 operands (f32 output) at
+// 1024^3 on the current threads, the operands converted beforehand.
+double MeasureBf16GemmCeiling(Generator& generator) {
+  constexpr int64_t kSize = 1024;
+  const Tensor a =
+      ContiguousAs(RandomUniform({kSize, kSize}, -1.0f, 1.0f, generator), DType::kBF16);
+  const Tensor b =
+      ContiguousAs(RandomUniform({kSize, kSize}, -1.0f, 1.0f, generator), DType::kBF16);
+  Tensor c = Tensor::Empty({kSize, kSize});
+  auto operand = [&](const Tensor& t) {
+    dnnl_backend::MatrixOperand m;
+    m.data = t.raw_data();
+    m.dtype = DType::kBF16;
+    m.rows = m.cols = m.row_stride = kSize;
+    m.batch_stride = kSize * kSize;
+    return m;
+  };
+  auto gemm = [&] { dnnl_backend::Matmul(operand(a), operand(b), nullptr, c.data<float>()); };
+  TimeRuns(3, gemm);
+  return 2.0 * kSize * kSize * kSize / Median(TimeRuns(15, gemm)) * 1e-9;
 }
 
 TrainingBench RunTraining(nn::Transformer& model, const ReferenceConfig& config,
@@ -195,6 +218,15 @@ absl::StatusOr<BenchResult> RunBench(const BenchOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat("--decode_length must be in [1, ", kMaxPositions,
                                                    "], got ", options.decode_length));
   }
+  if (options.dtype != DType::kF32 && options.dtype != DType::kBF16) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--dtype must be f32 or bf16, got ", std::string(DTypeName(options.dtype))));
+  }
+  if (options.dtype == DType::kBF16 && !dnnl_backend::HasNativeBF16()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--dtype bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN reports ",
+                     dnnl_backend::CpuIsaName(), " here"));
+  }
 
   nn::TransformerOptions model_options;
   model_options.src_vocab = config.vocab;
@@ -223,10 +255,19 @@ absl::StatusOr<BenchResult> RunBench(const BenchOptions& options) {
   result.steps = options.steps;
   result.warmup = options.warmup;
   result.flops = CountTrainingStepFlops(config);
-  result.training = RunTraining(*model, config, options, result.flops, token_generator);
+  result.dtype = options.dtype;
+  {
+    const MixedPrecision precision(options.dtype);
+    result.training = RunTraining(*model, config, options, result.flops, token_generator);
+  }
   result.sgemm_1024_gflops = MeasureSgemmCeiling(token_generator);
   result.mfu = result.training.achieved_gflops / result.sgemm_1024_gflops;
+  if (options.dtype == DType::kBF16) {
+    result.bf16_gemm_1024_gflops = MeasureBf16GemmCeiling(token_generator);
+    result.bf16_ceiling_share = result.training.achieved_gflops / result.bf16_gemm_1024_gflops;
+  }
   if (options.decode_runs > 0) {
+    const MixedPrecision precision(options.dtype);
     result.decoding_measured = true;
     result.decoding = RunDecoding(*model, config, options, token_generator);
   }

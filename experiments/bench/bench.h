@@ -7,13 +7,16 @@
 //      allocator's system allocations and peak, and the oneDNN primitives created.
 //   2. the peak RSS so far (getrusage), i.e. of building the model and training it;
 //   3. the machine's fp32 GEMM ceiling: dnnl_sgemm at 1024^3 on the same threads (median
-//      of 15 after 3 warm-ups); MFU = achieved / ceiling;
+//      of 15 after 3 warm-ups); MFU = achieved / ceiling. With dtype bf16 also the bf16
+//      ceiling: oneDNN's bf16 matmul (f32 output) at 1024^3, measured the same way;
 //   4. decoding, batch = the config's batch, each source of the config's length, exactly
 //      `decode_length` tokens per sentence (the generator's eos logit is pushed to -1e9 so
 //      no hypothesis of the random model ends early): greedy and beam-4 with the key/value
 //      cache, and greedy recomputing the decoder over the whole prefix at every step
 //      (Transformer::set_decoding_cache(false)). Each is run once to warm up (creating the
 //      primitives of every prefix length), then `decode_runs` times; the median counts.
+// With dtype bf16, steps 1 and 4 run inside a MixedPrecision scope
+// (framework/ops/mixed_precision.h): bf16 matmul inputs, everything else f32.
 // Threads are whatever OpenMP is set to (the CLI's --threads).
 #pragma once
 
@@ -23,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "experiments/bench/flop_count.h"
 #include "experiments/bench/reference_config.h"
+#include "framework/tensor/dtype.h"
 
 namespace attnlab::experiments {
 
@@ -33,6 +37,7 @@ struct BenchOptions {
   int64_t decode_runs = 1;     // timed runs of each decoder; 0 skips decoding
   int64_t decode_length = 64;  // tokens generated per sentence
   uint64_t seed = 1;           // weights, tokens and dropout
+  DType dtype = DType::kF32;   // matmul inputs: f32 or bf16 (mixed precision)
 };
 
 struct TrainingBench {
@@ -63,13 +68,17 @@ struct BenchResult {
   int64_t steps = 0, warmup = 0;
   TrainingStepFlops flops;
   TrainingBench training;
-  double sgemm_1024_gflops = 0;  // the ceiling
-  double mfu = 0;                // training.achieved_gflops / sgemm_1024_gflops
+  DType dtype = DType::kF32;
+  double sgemm_1024_gflops = 0;      // the fp32 ceiling
+  double mfu = 0;                    // training.achieved_gflops / sgemm_1024_gflops
+  double bf16_gemm_1024_gflops = 0;  // the bf16 ceiling (dtype bf16 only)
+  double bf16_ceiling_share = 0;     // training.achieved_gflops / bf16_gemm_1024_gflops
   bool decoding_measured = false;
   DecodingBench decoding;
 };
 
-// Fails (InvalidArgument / NotFound) on an unknown model or non-positive counts.
+// Fails (InvalidArgument / NotFound) on an unknown model or non-positive counts, and
+// (FailedPrecondition) on bf16 where the CPU has no native bf16 instructions.
 absl::StatusOr<BenchResult> RunBench(const BenchOptions& options);
 
 }  // namespace attnlab::experiments

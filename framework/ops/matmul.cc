@@ -6,6 +6,7 @@
 // (mixed_precision.h) the operands are rounded to bf16 copies first, and the backward
 // products use those copies and a bf16 copy of the incoming gradient.
 #include <algorithm>
+#include <cstdint>
 
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
@@ -52,25 +53,79 @@ Tensor MatrixReady(const Tensor& t) {
   return unit_stride && BatchDimsCollapse(t) ? t : Contiguous(t);
 }
 
+// out = partials[0] + partials[1] + ..., added in that order whatever the thread count.
+// partials: [chunks, m, n] -> out: [m, n]
+void SumPartials(const Tensor& partials, Tensor& out) {
+  const int64_t chunks = partials.size(0), size = out.numel();
+  const float* partial_data = partials.data<float>();
+  float* out_data = out.data<float>();
+  ParallelFor(size, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float total = 0.0f;
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) total += partial_data[chunk * size + i];
+      out_data[i] = total;
+    }
+  });
+}
+
+// TiledTransposedMatmul's product for contiguous bf16 a [K, M] and b [K, N] (or [N, K]).
+// There is no public bf16 GEMM to run single-threaded tiles with, and one oneDNN matmul
+// would split a long K across threads. So K is cut into fixed chunks that oneDNN gets as
+// the batch of one batched matmul, where each chunk's product has a short K that it does
+// not split; the chunk partials are then summed in order. Chunks are longer when the
+// output is large, which bounds the partials' memory ([chunks, M, N] f32).
+Tensor ChunkedTransposedMatmul(const Tensor& a, const Tensor& b, bool transpose_b) {
+  const int64_t k = a.size(0), m = a.size(1), n = transpose_b ? b.size(0) : b.size(1);
+  const int64_t chunk = m * n <= 256 * 256 ? 256 : 1024;
+  const int64_t full_chunks = k / chunk, tail = k % chunk;
+  const int64_t chunks = full_chunks + (tail > 0 ? 1 : 0);
+  Tensor partials = Tensor::Empty({chunks, m, n});
+  const auto* a_data = static_cast<const uint16_t*>(a.raw_data());
+  const auto* b_data = static_cast<const uint16_t*>(b.raw_data());
+  // Rows [k0, k0 + depth) of each chunk, `batch` chunks from k0 on, into partials[first..].
+  auto product = [&](int64_t k0, int64_t depth, int64_t batch, int64_t first) {
+    dnnl_backend::MatrixOperand a_op;  // a[k0.., :]^T: [batch, M, depth]
+    a_op.data = a_data + k0 * m;
+    a_op.dtype = DType::kBF16;
+    a_op.batch = batch;
+    a_op.rows = m;
+    a_op.cols = depth;
+    a_op.row_stride = 1;
+    a_op.col_stride = m;
+    a_op.batch_stride = depth * m;
+    dnnl_backend::MatrixOperand b_op;  // op(b)[k0.., :]: [batch, depth, N]
+    b_op.data = transpose_b ? b_data + k0 : b_data + k0 * n;
+    b_op.dtype = DType::kBF16;
+    b_op.batch = batch;
+    b_op.rows = depth;
+    b_op.cols = n;
+    b_op.row_stride = transpose_b ? 1 : n;
+    b_op.col_stride = transpose_b ? k : 1;
+    b_op.batch_stride = transpose_b ? depth : depth * n;
+    dnnl_backend::Matmul(a_op, b_op, nullptr, partials.data<float>() + first * m * n);
+  };
+  if (full_chunks > 0) product(0, chunk, full_chunks, 0);
+  if (tail > 0) product(full_chunks * chunk, tail, 1, full_chunks);
+  if (chunks == 1) return Reshape(partials, {m, n});
+  Tensor out = Tensor::Empty({m, n});
+  SumPartials(partials, out);
+  return out;
+}
+
 // a^T @ op(b) for 2-D a [K, M] and b [K, N] (or [N, K] with transpose_b): the weight
 // gradient's shape, a long reduction over K (tokens) into a small [M, N]. oneDNN splits
 // such a K across threads and adds the partial sums in a thread-count-dependent order;
 // here the output is cut into fixed tiles, each computed by one single-threaded sgemm
 // over the whole K, so the result is bit-identical on any number of threads.
-//
-// bf16 operands go to one oneDNN matmul instead (there is no public bf16 GEMM to tile
-// with), so their sums may depend on the thread count.
+// bf16 operands go to ChunkedTransposedMatmul (below) instead.
 Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transpose_b) {
   const Tensor a = Contiguous(a_in), b = Contiguous(b_in);
   const int64_t k = a.size(0), m = a.size(1), n = transpose_b ? b.size(0) : b.size(1);
   ATTNLAB_CHECK((transpose_b ? b.size(1) : b.size(0)) == k,
                 "matmul: inner dimensions differ: ", a.Describe(), "^T @ ", b.Describe(),
                 transpose_b ? "^T" : "");
+  if (a.dtype() == DType::kBF16) return ChunkedTransposedMatmul(a, b, transpose_b);
   Tensor out = Tensor::Empty({m, n});
-  if (a.dtype() == DType::kBF16) {
-    dnnl_backend::Matmul(AsOperand(a, true), AsOperand(b, transpose_b), nullptr, out.data<float>());
-    return out;
-  }
   // Fixed decompositions: neither may depend on the thread count.
   constexpr int64_t kTile = 256;  // output tiles
   // K chunks, when the output is a single tile. 256 rather than 512: the tiny model's
@@ -119,13 +174,7 @@ Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transp
                    n);
     }
   });
-  ParallelFor(m * n, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      float total = 0.0f;
-      for (int64_t chunk = 0; chunk < chunks; ++chunk) total += partial_data[chunk * m * n + i];
-      out_data[i] = total;
-    }
-  });
+  SumPartials(partials, out);
   return out;
 }
 

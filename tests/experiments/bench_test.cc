@@ -10,6 +10,7 @@
 
 #include "experiments/bench/flop_count.h"
 #include "experiments/bench/reference_config.h"
+#include "framework/backend/dnnl/dnnl_backend.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
 
@@ -116,6 +117,27 @@ TEST(BenchCommandTest, TableNamesEveryMeasurement) {
   }
 }
 
+// Mixed precision: the same fields, plus the bf16 ceiling, and the loss of the random model
+// within bf16 rounding of the f32 run's (same seed, same batch, same dropout masks).
+TEST(BenchCommandTest, Bf16ReportsItsCeilingAndTrainsTheSameModel) {
+  if (!dnnl_backend::HasNativeBF16()) GTEST_SKIP() << "no native bf16 on this CPU";
+  const std::string flags = " --steps 1 --warmup 0 --json --threads 1 --decode_runs 0";
+  const CliOutput f32 = RunCli("bench --model tiny --dtype f32" + flags);
+  const CliOutput bf16 = RunCli("bench --model tiny --dtype bf16" + flags);
+  ASSERT_EQ(f32.exit_code, 0) << f32.err;
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  const nlohmann::json f32_json = nlohmann::json::parse(f32.out);
+  const nlohmann::json bf16_json = nlohmann::json::parse(bf16.out);
+  EXPECT_EQ(bf16_json["dtype"], "bf16");
+  EXPECT_EQ(f32_json["training"]["bf16_gemm_1024_gflops"].get<double>(), 0.0);
+  EXPECT_GT(bf16_json["training"]["bf16_gemm_1024_gflops"].get<double>(), 0.0);
+  EXPECT_GT(bf16_json["training"]["bf16_ceiling_share"].get<double>(), 0.0);
+  const double f32_loss = f32_json["training"]["final_loss"].get<double>();
+  const double bf16_loss = bf16_json["training"]["final_loss"].get<double>();
+  EXPECT_NE(f32_loss, bf16_loss) << "bf16 changed nothing";
+  EXPECT_NEAR(bf16_loss, f32_loss, 0.01 * f32_loss);
+}
+
 // A failed command: non-zero exit, nothing on stdout, one stderr line with every part.
 void ExpectFails(const std::string& arguments, const std::vector<std::string>& parts) {
   const CliOutput output = RunCli(arguments);
@@ -129,8 +151,7 @@ void ExpectFails(const std::string& arguments, const std::vector<std::string>& p
 
 TEST(BenchCommandTest, BadFlagsAreClearErrors) {
   ExpectFails("bench --model huge", {"attnlab bench", "unknown model 'huge'", "tiny, small, base"});
-  ExpectFails("bench --model tiny --dtype bf16", {"--dtype bf16 is not implemented yet"});
-  ExpectFails("bench --model tiny --dtype f16", {"--dtype must be f32", "'f16'"});
+  ExpectFails("bench --model tiny --dtype f16", {"--dtype must be f32 or bf16", "'f16'"});
   ExpectFails("bench", {"expected --model tiny|small|base"});
   ExpectFails("bench --model tiny --steps 0", {"--steps must be positive, got 0"});
   ExpectFails("bench --model tiny --decode_length 1000", {"--decode_length must be in [1, 512]"});

@@ -2,9 +2,12 @@
 // MLP (Linear -> Tanh -> Dropout -> Linear -> CrossEntropy, plain SGD done by hand) on 1
 // and on 2 threads must give identical losses and weights, compared with memcmp.
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/random/generator.h"
@@ -110,29 +113,51 @@ TEST(DeterminismTest, TrainingIsBitIdenticalOnOneAndTwoThreads) {
 // dnnl_sgemm does too on 8 threads, adding the per-thread partial sums afterwards, so the
 // summation order would depend on the thread count. Thread counts above the core count
 // still set oneDNN's decomposition, so 8 threads exercise it on a 2-core machine too.
-std::vector<float> LongReductionWeightGradient(int threads) {
+// The other shapes: a K that is not a multiple of the chunk length with a transposed
+// second operand, and an output larger than one tile (bf16's longer chunks).
+struct LongReductionCase {
+  DType matmul_inputs;
+  int64_t k, m, n;
+  bool transpose_b;
+};
+
+std::vector<float> LongReductionWeightGradient(int threads, const LongReductionCase& c) {
   SetNumThreads(threads);
+  const MixedPrecision precision(c.matmul_inputs);
   Generator generator(7);
-  const Tensor output_grad = RandomNormal({4096, 64}, 0.0f, 1.0f, generator);
-  const Tensor inputs = RandomNormal({4096, 64}, 0.0f, 1.0f, generator);
+  const Tensor output_grad = RandomNormal({c.k, c.m}, 0.0f, 1.0f, generator);
+  const Tensor inputs =
+      RandomNormal(c.transpose_b ? Shape{c.n, c.k} : Shape{c.k, c.n}, 0.0f, 1.0f, generator);
   NoGradGuard no_grad;
-  return Matmul(output_grad, inputs, /*transpose_a=*/true, /*transpose_b=*/false).ToFloats();
+  return Matmul(output_grad, inputs, /*transpose_a=*/true, c.transpose_b).ToFloats();
 }
 
-TEST(DeterminismTest, LongReductionWeightGradientIsBitIdenticalOnAnyThreadCount) {
+class LongReductionTest : public ::testing::TestWithParam<LongReductionCase> {};
+
+TEST_P(LongReductionTest, WeightGradientIsBitIdenticalOnAnyThreadCount) {
+  const LongReductionCase& c = GetParam();
+  if (c.matmul_inputs == DType::kBF16 && !dnnl_backend::HasNativeBF16()) GTEST_SKIP();
   ThreadCountRestorer restore_threads;
-  const std::vector<float> one_thread = LongReductionWeightGradient(1);
+  const std::vector<float> one_thread = LongReductionWeightGradient(1, c);
   for (int threads : {2, 4, 8}) {
-    const std::vector<float> several_threads = LongReductionWeightGradient(threads);
+    const std::vector<float> several_threads = LongReductionWeightGradient(threads, c);
     size_t differing = 0;
     for (size_t i = 0; i < one_thread.size(); ++i) {
       if (std::memcmp(&one_thread[i], &several_threads[i], sizeof(float)) != 0) ++differing;
     }
-    EXPECT_EQ(differing, 0u) << differing << " of " << one_thread.size() << " elements of "
-                             << "G^T X ([4096, 64]^T @ [4096, 64]) differ between 1 and " << threads
-                             << " threads";
+    EXPECT_EQ(differing, 0u) << differing << " of " << one_thread.size() << " elements of G^T X ("
+                             << DTypeName(c.matmul_inputs) << ", K = " << c.k << ") differ "
+                             << "between 1 and " << threads << " threads";
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Shapes, LongReductionTest,
+                         ::testing::Values(LongReductionCase{DType::kF32, 4096, 64, 64, false},
+                                           LongReductionCase{DType::kBF16, 4096, 64, 64, false},
+                                           LongReductionCase{DType::kF32, 4000, 64, 48, true},
+                                           LongReductionCase{DType::kBF16, 4000, 64, 48, true},
+                                           LongReductionCase{DType::kF32, 2100, 320, 300, false},
+                                           LongReductionCase{DType::kBF16, 2100, 320, 300, false}));
 
 TEST(DeterminismTest, ThreadCountIsRestored) {
   const int before = NumThreads();

@@ -157,5 +157,29 @@ TEST_F(MixedPrecisionTest, BatchedTransposedMatmulForwardAndBackward) {
   }
 }
 
+// The weight-gradient shape a^T b over a long K, which bf16 cuts into chunks (256 rows for
+// a small output, 1024 for a large one) plus a tail: K = 600 is 2 chunks + 88 rows, and
+// K = 2100 with a [300, 260] output is 2 chunks + 52 rows.
+TEST_F(MixedPrecisionTest, LongReductionMatchesNaiveProductAcrossChunks) {
+  struct Case {
+    int64_t k, m, n;
+    bool transpose_b;
+  };
+  for (const Case& c :
+       {Case{600, 40, 24, false}, Case{600, 40, 24, true}, Case{2100, 300, 260, false}}) {
+    const Tensor a = RandomInput({c.k, c.m}, 11).detach();
+    const Tensor b = RandomInput(c.transpose_b ? Shape{c.n, c.k} : Shape{c.k, c.n}, 12).detach();
+    Tensor product;
+    {
+      MixedPrecision scope(DType::kBF16);
+      product = Matmul(a, b, /*transpose_a=*/true, c.transpose_b);
+    }
+    const Tensor b_rows = c.transpose_b ? Transpose(Rounded(b), 0, 1).contiguous() : Rounded(b);
+    EXPECT_TRUE(
+        AllClose(product, NaiveProduct(Transpose(Rounded(a), 0, 1).contiguous(), b_rows), 1e-4))
+        << "K " << c.k << ", transpose_b " << c.transpose_b;
+  }
+}
+
 }  // namespace
 }  // namespace attnlab

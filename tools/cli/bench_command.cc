@@ -25,22 +25,17 @@ std::vector<FlagSpec> BenchFlags() {
       ThreadsFlag(),
       {"steps", "timed training steps (default 20)"},
       {"warmup", "training steps before timing (default 3)"},
-      {"dtype", "f32 (default); bf16 is not implemented yet"},
+      {"dtype", "matmul inputs: f32 (default) or bf16 (mixed precision; needs AVX512-BF16)"},
       {"decode_runs", "timed runs of each decoder, median counts; 0 skips decoding (default 1)"},
       {"decode_length", "tokens generated per sentence (default 64)"},
       {"seed", "weights, tokens and dropout (default 1)"},
       {"json", "print one JSON object instead of the table", false}};
 }
 
-absl::Status CheckDtype(const std::string& dtype) {
-  if (dtype == "f32") return absl::OkStatus();
-  if (dtype == "bf16") {
-    return absl::UnimplementedError(
-        "--dtype bf16 is not implemented yet (mixed precision is planned in issue 7); use "
-        "--dtype f32");
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--dtype must be f32 (or, later, bf16), got '", dtype, "'"));
+absl::StatusOr<DType> ParseDtype(const std::string& dtype) {
+  if (dtype == "f32") return DType::kF32;
+  if (dtype == "bf16") return DType::kBF16;
+  return absl::InvalidArgumentError(absl::StrCat("--dtype must be f32 or bf16, got '", dtype, "'"));
 }
 
 Json ToJson(const experiments::BenchResult& result) {
@@ -56,7 +51,7 @@ Json ToJson(const experiments::BenchResult& result) {
                     {"vocab", config.vocab},
                     {"batch", config.batch},
                     {"length", config.length}};
-  json["dtype"] = "f32";
+  json["dtype"] = std::string(DTypeName(result.dtype));
   json["threads"] = result.threads;
   json["parameters"] = result.parameters;
   json["training"] = {{"steps", result.steps},
@@ -69,6 +64,8 @@ Json ToJson(const experiments::BenchResult& result) {
                       {"achieved_gflops", training.achieved_gflops},
                       {"sgemm_1024_gflops", result.sgemm_1024_gflops},
                       {"mfu", result.mfu},
+                      {"bf16_gemm_1024_gflops", result.bf16_gemm_1024_gflops},
+                      {"bf16_ceiling_share", result.bf16_ceiling_share},
                       {"peak_rss_bytes", training.peak_rss_bytes},
                       {"allocator_peak_bytes", training.allocator_peak_bytes},
                       {"steady_system_allocations", training.steady_system_allocations},
@@ -100,13 +97,14 @@ void PrintTable(const experiments::BenchResult& result) {
   const experiments::TrainingBench& training = result.training;
   std::printf(
       "attnlab bench: %s (d_model %lld, heads %lld, d_ff %lld, layers %lld+%lld, vocab %lld, "
-      "batch %lld, length %lld), %.2fM parameters, %d threads, f32\n",
+      "batch %lld, length %lld), %.2fM parameters, %d threads, %s\n",
       config.name.c_str(), static_cast<long long>(config.d_model),
       static_cast<long long>(config.heads), static_cast<long long>(config.d_ff),
       static_cast<long long>(config.encoder_layers), static_cast<long long>(config.decoder_layers),
       static_cast<long long>(config.vocab), static_cast<long long>(config.batch),
       static_cast<long long>(config.length), static_cast<double>(result.parameters) * 1e-6,
-      result.threads);
+      result.threads,
+      result.dtype == DType::kBF16 ? "bf16 mixed precision (bf16 matmul inputs)" : "f32");
   std::printf("training step (forward + backward + Adam), %lld steps after %lld warm-up\n",
               static_cast<long long>(result.steps), static_cast<long long>(result.warmup));
   std::printf("  step time              median %.2f ms (min %.2f, max %.2f)\n",
@@ -118,6 +116,10 @@ void PrintTable(const experiments::BenchResult& result) {
   std::printf("  fp32 GEMM ceiling      %.1f GFLOP/s (dnnl_sgemm 1024^3)\n",
               result.sgemm_1024_gflops);
   std::printf("  MFU                    %.1f%%\n", 100.0 * result.mfu);
+  if (result.dtype == DType::kBF16) {
+    std::printf("  bf16 GEMM ceiling      %.1f GFLOP/s (oneDNN bf16 matmul 1024^3): %.1f%% of it\n",
+                result.bf16_gemm_1024_gflops, 100.0 * result.bf16_ceiling_share);
+  }
   std::printf("  peak RSS               %.1f MiB\n", MiB(training.peak_rss_bytes));
   std::printf("  allocator peak         %.1f MiB (live tensors during the timed steps)\n",
               MiB(training.allocator_peak_bytes));
@@ -157,8 +159,8 @@ absl::Status RunBenchCommand(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError(
         "expected --model tiny|small|base (see attnlab bench --help)");
   }
-  RETURN_IF_ERROR(CheckDtype(flags.Get("dtype", "f32")));
   experiments::BenchOptions options;
+  ASSIGN_OR_RETURN(options.dtype, ParseDtype(flags.Get("dtype", "f32")));
   options.model = flags.Get("model");
   ASSIGN_OR_RETURN(options.steps, flags.GetInt("steps", options.steps));
   ASSIGN_OR_RETURN(options.warmup, flags.GetInt("warmup", options.warmup));
@@ -178,14 +180,16 @@ absl::Status RunBenchCommand(const std::vector<std::string>& args) {
 
 const std::string kUsage = absl::StrCat(
     "usage: attnlab bench --model tiny|small|base [--threads N] [--steps K] [--warmup W]\n"
-    "                     [--dtype f32] [--decode_runs R] [--decode_length L] [--json]\n\n"
+    "                     [--dtype f32|bf16] [--decode_runs R] [--decode_length L] [--json]\n\n"
     "Times one reference configuration (post-LN Transformer, sinusoidal positions, ReLU,\n"
     "dropout 0.1, label smoothing 0.1, Adam, random tokens; shapes in experiments/bench/\n"
     "README.md): the median training step (forward + backward + Adam) over K steps after\n"
     "W warm-up, target tokens/s, GFLOP/s from an analytic FLOP count, the fp32 GEMM\n"
     "ceiling (dnnl_sgemm 1024^3, same threads) and MFU, peak RSS, the system allocations\n"
     "and oneDNN primitives of the timed steps; then greedy and beam-4 decoding with the\n"
-    "key/value cache and greedy with full recomputation, in sentences/s.\n\nflags:\n",
+    "key/value cache and greedy with full recomputation, in sentences/s. --dtype bf16\n"
+    "runs both in mixed precision: bf16 matmul inputs, f32 weights, accumulation, softmax,\n"
+    "norms and loss; it adds the bf16 GEMM ceiling (oneDNN bf16 matmul 1024^3).\n\nflags:\n",
     FlagsHelp(BenchFlags()));
 
 ATTNLAB_COMMAND(bench, "bench", "time training and decoding of a reference model", kUsage.c_str(),
