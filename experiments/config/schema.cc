@@ -128,6 +128,10 @@ std::vector<ConfigKey> BuildSchema() {
       Int("train.accumulation", 1, "Batches per optimizer step (gradient accumulation).", 1),
       Float("train.clip_norm", 0.0, "Global gradient-norm clip (0 = off).", 0),
       Float("train.label_smoothing", 0.1, "Label smoothing of the cross-entropy.", 0, 0.99),
+      String("train.dtype", "f32",
+             "Matmul inputs: f32, or bf16 mixed precision (f32 weights, accumulation, softmax, "
+             "norms and loss; needs AVX512-BF16). Evaluation and decoding use it too.",
+             {"f32", "bf16"}),
       Int("train.log_every", 50, "Steps between log lines / metrics.jsonl records.", 1),
       Int("train.eval_every", 500, "Steps between validation runs.", 1),
       Int("train.checkpoint_every", 500, "Steps between `last` checkpoints.", 1),

@@ -24,6 +24,11 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const Config& config,
 absl::StatusOr<std::unique_ptr<LearningRateSchedule>> MakeSchedule(const Config& config,
                                                                    int64_t total_steps);
 
+// train.dtype as the matmul input precision, f32 or bf16; FailedPrecondition for bf16 on
+// a CPU without native bf16 instructions. Open a MixedPrecision scope with it
+// (framework/ops/mixed_precision.h) around training, evaluation and decoding.
+absl::StatusOr<DType> MatmulInputDTypeOf(const Config& config);
+
 struct StepLoss {
   double loss_sum = 0.0;      // per-token loss summed over the step's target tokens
   int64_t target_tokens = 0;  // non-pad target tokens of the step

@@ -23,6 +23,7 @@
 #include "experiments/trainer/train_step.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/safetensors.h"
+#include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/clip.h"
 #include "framework/parallel/parallel_for.h"
@@ -243,6 +244,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
 
   if (config.GetInt("experiment.threads") > 0)
     SetNumThreads(static_cast<int>(config.GetInt("experiment.threads")));
+  // train.dtype: training, validation and the final test all run in its precision.
+  ASSIGN_OR_RETURN(const DType matmul_inputs, MatmulInputDTypeOf(config));
+  const MixedPrecision precision(matmul_inputs);
   if (config.GetString("task.name") == "seed_pooling") return TrainSeedPooling(config, options);
 
   // ---- Data and vocabularies (from the checkpoint when resuming) ----

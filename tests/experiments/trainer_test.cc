@@ -19,6 +19,7 @@
 #include "experiments/config/config.h"
 #include "experiments/trainer/checkpoint.h"
 #include "experiments/trainer/model_factory.h"
+#include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
 #include "framework/io/safetensors.h"
 #include "framework/optim/adam.h"
@@ -325,6 +326,40 @@ TEST_F(TrainerTest, ResumeAfterSigintIsBitIdenticalToAnUninterruptedRun) {
   EXPECT_EQ(TensorsOf(directory_ / "a" / "checkpoint_best.safetensors"),
             TensorsOf(directory_ / "b" / "checkpoint_best.safetensors"));
   EXPECT_EQ(ReadFile(directory_ / "a" / "samples.txt"), ReadFile(directory_ / "b" / "samples.txt"));
+}
+
+// ---- Mixed precision ----------------------------------------------------------------
+
+// train.dtype = "bf16": the run learns, its numbers differ from the f32 run's (the matmul
+// inputs were rounded), the saved config says bf16, and it reproduces exactly.
+TEST_F(TrainerTest, Bf16RunLearnsDiffersFromF32AndReproduces) {
+  if (!dnnl_backend::HasNativeBF16()) GTEST_SKIP() << "no native bf16 on this CPU";
+  absl::StatusOr<TrainResult> f32 = Train(TinyConfig(), Options("f32"));
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  const Config bf16_config = TinyConfig({"train.dtype=bf16"});
+  absl::StatusOr<TrainResult> bf16 = Train(bf16_config, Options("bf16"));
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  absl::StatusOr<TrainResult> again = Train(bf16_config, Options("bf16_again"));
+  ASSERT_TRUE(again.ok()) << again.status();
+
+  const std::vector<Json> f32_train = RecordsOfKind(ReadMetrics(directory_ / "f32"), "train");
+  const std::vector<Json> bf16_train = RecordsOfKind(ReadMetrics(directory_ / "bf16"), "train");
+  const std::vector<Json> again_train =
+      RecordsOfKind(ReadMetrics(directory_ / "bf16_again"), "train");
+  ASSERT_GE(bf16_train.size(), 2u);
+  ASSERT_EQ(bf16_train.size(), f32_train.size());
+  ASSERT_EQ(bf16_train.size(), again_train.size());
+  EXPECT_LT(bf16_train.back().at("loss").get<double>(),
+            bf16_train.front().at("loss").get<double>());
+  EXPECT_NE(bf16_train.back().at("loss").get<double>(), f32_train.back().at("loss").get<double>());
+  EXPECT_NEAR(bf16_train.back().at("loss").get<double>(), f32_train.back().at("loss").get<double>(),
+              0.1 * f32_train.back().at("loss").get<double>());
+  for (size_t i = 0; i < bf16_train.size(); ++i) {
+    EXPECT_EQ(bf16_train[i].at("loss").get<double>(), again_train[i].at("loss").get<double>()) << i;
+  }
+  EXPECT_EQ(bf16->test_metrics, again->test_metrics);
+  EXPECT_NE(ReadFile(directory_ / "bf16" / "config.toml").find("dtype = \"bf16\""),
+            std::string::npos);
 }
 
 // ---- Ctrl-C and SIGTERM ----------------------------------------------------------------

@@ -5,7 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "experiments/trainer/evaluation.h"
+#include "experiments/trainer/train_step.h"
 #include "framework/core/error.h"
+#include "framework/ops/mixed_precision.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
 #include "tools/cli/model_loading.h"
@@ -44,6 +46,8 @@ absl::Status RunDecode(const std::vector<std::string>& args) {
     if (!source.empty() && source.back() == '\r') source.pop_back();
   }
   ASSIGN_OR_RETURN(LoadedModel loaded, LoadTrainedModel(flags.Get("checkpoint"), {}));
+  ASSIGN_OR_RETURN(const DType matmul_inputs, experiments::MatmulInputDTypeOf(loaded.config));
+  const MixedPrecision precision(matmul_inputs);  // as the model was trained
   experiments::EvaluationOptions options;
   options.beam_size = beam;
   options.max_decode_length = max_len;

@@ -3,7 +3,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "experiments/trainer/evaluation.h"
+#include "experiments/trainer/train_step.h"
 #include "framework/core/error.h"
+#include "framework/ops/mixed_precision.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
 #include "tools/cli/model_loading.h"
@@ -34,6 +36,8 @@ absl::Status RunEvaluate(const std::vector<std::string>& args) {
   if (beam < 1) return absl::InvalidArgumentError("--beam must be >= 1");
   ASSIGN_OR_RETURN(LoadedModel loaded,
                    LoadTrainedModel(flags.Get("checkpoint"), flags.GetAll("set")));
+  ASSIGN_OR_RETURN(const DType matmul_inputs, experiments::MatmulInputDTypeOf(loaded.config));
+  const MixedPrecision precision(matmul_inputs);  // as trained, unless --set train.dtype=...
   experiments::EvaluationOptions options;
   options.beam_size = beam;
   options.length_penalty = static_cast<float>(loaded.config.GetFloat("eval.length_penalty"));

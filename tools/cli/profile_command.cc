@@ -10,6 +10,7 @@
 #include "experiments/trainer/model_factory.h"
 #include "experiments/trainer/train_step.h"
 #include "framework/core/error.h"
+#include "framework/ops/mixed_precision.h"
 #include "framework/optim/clip.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profile_files.h"
@@ -67,6 +68,8 @@ absl::Status RunProfile(const std::vector<std::string>& args) {
   const uint64_t seed = static_cast<uint64_t>(config.GetInt("experiment.seed"));
   ManualSeed(seed);
   ASSIGN_OR_RETURN(const auto schedule, experiments::MakeSchedule(config, warmup + steps));
+  ASSIGN_OR_RETURN(const DType matmul_inputs, experiments::MatmulInputDTypeOf(config));
+  const MixedPrecision precision(matmul_inputs);
   const std::vector<std::vector<int64_t>> plan =
       experiments::MakeBatchPlan(data.train, config.GetInt("train.batch_tokens"),
                                  config.GetInt("train.max_batch_size"), /*shuffle=*/true, seed);
