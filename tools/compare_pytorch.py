@@ -17,6 +17,11 @@ with a hand-written key/value cache over the same modules' weights (self-attenti
 and values appended per step into preallocated buffers, cross-attention keys and values
 projected once), validated against the full decoder before it is timed.
 
+With --dtype bf16 the forward passes (and the loss) run under
+torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's standard mixed precision: matmuls
+in bf16, parameters, optimizer and the autocast fp32 list (softmax, layer norm, losses) in
+fp32; backward follows the forward's dtypes. Decoding runs under autocast too.
+
 The training FLOP count is attnlab's (experiments/bench/flop_count.h), repeated here.
 """
 import argparse
@@ -195,6 +200,11 @@ def check_cached_decoder(model, src, length):
     return worst
 
 
+def autocast(dtype):
+    """bf16: torch.autocast on the CPU; f32: no change."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16")
+
+
 # ---- One configuration ------------------------------------------------------------------
 
 def run(name, args):
@@ -214,8 +224,9 @@ def run(name, args):
     last_loss = []
 
     def step():
-        logits = model(src, tgt_in, mask)
-        loss = loss_function(logits.reshape(-1, vocab), target.reshape(-1))
+        with autocast(args.dtype):
+            logits = model(src, tgt_in, mask)
+            loss = loss_function(logits.reshape(-1, vocab), target.reshape(-1))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -229,6 +240,7 @@ def run(name, args):
     result = {
         "model": name,
         "framework": "pytorch",
+        "dtype": args.dtype,
         "threads": torch.get_num_threads(),
         "parameters": parameters,
         "training": {
@@ -248,8 +260,9 @@ def run(name, args):
     if args.decode_runs > 0:
         model.eval()
         decode_src = torch.randint(3, vocab, (batch, length), generator=generator)
-        with torch.inference_mode():
+        with torch.inference_mode():  # the cache is checked in f32, timed in args.dtype
             worst = check_cached_decoder(model, decode_src, args.decode_length)
+        with torch.inference_mode(), autocast(args.dtype):
             greedy_decode(model, decode_src, args.decode_length)  # warm-up
             decode_median = statistics.median(time_runs(
                 args.decode_runs, lambda: greedy_decode(model, decode_src, args.decode_length)))
@@ -291,6 +304,7 @@ def main():
     parser.add_argument("--decode_runs", type=int, default=1)
     parser.add_argument("--decode_length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     models = args.models.split(",")

@@ -25,6 +25,9 @@ def main(pytorch_path, attnlab_path):
     attnlab = {line["model"]: line for line in read_lines(attnlab_path)}
     models = [name for name in ("tiny", "small", "base") if name in attnlab and name in pytorch]
 
+    dtype = pytorch[models[0]].get("dtype", "f32") if models else "f32"
+    print(f"dtype {dtype}" + (" (attnlab --dtype bf16; PyTorch torch.autocast bf16)"
+                              if dtype == "bf16" else ""))
     print(f"PyTorch {header['torch_version']}, {header['threads']} threads, BLAS: "
           f"{', '.join(header['blas_libraries']) or 'none found'}; "
           f"torch.mm 1024^3 {header['torch_mm_1024_gflops']:.1f} GFLOP/s")
