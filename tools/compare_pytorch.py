@@ -91,7 +91,13 @@ class Seq2SeqTransformer(nn.Module):
         return self.dropout(x + self.positions[offset:offset + ids.shape[1]])
 
     def encode(self, src):
-        return self.encoder(self.embed(self.src_embed, src))
+        x = self.embed(self.src_embed, src)
+        if torch.is_autocast_cpu_enabled() and not self.training:
+            # PyTorch 1.13's inference fast path of nn.TransformerEncoderLayer fails under CPU
+            # autocast ("expected scalar type BFloat16 but found Float"); an all-zero additive
+            # mask takes the standard path, with the same result.
+            return self.encoder(x, mask=torch.zeros(x.shape[1], x.shape[1]))
+        return self.encoder(x)
 
     def forward(self, src, tgt_in, causal_mask):
         memory = self.encode(src)
@@ -318,6 +324,8 @@ def main():
         "blas_libraries": loaded_blas_libraries(),
         "torch_config": torch.__config__.show(),
         "openblas_environment": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")},
+        "openmp_environment": {k: v for k, v in os.environ.items()
+                               if k.startswith(("OMP_", "GOMP_"))},
         "torch_mm_1024_gflops": gemm_gflops(),
     }
     print(json.dumps({"header": header}), flush=True)
