@@ -79,7 +79,7 @@ TEST(DingParserTest, MaxLengthCountsCharactersOfTheSourceAndTheTrainingTarget) {
 }
 
 TEST(DingParserTest, LinesWithoutOneSeparatorAreErrorsWithFileAndLine) {
-  for (const std::string& line : {"Aal eel", "a :: b :: c"}) {
+  for (const std::string line : {"Aal eel", "a :: b :: c"}) {
     const absl::StatusOr<DingDictionary> dictionary =
         ParseDing("# comment\n" + line + "\n", "data/de_en/de-en", 100);
     ASSERT_FALSE(dictionary.ok()) << line;
@@ -152,7 +152,7 @@ TEST_F(DeEnTaskTest, TrainsAndCachesSubwordsOnTheTrainingSplitAndScores) {
   }
   EXPECT_EQ(models, 1);
   const std::shared_ptr<Tokenizer> tokenizer = (*task)->SourceTokenizer();
-  for (const std::string& sentence : {"Haus und Katze", "cat and dog"}) {
+  for (const std::string sentence : {"Haus und Katze", "cat and dog"}) {
     const std::vector<std::string> pieces = tokenizer->Split(sentence);
     EXPECT_GE(pieces.size(), 3u) << sentence;
     EXPECT_EQ(tokenizer->Join(pieces), sentence);
