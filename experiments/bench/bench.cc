@@ -63,24 +63,31 @@ std::vector<int32_t> RandomTokens(int64_t rows, int64_t length, int64_t vocab,
   return RandomInts({rows, length}, 3, static_cast<int32_t>(vocab), generator).ToInts();
 }
 
-// The fp32 GEMM ceiling: GFLOP/s of dnnl_sgemm at 1024^3 on the current threads.
+// The GEMM ceilings are measured at 1024 x 1024 x 1024 on the current threads.
+constexpr int64_t kCeilingSize = 1024;
+
+// GFLOP/s of `gemm`, one 1024^3 product: the median of 15 runs after 3 warm-ups.
+double CeilingGflops(const std::function<void()>& gemm) {
+  TimeRuns(3, gemm);
+  return 2.0 * kCeilingSize * kCeilingSize * kCeilingSize / Median(TimeRuns(15, gemm)) * 1e-9;
+}
+
+// The fp32 GEMM ceiling: dnnl_sgemm.
 double MeasureSgemmCeiling(Generator& generator) {
-  constexpr int64_t kSize = 1024;
+  constexpr int64_t kSize = kCeilingSize;
   const Tensor a = RandomUniform({kSize, kSize}, -1.0f, 1.0f, generator);
   const Tensor b = RandomUniform({kSize, kSize}, -1.0f, 1.0f, generator);
   Tensor c = Tensor::Empty({kSize, kSize});
-  auto sgemm = [&] {
+  return CeilingGflops([&] {
     dnnl_backend::Sgemm(false, false, kSize, kSize, kSize, 1.0f, a.data<float>(), kSize,
                         b.data<float>(), kSize, 0.0f, c.data<float>(), kSize);
-  };
-  TimeRuns(3, sgemm);
-  return 2.0 * kSize * kSize * kSize / Median(TimeRuns(15, sgemm)) * 1e-9;
+  });
 }
 
-// The bf16 GEMM ceiling: GFLOP/s of oneDNN's matmul on bf16 operands (f32 output) at
-// 1024^3 on the current threads, the operands converted beforehand.
+// The bf16 GEMM ceiling: oneDNN's matmul on bf16 operands (f32 output), the operands
+// converted beforehand.
 double MeasureBf16GemmCeiling(Generator& generator) {
-  constexpr int64_t kSize = 1024;
+  constexpr int64_t kSize = kCeilingSize;
   const Tensor a =
       ContiguousAs(RandomUniform({kSize, kSize}, -1.0f, 1.0f, generator), DType::kBF16);
   const Tensor b =
@@ -94,9 +101,8 @@ double MeasureBf16GemmCeiling(Generator& generator) {
     m.batch_stride = kSize * kSize;
     return m;
   };
-  auto gemm = [&] { dnnl_backend::Matmul(operand(a), operand(b), nullptr, c.data<float>()); };
-  TimeRuns(3, gemm);
-  return 2.0 * kSize * kSize * kSize / Median(TimeRuns(15, gemm)) * 1e-9;
+  return CeilingGflops(
+      [&] { dnnl_backend::Matmul(operand(a), operand(b), nullptr, c.data<float>()); });
 }
 
 TrainingBench RunTraining(nn::Transformer& model, const ReferenceConfig& config,
@@ -218,14 +224,8 @@ absl::StatusOr<BenchResult> RunBench(const BenchOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat("--decode_length must be in [1, ", kMaxPositions,
                                                    "], got ", options.decode_length));
   }
-  if (options.dtype != DType::kF32 && options.dtype != DType::kBF16) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--dtype must be f32 or bf16, got ", std::string(DTypeName(options.dtype))));
-  }
-  if (options.dtype == DType::kBF16 && !dnnl_backend::HasNativeBF16()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--dtype bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN reports ",
-                     dnnl_backend::CpuIsaName(), " here"));
+  if (const absl::Status usable = CheckMatmulInputDType(options.dtype); !usable.ok()) {
+    return absl::Status(usable.code(), absl::StrCat("--dtype: ", usable.message()));
   }
 
   nn::TransformerOptions model_options;

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "experiments/data/vocabulary.h"
-#include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
 #include "framework/optim/sgd.h"
@@ -50,14 +50,11 @@ absl::StatusOr<std::unique_ptr<LearningRateSchedule>> MakeSchedule(const Config&
 }
 
 absl::StatusOr<DType> MatmulInputDTypeOf(const Config& config) {
-  if (config.GetString("train.dtype") == "f32") return DType::kF32;
-  if (!dnnl_backend::HasNativeBF16()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("train.dtype = \"bf16\" needs a CPU with AVX512-BF16 or AMX instructions; "
-                     "oneDNN reports ",
-                     dnnl_backend::CpuIsaName(), " here (use train.dtype = \"f32\")"));
+  const DType dtype = config.GetString("train.dtype") == "bf16" ? DType::kBF16 : DType::kF32;
+  if (const absl::Status usable = CheckMatmulInputDType(dtype); !usable.ok()) {
+    return absl::Status(usable.code(), absl::StrCat("train.dtype: ", usable.message()));
   }
-  return DType::kBF16;
+  return dtype;
 }
 
 StepLoss ForwardBackward(nn::Seq2SeqModel& model, int64_t micro_batches,

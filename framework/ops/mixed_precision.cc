@@ -1,5 +1,8 @@
 #include "framework/ops/mixed_precision.h"
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
 
@@ -12,13 +15,22 @@ thread_local DType matmul_input_dtype = DType::kF32;
 
 DType MatmulInputDType() { return matmul_input_dtype; }
 
+absl::Status CheckMatmulInputDType(DType matmul_inputs) {
+  if (matmul_inputs != DType::kF32 && matmul_inputs != DType::kBF16) {
+    return absl::InvalidArgumentError(absl::StrCat("matmul inputs must be f32 or bf16, got ",
+                                                   std::string(DTypeName(matmul_inputs))));
+  }
+  if (matmul_inputs == DType::kBF16 && !dnnl_backend::HasNativeBF16()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("bf16 needs a CPU with AVX512-BF16 or AMX instructions; oneDNN reports ",
+                     dnnl_backend::CpuIsaName(), " here (use f32)"));
+  }
+  return absl::OkStatus();
+}
+
 MixedPrecision::MixedPrecision(DType matmul_inputs) : previous_(matmul_input_dtype) {
-  ATTNLAB_CHECK(matmul_inputs == DType::kF32 || matmul_inputs == DType::kBF16,
-                "mixed precision: matmul inputs must be f32 or bf16, got ",
-                DTypeName(matmul_inputs));
-  ATTNLAB_CHECK(matmul_inputs != DType::kBF16 || dnnl_backend::HasNativeBF16(),
-                "bf16 needs a CPU with AVX512-BF16 or AMX instructions; oneDNN reports ",
-                dnnl_backend::CpuIsaName(), " here (use f32)");
+  const absl::Status usable = CheckMatmulInputDType(matmul_inputs);
+  ATTNLAB_CHECK(usable.ok(), "mixed precision: ", std::string(usable.message()));
   matmul_input_dtype = matmul_inputs;
 }
 

@@ -10,6 +10,7 @@
 // whole run when train.dtype = "bf16", `attnlab bench --dtype bf16` for its steps.
 #pragma once
 
+#include "absl/status/status.h"
 #include "framework/tensor/tensor.h"
 
 namespace attnlab {
@@ -17,9 +18,14 @@ namespace attnlab {
 // The precision of Matmul/Linear inputs on this thread: kF32 (the default) or kBF16.
 DType MatmulInputDType();
 
+// Whether `matmul_inputs` can be used here: InvalidArgument unless f32 or bf16, and
+// FailedPrecondition for bf16 on a CPU without native bf16 instructions (oneDNN would
+// emulate them, slower than f32). The one check behind the scope, the config key
+// train.dtype and `attnlab bench --dtype`.
+absl::Status CheckMatmulInputDType(DType matmul_inputs);
+
 // Sets the matmul input precision for this thread until destroyed, then restores the
-// previous one. Throws attnlab::Error for bf16 on a CPU without native bf16 instructions
-// (oneDNN would emulate them, slower than f32).
+// previous one. Throws attnlab::Error where CheckMatmulInputDType fails.
 class MixedPrecision {
  public:
   explicit MixedPrecision(DType matmul_inputs);
