@@ -74,6 +74,10 @@ void SumPartials(const Tensor& partials, Tensor& out) {
 // the batch of one batched matmul, where each chunk's product has a short K that it does
 // not split; the chunk partials are then summed in order. Chunks are longer when the
 // output is large, which bounds the partials' memory ([chunks, M, N] f32).
+// On AMX CPUs (avx512_core_amx_bf16) oneDNN 2.6 splits even these chunks' K across
+// threads, depending on the thread count ([2, 512, 1024] x [2, 1024, 2048] differed
+// between 1 and 2 threads), so the products run on one thread there. That costs the bf16
+// weight gradients their second thread on AMX machines; determinism comes first.
 Tensor ChunkedTransposedMatmul(const Tensor& a, const Tensor& b, bool transpose_b) {
   const int64_t k = a.size(0), m = a.size(1), n = transpose_b ? b.size(0) : b.size(1);
   const int64_t chunk = m * n <= 256 * 256 ? 256 : 1024;
@@ -104,8 +108,11 @@ Tensor ChunkedTransposedMatmul(const Tensor& a, const Tensor& b, bool transpose_
     b_op.batch_stride = transpose_b ? depth : depth * n;
     dnnl_backend::Matmul(a_op, b_op, nullptr, partials.data<float>() + first * m * n);
   };
+  const int saved_threads = NumThreads();
+  if (dnnl_backend::HasAmx()) SetNumThreads(1);
   if (full_chunks > 0) product(0, chunk, full_chunks, 0);
   if (tail > 0) product(full_chunks * chunk, tail, 1, full_chunks);
+  SetNumThreads(saved_threads);
   if (chunks == 1) return Reshape(partials, {m, n});
   Tensor out = Tensor::Empty({m, n});
   SumPartials(partials, out);

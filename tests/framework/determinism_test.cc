@@ -114,12 +114,19 @@ TEST(DeterminismTest, TrainingIsBitIdenticalOnOneAndTwoThreads) {
 // summation order would depend on the thread count. Thread counts above the core count
 // still set oneDNN's decomposition, so 8 threads exercise it on a 2-core machine too.
 // The other shapes: a K that is not a multiple of the chunk length with a transposed
-// second operand, and an output larger than one tile (bf16's longer chunks).
+// second operand, and outputs larger than one tile (bf16's longer chunks; on AMX, oneDNN
+// split even those chunks' K by thread count: the base model's [512, 2048] gradient
+// differed between 1 and 2 threads).
 struct LongReductionCase {
   DType matmul_inputs;
   int64_t k, m, n;
   bool transpose_b;
 };
+// Readable test names (gtest would print the struct's bytes, padding included).
+void PrintTo(const LongReductionCase& c, std::ostream* os) {
+  *os << DTypeName(c.matmul_inputs) << " K=" << c.k << " M=" << c.m << " N=" << c.n
+      << (c.transpose_b ? " b transposed" : "");
+}
 
 std::vector<float> LongReductionWeightGradient(int threads, const LongReductionCase& c) {
   SetNumThreads(threads);
@@ -157,7 +164,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LongReductionTest,
                                            LongReductionCase{DType::kF32, 4000, 64, 48, true},
                                            LongReductionCase{DType::kBF16, 4000, 64, 48, true},
                                            LongReductionCase{DType::kF32, 2100, 320, 300, false},
-                                           LongReductionCase{DType::kBF16, 2100, 320, 300, false}));
+                                           LongReductionCase{DType::kBF16, 2100, 320, 300, false},
+                                           LongReductionCase{DType::kBF16, 2100, 600, 500, false},
+                                           LongReductionCase{DType::kBF16, 3000, 1024, 1024, true},
+                                           LongReductionCase{DType::kBF16, 2048, 512, 2048, false}));
 
 TEST(DeterminismTest, ThreadCountIsRestored) {
   const int before = NumThreads();

@@ -79,6 +79,8 @@ void ConvertingReorder(DType src_dtype, const Shape& dims, const void* src,
 // Whether this CPU has native bf16 dot-product instructions (AVX512-BF16 or AMX), which
 // mixed precision needs to be faster than f32.
 bool HasNativeBF16();
+// Whether oneDNN runs on AMX tiles here (avx512_core_amx: Sapphire Rapids and later).
+bool HasAmx();
 // oneDNN's name for the best instruction set it uses on this CPU.
 std::string CpuIsaName();
 
