@@ -245,9 +245,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   const fs::path run_dir(options.run_dir);
   const std::string last_path = (run_dir / "checkpoint_last.safetensors").string();
   const std::string best_path = (run_dir / "checkpoint_best.safetensors").string();
-  if (options.resume && !fs::exists(last_path)) {
-    return absl::NotFoundError(absl::StrCat("--resume: no checkpoint at ", last_path));
-  }
+  const absl::Status no_checkpoint =
+      absl::NotFoundError(absl::StrCat("--resume: no checkpoint at ", last_path));
+  if (options.resume && !fs::exists(run_dir)) return no_checkpoint;  // and nothing created
   std::error_code error;
   fs::create_directories(run_dir, error);
   if (error) return absl::InternalError(absl::StrCat(options.run_dir, ": ", error.message()));
@@ -259,6 +259,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     std::fprintf(stderr, "attnlab: removed %zu temporary files of killed processes (%s)\n",
                  stale.size(), absl::StrJoin(stale, ", ").c_str());
   }
+  if (options.resume && !fs::exists(last_path)) return no_checkpoint;
   if (options.resume && fs::exists(run_dir / kRunResultFile)) {
     // A finished run has nothing to resume; training it "again" would log a second end.
     ASSIGN_OR_RETURN(const RunResult finished, ReadRunResult((run_dir / kRunResultFile).string()));
@@ -292,7 +293,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   // From here on Ctrl-C, SIGTERM and SIGHUP request a stop (framework/core/stop_request.h),
   // read between micro-batches and between evaluation batches.
   const StopRequestScope listen_for_stop_requests;
-  const std::function<bool()> stop_requested = [] { return StopRequested(); };
+  const std::function<bool()> stop_requested =
+      options.stop_requested ? options.stop_requested : [] { return StopRequested(); };
 
   // ---- Data and vocabularies (from the checkpoint when resuming) ----
   std::optional<CheckpointContents> resumed;
@@ -478,7 +480,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   } stop_profiler{options.profile};
 
   while (progress.step < total_steps && !early_stopped) {
-    if (StopRequested()) return stop_for_resume(/*save_last=*/true);
+    if (stop_requested()) return stop_for_resume(/*save_last=*/true);
     // ---- One optimizer step over `accumulation` batches ----
     if (options.profile && progress.step == profile_window.first) profiler::Start();
     // A stop between two micro-batches abandons the step: the batch position and the
@@ -601,7 +603,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
 
   // ---- The end: test metrics of the best checkpoint, samples, attention, report ----
   // checkpoint_last holds the final step; a stop from here on leaves the end to --resume.
-  if (StopRequested()) return stop_for_resume(/*save_last=*/false);
+  if (stop_requested()) return stop_for_resume(/*save_last=*/false);
   if (fs::exists(best_path)) {
     ASSIGN_OR_RETURN(CheckpointContents best, LoadCheckpoint(best_path, *model, nullptr));
     (void)best;

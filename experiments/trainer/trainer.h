@@ -5,6 +5,7 @@
 //         attention.safetensors / report.html   (all in the run directory)
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -28,8 +29,12 @@ struct TrainOptions {
   // second half of a run shorter than 20 steps) and writes profile.txt and trace.json
   // into run_dir (framework/profiler/README.md explains them).
   bool profile = false;
-  // Called after every optimizer step (tests use it to request a stop).
+  // Called after every optimizer step.
   std::function<void(int64_t step)> after_step;
+  // Asked before every step and micro-batch and between evaluation batches; true stops
+  // the run (saved, resumable). The default reads the process's stop request (Ctrl-C,
+  // SIGTERM, SIGHUP; framework/core/stop_request.h); tests stop at a chosen point.
+  std::function<bool()> stop_requested;
 };
 
 struct TrainResult {
