@@ -32,8 +32,10 @@ void TakeSignals() {
   for (;;) {
     int signal = 0;
     if (sigwait(&signals, &signal) != 0) continue;
-    if (open_scopes.load() == 0) TerminateAsTheSignalWould(signal);
+    // Once stopping, the process is on its way out (saving, then exiting 128 + the
+    // first signal): later signals must not cut that short, in a scope or after it.
     if (stop_signal.load() == 0) {
+      if (open_scopes.load() == 0) TerminateAsTheSignalWould(signal);
       RequestStop(signal);
     } else if (!told_already_stopping) {
       told_already_stopping = true;

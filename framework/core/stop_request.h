@@ -14,9 +14,10 @@
 //
 // Outside every StopRequestScope a signal does what it always did: it terminates the
 // process (default action, so the parent sees "killed by SIGINT"). Inside one, the first
-// signal requests a stop; later ones are reported once and otherwise ignored, so that
-// they cannot cut short the checkpoint being saved (SIGKILL still stops at once; files
-// are written atomically, so the previous checkpoint survives it).
+// signal requests a stop; later ones, until the process exits, are reported once and
+// otherwise ignored, so that they cannot cut short the checkpoint being saved (SIGKILL
+// still stops at once; files are written atomically, so the previous checkpoint
+// survives it).
 #pragma once
 
 #include <signal.h>
