@@ -20,6 +20,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +64,11 @@ class FaultTest : public ::testing::Test {
     std::ofstream(directory_ / "tiny.toml") << testing::kTinyConfig;
   }
   void TearDown() override {
+    // A failed assertion may leave a run going (some never end on their own).
+    for (const pid_t pid : unfinished_) {
+      ::kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
     if (mounted_) ::umount2(mounted_path_.c_str(), MNT_DETACH);
     fs::remove_all(directory_);
   }
@@ -93,12 +99,14 @@ class FaultTest : public ::testing::Test {
       execv(c_argv[0], c_argv.data());
       _exit(127);
     }
+    unfinished_.insert(process.pid);
     return process;
   }
 
-  static Ended Wait(const Process& process) {
+  Ended Wait(const Process& process) {
     int status = 0;
     waitpid(process.pid, &status, 0);
+    unfinished_.erase(process.pid);
     Ended ended;
     if (WIFEXITED(status)) ended.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) ended.signal = WTERMSIG(status);
@@ -123,6 +131,7 @@ class FaultTest : public ::testing::Test {
   }
 
   fs::path directory_;
+  std::set<pid_t> unfinished_;  // started, not yet waited for
   bool mounted_ = false;
   std::string mounted_path_;
 };
