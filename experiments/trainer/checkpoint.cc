@@ -60,8 +60,7 @@ std::string DescribeNonFiniteParameters(const nn::Module& model) {
 absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Optimizer* optimizer,
                             const CheckpointContents& contents) {
   if (const std::string non_finite = DescribeNonFiniteParameters(model); !non_finite.empty()) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": not saved: the model has ", non_finite));
+    return absl::DataLossError(absl::StrCat(path, ": not saved: the model has ", non_finite));
   }
   NamedTensors tensors = model.NamedParameters();
   for (auto& named : model.NamedBuffers()) tensors.push_back(named);

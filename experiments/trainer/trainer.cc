@@ -3,11 +3,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <functional>
-#include <optional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -156,9 +156,9 @@ absl::Status CheckResumableConfig(const Config& config, const std::string& saved
     if (before != after) changed.push_back(absl::StrCat(key.name, " ", before, " -> ", after));
   }
   if (changed.empty()) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "--resume: ", checkpoint_path, " was trained with another ", absl::StrJoin(changed, ", "),
-      "; resume with its settings or start a new run"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("--resume: ", checkpoint_path, " was trained with another ",
+                   absl::StrJoin(changed, ", "), "; resume with its settings or start a new run"));
 }
 
 // seed_pooling is not sequence-to-sequence: it trains an attention-pooling student to

@@ -14,8 +14,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -171,9 +171,8 @@ TEST_F(FaultTest, BurstsOfSigtermAndSigintDuringLongStepsSaveAndExit143Or130) {
     static int round = 0;
     const std::string run = absl::StrCat("run", round++);
     SCOPED_TRACE(absl::StrCat(run, ": ", sigabbrev_np(signal)));
-    const Process process =
-        StartTrain({"--run_dir", run, "--set", "train.accumulation=50", "--set",
-                    "train.max_steps=1000"});
+    const Process process = StartTrain(
+        {"--run_dir", run, "--set", "train.accumulation=50", "--set", "train.max_steps=1000"});
     ASSERT_TRUE(WaitForFile(directory_ / run / "config.toml"));
     std::this_thread::sleep_for(std::chrono::milliseconds(100 * (round % 3)));
     for (int i = 0; i < 10; ++i) {
@@ -188,8 +187,7 @@ TEST_F(FaultTest, BurstsOfSigtermAndSigintDuringLongStepsSaveAndExit143Or130) {
     EXPECT_TRUE(TemporaryFiles(directory_ / run).empty());
   }
   // A stopped run resumes (here with short steps, to finish quickly).
-  const Ended resumed =
-      Train({"--run_dir", "run0", "--resume", "--set", "train.max_steps=4"});
+  const Ended resumed = Train({"--run_dir", "run0", "--resume", "--set", "train.max_steps=4"});
   EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_TRUE(fs::exists(directory_ / "run0" / "result.json"));
 }
@@ -203,8 +201,8 @@ TEST_F(FaultTest, SigtermsInsideOneDnnKernelsNeverCorruptTheHeap) {
     const std::string run = absl::StrCat("run", round);
     SCOPED_TRACE(run);
     const Process process = StartTrain(
-        {"--run_dir", run, "--set", "train.accumulation=1000000000", "--set",
-         "task.train_size=200", "--set", "task.valid_size=20", "--set", "task.test_size=20"},
+        {"--run_dir", run, "--set", "train.accumulation=1000000000", "--set", "task.train_size=200",
+         "--set", "task.valid_size=20", "--set", "task.test_size=20"},
         /*file_size_limit=*/0, config);
     ASSERT_TRUE(WaitForFile(directory_ / run / "config.toml"));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -215,8 +213,8 @@ TEST_F(FaultTest, SigtermsInsideOneDnnKernelsNeverCorruptTheHeap) {
     const Ended ended = Wait(process);
     ASSERT_EQ(ended.signal, 0) << "crashed: " << ended.err;
     EXPECT_EQ(ended.exit_code, 143) << ended.err;
-    EXPECT_TRUE(ReadCheckpointMetadata((directory_ / run / "checkpoint_last.safetensors").string())
-                    .ok());
+    EXPECT_TRUE(
+        ReadCheckpointMetadata((directory_ / run / "checkpoint_last.safetensors").string()).ok());
   }
 }
 
@@ -318,8 +316,8 @@ TEST_F(FaultTest, AFullDiskIsOneClearLineAndKeepsTheOldCheckpoints) {
 // ---- One process per run directory ------------------------------------------------------
 
 TEST_F(FaultTest, ASecondTrainerOrResumeOnALockedDirectoryIsRefusedNamingThePid) {
-  const Process first = StartTrain({"--run_dir", "run", "--set", "train.accumulation=50",
-                                    "--set", "train.max_steps=1000"});
+  const Process first = StartTrain(
+      {"--run_dir", "run", "--set", "train.accumulation=50", "--set", "train.max_steps=1000"});
   ASSERT_TRUE(WaitForFile(directory_ / "run" / "config.toml"));
   for (const std::vector<std::string>& second :
        {std::vector<std::string>{"--run_dir", "run"},
@@ -327,8 +325,7 @@ TEST_F(FaultTest, ASecondTrainerOrResumeOnALockedDirectoryIsRefusedNamingThePid)
     const Ended refused = Train(second);
     EXPECT_EQ(refused.exit_code, 1) << refused.err;
     ASSERT_EQ(Lines(refused.err).size(), 1u) << refused.err;
-    EXPECT_NE(refused.err.find(absl::StrCat("pid ", first.pid)), std::string::npos)
-        << refused.err;
+    EXPECT_NE(refused.err.find(absl::StrCat("pid ", first.pid)), std::string::npos) << refused.err;
   }
   ::kill(first.pid, SIGINT);
   const Ended ended = Wait(first);
@@ -338,8 +335,8 @@ TEST_F(FaultTest, ASecondTrainerOrResumeOnALockedDirectoryIsRefusedNamingThePid)
     EXPECT_EQ(line.find("\"step\":0,"), std::string::npos) << line;
   }
   // The lock died with its holder.
-  EXPECT_EQ(Train({"--run_dir", "run", "--resume", "--set", "train.max_steps=2",
-                   "--set", "train.accumulation=1"})
+  EXPECT_EQ(Train({"--run_dir", "run", "--resume", "--set", "train.max_steps=2", "--set",
+                   "train.accumulation=1"})
                 .exit_code,
             0);
 }
@@ -358,8 +355,7 @@ TEST_F(FaultTest, TemporariesOfKilledProcessesAreRemovedOnStartAndResume) {
 
   fs::remove(directory_ / "fresh" / "result.json");
   std::ofstream(directory_ / "fresh" / stale) << "partial";
-  ASSERT_EQ(Train({"--run_dir", "fresh", "--resume", "--set", "train.max_steps=3"}).exit_code,
-            0);
+  ASSERT_EQ(Train({"--run_dir", "fresh", "--resume", "--set", "train.max_steps=3"}).exit_code, 0);
   EXPECT_FALSE(fs::exists(directory_ / "fresh" / stale));
 }
 
@@ -396,8 +392,7 @@ TEST_F(FaultTest, ResumingAFinishedRunSaysSoAndAddsNoRecord) {
 TEST_F(FaultTest, ResumingWithAnotherVocabularySizeIsRefusedNamingTheKey) {
   ASSERT_EQ(Train({"--run_dir", "run", "--set", "train.max_steps=2"}).exit_code, 0);
   fs::remove(directory_ / "run" / "result.json");
-  const Ended refused =
-      Train({"--run_dir", "run", "--resume", "--set", "task.vocab_size=7"});
+  const Ended refused = Train({"--run_dir", "run", "--resume", "--set", "task.vocab_size=7"});
   EXPECT_EQ(refused.exit_code, 1) << refused.err;
   ASSERT_EQ(Lines(refused.err).size(), 1u) << refused.err;
   EXPECT_NE(refused.err.find("task.vocab_size 5 -> 7"), std::string::npos) << refused.err;

@@ -25,8 +25,8 @@
 #include "experiments/config/config.h"
 #include "experiments/trainer/checkpoint.h"
 #include "experiments/trainer/model_factory.h"
-#include "framework/backend/dnnl/dnnl_backend.h"
 #include "experiments/trainer/run_directory_lock.h"
+#include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
 #include "framework/core/stop_request.h"
 #include "framework/io/safetensors.h"
@@ -180,7 +180,8 @@ void ExpectIdenticalRuns(const fs::path& a, const fs::path& b) {
     ASSERT_TRUE(tensors_b.count(name)) << name;
     EXPECT_TRUE(bytes == tensors_b.at(name)) << name << " differs";
   }
-  EXPECT_EQ(TensorsOf(a / "checkpoint_best.safetensors"), TensorsOf(b / "checkpoint_best.safetensors"));
+  EXPECT_EQ(TensorsOf(a / "checkpoint_best.safetensors"),
+            TensorsOf(b / "checkpoint_best.safetensors"));
   EXPECT_EQ(ReadFile(a / "samples.txt"), ReadFile(b / "samples.txt"));
 }
 
@@ -468,9 +469,8 @@ TEST_F(TrainerTest, NanStopIsADataLossErrorAndKeepsTheLastGoodCheckpoint) {
 }
 
 TEST_F(TrainerTest, NanSkipFinishesTheRunWithSkippedRecordsAndCheckpoints) {
-  const Config config =
-      TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\"",
-                  "train.max_skipped_steps=1000"});
+  const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
+                                    "train.nan_policy=\"skip\"", "train.max_skipped_steps=1000"});
   const TrainOptions options = Options("run");
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -519,9 +519,8 @@ TEST_F(TrainerTest, ANanValidationMetricIsNeverTheBest) {
 }
 
 TEST_F(TrainerTest, CtrlCStopsARunThatIsSkippingSteps) {
-  const Config config =
-      TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\"",
-                  "train.max_skipped_steps=1000"});
+  const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
+                                    "train.nan_policy=\"skip\"", "train.max_skipped_steps=1000"});
   TrainOptions options = Options("run");
   options.after_step = [](int64_t step) {
     if (step == 6) RequestStop(SIGINT);
@@ -616,8 +615,8 @@ TEST_F(TrainerTest, ResumingWithChangedDataOrModelKeysIsRefusedNamingThem) {
   };
   ASSERT_TRUE(Train(TinyConfig(), options).ok());
   const auto before = DirectoryContents(directory_ / "run");
-  absl::StatusOr<TrainResult> changed = Train(
-      TinyConfig({"task.vocab_size=6", "model.d_ff=64"}), Options("run", /*resume=*/true));
+  absl::StatusOr<TrainResult> changed =
+      Train(TinyConfig({"task.vocab_size=6", "model.d_ff=64"}), Options("run", /*resume=*/true));
   ASSERT_FALSE(changed.ok());
   EXPECT_EQ(changed.status().code(), absl::StatusCode::kFailedPrecondition) << changed.status();
   const std::string message(changed.status().message());
@@ -634,13 +633,13 @@ TEST_F(TrainerTest, ResumingWithChangedDataOrModelKeysIsRefusedNamingThem) {
 TEST_F(TrainerTest, ALockedRunDirectoryIsRefusedNamingTheHoldersPid) {
   fs::create_directories(directory_ / "run");
   {
-    absl::StatusOr<RunDirectoryLock> held = RunDirectoryLock::Acquire((directory_ / "run").string());
+    absl::StatusOr<RunDirectoryLock> held =
+        RunDirectoryLock::Acquire((directory_ / "run").string());
     ASSERT_TRUE(held.ok()) << held.status();
     absl::StatusOr<TrainResult> second = Train(TinyConfig(), Options("run"));
     ASSERT_FALSE(second.ok());
     EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
-    EXPECT_NE(second.status().message().find("pid " + std::to_string(getpid())),
-              std::string::npos)
+    EXPECT_NE(second.status().message().find("pid " + std::to_string(getpid())), std::string::npos)
         << second.status();
     EXPECT_FALSE(fs::exists(directory_ / "run" / "metrics.jsonl"));
   }
@@ -673,8 +672,8 @@ TEST_F(TrainerTest, ANonFiniteModelIsNeverSavedAndTheNanStopNamesOnlyAFiniteChec
     SCOPED_TRACE("checkpoint_every " + interval);
     const std::string name = "run" + interval;
     absl::StatusOr<TrainResult> result =
-        Train(TinyConfig({"train.optimizer=\"sgd\"", "train.schedule=\"constant\"",
-                          "train.lr=1e6", "train.checkpoint_every=" + interval}),
+        Train(TinyConfig({"train.optimizer=\"sgd\"", "train.schedule=\"constant\"", "train.lr=1e6",
+                          "train.checkpoint_every=" + interval}),
               Options(name));
     ASSERT_FALSE(result.ok()) << "lr 1e6 trained 30 steps without diverging";
     EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss) << result.status();
@@ -693,8 +692,8 @@ TEST_F(TrainerTest, ANonFiniteModelIsNeverSavedAndTheNanStopNamesOnlyAFiniteChec
 
 TEST_F(TrainerTest, TooManySkippedStepsInARowStopTheRun) {
   absl::StatusOr<TrainResult> result =
-      Train(TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
-                        "train.nan_policy=\"skip\"", "train.max_skipped_steps=3"}),
+      Train(TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\"",
+                        "train.max_skipped_steps=3"}),
             Options("run"));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss) << result.status();
