@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "experiments/trainer/run_directory_lock.h"
 #include "experiments/trainer/run_result.h"
+#include "framework/core/stop_request.h"
 #include "framework/io/text_file.h"
 
 extern char** environ;
@@ -25,6 +27,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+// A trainer stopped by a signal saves a checkpoint and exits 128 + the signal's number.
+bool ExitedAfterAStopRequest(int status) {
+  if (!WIFEXITED(status)) return false;
+  const int code = WEXITSTATUS(status);
+  return code == 128 + SIGINT || code == 128 + SIGTERM || code == 128 + SIGHUP;
+}
 
 // The last non-empty line of a run's log (the trainer's error, or its last progress line).
 std::string LastLogLine(const std::string& log_path) {
@@ -43,9 +52,19 @@ struct Running {
   bool signalled = false;
 };
 
-// Starts one run; returns its pid, or -1 with `error` set.
+// Starts one run; returns its pid, or -1 with `error` set. The run starts with the
+// signal mask and dispositions of a fresh process: this one blocks the stop signals
+// (framework/core/stop_request.h) and ignores SIGXFSZ, and both would be inherited.
 pid_t Spawn(const std::vector<std::string>& command, const std::string& log_path,
             std::string* error) {
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none, restore_default = StopSignals();
+  sigemptyset(&none);
+  sigaddset(&restore_default, SIGXFSZ);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setsigdefault(&attributes, &restore_default);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -56,8 +75,9 @@ pid_t Spawn(const std::vector<std::string>& command, const std::string& log_path
   for (const std::string& argument : command) argv.push_back(const_cast<char*>(argument.c_str()));
   argv.push_back(nullptr);
   pid_t pid = -1;
-  const int status = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  const int status = posix_spawn(&pid, argv[0], &actions, &attributes, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   if (status != 0) {
     *error = absl::StrCat("cannot start ", command[0], ": ", std::strerror(status));
     return -1;
@@ -129,6 +149,14 @@ std::vector<RunOutcome> ExecuteStudy(const StudyPlan& plan, const SchedulerOptio
            static_cast<int>(running.size()) < std::max(1, options.jobs)) {
       const size_t index = pending[next++];
       const PlannedRun& run = plan.runs[index];
+      // A run directory in use by another process (a trainer started by hand, another
+      // study) is neither deleted nor trained into.
+      if (const absl::Status unlocked = RunDirectoryLock::CheckUnlocked(run.run_dir);
+          !unlocked.ok()) {
+        if (options.on_start) options.on_start(index, run);
+        finish(index, {RunStatus::kFailed, 0.0, std::string(unlocked.message())});
+        continue;
+      }
       std::error_code ignored;
       if (run.action == RunAction::kRerun) fs::remove_all(run.run_dir, ignored);
       fs::create_directories(run.run_dir, ignored);
@@ -159,7 +187,7 @@ std::vector<RunOutcome> ExecuteStudy(const StudyPlan& plan, const SchedulerOptio
     outcome.seconds = std::chrono::duration<double>(Clock::now() - ended.start).count();
     const bool finished = fs::exists(fs::path(run.run_dir) / kRunResultFile);
     const std::string log = (fs::path(run.run_dir) / "train.log").string();
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    if ((WIFEXITED(status) && WEXITSTATUS(status) == 0) || ExitedAfterAStopRequest(status)) {
       outcome.status = finished ? RunStatus::kFinished : RunStatus::kInterrupted;
     } else if (stopping && WIFSIGNALED(status)) {
       outcome.status = RunStatus::kInterrupted;  // stopped before it could catch the signal

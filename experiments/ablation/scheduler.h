@@ -4,8 +4,9 @@
 //
 // with its output appended to D/train.log. A run that crashes fails alone; the others go
 // on. When `stop_requested` turns true (Ctrl-C), no new run starts and the running ones
-// get SIGINT, which makes the trainer save a checkpoint and stop; the study resumes them
-// when rerun.
+// get SIGINT, which makes the trainer save a checkpoint and exit 130; the study resumes
+// them when rerun. A run whose directory another process has locked fails without being
+// touched (experiments/trainer/run_directory_lock.h).
 #pragma once
 
 #include <functional>

@@ -143,6 +143,9 @@ std::vector<ConfigKey> BuildSchema() {
              "On a NaN/Inf loss: stop (keeping the last good "
              "checkpoint) or skip the step.",
              {"stop", "skip"}),
+      Int("train.max_skipped_steps", 50,
+          "With nan_policy = skip: this many skipped steps in a row stop the run with an error.",
+          1),
 
       // ---- [eval] ----
       Int("eval.beam_size", 1, "Beam size for test decoding (1 = greedy).", 1, 64),

@@ -1,5 +1,6 @@
 #include "experiments/trainer/checkpoint.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
@@ -37,8 +38,30 @@ absl::StatusOr<std::vector<std::string>> ParseTokens(const std::string& text,
 
 }  // namespace
 
+std::string DescribeNonFiniteParameters(const nn::Module& model) {
+  NamedTensors tensors = model.NamedParameters();
+  for (auto& named : model.NamedBuffers()) tensors.push_back(named);
+  int64_t values = 0, bad_tensors = 0;
+  std::string first;
+  for (const auto& [name, tensor] : tensors) {
+    if (tensor.dtype() != DType::kF32) continue;
+    int64_t bad = 0;
+    for (const float value : tensor.ToFloats()) bad += !std::isfinite(value);
+    if (bad == 0) continue;
+    values += bad;
+    ++bad_tensors;
+    if (first.empty()) first = name;
+  }
+  if (values == 0) return "";
+  return absl::StrCat(values, " non-finite values in ", bad_tensors, " of ", tensors.size(),
+                      " tensors (first: ", first, ")");
+}
+
 absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Optimizer* optimizer,
                             const CheckpointContents& contents) {
+  if (const std::string non_finite = DescribeNonFiniteParameters(model); !non_finite.empty()) {
+    return absl::DataLossError(absl::StrCat(path, ": not saved: the model has ", non_finite));
+  }
   NamedTensors tensors = model.NamedParameters();
   for (auto& named : model.NamedBuffers()) tensors.push_back(named);
   if (optimizer != nullptr) {
@@ -56,6 +79,8 @@ absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Op
       {"window_loss", progress.window_loss},
       {"window_tokens", progress.window_tokens},
       {"window_start_seconds", progress.window_start_seconds},
+      {"evaluation_pending", progress.evaluation_pending},
+      {"consecutive_skipped_steps", progress.consecutive_skipped_steps},
       // Seeds and offsets are 64-bit: kept as decimal strings so JSON readers that use
       // doubles do not round them.
       {"generator_seed", absl::StrCat(contents.generator_state.seed)},
@@ -104,6 +129,8 @@ absl::StatusOr<CheckpointContents> ParseCheckpointMetadata(const SafetensorsCont
     p.window_loss = progress.value("window_loss", 0.0);
     p.window_tokens = progress.value("window_tokens", int64_t{0});
     p.window_start_seconds = progress.value("window_start_seconds", p.elapsed_seconds);
+    p.evaluation_pending = progress.value("evaluation_pending", false);
+    p.consecutive_skipped_steps = progress.value("consecutive_skipped_steps", int64_t{0});
     const std::string seed = progress.at("generator_seed").get<std::string>();
     const std::string offset = progress.at("generator_offset").get<std::string>();
     if (!absl::SimpleAtoi(seed, &contents.generator_state.seed) ||

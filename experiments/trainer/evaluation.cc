@@ -1,6 +1,7 @@
 #include "experiments/trainer/evaluation.h"
 
 #include <chrono>
+#include <optional>
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/ops.h"
@@ -10,14 +11,20 @@
 namespace attnlab::experiments {
 namespace {
 
-// Decodes encoded sources in length-sorted batches; returns id sequences in input order.
-std::vector<std::vector<int32_t>> DecodeEncoded(nn::Seq2SeqModel& model,
-                                                const std::vector<EncodedExample>& examples,
-                                                const EvaluationOptions& options) {
+bool StopRequested(const EvaluationOptions& options) {
+  return options.stop_requested && options.stop_requested();
+}
+
+// Decodes encoded sources in length-sorted batches; returns id sequences in input order,
+// or nothing when a stop request interrupts it.
+std::optional<std::vector<std::vector<int32_t>>> DecodeEncoded(
+    nn::Seq2SeqModel& model, const std::vector<EncodedExample>& examples,
+    const EvaluationOptions& options) {
   std::vector<std::vector<int32_t>> outputs(examples.size());
   const auto plan = MakeBatchPlan(examples, options.batch_tokens, options.max_batch_size,
                                   /*shuffle=*/false, 0);
   for (const std::vector<int64_t>& indices : plan) {
+    if (StopRequested(options)) return std::nullopt;
     const Batch batch = MakeBatch(examples, indices);
     const int64_t max_len =
         options.max_decode_length > 0 ? options.max_decode_length : 2 * batch.source.size(1) + 10;
@@ -62,6 +69,10 @@ EvaluationResult Evaluate(nn::Seq2SeqModel& model, const ExperimentData& data,
   int64_t tokens = 0, correct = 0;
   for (const auto& indices : MakeBatchPlan(encoded, options.batch_tokens, options.max_batch_size,
                                            /*shuffle=*/false, 0)) {
+    if (StopRequested(options)) {
+      result.interrupted = true;
+      break;
+    }
     const Batch batch = MakeBatch(encoded, indices);
     const Tensor logits = model.Forward(batch.source, batch.target_input);
     const int64_t vocab = logits.size(-1);
@@ -78,10 +89,13 @@ EvaluationResult Evaluate(nn::Seq2SeqModel& model, const ExperimentData& data,
   result.metrics["token_accuracy"] =
       tokens > 0 ? 100.0 * correct / static_cast<double>(tokens) : 0.0;
 
-  if (options.decode) {
-    for (const auto& ids : DecodeEncoded(model, encoded, options)) {
-      result.predictions.push_back(data.DecodeTarget(ids));
-    }
+  std::optional<std::vector<std::vector<int32_t>>> decoded;
+  if (options.decode && !result.interrupted) {
+    decoded = DecodeEncoded(model, encoded, options);
+    result.interrupted = !decoded.has_value();
+  }
+  if (decoded) {
+    for (const auto& ids : *decoded) result.predictions.push_back(data.DecodeTarget(ids));
     const std::vector<Example>& examples = data.Examples(split);
     result.metrics["exact_match"] = ExactMatchPercent(result.predictions, examples);
     for (const auto& [name, value] : data.task->Score(result.predictions, examples)) {
@@ -100,9 +114,9 @@ std::vector<std::string> DecodeTexts(nn::Seq2SeqModel& model, const ExperimentDa
   std::vector<EncodedExample> encoded;
   for (const std::string& source : sources) encoded.push_back({data.EncodeSource(source), {}});
   std::vector<std::string> predictions;
-  for (const auto& ids : DecodeEncoded(model, encoded, options)) {
-    predictions.push_back(data.DecodeTarget(ids));
-  }
+  const auto decoded = DecodeEncoded(model, encoded, options);
+  if (!decoded) return predictions;
+  for (const auto& ids : *decoded) predictions.push_back(data.DecodeTarget(ids));
   return predictions;
 }
 

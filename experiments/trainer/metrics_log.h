@@ -13,7 +13,8 @@ namespace attnlab::experiments {
 class MetricsLog {
  public:
   // Opens `path` for appending. With `keep_until_step` >= 0 (resuming), first drops
-  // records of steps after it, so the log matches the checkpoint being resumed.
+  // records of steps after it and every test record, so the log matches the checkpoint
+  // being resumed (and a resumed run's end writes its test records once).
   static absl::StatusOr<MetricsLog> Open(const std::string& path, int64_t keep_until_step);
   MetricsLog(MetricsLog&& other) noexcept : file_(other.file_), path_(std::move(other.path_)) {
     other.file_ = nullptr;

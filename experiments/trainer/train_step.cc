@@ -58,9 +58,14 @@ absl::StatusOr<DType> MatmulInputDTypeOf(const Config& config) {
 }
 
 StepLoss ForwardBackward(nn::Seq2SeqModel& model, int64_t micro_batches,
-                         const std::function<Batch()>& next_batch, float label_smoothing) {
+                         const std::function<Batch()>& next_batch, float label_smoothing,
+                         const std::function<bool()>& stop_requested) {
   StepLoss step;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
+    if (stop_requested && stop_requested()) {
+      step.completed = false;
+      return step;
+    }
     const Batch batch = next_batch();
     Tensor loss;
     {

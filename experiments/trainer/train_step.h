@@ -32,6 +32,9 @@ absl::StatusOr<DType> MatmulInputDTypeOf(const Config& config);
 struct StepLoss {
   double loss_sum = 0.0;      // per-token loss summed over the step's target tokens
   int64_t target_tokens = 0;  // non-pad target tokens of the step
+  // False when stop_requested() ended the step between two micro-batches: the gradients
+  // hold a partial sum and the step must not be taken.
+  bool completed = true;
   double mean() const {
     return loss_sum / static_cast<double>(std::max<int64_t>(target_tokens, 1));
   }
@@ -40,7 +43,9 @@ struct StepLoss {
 // Forward and backward of the `micro_batches` batches of one optimizer step, taken from
 // next_batch() in turn. Gradients accumulate into the parameters; each micro-batch's
 // label-smoothed cross-entropy (pad ignored) is scaled by 1/micro_batches.
+// `stop_requested`, if given, is asked before each micro-batch.
 StepLoss ForwardBackward(nn::Seq2SeqModel& model, int64_t micro_batches,
-                         const std::function<Batch()>& next_batch, float label_smoothing);
+                         const std::function<Batch()>& next_batch, float label_smoothing,
+                         const std::function<bool()>& stop_requested = nullptr);
 
 }  // namespace attnlab::experiments

@@ -1,12 +1,13 @@
 #include "experiments/trainer/trainer.h"
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -19,8 +20,10 @@
 #include "experiments/trainer/metrics_log.h"
 #include "experiments/trainer/model_factory.h"
 #include "experiments/trainer/progress.h"
+#include "experiments/trainer/run_directory_lock.h"
 #include "experiments/trainer/run_result.h"
 #include "experiments/trainer/train_step.h"
+#include "framework/core/stop_request.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/safetensors.h"
 #include "framework/ops/mixed_precision.h"
@@ -36,28 +39,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
 namespace {
-
-// Set by SIGINT/SIGTERM; the loop saves a checkpoint and stops at the next step.
-std::atomic<bool> stop_requested{false};
-void RequestStop(int) { stop_requested.store(true); }
-
-// Installs the stop handlers for the trainer's lifetime and restores the old ones.
-class StopSignalScope {
- public:
-  StopSignalScope() {
-    stop_requested.store(false);
-    previous_interrupt_ = std::signal(SIGINT, RequestStop);
-    previous_terminate_ = std::signal(SIGTERM, RequestStop);
-  }
-  ~StopSignalScope() {
-    std::signal(SIGINT, previous_interrupt_);
-    std::signal(SIGTERM, previous_terminate_);
-  }
-
- private:
-  void (*previous_interrupt_)(int);
-  void (*previous_terminate_)(int);
-};
 
 // The steps `--profile` records: (first, last] in optimizer steps, i.e. steps first+1 to
 // last. Ten warm-up steps (allocator cache and oneDNN primitives filled), then ten
@@ -139,6 +120,45 @@ absl::Status WriteAttentionPlots(const std::string& path, nn::Seq2SeqModel& mode
   }
   if (tensors.empty()) return absl::OkStatus();
   return WriteSafetensors(path, tensors, metadata);
+}
+
+// Keys a resumed run must keep: they fix the data, the model's shapes, the batches the
+// saved position points into (seed, batch sizes) and the optimizer state's layout.
+bool FixedWhenResuming(const std::string& key) {
+  return key.rfind("task.", 0) == 0 || key.rfind("model.", 0) == 0 || key == "experiment.seed" ||
+         key == "train.batch_tokens" || key == "train.max_batch_size" || key == "train.optimizer";
+}
+
+std::string ValueText(const Config& config, const ConfigKey& key) {
+  switch (key.type) {
+    case ValueType::kInt:
+      return FormatConfigValue(config.GetInt(key.name));
+    case ValueType::kFloat:
+      return FormatConfigValue(config.GetFloat(key.name));
+    case ValueType::kBool:
+      return FormatConfigValue(config.GetBool(key.name));
+    case ValueType::kString:
+      return FormatConfigValue(config.GetString(key.name));
+  }
+  return "";
+}
+
+// --resume with a config that changes what the checkpoint was trained on is refused,
+// naming every changed key, instead of training another experiment on top of it.
+absl::Status CheckResumableConfig(const Config& config, const std::string& saved_toml,
+                                  const std::string& checkpoint_path) {
+  ASSIGN_OR_RETURN(const Config saved, Config::Parse(saved_toml, checkpoint_path));
+  std::vector<std::string> changed;
+  for (const ConfigKey& key : ConfigSchema()) {
+    if (!FixedWhenResuming(key.name)) continue;
+    const std::string before = ValueText(saved, key);
+    const std::string after = ValueText(config, key);
+    if (before != after) changed.push_back(absl::StrCat(key.name, " ", before, " -> ", after));
+  }
+  if (changed.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("--resume: ", checkpoint_path, " was trained with another ",
+                   absl::StrJoin(changed, ", "), "; resume with its settings or start a new run"));
 }
 
 // seed_pooling is not sequence-to-sequence: it trains an attention-pooling student to
@@ -225,6 +245,33 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   const fs::path run_dir(options.run_dir);
   const std::string last_path = (run_dir / "checkpoint_last.safetensors").string();
   const std::string best_path = (run_dir / "checkpoint_best.safetensors").string();
+  const absl::Status no_checkpoint =
+      absl::NotFoundError(absl::StrCat("--resume: no checkpoint at ", last_path));
+  if (options.resume && !fs::exists(run_dir)) return no_checkpoint;  // and nothing created
+  std::error_code error;
+  fs::create_directories(run_dir, error);
+  if (error) return absl::InternalError(absl::StrCat(options.run_dir, ": ", error.message()));
+  // The directory is this process's until Train returns: two trainers (or a trainer and
+  // an ablation runner) would interleave metrics.jsonl and overwrite each other's files.
+  ASSIGN_OR_RETURN(const RunDirectoryLock lock, RunDirectoryLock::Acquire(options.run_dir));
+  const std::vector<std::string> stale = RemoveStaleTemporaryFiles(options.run_dir);
+  if (options.show_progress && !stale.empty()) {
+    std::fprintf(stderr, "attnlab: removed %zu temporary files of killed processes (%s)\n",
+                 stale.size(), absl::StrJoin(stale, ", ").c_str());
+  }
+  if (options.resume && !fs::exists(last_path)) return no_checkpoint;
+  if (options.resume && fs::exists(run_dir / kRunResultFile)) {
+    // A finished run has nothing to resume; training it "again" would log a second end.
+    ASSIGN_OR_RETURN(const RunResult finished, ReadRunResult((run_dir / kRunResultFile).string()));
+    TrainResult result;
+    result.run_dir = options.run_dir;
+    result.already_finished = true;
+    result.steps = finished.steps;
+    result.train_seconds = finished.train_seconds;
+    result.test_metrics = finished.test_metrics;
+    result.valid_metrics = finished.valid_metrics;
+    return result;
+  }
   // A run that stopped before its first checkpoint (e.g. a NaN at step 2) has a
   // metrics.jsonl but no checkpoint: a new run must not append its records to that log.
   for (const char* existing : {"checkpoint_last.safetensors", "metrics.jsonl"}) {
@@ -235,12 +282,6 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
                                                    "continue it, or choose another run directory"));
     }
   }
-  if (options.resume && !fs::exists(last_path)) {
-    return absl::NotFoundError(absl::StrCat("--resume: no checkpoint at ", last_path));
-  }
-  std::error_code error;
-  fs::create_directories(run_dir, error);
-  if (error) return absl::InternalError(absl::StrCat(options.run_dir, ": ", error.message()));
 
   if (config.GetInt("experiment.threads") > 0)
     SetNumThreads(static_cast<int>(config.GetInt("experiment.threads")));
@@ -249,10 +290,17 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   const MixedPrecision precision(matmul_inputs);
   if (config.GetString("task.name") == "seed_pooling") return TrainSeedPooling(config, options);
 
+  // From here on Ctrl-C, SIGTERM and SIGHUP request a stop (framework/core/stop_request.h),
+  // read between micro-batches and between evaluation batches.
+  const StopRequestScope listen_for_stop_requests;
+  const std::function<bool()> stop_requested =
+      options.stop_requested ? options.stop_requested : [] { return StopRequested(); };
+
   // ---- Data and vocabularies (from the checkpoint when resuming) ----
   std::optional<CheckpointContents> resumed;
   if (options.resume) {
     ASSIGN_OR_RETURN(resumed, ReadCheckpointMetadata(last_path));
+    RETURN_IF_ERROR(CheckResumableConfig(config, resumed->config_toml, last_path));
   }
   ASSIGN_OR_RETURN(
       ExperimentData data,
@@ -267,10 +315,19 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   const uint64_t seed = static_cast<uint64_t>(config.GetInt("experiment.seed"));
   ManualSeed(seed);
   TrainingProgress progress;
+  // The newest checkpoint written (every checkpoint is finite), named when a run diverges.
+  std::string last_good_checkpoint;
+  int64_t last_good_step = 0;
   if (resumed) {
     ASSIGN_OR_RETURN(CheckpointContents loaded, LoadCheckpoint(last_path, *model, optimizer.get()));
+    if (const std::string non_finite = DescribeNonFiniteParameters(*model); !non_finite.empty()) {
+      return absl::DataLossError(
+          absl::StrCat("--resume: ", last_path, " holds ", non_finite, "; it cannot be resumed"));
+    }
     progress = loaded.progress;
     DefaultGenerator().set_state(loaded.generator_state);
+    last_good_checkpoint = last_path;
+    last_good_step = progress.step;
   }
 
   const int64_t batch_tokens = config.GetInt("train.batch_tokens");
@@ -304,6 +361,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   eval_options.max_batch_size = max_batch_size;
   eval_options.max_decode_length = config.GetInt("eval.max_decode_length");
   eval_options.length_penalty = static_cast<float>(config.GetFloat("eval.length_penalty"));
+  eval_options.stop_requested = stop_requested;
 
   ProgressDisplay display(total_steps);
   if (options.show_progress) {
@@ -316,19 +374,45 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     if (resumed) display.Message(absl::StrCat("resuming at step ", progress.step));
   }
 
-  auto save = [&](const std::string& path) {
+  auto last_good_text = [&] {
+    return last_good_checkpoint.empty()
+               ? std::string("No checkpoint was saved before it.")
+               : absl::StrCat("The last good checkpoint is ", last_good_checkpoint, " (step ",
+                              last_good_step, ").");
+  };
+  // SaveCheckpoint refuses a non-finite model (DataLoss): the run cannot go on from it.
+  auto save = [&](const std::string& path) -> absl::Status {
     CheckpointContents contents;
     contents.config_toml = config.ToToml();
     contents.source_vocabulary = data.source_vocabulary.tokens();
     contents.target_vocabulary = data.target_vocabulary.tokens();
     contents.progress = progress;
     contents.generator_state = DefaultGenerator().state();
-    return SaveCheckpoint(path, *model, optimizer.get(), contents);
+    const absl::Status saved = SaveCheckpoint(path, *model, optimizer.get(), contents);
+    if (absl::IsDataLoss(saved)) {
+      display.Finish();
+      return absl::DataLossError(absl::StrCat("step ", progress.step, ": ", saved.message(),
+                                              "; training stopped. ", last_good_text()));
+    }
+    RETURN_IF_ERROR(saved);
+    last_good_checkpoint = path;
+    last_good_step = progress.step;
+    return absl::OkStatus();
   };
 
-  StopSignalScope stop_scope;
   TrainResult result;
   result.run_dir = options.run_dir;
+  // A stop request: checkpoint_last holds the last completed step (saved here, unless it
+  // already does) and the run returns as interrupted, to be continued with --resume.
+  auto stop_for_resume = [&](bool save_last) -> absl::StatusOr<TrainResult> {
+    if (save_last) RETURN_IF_ERROR(save(last_path));
+    display.Finish();
+    result.interrupted = true;
+    result.steps = progress.step;
+    result.train_seconds = progress.elapsed_seconds;
+    return result;
+  };
+
   model->Train();
   const auto start = std::chrono::steady_clock::now();
   const double elapsed_before = progress.elapsed_seconds;
@@ -336,7 +420,56 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     return elapsed_before +
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  bool early_stopped = false;
+  const int64_t patience = config.GetInt("train.patience");
+  bool early_stopped = patience > 0 && progress.evaluations_without_improvement >= patience;
+
+  // ---- Evaluation, best checkpoint, early stopping; false if a stop request cut it ----
+  auto evaluate_and_keep_best = [&]() -> absl::StatusOr<bool> {
+    const EvaluationResult evaluation = Evaluate(*model, data, "valid", eval_options);
+    if (evaluation.interrupted) return false;
+    progress.evaluation_pending = false;
+    result.valid_metrics = evaluation.metrics;
+    // elapsed_seconds: as in the train record of this step (before this evaluation).
+    Json record = {{"kind", "eval"},
+                   {"split", "valid"},
+                   {"step", progress.step},
+                   {"seconds", evaluation.seconds},
+                   {"elapsed_seconds", progress.elapsed_seconds}};
+    record.update(MetricsJson(evaluation.metrics));
+    RETURN_IF_ERROR(metrics_log.Write(record));
+    if (options.show_progress) {
+      display.Message(
+          absl::StrCat("step ", progress.step, " valid: ", FormatMetrics(evaluation.metrics)));
+    }
+    const auto metric = evaluation.metrics.find(main_metric);
+    if (metric == evaluation.metrics.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("train.early_stopping_metric: no metric '",
+                                                     main_metric, "'; the evaluation gives ",
+                                                     FormatMetrics(evaluation.metrics)));
+    }
+    if (Improved(metric->second, progress.best_metric, higher_is_better, progress.best_step)) {
+      progress.best_metric = metric->second;
+      progress.best_step = progress.step;
+      progress.evaluations_without_improvement = 0;
+      RETURN_IF_ERROR(save(best_path));
+    } else if (patience > 0 && ++progress.evaluations_without_improvement >= patience) {
+      early_stopped = true;
+      if (options.show_progress) {
+        display.Message(absl::StrCat("early stopping: no improvement of ", main_metric, " in ",
+                                     patience, " evaluations (best ", progress.best_metric,
+                                     " at step ", progress.best_step, ")"));
+      }
+    }
+    return true;
+  };
+  if (progress.evaluation_pending) {
+    // Interrupted during this step's validation: do it now, and save at once so that a
+    // kill before the next checkpoint does not log it twice.
+    ASSIGN_OR_RETURN(const bool evaluated, evaluate_and_keep_best());
+    if (!evaluated) return stop_for_resume(/*save_last=*/false);
+    RETURN_IF_ERROR(save(last_path));
+  }
+
   const ProfileWindow profile_window = ChooseProfileWindow(progress.step, total_steps);
   // A run that ends inside the window (early stopping, Ctrl-C, an error) stops recording.
   struct StopProfilerOnExit {
@@ -347,8 +480,13 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   } stop_profiler{options.profile};
 
   while (progress.step < total_steps && !early_stopped) {
+    if (stop_requested()) return stop_for_resume(/*save_last=*/true);
     // ---- One optimizer step over `accumulation` batches ----
     if (options.profile && progress.step == profile_window.first) profiler::Start();
+    // A stop between two micro-batches abandons the step: the batch position and the
+    // dropout stream go back to where the step began, so a resumed run takes it whole.
+    const TrainingProgress step_start = progress;
+    const GeneratorState generator_at_step_start = DefaultGenerator().state();
     const StepLoss forward_backward = ForwardBackward(
         *model, accumulation,
         [&] {
@@ -359,7 +497,14 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
           }
           return MakeBatch(data.train, plan[progress.batch_in_epoch++]);
         },
-        label_smoothing);
+        label_smoothing, stop_requested);
+    if (!forward_backward.completed) {
+      optimizer->ZeroGrad();
+      if (progress.epoch != step_start.epoch) plan = epoch_plan(step_start.epoch);
+      progress = step_start;
+      DefaultGenerator().set_state(generator_at_step_start);
+      return stop_for_resume(/*save_last=*/true);
+    }
     const double step_loss = forward_backward.mean();
     const int64_t step_tokens = forward_backward.target_tokens;
     const double clip_norm = config.GetFloat("train.clip_norm");
@@ -369,10 +514,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
       optimizer->ZeroGrad();
       if (config.GetString("train.nan_policy") != "skip") {
         display.Finish();
-        return absl::DataLossError(
-            absl::StrCat("step ", progress.step + 1, ": the loss is ", step_loss,
-                         "; training stopped. The last good checkpoint is ", last_path,
-                         " (train.nan_policy = \"skip\" skips such steps instead)"));
+        return absl::DataLossError(absl::StrCat(
+            "step ", progress.step + 1, ": the loss is ", step_loss, "; training stopped. ",
+            last_good_text(), " (train.nan_policy = \"skip\" skips such steps instead)"));
       }
       // A skipped step changes no parameter but still counts: evaluation, checkpoints and
       // Ctrl-C below keep their schedule.
@@ -383,7 +527,16 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
       RETURN_IF_ERROR(metrics_log.Write({{"kind", "skipped"}, {"step", progress.step + 1}}));
       ++progress.step;
       progress.elapsed_seconds = elapsed();
+      const int64_t max_skipped = config.GetInt("train.max_skipped_steps");
+      if (++progress.consecutive_skipped_steps >= max_skipped) {
+        display.Finish();
+        return absl::DataLossError(absl::StrCat(
+            "step ", progress.step, ": ", max_skipped,
+            " steps in a row had a non-finite loss (train.max_skipped_steps = ", max_skipped,
+            "); training stopped. ", last_good_text()));
+      }
     } else {
+      progress.consecutive_skipped_steps = 0;
       const double learning_rate = schedule->Rate(progress.step + 1);
       {
         profiler::MarkerScope profile("optimizer.step");
@@ -432,64 +585,16 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
       }
     }
 
-    // ---- Evaluation, best checkpoint, early stopping ----
     if (progress.step % config.GetInt("train.eval_every") == 0 || progress.step == total_steps) {
-      const EvaluationResult evaluation = Evaluate(*model, data, "valid", eval_options);
-      result.valid_metrics = evaluation.metrics;
-      // elapsed_seconds: as in the train record of this step (before this evaluation).
-      Json record = {{"kind", "eval"},
-                     {"split", "valid"},
-                     {"step", progress.step},
-                     {"seconds", evaluation.seconds},
-                     {"elapsed_seconds", progress.elapsed_seconds}};
-      record.update(MetricsJson(evaluation.metrics));
-      RETURN_IF_ERROR(metrics_log.Write(record));
-      if (options.show_progress) {
-        display.Message(
-            absl::StrCat("step ", progress.step, " valid: ", FormatMetrics(evaluation.metrics)));
-      }
-      const auto metric = evaluation.metrics.find(main_metric);
-      if (metric == evaluation.metrics.end()) {
-        return absl::InvalidArgumentError(absl::StrCat("train.early_stopping_metric: no metric '",
-                                                       main_metric, "'; the evaluation gives ",
-                                                       FormatMetrics(evaluation.metrics)));
-      }
-      if (Improved(metric->second, progress.best_metric, higher_is_better, progress.best_step)) {
-        progress.best_metric = metric->second;
-        progress.best_step = progress.step;
-        progress.evaluations_without_improvement = 0;
-        RETURN_IF_ERROR(save(best_path));
-      } else {
-        ++progress.evaluations_without_improvement;
-        const int64_t patience = config.GetInt("train.patience");
-        if (patience > 0 && progress.evaluations_without_improvement >= patience) {
-          early_stopped = true;
-          if (options.show_progress) {
-            display.Message(absl::StrCat("early stopping: no improvement of ", main_metric, " in ",
-                                         patience, " evaluations (best ", progress.best_metric,
-                                         " at step ", progress.best_step, ")"));
-          }
-        }
-      }
+      progress.evaluation_pending = true;
+      ASSIGN_OR_RETURN(const bool evaluated, evaluate_and_keep_best());
+      if (!evaluated) return stop_for_resume(/*save_last=*/true);
     }
-    const bool stop = stop_requested.load();
     if (progress.step % config.GetInt("train.checkpoint_every") == 0 ||
-        progress.step == total_steps || early_stopped || stop) {
+        progress.step == total_steps || early_stopped) {
       RETURN_IF_ERROR(save(last_path));
     }
     if (options.after_step) options.after_step(progress.step);
-    if (stop || stop_requested.load()) {
-      if (!stop) RETURN_IF_ERROR(save(last_path));
-      display.Finish();
-      if (options.show_progress) {
-        display.Message(absl::StrCat("interrupted at step ", progress.step, "; saved ", last_path,
-                                     " (continue with --resume)"));
-      }
-      result.interrupted = true;
-      result.steps = progress.step;
-      result.train_seconds = progress.elapsed_seconds;
-      return result;
-    }
   }
   display.Finish();
   result.steps = progress.step;
@@ -497,17 +602,21 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
   const auto end_phase_start = std::chrono::steady_clock::now();
 
   // ---- The end: test metrics of the best checkpoint, samples, attention, report ----
+  // checkpoint_last holds the final step; a stop from here on leaves the end to --resume.
+  if (stop_requested()) return stop_for_resume(/*save_last=*/false);
   if (fs::exists(best_path)) {
     ASSIGN_OR_RETURN(CheckpointContents best, LoadCheckpoint(best_path, *model, nullptr));
     (void)best;
   }
   const EvaluationResult valid = Evaluate(*model, data, "valid", eval_options);
+  if (valid.interrupted) return stop_for_resume(/*save_last=*/false);
   RETURN_IF_ERROR(WriteSamples((run_dir / "samples.txt").string(), data.splits.valid,
                                valid.predictions, config.GetInt("eval.samples")));
   RETURN_IF_ERROR(WriteAttentionPlots((run_dir / "attention.safetensors").string(), *model, data,
                                       config.GetInt("eval.attention_plots"),
                                       config.GetBool("eval.all_heads")));
   const EvaluationResult test = Evaluate(*model, data, "test", eval_options);
+  if (test.interrupted) return stop_for_resume(/*save_last=*/false);
   result.test_metrics = test.metrics;
   Json record = {{"kind", "test"},
                  {"split", "test"},
@@ -520,6 +629,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& opti
     EvaluationOptions beam_options = eval_options;
     beam_options.beam_size = config.GetInt("eval.beam_size");
     const EvaluationResult beam = Evaluate(*model, data, "test", beam_options);
+    if (beam.interrupted) return stop_for_resume(/*save_last=*/false);
     Json beam_record = {{"kind", "test"},
                         {"split", "test"},
                         {"step", progress.step},

@@ -5,6 +5,7 @@
 //         attention.safetensors / report.html   (all in the run directory)
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -16,24 +17,35 @@ namespace attnlab::experiments {
 
 struct TrainOptions {
   std::string run_dir;  // created if missing
-  // Continue from run_dir/checkpoint_last.safetensors. Without it, a run directory that
-  // already holds a run (a checkpoint_last or a metrics.jsonl) is an error (nothing is
-  // overwritten).
+  // Continue from run_dir/checkpoint_last.safetensors (refused if the config changes a
+  // key that fixes the data, the model's shapes or the batches; a finished run is
+  // returned as already_finished). Without it, a run directory that already holds a run
+  // (a checkpoint_last or a metrics.jsonl) is an error (nothing is overwritten). Either
+  // way the run directory is locked for the whole call (run_directory_lock.h) and stale
+  // temporary files of killed processes are removed from it.
   bool resume = false;
   bool show_progress = true;
   // Profiles a window of training steps (the 11th to the 20th of this invocation; the
   // second half of a run shorter than 20 steps) and writes profile.txt and trace.json
   // into run_dir (framework/profiler/README.md explains them).
   bool profile = false;
-  // Called after every optimizer step (tests use it to interrupt a run).
+  // Called after every optimizer step.
   std::function<void(int64_t step)> after_step;
+  // Asked before every step and micro-batch and between evaluation batches; true stops
+  // the run (saved, resumable). The default reads the process's stop request (Ctrl-C,
+  // SIGTERM, SIGHUP; framework/core/stop_request.h); tests stop at a chosen point.
+  std::function<bool()> stop_requested;
 };
 
 struct TrainResult {
   std::string run_dir;
   int64_t steps = 0;
   double train_seconds = 0.0;
-  bool interrupted = false;                     // Ctrl-C / SIGTERM: saved and stopped early
+  // A stop request (framework/core/stop_request.h: Ctrl-C, SIGTERM, SIGHUP) ended the
+  // run early: checkpoint_last holds step `steps`, the last completed one (a step cut
+  // between micro-batches is dropped whole), and --resume continues bit-identically.
+  bool interrupted = false;
+  bool already_finished = false;                // --resume of a run with a result.json
   std::map<std::string, double> valid_metrics;  // the last evaluation
   std::map<std::string, double> test_metrics;   // best checkpoint; beam metrics as beam_<name>
 };

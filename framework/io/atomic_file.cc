@@ -1,13 +1,17 @@
 #include "framework/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "framework/core/error.h"
 
 namespace attnlab {
@@ -24,6 +28,7 @@ std::string DirectoryOf(const std::string& path) {
 
 absl::Status ErrnoStatus(int error, const std::string& path, std::string_view what) {
   std::string message = absl::StrCat(path, ": ", std::string(what), ": ", std::strerror(error));
+  if (error == EFBIG) absl::StrAppend(&message, " (over the file-size limit, see ulimit -f)");
   switch (error) {
     case ENOENT:
     case ENOTDIR:
@@ -97,6 +102,38 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view conte
   RETURN_IF_ERROR(file.Open());
   RETURN_IF_ERROR(file.Write(contents.data(), contents.size()));
   return file.Commit();
+}
+
+namespace {
+
+// The writer's pid if `name` is an AtomicFile temporary (`<file>.tmp.<pid>.<n>`), else 0.
+pid_t TemporaryFileOwner(const std::string& name) {
+  const size_t marker = name.rfind(".tmp.");
+  if (marker == std::string::npos || marker == 0) return 0;
+  const std::vector<std::string> parts = absl::StrSplit(name.substr(marker + 5), '.');
+  int64_t pid = 0;
+  uint64_t counter = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &pid) ||
+      !absl::SimpleAtoi(parts[1], &counter) || pid <= 0) {
+    return 0;
+  }
+  return static_cast<pid_t>(pid);
+}
+
+bool ProcessExists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+}  // namespace
+
+std::vector<std::string> RemoveStaleTemporaryFiles(const std::string& directory) {
+  std::vector<std::string> removed;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+    const std::string name = entry.path().filename().string();
+    const pid_t owner = TemporaryFileOwner(name);
+    if (owner == 0 || ProcessExists(owner) || !entry.is_regular_file(error)) continue;
+    if (std::filesystem::remove(entry.path(), error)) removed.push_back(name);
+  }
+  return removed;
 }
 
 }  // namespace attnlab

@@ -6,17 +6,20 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 
 namespace attnlab {
 
 // A Status for errno `error` on `path`: "path: what: strerror", with a code that says
-// whether the file was missing, forbidden, or the disk full.
+// whether the file was missing, forbidden, or the disk full. A full disk, a full quota
+// and the file-size limit (EFBIG; the CLI ignores SIGXFSZ so that such a write fails
+// instead of killing the process) are ResourceExhausted and say which limit it was.
 absl::Status ErrnoStatus(int error, const std::string& path, std::string_view what);
 
-// A temporary file beside `final_path`, removed unless Commit() renames it over
-// `final_path`.
+// A temporary file beside `final_path` (named `<final_path>.tmp.<pid>.<n>`), removed
+// unless Commit() renames it over `final_path`.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string final_path) : final_path_(std::move(final_path)) {}
@@ -37,5 +40,10 @@ class AtomicFile {
 
 // Replaces the file at `path` with `contents`, atomically.
 absl::Status WriteFileAtomically(const std::string& path, std::string_view contents);
+
+// Removes the temporary files of AtomicFile (`*.tmp.<pid>.<n>`) in `directory` (not
+// below it) whose process no longer exists: what a killed writer (SIGKILL, power loss)
+// leaves behind. Returns the names removed.
+std::vector<std::string> RemoveStaleTemporaryFiles(const std::string& directory);
 
 }  // namespace attnlab

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "experiments/trainer/run_directory_lock.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/ablation_tiny_config.h"
 #include "tests/experiments/cli_runner.h"
@@ -140,7 +141,7 @@ TEST_F(AblationCliTest, CtrlCStopsTheStudyAndARerunResumesIt) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_EQ(WEXITSTATUS(status), 130);  // stopped by SIGINT, after the runs saved
   const std::string printed = ReadFile(out);
   EXPECT_NE(printed.find("scaled_dot seed 1: interrupted after"), std::string::npos) << printed;
   EXPECT_EQ(printed.find("seed 2: run"), std::string::npos) << printed;
@@ -152,6 +153,32 @@ TEST_F(AblationCliTest, CtrlCStopsTheStudyAndARerunResumesIt) {
   EXPECT_NE(dry.out.find("to run 3, resume 1, rerun 0, skip 0"), std::string::npos) << dry.out;
   EXPECT_NE(dry.out.find("scaled_dot  1     resume  interrupted at step"), std::string::npos)
       << dry.out;
+}
+
+TEST_F(AblationCliTest, LockedDirectoriesAreRefusedNamingTheHoldersPid) {
+  const std::string pid = "pid " + std::to_string(getpid());
+  // A study directory in use by another runner: nothing starts.
+  fs::create_directories(directory_ / "runs/tiny");
+  {
+    absl::StatusOr<RunDirectoryLock> study_lock =
+        RunDirectoryLock::Acquire((directory_ / "runs/tiny").string());
+    ASSERT_TRUE(study_lock.ok()) << study_lock.status();
+    const CliOutput refused = Run("ablate study.toml --runs_dir runs --seeds 1 --threads 1");
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find(pid), std::string::npos) << refused.err;
+    EXPECT_FALSE(fs::exists(directory_ / "runs/tiny/dot"));
+  }
+  // One run directory in use (say by a trainer started by hand): that run fails, naming
+  // the holder, and is left alone; the other runs.
+  fs::create_directories(directory_ / "runs/tiny/dot/seed-1");
+  absl::StatusOr<RunDirectoryLock> run_lock =
+      RunDirectoryLock::Acquire((directory_ / "runs/tiny/dot/seed-1").string());
+  ASSERT_TRUE(run_lock.ok()) << run_lock.status();
+  const CliOutput output = Run("ablate study.toml --runs_dir runs --seeds 1 --threads 1");
+  EXPECT_EQ(output.exit_code, 1);
+  EXPECT_NE(output.out.find(pid), std::string::npos) << output.out;
+  EXPECT_TRUE(fs::exists(directory_ / "runs/tiny/scaled_dot/seed-1/result.json"));
+  EXPECT_FALSE(fs::exists(directory_ / "runs/tiny/dot/seed-1/metrics.jsonl"));
 }
 
 TEST_F(AblationCliTest, AFailingCellFailsTheStudyButNotTheOtherRuns) {

@@ -1,16 +1,22 @@
 // The trainer end to end on a tiny copy task: the files of a run, bit-identical resume
-// after a real SIGINT, Ctrl-C/SIGTERM saving a loadable checkpoint, the NaN policies
-// (stop keeps the last good checkpoint; skip finishes the run), and refusing to reuse a
-// run directory.
+// after a stop request (after a step, between micro-batches, inside an evaluation, in
+// the final test), Ctrl-C/SIGTERM saving a loadable checkpoint, the NaN policies (stop
+// names the last good checkpoint; skip finishes the run or stops after
+// train.max_skipped_steps; a non-finite model is never saved), refusing to reuse a run
+// directory, the run directory lock, and what --resume refuses. The same through the
+// binary, with real signals, kills and disk limits, is fault_test.cc.
 #include "experiments/trainer/trainer.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -19,8 +25,10 @@
 #include "experiments/config/config.h"
 #include "experiments/trainer/checkpoint.h"
 #include "experiments/trainer/model_factory.h"
+#include "experiments/trainer/run_directory_lock.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
+#include "framework/core/stop_request.h"
 #include "framework/io/safetensors.h"
 #include "framework/optim/adam.h"
 #include "gtest/gtest.h"
@@ -133,9 +141,6 @@ std::map<std::string, std::string> DirectoryContents(const fs::path& directory) 
   return files;
 }
 
-volatile std::sig_atomic_t ours_called = 0;
-void RecordSignal(int) { ours_called = 1; }
-
 // Loads a checkpoint strictly into a model (and Adam) built from its own metadata.
 absl::StatusOr<CheckpointContents> LoadIntoFreshModel(const fs::path& path) {
   ASSIGN_OR_RETURN(CheckpointContents metadata, ReadCheckpointMetadata(path.string()));
@@ -145,6 +150,60 @@ absl::StatusOr<CheckpointContents> LoadIntoFreshModel(const fs::path& path) {
                               static_cast<int64_t>(metadata.target_vocabulary.size())));
   Adam optimizer(model->NamedParameters());
   return LoadCheckpoint(path.string(), *model, &optimizer);
+}
+
+// Two runs' records (same numbers, timings aside; no record missing or repeated), final
+// parameters and optimizer state, best checkpoint and samples are identical, bit for bit.
+void ExpectIdenticalRuns(const fs::path& a, const fs::path& b) {
+  const std::vector<Json> records_a = ReadMetrics(a);
+  const std::vector<Json> records_b = ReadMetrics(b);
+  ASSERT_EQ(records_a.size(), records_b.size());
+  for (size_t i = 0; i < records_a.size(); ++i) {
+    const Json& ra = records_a[i];
+    const Json& rb = records_b[i];
+    EXPECT_EQ(ra.at("kind"), rb.at("kind")) << i;
+    EXPECT_EQ(ra.at("step"), rb.at("step")) << i;
+    EXPECT_EQ(ra.value("decoder", ""), rb.value("decoder", "")) << i;
+    for (const char* key : {"loss", "lr", "epoch", "token_accuracy", "exact_match"}) {
+      if (!ra.contains(key)) continue;
+      ASSERT_TRUE(rb.contains(key)) << key << " in record " << i;
+      // Exactly equal doubles, not merely close.
+      EXPECT_EQ(ra.at(key).get<double>(), rb.at(key).get<double>())
+          << key << " of " << ra.at("kind") << " record at step " << ra.at("step");
+    }
+  }
+  const auto tensors_a = TensorsOf(a / "checkpoint_last.safetensors");
+  const auto tensors_b = TensorsOf(b / "checkpoint_last.safetensors");
+  ASSERT_FALSE(tensors_a.empty());
+  ASSERT_EQ(tensors_a.size(), tensors_b.size());
+  for (const auto& [name, bytes] : tensors_a) {
+    ASSERT_TRUE(tensors_b.count(name)) << name;
+    EXPECT_TRUE(bytes == tensors_b.at(name)) << name << " differs";
+  }
+  EXPECT_EQ(TensorsOf(a / "checkpoint_best.safetensors"),
+            TensorsOf(b / "checkpoint_best.safetensors"));
+  EXPECT_EQ(ReadFile(a / "samples.txt"), ReadFile(b / "samples.txt"));
+}
+
+// A stop request at the `question`-th time the trainer asks (counting from 1) and after.
+std::function<bool()> StopAtQuestion(int64_t question) {
+  auto asked = std::make_shared<int64_t>(0);
+  return [asked, question] { return ++*asked >= question; };
+}
+
+// "" if the checkpoint's parameters are all finite (loaded into a model of its config).
+std::string NonFiniteParametersOf(const fs::path& path) {
+  absl::StatusOr<CheckpointContents> metadata = ReadCheckpointMetadata(path.string());
+  if (!metadata.ok()) return std::string(metadata.status().message());
+  absl::StatusOr<Config> config = Config::Parse(metadata->config_toml, "saved config");
+  if (!config.ok()) return std::string(config.status().message());
+  absl::StatusOr<std::shared_ptr<nn::Seq2SeqModel>> model =
+      BuildModel(*config, static_cast<int64_t>(metadata->source_vocabulary.size()),
+                 static_cast<int64_t>(metadata->target_vocabulary.size()));
+  if (!model.ok()) return std::string(model.status().message());
+  absl::Status loaded = LoadCheckpoint(path.string(), **model, nullptr).status();
+  if (!loaded.ok()) return std::string(loaded.message());
+  return DescribeNonFiniteParameters(**model);
 }
 
 class TrainerTest : public ::testing::Test {
@@ -279,11 +338,11 @@ TEST_F(TrainerTest, ResumeAfterSigintIsBitIdenticalToAnUninterruptedRun) {
   absl::StatusOr<TrainResult> a = Train(config, Options("a"));
   ASSERT_TRUE(a.ok()) << a.status();
 
-  // B: interrupted by a real SIGINT after step 13 (between two log steps and two
-  // checkpoints), then resumed to the end.
+  // B: interrupted by Ctrl-C's stop request after step 13 (between two log steps and
+  // two checkpoints), then resumed to the end.
   TrainOptions interrupted = Options("b");
   interrupted.after_step = [](int64_t step) {
-    if (step == 13) std::raise(SIGINT);
+    if (step == 13) RequestStop(SIGINT);
   };
   absl::StatusOr<TrainResult> b_first = Train(config, interrupted);
   ASSERT_TRUE(b_first.ok()) << b_first.status();
@@ -294,38 +353,9 @@ TEST_F(TrainerTest, ResumeAfterSigintIsBitIdenticalToAnUninterruptedRun) {
   EXPECT_FALSE(b->interrupted);
   EXPECT_EQ(b->steps, 30);
 
-  // The same records, with the same numbers (timings aside).
-  const std::vector<Json> records_a = ReadMetrics(directory_ / "a");
-  const std::vector<Json> records_b = ReadMetrics(directory_ / "b");
-  ASSERT_EQ(records_a.size(), records_b.size());
-  for (size_t i = 0; i < records_a.size(); ++i) {
-    const Json& ra = records_a[i];
-    const Json& rb = records_b[i];
-    EXPECT_EQ(ra.at("kind"), rb.at("kind")) << i;
-    EXPECT_EQ(ra.at("step"), rb.at("step")) << i;
-    for (const char* key : {"loss", "lr", "epoch", "token_accuracy", "exact_match"}) {
-      if (!ra.contains(key)) continue;
-      ASSERT_TRUE(rb.contains(key)) << key << " in record " << i;
-      // Exactly equal doubles, not merely close.
-      EXPECT_EQ(ra.at(key).get<double>(), rb.at(key).get<double>())
-          << key << " of " << ra.at("kind") << " record at step " << ra.at("step");
-    }
-  }
   EXPECT_EQ(a->test_metrics, b->test_metrics);
   EXPECT_EQ(a->valid_metrics, b->valid_metrics);
-
-  // The final parameters and optimizer state, bit for bit.
-  const auto tensors_a = TensorsOf(directory_ / "a" / "checkpoint_last.safetensors");
-  const auto tensors_b = TensorsOf(directory_ / "b" / "checkpoint_last.safetensors");
-  ASSERT_FALSE(tensors_a.empty());
-  ASSERT_EQ(tensors_a.size(), tensors_b.size());
-  for (const auto& [name, bytes] : tensors_a) {
-    ASSERT_TRUE(tensors_b.count(name)) << name;
-    EXPECT_TRUE(bytes == tensors_b.at(name)) << name << " differs";
-  }
-  EXPECT_EQ(TensorsOf(directory_ / "a" / "checkpoint_best.safetensors"),
-            TensorsOf(directory_ / "b" / "checkpoint_best.safetensors"));
-  EXPECT_EQ(ReadFile(directory_ / "a" / "samples.txt"), ReadFile(directory_ / "b" / "samples.txt"));
+  ExpectIdenticalRuns(directory_ / "a", directory_ / "b");
 }
 
 // ---- Mixed precision ----------------------------------------------------------------
@@ -365,22 +395,18 @@ TEST_F(TrainerTest, Bf16RunLearnsDiffersFromF32AndReproduces) {
 // ---- Ctrl-C and SIGTERM ----------------------------------------------------------------
 
 TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
-  // The trainer installs its handlers for its lifetime only: ours is back afterwards.
-  ours_called = 0;
-  void (*previous)(int) = std::signal(SIGINT, RecordSignal);
-
   TrainOptions options = Options("run");
   std::vector<int64_t> seen;
   options.after_step = [&seen](int64_t step) {
     seen.push_back(step);
-    if (step == 7) std::raise(SIGINT);
+    if (step == 7) RequestStop(SIGINT);
   };
   absl::StatusOr<TrainResult> result = Train(TinyConfig(), options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->interrupted);
   EXPECT_EQ(result->steps, 7);
-  EXPECT_EQ(seen.size(), 7u);  // it stopped right after the signal
-  EXPECT_EQ(ours_called, 0);   // the trainer's handler took the signal
+  EXPECT_EQ(seen.size(), 7u);  // it stopped right after the request
+  EXPECT_EQ(StopSignal(), SIGINT);
 
   const fs::path run_dir = options.run_dir;
   absl::StatusOr<CheckpointContents> last =
@@ -390,16 +416,12 @@ TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
   // Not a finished run: no test record, samples or report.
   EXPECT_TRUE(RecordsOfKind(ReadMetrics(run_dir), "test").empty());
   EXPECT_FALSE(fs::exists(run_dir / "report.html"));
-
-  std::raise(SIGINT);
-  EXPECT_EQ(ours_called, 1);
-  std::signal(SIGINT, previous);
 }
 
 TEST_F(TrainerTest, SigtermStopsLikeCtrlC) {
   TrainOptions options = Options("run");
   options.after_step = [](int64_t step) {
-    if (step == 12) std::raise(SIGTERM);
+    if (step == 12) RequestStop(SIGTERM);
   };
   absl::StatusOr<TrainResult> result = Train(TinyConfig(), options);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -447,8 +469,8 @@ TEST_F(TrainerTest, NanStopIsADataLossErrorAndKeepsTheLastGoodCheckpoint) {
 }
 
 TEST_F(TrainerTest, NanSkipFinishesTheRunWithSkippedRecordsAndCheckpoints) {
-  const Config config =
-      TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\""});
+  const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
+                                    "train.nan_policy=\"skip\"", "train.max_skipped_steps=1000"});
   const TrainOptions options = Options("run");
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -478,7 +500,7 @@ TEST_F(TrainerTest, ANanValidationMetricIsNeverTheBest) {
   // The diverged model's validation loss is NaN at every evaluation.
   const Config config =
       TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\"",
-                  "train.early_stopping_metric=\"loss\""});
+                  "train.max_skipped_steps=1000", "train.early_stopping_metric=\"loss\""});
   const TrainOptions options = Options("run");
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -497,11 +519,11 @@ TEST_F(TrainerTest, ANanValidationMetricIsNeverTheBest) {
 }
 
 TEST_F(TrainerTest, CtrlCStopsARunThatIsSkippingSteps) {
-  const Config config =
-      TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\""});
+  const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
+                                    "train.nan_policy=\"skip\"", "train.max_skipped_steps=1000"});
   TrainOptions options = Options("run");
   options.after_step = [](int64_t step) {
-    if (step == 6) std::raise(SIGINT);
+    if (step == 6) RequestStop(SIGINT);
   };
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -511,6 +533,177 @@ TEST_F(TrainerTest, CtrlCStopsARunThatIsSkippingSteps) {
       LoadIntoFreshModel(fs::path(options.run_dir) / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
   EXPECT_EQ(last->progress.step, 6);
+}
+
+// ---- Stop requests inside a step, an evaluation, the final test --------------------------
+
+TEST_F(TrainerTest, AStopBetweenMicroBatchesDropsThePartialStepAndResumesBitIdentically) {
+  const Config config = TinyConfig({"train.accumulation=3"});
+  ASSERT_TRUE(Train(config, Options("a")).ok());
+  // Each step asks once before it and once before each of its 3 micro-batches: the 23rd
+  // question comes after the first micro-batch of step 6.
+  TrainOptions interrupted = Options("b");
+  interrupted.stop_requested = StopAtQuestion(23);
+  absl::StatusOr<TrainResult> first = Train(config, interrupted);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->interrupted);
+  EXPECT_EQ(first->steps, 5);
+  absl::StatusOr<CheckpointContents> last =
+      LoadIntoFreshModel(directory_ / "b" / "checkpoint_last.safetensors");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->progress.step, 5);
+  ASSERT_TRUE(Train(config, Options("b", /*resume=*/true)).ok());
+  ExpectIdenticalRuns(directory_ / "a", directory_ / "b");
+}
+
+TEST_F(TrainerTest, AStopInsideAValidationIsResumedByThatValidation) {
+  const Config config = TinyConfig();
+  ASSERT_TRUE(Train(config, Options("a")).ok());
+  // Two questions per step (before it, before its one micro-batch); the 22nd is before the
+  // second batch of step 10's validation.
+  TrainOptions interrupted = Options("b");
+  interrupted.stop_requested = StopAtQuestion(22);
+  absl::StatusOr<TrainResult> first = Train(config, interrupted);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->interrupted);
+  EXPECT_EQ(first->steps, 10);
+  EXPECT_TRUE(RecordsOfKind(ReadMetrics(directory_ / "b"), "eval").empty());
+  absl::StatusOr<CheckpointContents> last =
+      LoadIntoFreshModel(directory_ / "b" / "checkpoint_last.safetensors");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_TRUE(last->progress.evaluation_pending);
+  ASSERT_TRUE(Train(config, Options("b", /*resume=*/true)).ok());
+  ExpectIdenticalRuns(directory_ / "a", directory_ / "b");
+}
+
+TEST_F(TrainerTest, AStopInTheFinalTestLeavesTheEndToResumeWithOneRecordPerDecoder) {
+  const Config config = TinyConfig({"eval.beam_size=2"});
+  ASSERT_TRUE(Train(config, Options("a")).ok());
+  // Stopped during beam search, after the greedy test record was written.
+  TrainOptions interrupted = Options("b");
+  const fs::path run_b = directory_ / "b";
+  interrupted.stop_requested = [&run_b] {
+    return !RecordsOfKind(ReadMetrics(run_b), "test").empty();
+  };
+  absl::StatusOr<TrainResult> first = Train(config, interrupted);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->interrupted);
+  EXPECT_EQ(first->steps, 30);
+  EXPECT_FALSE(fs::exists(run_b / "result.json"));
+  ASSERT_TRUE(Train(config, Options("b", /*resume=*/true)).ok());
+  EXPECT_EQ(RecordsOfKind(ReadMetrics(run_b), "test").size(), 2u);  // greedy and beam2
+  ExpectIdenticalRuns(directory_ / "a", run_b);
+}
+
+// ---- What --resume refuses -------------------------------------------------------------
+
+TEST_F(TrainerTest, ResumingAFinishedRunSaysSoAndChangesNothing) {
+  const Config config = TinyConfig();
+  ASSERT_TRUE(Train(config, Options("run")).ok());
+  const auto before = DirectoryContents(directory_ / "run");
+  absl::StatusOr<TrainResult> again = Train(config, Options("run", /*resume=*/true));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->already_finished);
+  EXPECT_EQ(again->steps, 30);
+  EXPECT_EQ(DirectoryContents(directory_ / "run"), before);
+}
+
+TEST_F(TrainerTest, ResumingWithChangedDataOrModelKeysIsRefusedNamingThem) {
+  TrainOptions options = Options("run");
+  options.after_step = [](int64_t step) {
+    if (step == 5) RequestStop(SIGINT);
+  };
+  ASSERT_TRUE(Train(TinyConfig(), options).ok());
+  const auto before = DirectoryContents(directory_ / "run");
+  absl::StatusOr<TrainResult> changed =
+      Train(TinyConfig({"task.vocab_size=6", "model.d_ff=64"}), Options("run", /*resume=*/true));
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(changed.status().code(), absl::StatusCode::kFailedPrecondition) << changed.status();
+  const std::string message(changed.status().message());
+  EXPECT_NE(message.find("task.vocab_size 5 -> 6"), std::string::npos) << message;
+  EXPECT_NE(message.find("model.d_ff 32 -> 64"), std::string::npos) << message;
+  EXPECT_EQ(DirectoryContents(directory_ / "run"), before);
+  // Keys that change neither (more steps, another learning rate) are fine.
+  EXPECT_TRUE(
+      Train(TinyConfig({"train.max_steps=12", "train.lr=0.001"}), Options("run", true)).ok());
+}
+
+// ---- The run directory lock and stale temporaries ---------------------------------------
+
+TEST_F(TrainerTest, ALockedRunDirectoryIsRefusedNamingTheHoldersPid) {
+  fs::create_directories(directory_ / "run");
+  {
+    absl::StatusOr<RunDirectoryLock> held =
+        RunDirectoryLock::Acquire((directory_ / "run").string());
+    ASSERT_TRUE(held.ok()) << held.status();
+    absl::StatusOr<TrainResult> second = Train(TinyConfig(), Options("run"));
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+    EXPECT_NE(second.status().message().find("pid " + std::to_string(getpid())), std::string::npos)
+        << second.status();
+    EXPECT_FALSE(fs::exists(directory_ / "run" / "metrics.jsonl"));
+  }
+  EXPECT_TRUE(Train(TinyConfig(), Options("run")).ok());  // released with its holder
+}
+
+TEST_F(TrainerTest, StaleTemporariesOfDeadProcessesAreRemovedOthersKept) {
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  ASSERT_EQ(waitpid(dead, nullptr, 0), dead);
+  const fs::path run_dir = directory_ / "run";
+  fs::create_directories(run_dir);
+  const std::string stale = "checkpoint_last.safetensors.tmp." + std::to_string(dead) + ".3";
+  const std::string living = "checkpoint_best.safetensors.tmp." + std::to_string(getppid()) + ".0";
+  for (const std::string& name : {stale, living, std::string("notes.tmp.txt")}) {
+    std::ofstream(run_dir / name) << "partial";
+  }
+  ASSERT_TRUE(Train(TinyConfig(), Options("run")).ok());
+  EXPECT_FALSE(fs::exists(run_dir / stale));
+  EXPECT_TRUE(fs::exists(run_dir / living));
+  EXPECT_TRUE(fs::exists(run_dir / "notes.tmp.txt"));
+}
+
+// ---- Non-finite models ------------------------------------------------------------------
+
+TEST_F(TrainerTest, ANonFiniteModelIsNeverSavedAndTheNanStopNamesOnlyAFiniteCheckpoint) {
+  // The case (SGD at lr 1e6, a checkpoint every step) and the default interval.
+  for (const std::string interval : {"1", "10"}) {
+    SCOPED_TRACE("checkpoint_every " + interval);
+    const std::string name = "run" + interval;
+    absl::StatusOr<TrainResult> result =
+        Train(TinyConfig({"train.optimizer=\"sgd\"", "train.schedule=\"constant\"", "train.lr=1e6",
+                          "train.checkpoint_every=" + interval}),
+              Options(name));
+    ASSERT_FALSE(result.ok()) << "lr 1e6 trained 30 steps without diverging";
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss) << result.status();
+    const std::string message(result.status().message());
+    for (const char* file : {"checkpoint_last.safetensors", "checkpoint_best.safetensors"}) {
+      const fs::path path = directory_ / name / file;
+      if (message.find(path.string()) != std::string::npos) {
+        EXPECT_TRUE(fs::exists(path)) << message;
+      }
+      if (fs::exists(path)) {
+        EXPECT_EQ(NonFiniteParametersOf(path), "") << path;
+      }
+    }
+  }
+}
+
+TEST_F(TrainerTest, TooManySkippedStepsInARowStopTheRun) {
+  absl::StatusOr<TrainResult> result =
+      Train(TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\"",
+                        "train.max_skipped_steps=3"}),
+            Options("run"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss) << result.status();
+  EXPECT_NE(result.status().message().find("train.max_skipped_steps = 3"), std::string::npos)
+      << result.status();
+  const std::vector<int64_t> skipped =
+      Steps(RecordsOfKind(ReadMetrics(directory_ / "run"), "skipped"));
+  ASSERT_GE(skipped.size(), 3u);
+  EXPECT_EQ(skipped[skipped.size() - 1] - skipped[skipped.size() - 3], 2);  // in a row
+  EXPECT_FALSE(fs::exists(directory_ / "run" / "result.json"));
 }
 
 // ---- Run directories --------------------------------------------------------------------

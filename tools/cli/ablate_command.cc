@@ -1,6 +1,5 @@
 // `attnlab ablate STUDY.toml`: runs an ablation study (experiments/ablation/), each cell x
 // seed a training run of its own process, and writes the summary table and report.
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,8 +14,10 @@
 #include "experiments/ablation/scheduler.h"
 #include "experiments/ablation/study.h"
 #include "experiments/ablation/study_outputs.h"
+#include "experiments/trainer/run_directory_lock.h"
 #include "experiments/trainer/run_result.h"
 #include "framework/core/error.h"
+#include "framework/core/stop_request.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
 
@@ -24,30 +25,6 @@ namespace attnlab::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-volatile std::sig_atomic_t stop_requested = 0;
-void RequestStop(int) { stop_requested = 1; }
-
-// Installs the stop handlers for the study's lifetime (no SA_RESTART needed: the
-// scheduler polls) and restores the previous ones.
-class StopSignalScope {
- public:
-  StopSignalScope() {
-    stop_requested = 0;
-    struct sigaction action = {};
-    action.sa_handler = RequestStop;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &previous_interrupt_);
-    sigaction(SIGTERM, &action, &previous_terminate_);
-  }
-  ~StopSignalScope() {
-    sigaction(SIGINT, &previous_interrupt_, nullptr);
-    sigaction(SIGTERM, &previous_terminate_, nullptr);
-  }
-
- private:
-  struct sigaction previous_interrupt_ = {}, previous_terminate_ = {};
-};
 
 std::vector<FlagSpec> AblateFlags() {
   return {{"jobs", "runs side by side (default 1)"},
@@ -161,8 +138,16 @@ absl::Status RunAblate(const std::vector<std::string>& args) {
     return absl::OkStatus();
   }
 
-  StopSignalScope stop_scope;
-  options.stop_requested = [] { return stop_requested != 0; };
+  // One runner per study: a second one would start the same runs again.
+  std::error_code error;
+  fs::create_directories(plan.study_dir, error);
+  if (error) return absl::InternalError(absl::StrCat(plan.study_dir, ": ", error.message()));
+  ASSIGN_OR_RETURN(const experiments::RunDirectoryLock study_lock,
+                   experiments::RunDirectoryLock::Acquire(plan.study_dir));
+  // Ctrl-C, SIGTERM and SIGHUP request a stop (framework/core/stop_request.h), which the
+  // scheduler passes on to the running trainers.
+  const StopRequestScope listen_for_stop_requests;
+  options.stop_requested = [] { return StopRequested(); };
   size_t started = 0;
   std::map<size_t, size_t> ordinal;  // plan index -> 1-based position among this invocation's runs
   auto label = [&](size_t index, const experiments::PlannedRun& run) {
@@ -202,7 +187,7 @@ absl::Status RunAblate(const std::vector<std::string>& args) {
     unfinished += outcome.status == experiments::RunStatus::kInterrupted ||
                   outcome.status == experiments::RunStatus::kNotStarted;
   }
-  if (stop_requested != 0) {
+  if (StopRequested()) {
     return absl::CancelledError(absl::StrCat("interrupted: ", unfinished,
                                              " runs left; rerun the same command to continue"));
   }

@@ -1,5 +1,7 @@
 // attnlab: the command-line entry point. Dispatches to a subcommand, and turns every
-// error into one line on stderr and a non-zero exit code.
+// error into one line on stderr and a non-zero exit code. A command stopped by a signal
+// (Ctrl-C, SIGTERM, SIGHUP; see framework/core/stop_request.h) exits 128 + the signal's
+// number, as a shell reports a process killed by it: 130, 143, 129.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "framework/core/error.h"
+#include "framework/core/stop_request.h"
 #include "tools/cli/command.h"
 
 namespace attnlab::cli {
@@ -34,6 +37,8 @@ void PrintOverview() {
 }  // namespace attnlab::cli
 
 int main(int argc, char** argv) {
+  // First, before anything starts a thread: every thread then inherits the blocked mask.
+  attnlab::StartSignalThread();
   using attnlab::cli::Command;
   using attnlab::cli::Commands;
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
@@ -57,8 +62,12 @@ int main(int argc, char** argv) {
     const absl::Status status = it->run(args);
     if (!status.ok()) {
       std::fprintf(stderr, "attnlab %s: %s\n", it->name, std::string(status.message()).c_str());
-      return 1;
     }
+    // A stopped command has saved what it could (its message says where); an error while
+    // stopping (e.g. a full disk) is still an error.
+    const int stop_signal = attnlab::StopSignal();
+    if (stop_signal != 0 && (status.ok() || absl::IsCancelled(status))) return 128 + stop_signal;
+    if (!status.ok()) return 1;
   } catch (const attnlab::Error& error) {
     std::fprintf(stderr, "attnlab %s: internal error: %s\n", it->name, error.what());
     return 1;

@@ -1,5 +1,6 @@
 // `attnlab train CONFIG`: trains the experiment a config describes.
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -7,6 +8,7 @@
 #include "experiments/config/config.h"
 #include "experiments/trainer/trainer.h"
 #include "framework/core/error.h"
+#include "framework/core/stop_request.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
 
@@ -53,7 +55,20 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
   options.show_progress = !flags.Has("quiet");
   options.profile = flags.Has("profile");
   ASSIGN_OR_RETURN(const experiments::TrainResult result, experiments::Train(config, options));
-  if (result.interrupted) return absl::OkStatus();
+  if (result.interrupted) {
+    // Also with --quiet: the user (or a script) must learn where the run can continue.
+    std::fprintf(stderr,
+                 "attnlab train: stopped by SIG%s at step %lld; saved "
+                 "%s/checkpoint_last.safetensors (continue with --resume)\n",
+                 sigabbrev_np(StopSignal()), static_cast<long long>(result.steps),
+                 result.run_dir.c_str());
+    return absl::OkStatus();  // main exits 128 + the signal's number
+  }
+  if (result.already_finished) {
+    std::printf("run: %s is finished (%lld steps, result.json); nothing to resume\n",
+                result.run_dir.c_str(), static_cast<long long>(result.steps));
+    return absl::OkStatus();
+  }
   std::printf("run: %s  (%lld steps, %s of training)\n", result.run_dir.c_str(),
               static_cast<long long>(result.steps),
               absl::StrFormat("%.1f s", result.train_seconds).c_str());
@@ -68,7 +83,9 @@ const std::string kUsage = absl::StrCat(
     "Trains the model of CONFIG (a TOML file, see experiments/CONFIG.md) on its task: shows\n"
     "progress, evaluates on the validation split every train.eval_every steps, keeps the\n"
     "best and last checkpoints, and at the end scores the best checkpoint on the test split\n"
-    "and writes report.html. Ctrl-C saves a checkpoint and stops; --resume continues.\n\nflags:\n",
+    "and writes report.html. Ctrl-C (or SIGTERM, SIGHUP) saves a checkpoint and stops with\n"
+    "exit code 130 (143, 129); --resume continues. A run directory is used by one process\n"
+    "at a time.\n\nflags:\n",
     FlagsHelp(TrainFlags()));
 
 ATTNLAB_COMMAND(train, "train", "train an experiment from its config", kUsage.c_str(), RunTrain);
