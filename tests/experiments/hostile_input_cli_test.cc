@@ -188,6 +188,10 @@ TEST_F(HostileInputTest, DecodeNamesTheInputLineThatIsTooLongOrNotUtf8) {
   std::ofstream(Path("latin1.txt")) << "1 2\n3 \xe9\n";
   EXPECT_TRUE(FailsWith(Run("decode --checkpoint init.safetensors --input latin1.txt"),
                         {"latin1.txt:2: invalid UTF-8 (byte 3 of the line)"}));
+  EXPECT_TRUE(
+      FailsWith(Run("decode --checkpoint init.safetensors --input ."), {".: is a directory"}));
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint init.safetensors --max_len 9223372036854775807"),
+                        {"--max_len must be in [0, 1048576]"}));
   // Lines that fit decode, one output line each.
   const CliOutput fine =
       Shell("printf '1 2\\n3 4\\n' | " + Attnlab() + " decode --checkpoint init.safetensors");

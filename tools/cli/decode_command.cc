@@ -1,5 +1,6 @@
 // `attnlab decode --checkpoint P`: source lines (a file or stdin) to predictions.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -57,15 +58,24 @@ absl::Status RunDecode(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const int64_t beam, flags.GetInt("beam", 1));
   ASSIGN_OR_RETURN(const int64_t max_len, flags.GetInt("max_len", 0));
   // The same bounds as eval.beam_size and eval.max_decode_length in a config.
-  const double largest_beam = *experiments::FindConfigKey("eval.beam_size")->max;
-  const double largest_output = *experiments::FindConfigKey("eval.max_decode_length")->max;
-  if (beam < 1 || beam > largest_beam || max_len < 0 || max_len > largest_output) {
-    return absl::InvalidArgumentError(absl::StrCat("--beam must be in [1, ", largest_beam,
-                                                   "] and --max_len in [0, ", largest_output, "]"));
+  const auto largest_beam =
+      static_cast<int64_t>(*experiments::FindConfigKey("eval.beam_size")->max);
+  const auto largest_output =
+      static_cast<int64_t>(*experiments::FindConfigKey("eval.max_decode_length")->max);
+  if (beam < 1 || beam > largest_beam) {
+    return absl::InvalidArgumentError(absl::StrCat("--beam must be in [1, ", largest_beam, "]"));
+  }
+  if (max_len < 0 || max_len > largest_output) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_len must be in [0, ", largest_output, "]"));
   }
   std::vector<std::string> sources;
   std::string line;
   if (flags.Has("input")) {
+    // A directory opens as a stream with no lines: that would decode nothing, silently.
+    if (std::filesystem::is_directory(flags.Get("input"))) {
+      return absl::InvalidArgumentError(absl::StrCat(flags.Get("input"), ": is a directory"));
+    }
     std::ifstream input(flags.Get("input"));
     if (!input) return absl::NotFoundError(absl::StrCat(flags.Get("input"), ": cannot open"));
     while (std::getline(input, line)) sources.push_back(line);

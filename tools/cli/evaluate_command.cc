@@ -35,7 +35,8 @@ absl::Status RunEvaluate(const std::vector<std::string>& args) {
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
   ASSIGN_OR_RETURN(const int64_t beam, flags.GetInt("beam", 1));
   // The same bound as eval.beam_size in a config.
-  const double largest_beam = *experiments::FindConfigKey("eval.beam_size")->max;
+  const auto largest_beam =
+      static_cast<int64_t>(*experiments::FindConfigKey("eval.beam_size")->max);
   if (beam < 1 || beam > largest_beam) {
     return absl::InvalidArgumentError(absl::StrCat("--beam must be in [1, ", largest_beam, "]"));
   }
