@@ -1,5 +1,7 @@
 #include "experiments/config/config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -11,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "framework/core/error.h"
 
@@ -23,11 +26,20 @@ class ConfigLoader {
  public:
   explicit ConfigLoader(Config& config) : config_(config) {}
 
-  absl::Status LoadFile(const fs::path& path) {
+  // `referenced_from` is "" for the top file, or where a `base = "..."` names this one.
+  absl::Status LoadFile(const fs::path& path, const std::string& referenced_from = "") {
+    const std::string context =
+        referenced_from.empty() ? "" : absl::StrCat(" (the base named at ", referenced_from, ")");
     std::error_code error;
     const fs::path canonical = fs::weakly_canonical(path, error);
-    if (!fs::exists(path))
-      return absl::NotFoundError(absl::StrCat(path.string(), ": no such config file"));
+    if (!fs::exists(path)) {
+      return absl::NotFoundError(absl::StrCat(path.string(), ": no such config file", context));
+    }
+    // Reading a directory yields no text, which would silently mean "all defaults".
+    if (fs::is_directory(path)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.string(), ": is a directory, not a config file", context));
+    }
     if (chain_.count(canonical.string()) != 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(path.string(), ": inheritance cycle: ", absl::StrJoin(order_, " -> "),
@@ -59,7 +71,7 @@ class ConfigLoader {
         return absl::InvalidArgumentError(absl::StrCat(where, ": `base` must be a string path"));
       if (!directory)
         return absl::InvalidArgumentError(absl::StrCat(where, ": `base` needs a file location"));
-      RETURN_IF_ERROR(LoadFile(*directory / std::string(*base->value<std::string>())));
+      RETURN_IF_ERROR(LoadFile(*directory / std::string(*base->value<std::string>()), where));
     }
     for (const auto& [table_key, node] : root) {
       const std::string table_name(table_key.str());
@@ -127,7 +139,31 @@ class ConfigLoader {
     return Assign(*key, std::move(value), where);
   }
 
+  // An integer key's bounds print as integers ("[1, 1024]", not "[1.0, 1024.0]").
+  static std::string FormatBound(const ConfigKey& key, double bound) {
+    return key.type == ValueType::kInt ? FormatConfigValue(static_cast<int64_t>(bound))
+                                       : FormatConfigValue(bound);
+  }
+
   absl::Status Assign(const ConfigKey& key, ConfigValue value, const std::string& where) {
+    if (const auto* d = std::get_if<double>(&value); d != nullptr && !std::isfinite(*d)) {
+      // Both TOML and --set read nan and inf; no key means anything by them, and a NaN
+      // passes every range comparison below.
+      return absl::OutOfRangeError(absl::StrCat(
+          where, ": '", key.name, "' = ", FormatConfigValue(value), " is not a finite number"));
+    }
+    if (const auto* text = std::get_if<std::string>(&value)) {
+      // Names become directory names and messages: a NUL would cut both short.
+      const auto control = std::find_if(text->begin(), text->end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
+      });
+      if (control != text->end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": '", key.name, "' = ", FormatConfigValue(value),
+                         " contains a control character (",
+                         absl::StrFormat("\\u%04X", static_cast<unsigned char>(*control)), ")"));
+      }
+    }
     double number = 0;
     if (const auto* i = std::get_if<int64_t>(&value)) number = static_cast<double>(*i);
     if (const auto* d = std::get_if<double>(&value)) number = *d;
@@ -135,8 +171,8 @@ class ConfigLoader {
     if (numeric && ((key.min && number < *key.min) || (key.max && number > *key.max))) {
       return absl::OutOfRangeError(
           absl::StrCat(where, ": '", key.name, "' = ", FormatConfigValue(value),
-                       " is out of range [", key.min ? FormatConfigValue(*key.min) : "-inf", ", ",
-                       key.max ? FormatConfigValue(*key.max) : "inf", "]"));
+                       " is out of range [", key.min ? FormatBound(key, *key.min) : "-inf", ", ",
+                       key.max ? FormatBound(key, *key.max) : "inf", "]"));
     }
     if (!key.choices.empty()) {
       const std::string& text = std::get<std::string>(value);
@@ -171,6 +207,7 @@ absl::StatusOr<Config> Config::Load(const std::string& path,
   ConfigLoader loader(config);
   RETURN_IF_ERROR(loader.LoadFile(path));
   for (const std::string& assignment : overrides) RETURN_IF_ERROR(config.Set(assignment));
+  RETURN_IF_ERROR(config.CheckConsistency());
   return config;
 }
 
@@ -180,6 +217,7 @@ absl::StatusOr<Config> Config::Parse(const std::string& text, const std::string&
   ConfigLoader loader(config);
   RETURN_IF_ERROR(loader.LoadText(text, source_name, std::nullopt));
   for (const std::string& assignment : overrides) RETURN_IF_ERROR(config.Set(assignment));
+  RETURN_IF_ERROR(config.CheckConsistency());
   return config;
 }
 
@@ -234,6 +272,27 @@ absl::Status Config::Set(const std::string& assignment) {
   }
   ConfigLoader loader(*this);
   return loader.Assign(*key, std::move(value), "--set");
+}
+
+std::string Config::Describe(const std::string& key) const {
+  return absl::StrCat(key, " = ", FormatConfigValue(values_.at(key)), " (", Origin(key), ")");
+}
+
+absl::Status Config::CheckConsistency() const {
+  if (GetInt("train.max_steps") == 0 && GetInt("train.epochs") == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe("train.max_steps"), " and ", Describe("train.epochs"),
+                     ": the run would take no step; set one of them"));
+  }
+  const int64_t d_model = GetInt("model.d_model");
+  const int64_t heads = GetInt("model.heads");
+  if (GetString("model.type") == "transformer" && GetInt("model.key_size") == 0 &&
+      d_model % heads != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe("model.d_model"), " is not divisible by ", Describe("model.heads"),
+                     "; change one, or set model.key_size (the per-head size) explicitly"));
+  }
+  return absl::OkStatus();
 }
 
 const ConfigValue& Config::Get(const std::string& key, ValueType type) const {

@@ -44,6 +44,11 @@ class Config {
   const std::string& GetString(const std::string& key) const;
   // Where the value came from: "file.toml:12", "--set", or "default".
   const std::string& Origin(const std::string& key) const;
+  // "model.heads = 3 (x.toml:7)": a key, its value and origin, for error messages.
+  std::string Describe(const std::string& key) const;
+  // The rules that involve several keys (e.g. heads divides d_model, some step budget);
+  // Load and Parse apply them after the overrides, naming each key's origin.
+  absl::Status CheckConsistency() const;
 
   // The resolved config as TOML (every key, grouped by table), reloadable with Parse.
   std::string ToToml() const;

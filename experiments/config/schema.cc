@@ -30,6 +30,17 @@ ConfigKey String(std::string name, std::string value, std::string doc,
           std::nullopt,    std::nullopt,       std::move(choices)};
 }
 
+// Upper bounds of the sizes that allocate memory. They are far beyond what attnlab's
+// CPU training can use, and low enough that products of them (a [max_len, d_model]
+// table, layers x d_model x d_ff weights) stay well inside int64; whether a config
+// actually fits in memory is estimated when its model is built (model_factory.cc).
+constexpr double kMaxWidth = 1 << 16;        // d_model, key_size, hidden_size
+constexpr double kMaxFeedForward = 1 << 20;  // d_ff
+constexpr double kMaxLayers = 1024;          // encoder or decoder layers
+constexpr double kMaxSequence = 1 << 20;     // tokens or characters of one sequence
+constexpr double kMaxBatchTokens = 1 << 24;  // tokens or sentences of one batch
+constexpr double kMaxExamples = 10'000'000;  // examples of one split
+
 std::vector<ConfigKey> BuildSchema() {
   return {
       // ---- [experiment] ----
@@ -46,23 +57,26 @@ std::vector<ConfigKey> BuildSchema() {
       Int("task.train_size", 20000,
           "Training examples (generated tasks, >= 1). Real-data tasks (cmudict, de_en): "
           "a cap on their ~90% training split, 0 = all.",
-          0),
+          0, kMaxExamples),
       Int("task.valid_size", 500,
           "Validation examples (generated tasks, >= 1). Real-data tasks: a cap on their "
           "~5% validation split, 0 = all.",
-          0),
+          0, kMaxExamples),
       Int("task.test_size", 1000,
           "Test examples (generated tasks, >= 1). Real-data tasks: a cap on their ~5% "
           "test split, 0 = all.",
-          0),
+          0, kMaxExamples),
       Int("task.vocab_size", 10, "Distinct symbols (copy, reverse, sort).", 2, 100000),
-      Int("task.min_length", 1, "Shortest sequence / number of digits (generated tasks).", 1),
+      Int("task.min_length", 1, "Shortest sequence / number of digits (generated tasks).", 1,
+          kMaxSequence),
       Int("task.max_length", 10,
           "Longest sequence / number of digits (generated tasks); de_en: longest German "
           "phrase or English target in characters (longer pairs are left out).",
-          1),
-      Int("task.test_min_length", 0, "If > 0, test lengths start here (length generalisation).", 0),
-      Int("task.test_max_length", 0, "If > 0, test lengths end here (length generalisation).", 0),
+          1, kMaxSequence),
+      Int("task.test_min_length", 0, "If > 0, test lengths start here (length generalisation).", 0,
+          kMaxSequence),
+      Int("task.test_max_length", 0, "If > 0, test lengths end here (length generalisation).", 0,
+          kMaxSequence),
       String("task.train_path", "", "source<TAB>target file (task `files`)."),
       String("task.valid_path", "", "source<TAB>target file (task `files`)."),
       String("task.test_path", "", "source<TAB>target file (task `files`)."),
@@ -83,29 +97,33 @@ std::vector<ConfigKey> BuildSchema() {
 
       // ---- [model] ----
       String("model.type", "transformer", "Model family.", {"transformer", "rnn"}),
-      Int("model.d_model", 128, "Model width (Transformer) or embedding size (RNN).", 1),
+      Int("model.d_model", 128, "Model width (Transformer) or embedding size (RNN).", 1, kMaxWidth),
       Int("model.heads", 4,
-          "Attention heads (d_model must be divisible by heads unless model.key_size is set).", 1),
+          "Attention heads (d_model must be divisible by heads unless model.key_size is set).", 1,
+          1024),
       Int("model.key_size", 0,
           "Per-head query/key/value size d_k = d_v; 0 = d_model / heads (the paper). "
           "Otherwise attention projects d_model to heads x key_size and back.",
-          0),
-      Int("model.d_ff", 512, "Feed-forward inner width.", 1),
-      Int("model.encoder_layers", 2, "Encoder layers.", 0),
-      Int("model.decoder_layers", 2, "Decoder layers.", 1),
+          0, kMaxWidth),
+      Int("model.d_ff", 512, "Feed-forward inner width.", 1, kMaxFeedForward),
+      Int("model.encoder_layers", 2, "Encoder layers.", 1, kMaxLayers),
+      Int("model.decoder_layers", 2, "Decoder layers.", 1, kMaxLayers),
       Float("model.dropout", 0.1, "Dropout on embeddings, sublayer outputs and feed-forward.", 0,
             0.99),
       Float("model.attention_dropout", 0.0, "Dropout on attention weights.", 0, 0.99),
       String("model.attention", "scaled_dot", "Attention variant (registered name)."),
       String("model.positional", "sinusoidal", "Positional encoding.",
              {"sinusoidal", "learned", "none", "rope"}),
-      Int("model.max_len", 256, "Longest sequence the positional encoding supports.", 1),
+      Int("model.max_len", 256,
+          "Longest sequence (in tokens, with bos/eos) the positional encoding supports; "
+          "longer data is an error when it is loaded.",
+          1, kMaxSequence),
       String("model.norm", "post", "Residual LayerNorm placement.", {"post", "pre"}),
       String("model.activation", "relu", "Feed-forward activation.", {"relu", "gelu"}),
       Bool("model.share_embeddings", false, "One embedding table for source and target."),
       Bool("model.tie_generator", false, "Generator weight = target embedding."),
       String("model.rnn_cell", "gru", "RNN cell (model.type = rnn).", {"gru", "lstm"}),
-      Int("model.hidden_size", 128, "RNN hidden size per direction.", 1),
+      Int("model.hidden_size", 128, "RNN hidden size per direction.", 1, kMaxWidth),
       String("model.attention_style", "bahdanau", "How the RNN decoder uses attention.",
              {"bahdanau", "luong"}),
 
@@ -123,8 +141,10 @@ std::vector<ConfigKey> BuildSchema() {
       Float("train.min_lr", 0.0, "Final learning rate of the cosine schedule.", 0),
       Int("train.max_steps", 2000, "Optimizer steps (0 = use epochs).", 0),
       Int("train.epochs", 0, "Epochs when max_steps = 0.", 0),
-      Int("train.batch_tokens", 4096, "Token budget per batch (source or target, the larger).", 1),
-      Int("train.max_batch_size", 256, "At most this many sentences per batch.", 1),
+      Int("train.batch_tokens", 4096, "Token budget per batch (source or target, the larger).", 1,
+          kMaxBatchTokens),
+      Int("train.max_batch_size", 256, "At most this many sentences per batch.", 1,
+          kMaxBatchTokens),
       Int("train.accumulation", 1, "Batches per optimizer step (gradient accumulation).", 1),
       Float("train.clip_norm", 0.0, "Global gradient-norm clip (0 = off).", 0),
       Float("train.label_smoothing", 0.1, "Label smoothing of the cross-entropy.", 0, 0.99),
@@ -150,7 +170,8 @@ std::vector<ConfigKey> BuildSchema() {
       // ---- [eval] ----
       Int("eval.beam_size", 1, "Beam size for test decoding (1 = greedy).", 1, 64),
       Float("eval.length_penalty", 0.6, "GNMT length penalty alpha for beam search.", 0, 10),
-      Int("eval.max_decode_length", 0, "Longest decoded output (0 = 2 x source + 10).", 0),
+      Int("eval.max_decode_length", 0, "Longest decoded output (0 = 2 x source + 10).", 0,
+          kMaxSequence),
       Int("eval.samples", 10, "Validation examples written to samples.txt.", 0),
       Int("eval.attention_plots", 3, "Validation examples drawn as attention heatmaps.", 0),
       Bool("eval.all_heads", false,
@@ -254,8 +275,13 @@ std::string ConfigReferenceMarkdown() {
     std::string type = ValueTypeName(key.type);
     if (!key.choices.empty()) type = absl::StrCat("one of ", absl::StrJoin(key.choices, ", "));
     if (key.min || key.max) {
-      absl::StrAppend(&type, " in [", key.min ? absl::StrFormat("%g", *key.min) : "-inf", ", ",
-                      key.max ? absl::StrFormat("%g", *key.max) : "inf", "]");
+      // Integer bounds in full ("1048576", not "1.04858e+06").
+      auto bound = [&](double value) {
+        return key.type == ValueType::kInt ? absl::StrCat(static_cast<int64_t>(value))
+                                           : absl::StrFormat("%g", value);
+      };
+      absl::StrAppend(&type, " in [", key.min ? bound(*key.min) : "-inf", ", ",
+                      key.max ? bound(*key.max) : "inf", "]");
     }
     absl::StrAppend(&out, "| `", key.name.substr(table.size() + 1), "` | ", type, " | `",
                     FormatConfigValue(key.default_value), "` | ", key.doc, " |\n");

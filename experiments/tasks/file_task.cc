@@ -12,8 +12,9 @@
 // ignored, and the files are used as they are: a source that appears in two files is
 // the user's choice, not an error.
 //
-// A missing or unreadable file, a line without a tab and a file without examples are
-// errors naming the config key, the file and (for a line) its number.
+// A missing or unreadable file, a line without a tab or with invalid UTF-8 (tokens are
+// stored in the checkpoint's JSON header, which must be UTF-8) and a file without
+// examples are errors naming the config key, the file and (for a line) its number.
 #include <algorithm>
 #include <fstream>
 #include <string>
@@ -45,6 +46,12 @@ absl::StatusOr<std::vector<Example>> ReadExampleFile(const std::string& path,
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (absl::StripAsciiWhitespace(line).empty()) continue;
+    if (const std::optional<size_t> invalid = FirstInvalidUtf8(line)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", line_number, ": invalid UTF-8 (byte ", *invalid + 1, " of the line, 0x",
+          absl::Hex(static_cast<unsigned char>(line[*invalid]), absl::kZeroPad2),
+          "); the file must be UTF-8 text"));
+    }
     const size_t tab = line.find('\t');
     if (tab == std::string::npos) {
       return absl::InvalidArgumentError(
@@ -55,7 +62,8 @@ absl::StatusOr<std::vector<Example>> ReadExampleFile(const std::string& path,
     std::string target = line.substr(tab + 1);
     const auto [found, inserted] = example_of_source.emplace(source, examples.size());
     if (inserted) {
-      examples.push_back(Example{std::move(source), {std::move(target)}});
+      examples.push_back(
+          Example{std::move(source), {std::move(target)}, absl::StrCat(path, ":", line_number)});
       continue;
     }
     std::vector<std::string>& references = examples[found->second].references;

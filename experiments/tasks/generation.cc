@@ -1,9 +1,11 @@
 #include "experiments/tasks/generation.h"
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/error.h"
+#include "framework/tensor/allocator.h"
 
 namespace attnlab::experiments {
 
@@ -22,7 +24,10 @@ absl::StatusOr<Splits> GenerateSplits(
   if (config.GetInt("task.test_max_length") > 0)
     test_lengths.max = config.GetInt("task.test_max_length");
   if (test_lengths.min > test_lengths.max) {
-    return absl::InvalidArgumentError("task.test_min_length exceeds task.test_max_length");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "test lengths ", test_lengths.min, "..", test_lengths.max,
+        " are empty: ", config.Describe("task.test_min_length"), ", ",
+        config.Describe("task.test_max_length"), ", ", config.Describe("task.max_length")));
   }
 
   for (const char* key : {"task.train_size", "task.valid_size", "task.test_size"}) {
@@ -32,6 +37,18 @@ absl::StatusOr<Splits> GenerateSplits(
                                                      " needs at least 1 example per split"));
     }
   }
+  // Each example is held several times over (text, tokens, ids), at roughly this many
+  // bytes; refuse splits that cannot fit before spending minutes generating them.
+  const double examples =
+      static_cast<double>(config.GetInt("task.train_size") + config.GetInt("task.valid_size") +
+                          config.GetInt("task.test_size"));
+  const double bytes_per_example =
+      300 + 16 * static_cast<double>(std::max(lengths.max, test_lengths.max));
+  RETURN_IF_ERROR(CheckMemoryAvailable(
+      examples * bytes_per_example,
+      absl::StrCat("task ", task_name, " with ", config.Describe("task.train_size"), ", ",
+                   config.Describe("task.valid_size"), ", ", config.Describe("task.test_size"),
+                   " and sequences up to ", std::max(lengths.max, test_lengths.max), " long")));
   TaskRandom random(static_cast<uint64_t>(config.GetInt("task.seed")));
   std::unordered_set<std::string> seen;
   Splits splits;

@@ -22,6 +22,9 @@ struct Example {
   // references[0] is the training target; every reference counts when scoring
   // (e.g. alternative pronunciations).
   std::vector<std::string> references;
+  // "train.tsv:12" for an example read from a file (its first line), for messages;
+  // empty for generated examples.
+  std::string origin = {};
 };
 
 struct Splits {

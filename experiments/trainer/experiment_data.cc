@@ -27,6 +27,51 @@ std::string ExperimentData::DecodeTarget(const std::vector<int32_t>& ids) const 
   return target_tokenizer->Join(target_vocabulary.Decode(ids));
 }
 
+std::optional<int64_t> LongestModelSequence(const Config& config) {
+  const std::string& positional = config.GetString("model.positional");
+  if (config.GetString("model.type") != "transformer") return std::nullopt;
+  if (positional != "sinusoidal" && positional != "learned") return std::nullopt;
+  return config.GetInt("model.max_len");
+}
+
+namespace {
+
+// Every source and target of `split` fits the model's positions (the decoder reads
+// bos + target, as long as the encoded target with its eos).
+absl::Status CheckSequencesFit(const Config& config, const std::string& split_name,
+                               const std::vector<Example>& examples,
+                               const std::vector<EncodedExample>& encoded) {
+  const std::optional<int64_t> longest = LongestModelSequence(config);
+  if (!longest) return absl::OkStatus();
+  int64_t too_long = 0;
+  std::string first;
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    for (const auto& [side, ids] :
+         {std::pair{"source", &encoded[i].source}, std::pair{"target", &encoded[i].target}}) {
+      const int64_t length = static_cast<int64_t>(ids->size());
+      if (length <= *longest) continue;
+      if (too_long++ > 0) continue;
+      const std::string where = examples[i].origin.empty()
+                                    ? absl::StrCat("task ", config.GetString("task.name"), ", ",
+                                                   split_name, " example ", i + 1)
+                                    : examples[i].origin;
+      first = absl::StrCat(where, ": the ", side, " is ", length,
+                           " tokens long with its bos/eos mark, more than ",
+                           config.Describe("model.max_len"), " allows");
+    }
+  }
+  if (too_long == 0) return absl::OkStatus();
+  const char* length_key = split_name == "test" && config.GetInt("task.test_max_length") > 0
+                               ? "task.test_max_length"
+                               : "task.max_length";
+  return absl::InvalidArgumentError(absl::StrCat(
+      first,
+      too_long > 1 ? absl::StrCat(" (and ", too_long - 1, " more sequences over the limit)") : "",
+      "; raise model.max_len, or shorten the data (", config.Describe(length_key), ")"));
+}
+
+}  // namespace
+
 absl::StatusOr<ExperimentData> LoadExperimentData(const Config& config,
                                                   const std::vector<std::string>* source_tokens,
                                                   const std::vector<std::string>* target_tokens) {
@@ -73,6 +118,9 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const Config& config,
   data.train = encode(data.splits.train);
   data.valid = encode(data.splits.valid);
   data.test = encode(data.splits.test);
+  RETURN_IF_ERROR(CheckSequencesFit(config, "train", data.splits.train, data.train));
+  RETURN_IF_ERROR(CheckSequencesFit(config, "valid", data.splits.valid, data.valid));
+  RETURN_IF_ERROR(CheckSequencesFit(config, "test", data.splits.test, data.test));
   return data;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,17 @@ struct ExperimentData {
   std::string DecodeTarget(const std::vector<int32_t>& ids) const;
 };
 
+// The longest sequence, in tokens with bos or eos, that `config`'s model can read:
+// model.max_len for a Transformer with a table-based positional encoding (sinusoidal,
+// learned); nullopt when positions have no limit (rope, none, the RNN).
+std::optional<int64_t> LongestModelSequence(const Config& config);
+
 // Loads the task's splits and builds vocabularies from the training split (one shared
 // vocabulary when model.share_embeddings is set). If `vocabularies` are given (from a
-// checkpoint) they are used instead, so ids mean what they meant in training.
+// checkpoint) they are used instead, so ids mean what they meant in training. An
+// example longer than the model's positional encoding supports is an error naming it
+// (file:line for file data) and model.max_len.
+
 absl::StatusOr<ExperimentData> LoadExperimentData(
     const Config& config, const std::vector<std::string>* source_tokens = nullptr,
     const std::vector<std::string>* target_tokens = nullptr);

@@ -1,10 +1,80 @@
 #include "framework/tensor/allocator.h"
 
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
+
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
-#include <new>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace attnlab {
+
+std::string FormatBytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit + 1 < static_cast<int>(std::size(units))) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? absl::StrFormat("%.0f B", bytes)
+                   : absl::StrFormat("%.1f %s", bytes, units[unit]);
+}
+
+namespace {
+
+// A "Key:   123 kB" field of /proc/meminfo, in bytes.
+std::optional<double> MeminfoField(const std::string& meminfo, std::string_view key) {
+  std::istringstream lines(meminfo);
+  std::string name;
+  double kilobytes = 0;
+  std::string unit;
+  while (lines >> name >> kilobytes >> unit) {
+    if (name.size() == key.size() + 1 && name.compare(0, key.size(), key) == 0) {
+      return kilobytes * 1024;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<double> AvailableMemoryBytes() {
+  std::ifstream meminfo_file("/proc/meminfo");
+  std::stringstream meminfo;
+  meminfo << meminfo_file.rdbuf();
+  const std::optional<double> available = MeminfoField(meminfo.str(), "MemAvailable");
+  if (!available) return std::nullopt;
+  double bytes = *available + MeminfoField(meminfo.str(), "SwapFree").value_or(0);
+  // A container's limit ("max" when there is none) caps what the machine could give.
+  std::ifstream limit_file("/sys/fs/cgroup/memory.max"),
+      usage_file("/sys/fs/cgroup/memory.current");
+  std::string limit_text, usage_text;
+  double limit = 0, usage = 0;
+  if (limit_file >> limit_text && usage_file >> usage_text &&
+      absl::SimpleAtod(limit_text, &limit) && absl::SimpleAtod(usage_text, &usage)) {
+    bytes = std::min(bytes, std::max(0.0, limit - usage));
+  }
+  rlimit address_space{};
+  if (getrlimit(RLIMIT_AS, &address_space) == 0 && address_space.rlim_cur != RLIM_INFINITY) {
+    bytes = std::min(bytes, static_cast<double>(address_space.rlim_cur));
+  }
+  return bytes;
+}
+
+absl::Status CheckMemoryAvailable(double bytes, const std::string& purpose) {
+  const std::optional<double> available = AvailableMemoryBytes();
+  if (!available || bytes <= *available) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(purpose, " needs at least ", FormatBytes(bytes),
+                                                   "; this machine has ", FormatBytes(*available),
+                                                   " available"));
+}
 
 CachingAllocator& CachingAllocator::Global() {
   // Never destroyed: tensors with static storage duration may outlive main().
@@ -22,22 +92,54 @@ size_t CachingAllocator::SizeClass(size_t bytes) {
 }
 
 void* CachingAllocator::Allocate(size_t bytes) {
+  // Beyond this SizeClass() would wrap around, and no machine has that much memory.
+  constexpr size_t kLargestRequest = std::numeric_limits<size_t>::max() / 4;
+  if (bytes > kLargestRequest) {
+    throw OutOfMemoryError(absl::StrFormat("out of memory: cannot allocate %s for a tensor",
+                                           FormatBytes(static_cast<double>(bytes))));
+  }
   const size_t size_class = SizeClass(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
+  void* block = nullptr;
+  auto it = free_blocks_.find(size_class);
+  if (it != free_blocks_.end() && !it->second.empty()) {
+    block = it->second.back();
+    it->second.pop_back();
+    stats_.cached_bytes -= size_class;
+  } else {
+    // More than RAM and swap together can never succeed; asking anyway could get a
+    // lazily backed block from an overcommitting kernel (and the OOM killer later), or
+    // an abort from a sanitizer's allocator.
+    struct sysinfo system {};
+    if (sysinfo(&system) == 0 &&
+        static_cast<double>(size_class) >
+            (static_cast<double>(system.totalram) + static_cast<double>(system.totalswap)) *
+                system.mem_unit) {
+      throw OutOfMemoryError(absl::StrFormat(
+          "out of memory: cannot allocate %s for a tensor (the machine has %s of memory)",
+          FormatBytes(static_cast<double>(size_class)),
+          FormatBytes(
+              (static_cast<double>(system.totalram) + static_cast<double>(system.totalswap)) *
+              system.mem_unit)));
+    }
+    block = std::aligned_alloc(kAlignment, size_class);
+    if (block == nullptr) {
+      // Cached blocks of other sizes may be what the system is missing.
+      EmptyCacheLocked();
+      block = std::aligned_alloc(kAlignment, size_class);
+    }
+    if (block == nullptr) {
+      throw OutOfMemoryError(
+          absl::StrFormat("out of memory: cannot allocate %s for a tensor (tensors in use: %s)",
+                          FormatBytes(static_cast<double>(size_class)),
+                          FormatBytes(static_cast<double>(stats_.current_bytes))));
+    }
+    ++stats_.system_allocations;
+  }
   ++stats_.allocations;
   stats_.allocated_bytes += size_class;
   stats_.current_bytes += size_class;
   if (stats_.current_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.current_bytes;
-  auto it = free_blocks_.find(size_class);
-  if (it != free_blocks_.end() && !it->second.empty()) {
-    void* block = it->second.back();
-    it->second.pop_back();
-    stats_.cached_bytes -= size_class;
-    return block;
-  }
-  ++stats_.system_allocations;
-  void* block = std::aligned_alloc(kAlignment, size_class);
-  if (block == nullptr) throw std::bad_alloc();
   return block;
 }
 
@@ -62,6 +164,10 @@ void CachingAllocator::ResetPeak() {
 
 void CachingAllocator::EmptyCache() {
   std::lock_guard<std::mutex> lock(mutex_);
+  EmptyCacheLocked();
+}
+
+void CachingAllocator::EmptyCacheLocked() {
   for (auto& [size_class, blocks] : free_blocks_) {
     for (void* block : blocks) std::free(block);
   }

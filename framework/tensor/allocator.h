@@ -10,9 +10,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <new>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 
 namespace attnlab {
 
@@ -25,6 +29,30 @@ struct AllocatorStats {
   uint64_t allocated_bytes = 0;     // bytes handed out by Allocate() (size classes), ever
 };
 
+// What Allocate() throws when the system has no block of the requested size: a
+// std::bad_alloc (so existing handlers still apply) whose what() says how much was asked
+// for and how much this process already holds, e.g. "out of memory: cannot allocate
+// 4.0 GiB for a tensor (tensors in use: 1.2 GiB, cached: 0.3 GiB)".
+class OutOfMemoryError : public std::bad_alloc {
+ public:
+  explicit OutOfMemoryError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// "4.0 GiB", "512 B": sizes in messages.
+std::string FormatBytes(double bytes);
+
+// Memory this process can still obtain: MemAvailable plus free swap (/proc/meminfo),
+// lowered by a cgroup memory limit or an address-space rlimit; nullopt where unknown.
+std::optional<double> AvailableMemoryBytes();
+// OK if `bytes` fits in AvailableMemoryBytes() (or that is unknown); otherwise
+// ResourceExhausted: "<purpose> needs at least 9.1 GiB; this machine has 3.2 GiB
+// available". `bytes` is a double so that estimates of absurd sizes cannot wrap.
+absl::Status CheckMemoryAvailable(double bytes, const std::string& purpose);
+
 class CachingAllocator {
  public:
   static constexpr size_t kAlignment = 64;
@@ -32,7 +60,9 @@ class CachingAllocator {
   // The process-wide allocator used by every Tensor.
   static CachingAllocator& Global();
 
-  // Returns a block of at least `bytes` bytes, 64-byte aligned. `bytes` may be 0.
+  // Returns a block of at least `bytes` bytes, 64-byte aligned. `bytes` may be 0. When
+  // the system refuses, the cached blocks are given back and the request retried once;
+  // then it throws OutOfMemoryError.
   void* Allocate(size_t bytes);
   // Returns a block obtained from Allocate(bytes) to the cache.
   void Release(void* block, size_t bytes);
@@ -51,6 +81,8 @@ class CachingAllocator {
  private:
   mutable std::mutex mutex_;
   absl::flat_hash_map<size_t, std::vector<void*>> free_blocks_;
+  void EmptyCacheLocked();
+
   AllocatorStats stats_;
 };
 

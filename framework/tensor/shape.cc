@@ -13,7 +13,12 @@ std::string ShapeToString(const Shape& shape) {
 
 int64_t NumElements(const Shape& shape) {
   int64_t count = 1;
-  for (int64_t extent : shape) count *= extent;
+  for (int64_t extent : shape) {
+    ATTNLAB_CHECK(extent >= 0, "shape ", ShapeToString(shape), " has a negative extent");
+    // A wrapped product would size a small buffer for a huge tensor (and then a segfault).
+    ATTNLAB_CHECK(!__builtin_mul_overflow(count, extent, &count), "shape ", ShapeToString(shape),
+                  " has more elements than an int64 can count");
+  }
   return count;
 }
 

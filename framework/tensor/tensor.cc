@@ -14,8 +14,12 @@ Tensor Tensor::Empty(const Shape& shape, DType dtype) {
   for (int64_t extent : shape) {
     ATTNLAB_CHECK(extent >= 0, "Empty: negative extent in shape ", ShapeToString(shape));
   }
+  size_t bytes = 0;
+  ATTNLAB_CHECK(
+      !__builtin_mul_overflow(static_cast<size_t>(NumElements(shape)), ElementSize(dtype), &bytes),
+      "Empty: shape ", ShapeToString(shape), " needs more bytes than a size_t can count");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(NumElements(shape) * ElementSize(dtype));
+  impl->storage = std::make_shared<Storage>(bytes);
   impl->shape = shape;
   impl->strides = ContiguousStrides(shape);
   impl->dtype = dtype;

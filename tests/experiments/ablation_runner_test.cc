@@ -160,7 +160,8 @@ TEST_F(AblationRunnerTest, InterruptedRunsResumeAndRunsWithoutACheckpointRerun) 
 }
 
 TEST_F(AblationRunnerTest, ACrashingRunFailsAloneWithItsError) {
-  // 16 is not divisible by 3 heads: the schema accepts 3, the model does not.
+  // 16 is not divisible by 3 heads: the schema accepts 3, the config's consistency check
+  // (run by the cell's own `attnlab train`) does not.
   absl::StatusOr<StudyPlan> plan = Plan("[[axis]]\nkey = \"model.heads\"\nvalues = [2, 3]\n");
   ASSERT_TRUE(plan.ok()) << plan.status();
   absl::StatusOr<StudyPlan> one_seed = plan;
@@ -172,7 +173,7 @@ TEST_F(AblationRunnerTest, ACrashingRunFailsAloneWithItsError) {
   const std::vector<RunOutcome> outcomes = ExecuteStudy(*one_seed, Options());
   EXPECT_EQ(outcomes[0].status, RunStatus::kFinished) << outcomes[0].message;
   EXPECT_EQ(outcomes[1].status, RunStatus::kFailed);
-  EXPECT_NE(outcomes[1].message.find("does not divide d_model 16"), std::string::npos)
+  EXPECT_NE(outcomes[1].message.find("is not divisible by model.heads = 3"), std::string::npos)
       << outcomes[1].message;
   EXPECT_NE(outcomes[1].message.find("train.log"), std::string::npos) << outcomes[1].message;
 }

@@ -264,6 +264,87 @@ TEST_F(ConfigTest, OverrideErrors) {
                        "'model.heads' = 0 is out of range"));
 }
 
+// ---- Hostile values ---------------------------------------------------------------------
+
+TEST_F(ConfigTest, NanAndInfinityAreRejectedForEveryFloatKey) {
+  for (const ConfigKey& key : ConfigSchema()) {
+    if (key.type != ValueType::kFloat) continue;
+    for (const char* text : {"nan", "inf", "-inf", "-nan"}) {
+      const std::string assignment = key.name + "=" + text;
+      EXPECT_TRUE(
+          Contains(Config::Parse("", "t.toml", {assignment}).status(), "is not a finite number"))
+          << assignment;
+    }
+  }
+  // TOML's own nan and inf literals, with the file and line.
+  EXPECT_TRUE(Contains(Config::Parse("[model]\n\ndropout = nan\n", "n.toml").status(),
+                       "n.toml:3: 'model.dropout' = nan is not a finite number"));
+  EXPECT_TRUE(Contains(Config::Parse("[train]\nlr = -inf\n", "n.toml").status(),
+                       "n.toml:2: 'train.lr' = -inf is not a finite number"));
+}
+
+TEST_F(ConfigTest, ControlCharactersInStringsAreRejected) {
+  // A NUL in a name used as a directory would cut the path and the messages short.
+  EXPECT_TRUE(Contains(
+      Config::Parse("[experiment]\nname = \"ab\\u0000cd\"\n", "c.toml").status(),
+      "c.toml:2: 'experiment.name' = \"ab\\u0000cd\" contains a control character (\\u0000)"));
+  EXPECT_TRUE(Contains(Config::Parse("", "c", {"experiment.runs_dir=a\nb"}).status(),
+                       "contains a control character"));
+  EXPECT_TRUE(Contains(Config::Parse("", "c", {"task.train_path=x\x7f"}).status(),
+                       "contains a control character"));
+  EXPECT_TRUE(Config::Parse("", "c", {"experiment.name=ünïcode name"}).ok());
+}
+
+TEST_F(ConfigTest, SizesBeyondTheSchemaBoundsAreOutOfRange) {
+  for (const char* assignment :
+       {"model.d_model=9223372036854775807", "model.d_model=2305843009213693952",
+        "model.encoder_layers=1000000000", "model.decoder_layers=1000000000",
+        "model.d_ff=1000000000", "model.key_size=1000000000", "model.max_len=1000000000000",
+        "model.heads=1000000", "model.hidden_size=1000000000", "task.train_size=1000000000000",
+        "task.max_length=1000000000", "train.batch_tokens=9223372036854775807",
+        "eval.max_decode_length=9223372036854775807"}) {
+    EXPECT_TRUE(Contains(Config::Parse("", "t", {assignment}).status(), "is out of range"))
+        << assignment;
+  }
+}
+
+TEST_F(ConfigTest, ZeroEncoderLayersNamesFileAndLine) {
+  EXPECT_TRUE(Contains(Config::Parse("[model]\nencoder_layers = 0\n", "z.toml").status(),
+                       "z.toml:2: 'model.encoder_layers' = 0 is out of range [1, 1024]"));
+}
+
+TEST_F(ConfigTest, HeadsNotDividingDModelNamesBothOrigins) {
+  const std::string path = Write("heads.toml", "[model]\nd_model = 10\nheads = 4\n");
+  EXPECT_TRUE(Contains(
+      Config::Load(path).status(),
+      "model.d_model = 10 (" + path + ":2) is not divisible by model.heads = 4 (" + path + ":3)"));
+  EXPECT_TRUE(Contains(Config::Load(path, {"model.heads=3"}).status(), "model.heads = 3 (--set)"));
+  // A per-head size of its own lifts the constraint; the RNN has no heads.
+  EXPECT_TRUE(Config::Load(path, {"model.key_size=4"}).ok());
+  EXPECT_TRUE(Config::Load(path, {"model.type=rnn"}).ok());
+}
+
+TEST_F(ConfigTest, NoStepBudgetIsAnError) {
+  const std::string path = Write("steps.toml", "[train]\nmax_steps = 0\n");
+  EXPECT_TRUE(Contains(Config::Load(path).status(),
+                       "train.max_steps = 0 (" + path +
+                           ":2) and train.epochs = 0 (default): the run would take no step"));
+  EXPECT_TRUE(Config::Load(path, {"train.epochs=1"}).ok());
+}
+
+TEST_F(ConfigTest, DirectoryAsConfigOrBaseIsAnError) {
+  Write("dir/inner.toml", "[model]\nd_model = 8\n");
+  const std::string directory = (directory_ / "dir").string();
+  EXPECT_TRUE(Contains(Config::Load(directory).status(), directory + ": is a directory"));
+  const std::string child = Write("dir/child.toml", "base = \".\"\n");
+  EXPECT_TRUE(Contains(Config::Load(child).status(),
+                       "is a directory, not a config file (the base "
+                       "named at " +
+                           child + ":1)"));
+  const std::string orphan = Write("orphan.toml", "base = \"gone.toml\"\n");
+  EXPECT_TRUE(Contains(Config::Load(orphan).status(), "(the base named at " + orphan + ":1)"));
+}
+
 // ---- Printing -------------------------------------------------------------------------
 
 // Every key's value, printed, so two configs compare in one EXPECT_EQ with a readable diff.
@@ -293,7 +374,7 @@ std::vector<std::string> AllValues(const Config& config) {
 TEST_F(ConfigTest, ToTomlParsesBackToTheSameValues) {
   const absl::StatusOr<Config> config = Config::Parse(
       "[experiment]\nname = \"say \\\"hi\\\" \\\\ there\"\n"
-      "runs_dir = \"two\\nlines\\tand a tab\"\n[model]\nd_model = 48\n",
+      "runs_dir = \"runs/ünïcode dir\"\n[model]\nd_model = 48\n",
       "source.toml",
       {"train.lr=0.123456789012345678", "train.eps=1e-9", "train.weight_decay=3",
        "train.min_lr=1e-300", "model.attention=additive", "model.tie_generator=true",
@@ -306,7 +387,7 @@ TEST_F(ConfigTest, ToTomlParsesBackToTheSameValues) {
   // Exactly, not to print precision.
   EXPECT_EQ(reparsed->GetFloat("train.lr"), config->GetFloat("train.lr"));
   EXPECT_EQ(reparsed->GetString("experiment.name"), "say \"hi\" \\ there");
-  EXPECT_EQ(reparsed->GetString("experiment.runs_dir"), "two\nlines\tand a tab");
+  EXPECT_EQ(reparsed->GetString("experiment.runs_dir"), "runs/ünïcode dir");
   // The defaults round-trip too, and printing is stable.
   EXPECT_EQ(AllValues(*Config::Parse(Config().ToToml(), "defaults.toml")), AllValues(Config()));
   EXPECT_EQ(reparsed->ToToml(), toml);

@@ -569,5 +569,45 @@ TEST_F(FileTaskTest, UnsetPathIsAnErrorNamingTheKey) {
       << splits.status();
 }
 
+TEST_F(FileTaskTest, InvalidUtf8IsAnErrorNamingFileAndLine) {
+  const std::string good = Write("good.tsv", "a\tb\n");
+  // Line 2 holds a Latin-1 'é' (0xE9), as a file saved in the wrong encoding would.
+  const std::string latin1 = Write("latin1.tsv", "a\tb\ncaf\xe9\tcoffee\n");
+  const absl::StatusOr<Splits> splits = LoadSplits(Files(latin1, good, good));
+  ASSERT_FALSE(splits.ok());
+  const std::string message(splits.status().message());
+  EXPECT_NE(message.find(latin1 + ":2: invalid UTF-8 (byte 4 of the line, 0xe9)"),
+            std::string::npos)
+      << message;
+  // Valid multi-byte UTF-8 is fine.
+  EXPECT_TRUE(LoadSplits(Files(Write("utf8.tsv", "caf\xc3\xa9\tcoffee\n"), good, good)).ok());
+}
+
+TEST_F(FileTaskTest, ExamplesKnowTheirFileAndLine) {
+  const std::string train = Write("train.tsv", "a\tb\n\nc\td\na\tx\n");
+  const Splits splits = LoadOrFail(Files(train, train, train));
+  ASSERT_EQ(splits.train.size(), 2u);
+  EXPECT_EQ(splits.train[0].origin, train + ":1");
+  EXPECT_EQ(splits.train[1].origin, train + ":3");
+}
+
+TEST(TaskErrorTest, SplitsTooLargeForMemoryAreRefusedBeforeGenerating) {
+  const absl::StatusOr<Splits> splits =
+      LoadSplits({"task.train_size=10000000", "task.max_length=1048576", "task.min_length=1048576",
+                  "task.vocab_size=100000"});
+  ASSERT_FALSE(splits.ok());
+  EXPECT_EQ(splits.status().code(), absl::StatusCode::kResourceExhausted) << splits.status();
+  EXPECT_NE(splits.status().message().find("task.train_size = 10000000 (--set)"), std::string::npos)
+      << splits.status();
+}
+
+TEST(TaskErrorTest, EmptyTestLengthRangeNamesTheKeys) {
+  const absl::StatusOr<Splits> splits =
+      LoadSplits({"task.test_min_length=8", "task.test_max_length=4"});
+  ASSERT_FALSE(splits.ok());
+  EXPECT_NE(splits.status().message().find("task.test_min_length = 8 (--set)"), std::string::npos)
+      << splits.status();
+}
+
 }  // namespace
 }  // namespace attnlab::experiments

@@ -175,5 +175,32 @@ TEST(GlobalAllocatorTest, SameSizeTensorsInALoopCauseNoSystemAllocations) {
   EXPECT_EQ(allocator.Stats().allocations, allocations_before + 500);
 }
 
+TEST(CachingAllocatorTest, HugeRequestThrowsOutOfMemoryAndLeavesTheCountsAlone) {
+  CachingAllocator allocator;
+  const AllocatorStats before = allocator.Stats();
+  // SIZE_MAX would wrap around in SizeClass(); 2^61 is merely more than any machine has.
+  for (const size_t bytes : {SIZE_MAX, size_t{1} << 61}) {
+    EXPECT_THROW(allocator.Allocate(bytes), OutOfMemoryError) << bytes;
+    EXPECT_THROW(allocator.Allocate(bytes), std::bad_alloc) << bytes;
+  }
+  const AllocatorStats after = allocator.Stats();
+  EXPECT_EQ(after.allocations, before.allocations);
+  EXPECT_EQ(after.current_bytes, before.current_bytes);
+  EXPECT_EQ(after.peak_bytes, before.peak_bytes);
+}
+
+TEST(MemoryBudgetTest, FormatsBytesAndRefusesMoreThanTheMachineHas) {
+  EXPECT_EQ(FormatBytes(512), "512 B");
+  EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
+  EXPECT_EQ(FormatBytes(4.0 * (1ull << 30)), "4.0 GiB");
+  ASSERT_TRUE(AvailableMemoryBytes().has_value()) << "Linux has /proc/meminfo";
+  EXPECT_GT(*AvailableMemoryBytes(), 0);
+  EXPECT_TRUE(CheckMemoryAvailable(1 << 20, "a small thing").ok());
+  const absl::Status status = CheckMemoryAvailable(1e30, "a huge thing");
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(status.message().find("a huge thing needs at least"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("available"), std::string::npos) << status;
+}
+
 }  // namespace
 }  // namespace attnlab

@@ -57,6 +57,34 @@ TEST(TensorTest, SizeOutOfRangeThrows) {
   EXPECT_TRUE(ThrowsErrorContaining([&] { t.size(-3); }, "out of range"));
 }
 
+// Element and byte counts that wrap around int64 / size_t once sized a small buffer
+// for a huge tensor (a segfault on the first write); now they are clear errors.
+TEST(TensorTest, ElementCountOverflowThrowsNamingTheShape) {
+  const int64_t half = int64_t{1} << 32;
+  EXPECT_THROW(NumElements({half, half}), Error);
+  try {
+    Tensor::Empty({half, half}, DType::kF32);
+    FAIL() << "no exception";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("[4294967296, 4294967296]"), std::string::npos)
+        << error.what();
+  }
+  // 2^62 elements fit an int64, but not as f32 bytes in a size_t.
+  EXPECT_THROW(Tensor::Empty({int64_t{1} << 62}, DType::kF32), Error);
+}
+
+TEST(TensorTest, AllocationTheSystemRefusesIsOutOfMemoryWithItsSize) {
+  // 2^60 bytes (1 EiB): no machine has it, and the request does not wrap.
+  try {
+    Tensor::Empty({int64_t{1} << 58}, DType::kF32);
+    FAIL() << "no exception";
+  } catch (const OutOfMemoryError& error) {
+    EXPECT_NE(std::string(error.what()).find("out of memory: cannot allocate 1.0 EiB"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 TEST(TensorTest, ScalarHasRankZeroAndOneElement) {
   const Tensor scalar = Tensor::Scalar(2.5f);
   EXPECT_EQ(scalar.rank(), 0);

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "experiments/config/schema.h"
 #include "experiments/trainer/evaluation.h"
 #include "experiments/trainer/train_step.h"
 #include "framework/core/error.h"
@@ -33,7 +34,12 @@ absl::Status RunEvaluate(const std::vector<std::string>& args) {
   }
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
   ASSIGN_OR_RETURN(const int64_t beam, flags.GetInt("beam", 1));
-  if (beam < 1) return absl::InvalidArgumentError("--beam must be >= 1");
+  // The same bound as eval.beam_size in a config.
+  const auto largest_beam =
+      static_cast<int64_t>(*experiments::FindConfigKey("eval.beam_size")->max);
+  if (beam < 1 || beam > largest_beam) {
+    return absl::InvalidArgumentError(absl::StrCat("--beam must be in [1, ", largest_beam, "]"));
+  }
   ASSIGN_OR_RETURN(LoadedModel loaded,
                    LoadTrainedModel(flags.Get("checkpoint"), flags.GetAll("set")));
   ASSIGN_OR_RETURN(const DType matmul_inputs, experiments::MatmulInputDTypeOf(loaded.config));

@@ -19,7 +19,8 @@ struct LoadedModel {
   std::shared_ptr<nn::Seq2SeqModel> model;
 };
 
-// `overrides` apply on top of the checkpoint's saved config (e.g. data paths).
+// `overrides` apply on top of the checkpoint's saved config (e.g. data paths). A
+// checkpoint with non-finite weights is an error naming the tensors that hold them.
 absl::StatusOr<LoadedModel> LoadTrainedModel(const std::string& checkpoint_path,
                                              const std::vector<std::string>& overrides);
 

@@ -1,0 +1,237 @@
+// The attnlab binary given what a hostile or careless user gives it (issue 13): sizes
+// that overflow or cannot fit in memory, NaN and inf, control characters, sequences
+// longer than the model's positions, invalid UTF-8, directories where files go, a step
+// budget of zero and checkpoints with non-finite weights or an absurd saved config.
+// Each must end in one line on stderr naming the key, file:line or input line, and a
+// non-zero exit: never a crash, an internal error, or a silent success.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_replace.h"
+#include "framework/io/safetensors.h"
+#include "gtest/gtest.h"
+#include "tests/experiments/cli_runner.h"
+
+namespace attnlab::experiments {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CliOutput;
+
+constexpr char kTinyConfig[] = R"toml(
+[task]
+name = "copy"
+vocab_size = 5
+min_length = 3
+max_length = 5
+train_size = 50
+valid_size = 10
+test_size = 10
+
+[model]
+d_model = 16
+heads = 2
+d_ff = 32
+encoder_layers = 1
+decoder_layers = 1
+max_len = 64
+
+[train]
+max_steps = 2
+batch_tokens = 64
+)toml";
+
+class HostileInputTest : public ::testing::Test {
+ protected:
+  // One directory, config and freshly initialised checkpoint for the suite.
+  static void SetUpTestSuite() {
+    directory_ = new fs::path(fs::path(::testing::TempDir()) /
+                              ("attnlab_hostile_" + std::to_string(getpid())));
+    fs::remove_all(*directory_);
+    fs::create_directories(*directory_);
+    std::ofstream(*directory_ / "tiny.toml") << kTinyConfig;
+    init_ = new CliOutput(Run("init --config tiny.toml --out init.safetensors"));
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*directory_);
+    delete directory_;
+    delete init_;
+  }
+
+  static CliOutput Run(const std::string& arguments) {
+    return testing::RunAttnlab(*directory_, arguments);
+  }
+  static CliOutput Shell(const std::string& command_line) {
+    return testing::RunShell(*directory_, command_line);
+  }
+  static std::string Attnlab() { return std::string("'") + ATTNLAB_CLI + "'"; }
+  static fs::path Path(const std::string& name) { return *directory_ / name; }
+
+  // Exit code 1 (not a signal, not 0), nothing on stdout, one stderr line starting with
+  // "attnlab" that is not an internal error and contains every one of `parts`.
+  static ::testing::AssertionResult FailsWith(const CliOutput& output,
+                                              const std::vector<std::string>& parts) {
+    if (output.exit_code != 1) {
+      return ::testing::AssertionFailure()
+             << "exit code " << output.exit_code << ", stderr: " << output.err;
+    }
+    if (!output.out.empty()) return ::testing::AssertionFailure() << "stdout: " << output.out;
+    if (output.err.rfind("attnlab", 0) != 0 || output.err.back() != '\n' ||
+        output.err.find('\n') != output.err.size() - 1 ||
+        output.err.find("internal error") != std::string::npos) {
+      return ::testing::AssertionFailure() << "not one clear line: '" << output.err << "'";
+    }
+    for (const std::string& part : parts) {
+      if (output.err.find(part) == std::string::npos) {
+        return ::testing::AssertionFailure() << "'" << output.err << "' lacks '" << part << "'";
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  // A copy of the initial checkpoint, changed by `edit`.
+  static std::string EditedCheckpoint(const std::string& name,
+                                      void (*edit)(SafetensorsContents& contents)) {
+    absl::StatusOr<SafetensorsContents> contents =
+        ReadSafetensors(Path("init.safetensors").string());
+    EXPECT_TRUE(contents.ok()) << contents.status();
+    edit(*contents);
+    EXPECT_TRUE(WriteSafetensors(Path(name).string(), contents->tensors, contents->metadata).ok());
+    return name;
+  }
+
+  static fs::path* directory_;
+  static CliOutput* init_;
+};
+
+fs::path* HostileInputTest::directory_ = nullptr;
+CliOutput* HostileInputTest::init_ = nullptr;
+
+TEST_F(HostileInputTest, HugeSizesAreOutOfRangeNotACrash) {
+  for (const char* assignment :
+       {"model.d_model=9223372036854775807", "model.d_model=2305843009213693952",
+        "model.d_model=4611686018427387904", "model.encoder_layers=1000000000",
+        "model.d_ff=1000000000", "model.key_size=1000000000", "model.max_len=1000000000000",
+        "task.train_size=1000000000000"}) {
+    EXPECT_TRUE(FailsWith(Run(std::string("train tiny.toml --quiet --run_dir run --set ") +
+                              assignment + " --set model.heads=1"),
+                          {"--set", "is out of range"}))
+        << assignment;
+  }
+  EXPECT_FALSE(fs::exists(Path("run") / "metrics.jsonl"));
+}
+
+TEST_F(HostileInputTest, AModelTooLargeForMemoryIsRefusedWithTheSizes) {
+  EXPECT_TRUE(FailsWith(Run("init --config tiny.toml --out big.safetensors --set "
+                            "model.d_model=65536 --set model.heads=1 --set model.d_ff=1048576 "
+                            "--set model.encoder_layers=1024"),
+                        {"model.d_model = 65536 (--set)", "needs at least", "available"}));
+  EXPECT_FALSE(fs::exists(Path("big.safetensors")));
+}
+
+TEST_F(HostileInputTest, NanIsInvalidForFloatKeys) {
+  EXPECT_TRUE(FailsWith(Run("train tiny.toml --quiet --run_dir run --set train.lr=nan"),
+                        {"'train.lr' = nan is not a finite number"}));
+  std::ofstream(Path("nan.toml")) << "base = \"tiny.toml\"\n[model]\ndropout = nan\n";
+  EXPECT_TRUE(FailsWith(Run("train nan.toml --quiet --run_dir run"),
+                        {"nan.toml:3: 'model.dropout' = nan is not a finite number"}));
+}
+
+TEST_F(HostileInputTest, DirectoriesAndZeroStepsAreNotSilentlyAccepted) {
+  EXPECT_TRUE(FailsWith(Run("train . --quiet --run_dir run"), {"is a directory"}));
+  std::ofstream(Path("dot_base.toml")) << "base = \".\"\n";
+  EXPECT_TRUE(FailsWith(Run("train dot_base.toml --quiet --run_dir run"),
+                        {"dot_base.toml:1", "is a directory"}));
+  EXPECT_TRUE(FailsWith(Run("train tiny.toml --quiet --run_dir run --set train.max_steps=0"),
+                        {"train.max_steps = 0 (--set)", "no step"}));
+  EXPECT_TRUE(FailsWith(Run("evaluate --checkpoint ."), {"."}));
+  EXPECT_FALSE(fs::exists(Path("run") / "metrics.jsonl"));
+}
+
+TEST_F(HostileInputTest, ControlCharacterInTheExperimentNameIsRejected) {
+  std::ofstream(Path("nul.toml")) << "base = \"tiny.toml\"\n[experiment]\nname = \"ab\\u0000cd\"\n";
+  EXPECT_TRUE(FailsWith(Run("train nul.toml --quiet"),
+                        {"nul.toml:3: 'experiment.name'", "control character"}));
+  EXPECT_FALSE(fs::exists(Path("runs")));
+}
+
+TEST_F(HostileInputTest, HeadsNotDividingDModelNamesTheKeys) {
+  EXPECT_TRUE(FailsWith(Run("train tiny.toml --quiet --run_dir run --set model.heads=3"),
+                        {"model.d_model = 16 (tiny.toml:", "model.heads = 3 (--set)"}));
+}
+
+TEST_F(HostileInputTest, DataLongerThanMaxLenIsAnErrorBeforeTraining) {
+  EXPECT_TRUE(FailsWith(Run("train tiny.toml --quiet --run_dir run --set task.max_length=100 "
+                            "--set task.min_length=100"),
+                        {"task copy, train example 1: the source is 101 tokens long",
+                         "model.max_len = 64 (tiny.toml:"}));
+  EXPECT_FALSE(fs::exists(Path("run") / "metrics.jsonl"));
+  std::ofstream(Path("data.tsv")) << "ab\tba\n" << std::string(300, 'a') << "\tb\n";
+  EXPECT_TRUE(FailsWith(Run("init --config tiny.toml --out files.safetensors --set task.name=files "
+                            "--set task.train_path=data.tsv --set task.valid_path=data.tsv "
+                            "--set task.test_path=data.tsv"),
+                        {"data.tsv:2: the source is 301 tokens long"}));
+}
+
+TEST_F(HostileInputTest, DecodeNamesTheInputLineThatIsTooLongOrNotUtf8) {
+  ASSERT_EQ(init_->exit_code, 0) << init_->err;
+  const std::string long_line = absl::StrReplaceAll(std::string(100, 'x'), {{"x", "1 "}});
+  EXPECT_TRUE(FailsWith(Shell("printf '1 2\\n" + long_line + "\\n' | " + Attnlab() +
+                              " decode --checkpoint init.safetensors"),
+                        {"stdin:2: the source is 101 tokens long", "model.max_len = 64"}));
+  std::ofstream(Path("latin1.txt")) << "1 2\n3 \xe9\n";
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint init.safetensors --input latin1.txt"),
+                        {"latin1.txt:2: invalid UTF-8 (byte 3 of the line)"}));
+  EXPECT_TRUE(
+      FailsWith(Run("decode --checkpoint init.safetensors --input ."), {".: is a directory"}));
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint init.safetensors --max_len 9223372036854775807"),
+                        {"--max_len must be in [0, 1048576]"}));
+  // Lines that fit decode, one output line each.
+  const CliOutput fine =
+      Shell("printf '1 2\\n3 4\\n' | " + Attnlab() + " decode --checkpoint init.safetensors");
+  EXPECT_EQ(fine.exit_code, 0) << fine.err;
+  EXPECT_EQ(std::count(fine.out.begin(), fine.out.end(), '\n'), 2) << fine.out;
+}
+
+TEST_F(HostileInputTest, HugeBeamsAreRefused) {
+  ASSERT_EQ(init_->exit_code, 0) << init_->err;
+  EXPECT_TRUE(FailsWith(Run("evaluate --checkpoint init.safetensors --beam 1000000"),
+                        {"--beam must be in [1, 64]"}));
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint init.safetensors --beam 1000000"),
+                        {"--beam must be in [1, 64]"}));
+}
+
+TEST_F(HostileInputTest, CheckpointWithNonFiniteWeightsNamesTheTensors) {
+  ASSERT_EQ(init_->exit_code, 0) << init_->err;
+  const std::string path = EditedCheckpoint("nan.safetensors", [](SafetensorsContents& contents) {
+    for (auto& [name, tensor] : contents.tensors) {
+      if (name == "generator.bias") tensor.data<float>()[1] = std::nanf("");
+      if (name.ends_with("linear1.weight")) tensor.data<float>()[0] = INFINITY;
+    }
+  });
+  const CliOutput evaluate = Run("evaluate --checkpoint " + path);
+  EXPECT_TRUE(
+      FailsWith(evaluate, {"nan.safetensors: ", "non-finite weights", "generator.bias (1 of"}));
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint " + path), {"non-finite weights"}));
+}
+
+TEST_F(HostileInputTest, CheckpointWithAnAbsurdSavedConfigIsRefused) {
+  ASSERT_EQ(init_->exit_code, 0) << init_->err;
+  const std::string path = EditedCheckpoint("huge.safetensors", [](SafetensorsContents& contents) {
+    std::string& config = contents.metadata.at("config");
+    config = absl::StrReplaceAll(
+        config, {{"d_model = 16", "d_model = 4611686018427387904"}, {"heads = 2", "heads = 1"}});
+  });
+  EXPECT_TRUE(FailsWith(Run("evaluate --checkpoint " + path),
+                        {"huge.safetensors (saved config):", "'model.d_model'", "out of range"}));
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint " + path), {"out of range"}));
+}
+
+}  // namespace
+}  // namespace attnlab::experiments
