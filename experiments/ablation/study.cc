@@ -362,8 +362,10 @@ class StudyParser {
       if (list == nullptr) return Error(*picks, "`axes` is a table: { <axis name> = <level> }");
       for (const auto& [axis_name, pick_node] : InFileOrder(*list)) {
         const toml::node& pick = *pick_node;
-        const auto axis = std::find_if(axes.begin(), axes.end(),
-                                       [&](const Axis& a) { return a.name == axis_name; });
+        // By name, not the structured binding: clang before 16 cannot capture one.
+        const std::string& name = axis_name;
+        const auto axis =
+            std::find_if(axes.begin(), axes.end(), [&](const Axis& a) { return a.name == name; });
         if (axis == axes.end()) {
           std::vector<std::string> names;
           for (const Axis& a : axes) names.push_back(a.name);
