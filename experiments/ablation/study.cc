@@ -214,7 +214,13 @@ class StudyParser {
                        ": [study] needs `seeds` (a list such as [1, 2, 3], or a count such as 3)"));
     }
     if (const auto count = seeds->value_exact<int64_t>()) {
-      if (*count < 1) return Error(*seeds, "`seeds` as a count must be at least 1");
+      // Each seed is a training run of every cell: a count past this is a typo, and
+      // trillions of them would exhaust memory before anything runs.
+      constexpr int64_t kMaxSeedCount = 1000;
+      if (*count < 1 || *count > kMaxSeedCount) {
+        return Error(*seeds,
+                     absl::StrCat("`seeds` as a count must be between 1 and ", kMaxSeedCount));
+      }
       for (int64_t seed = 1; seed <= *count; ++seed) study->seeds.push_back(seed);
     } else if (const toml::array* list = seeds->as_array(); list != nullptr && !list->empty()) {
       for (const toml::node& seed : *list) {
