@@ -29,6 +29,19 @@ Cell MakeCell(const Study& study, const std::vector<size_t>& level_of_axis) {
   return cell;
 }
 
+// Every cell x seed is a training run; a grid larger than this is a mistake (a few axes
+// of ten values make a million cells), refused before it is built.
+constexpr size_t kMaxGridCells = 1000;
+
+bool GridTooLarge(const Study& study) {
+  size_t size = 1;
+  for (const Axis& axis : study.axes) {
+    size *= axis.levels.size();  // at most kMaxGridCells x levels: cannot overflow
+    if (size > kMaxGridCells) return true;
+  }
+  return false;
+}
+
 std::vector<Cell> Grid(const Study& study) {
   std::vector<Cell> cells;
   std::vector<size_t> index(study.axes.size(), 0);
@@ -100,6 +113,14 @@ absl::StatusOr<std::vector<Cell>> ExpandCells(const Study& study) {
   std::vector<Cell> cells;
   switch (study.design) {
     case StudyDesign::kGrid:
+      if (GridTooLarge(study)) {
+        std::vector<size_t> level_counts;
+        for (const Axis& axis : study.axes) level_counts.push_back(axis.levels.size());
+        return absl::InvalidArgumentError(absl::StrCat(
+            study.axes.front().where, ": the grid of ", absl::StrJoin(level_counts, " x "),
+            " levels has more than ", kMaxGridCells,
+            " cells; use fewer levels, design = \"one_at_a_time\" or a [[cell]] list"));
+      }
       cells = Grid(study);
       break;
     case StudyDesign::kOneAtATime:

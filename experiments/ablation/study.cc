@@ -214,7 +214,13 @@ class StudyParser {
                        ": [study] needs `seeds` (a list such as [1, 2, 3], or a count such as 3)"));
     }
     if (const auto count = seeds->value_exact<int64_t>()) {
-      if (*count < 1) return Error(*seeds, "`seeds` as a count must be at least 1");
+      // Each seed is a training run of every cell: a count past this is a typo, and
+      // trillions of them would exhaust memory before anything runs.
+      constexpr int64_t kMaxSeedCount = 1000;
+      if (*count < 1 || *count > kMaxSeedCount) {
+        return Error(*seeds,
+                     absl::StrCat("`seeds` as a count must be between 1 and ", kMaxSeedCount));
+      }
       for (int64_t seed = 1; seed <= *count; ++seed) study->seeds.push_back(seed);
     } else if (const toml::array* list = seeds->as_array(); list != nullptr && !list->empty()) {
       for (const toml::node& seed : *list) {
@@ -362,8 +368,10 @@ class StudyParser {
       if (list == nullptr) return Error(*picks, "`axes` is a table: { <axis name> = <level> }");
       for (const auto& [axis_name, pick_node] : InFileOrder(*list)) {
         const toml::node& pick = *pick_node;
-        const auto axis = std::find_if(axes.begin(), axes.end(),
-                                       [&](const Axis& a) { return a.name == axis_name; });
+        // By name, not the structured binding: clang before 16 cannot capture one.
+        const std::string& name = axis_name;
+        const auto axis =
+            std::find_if(axes.begin(), axes.end(), [&](const Axis& a) { return a.name == name; });
         if (axis == axes.end()) {
           std::vector<std::string> names;
           for (const Axis& a : axes) names.push_back(a.name);
