@@ -16,53 +16,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "framework/core/error.h"
+#include "framework/io/utf8.h"
 
 namespace attnlab::experiments {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
-// U+10FFFF), as TOML requires of every document.
-bool IsValidUtf8(const std::string& text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char lead = static_cast<unsigned char>(text[i]);
-    int continuation_bytes;
-    uint32_t code_point;
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    } else if (lead >= 0xC2 && lead <= 0xDF) {
-      continuation_bytes = 1;
-      code_point = lead & 0x1F;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      continuation_bytes = 2;
-      code_point = lead & 0x0F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      continuation_bytes = 3;
-      code_point = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (text.size() - i <= static_cast<size_t>(continuation_bytes)) return false;
-    for (int k = 1; k <= continuation_bytes; ++k) {
-      const unsigned char next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      code_point = (code_point << 6) | (next & 0x3F);
-    }
-    constexpr uint32_t kSmallestOfLength[] = {0, 0x80, 0x800, 0x10000};
-    if (code_point < kSmallestOfLength[continuation_bytes] || code_point > 0x10FFFF ||
-        (code_point >= 0xD800 && code_point <= 0xDFFF)) {
-      return false;
-    }
-    i += continuation_bytes + 1;
-  }
-  return true;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // Reads a chain of TOML files (base first) into a Config.
 class ConfigLoader {
@@ -307,7 +267,7 @@ absl::Status Config::Set(const std::string& assignment) {
       }
       // The resolved config is saved as TOML, which is UTF-8 only: other bytes would make
       // it, and every checkpoint's copy of it, unreadable.
-      if (!IsValidUtf8(unquoted)) {
+      if (FirstInvalidUtf8(unquoted).has_value()) {
         return absl::InvalidArgumentError(absl::StrCat(where, ": '", name, "' must be UTF-8 text"));
       }
       value = unquoted;

@@ -33,11 +33,6 @@ class WhitespaceTokenizer : public Tokenizer {
   std::string Join(const std::vector<std::string>& tokens) const override;
 };
 
-// The byte offset of the first byte of `text` that does not start a well-formed UTF-8
-// character (overlong forms, surrogates and code points past U+10FFFF included), or
-// nullopt if `text` is valid UTF-8. Vocabularies are stored in JSON, which needs it.
-std::optional<size_t> FirstInvalidUtf8(std::string_view text);
-
 // "char" or "whitespace".
 absl::StatusOr<std::shared_ptr<Tokenizer>> MakeTokenizer(const std::string& name);
 

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "experiments/tasks/task.h"
 #include "framework/core/error.h"
+#include "framework/io/utf8.h"
 
 namespace attnlab::experiments {
 namespace {

@@ -13,6 +13,7 @@
 
 #include "experiments/data/tokenizer.h"
 #include "experiments/trainer/model_factory.h"
+#include "framework/io/utf8.h"
 #include "gtest/gtest.h"
 
 namespace attnlab::experiments {

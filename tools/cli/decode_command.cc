@@ -10,6 +10,7 @@
 #include "experiments/trainer/evaluation.h"
 #include "experiments/trainer/train_step.h"
 #include "framework/core/error.h"
+#include "framework/io/utf8.h"
 #include "framework/ops/mixed_precision.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
@@ -25,7 +26,7 @@ absl::Status CheckSourceLines(const std::vector<std::string>& sources,
   const std::optional<int64_t> longest = experiments::LongestModelSequence(loaded.config);
   for (size_t i = 0; i < sources.size(); ++i) {
     const std::string where = absl::StrCat(input_name, ":", i + 1);
-    if (const std::optional<size_t> invalid = experiments::FirstInvalidUtf8(sources[i])) {
+    if (const std::optional<size_t> invalid = FirstInvalidUtf8(sources[i])) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": invalid UTF-8 (byte ", *invalid + 1, " of the line)"));
     }
