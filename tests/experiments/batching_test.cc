@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "experiments/data/vocabulary.h"
-#include "experiments/tasks/generation.h"
+#include "experiments/data/task_random.h"
 #include "gtest/gtest.h"
 
 namespace attnlab::experiments {
