@@ -74,10 +74,12 @@ TEST_F(AblationCliTest, DryRunListsTheRunsAndStartsNothing) {
       << output.out;
   EXPECT_NE(output.out.find("  dot         2     run     not started"), std::string::npos)
       << output.out;
-  EXPECT_NE(output.out.find("train tiny.toml --set model.attention=scaled_dot --set "
-                            "experiment.seed=1 --run_dir runs/tiny/scaled_dot/seed-1 --threads 1"),
+  // A run starts from its spec (its resolved config), not from --set flags.
+  EXPECT_NE(output.out.find("train runs/tiny/scaled_dot/seed-1/config.toml --run_dir "
+                            "runs/tiny/scaled_dot/seed-1 --threads 1\n"),
             std::string::npos)
       << output.out;
+  EXPECT_EQ(output.out.find("--set"), std::string::npos) << output.out;
   EXPECT_FALSE(fs::exists(directory_ / "runs"));
 }
 

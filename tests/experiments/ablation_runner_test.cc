@@ -145,10 +145,10 @@ TEST_F(AblationRunnerTest, InterruptedRunsResumeAndRunsWithoutACheckpointRerun) 
   EXPECT_EQ(Actions(*plan), (std::vector<RunAction>{RunAction::kSkip, RunAction::kResume,
                                                     RunAction::kRerun, RunAction::kSkip}));
   EXPECT_EQ(plan->runs[1].reason, "interrupted at step 20");
-  const std::vector<std::string> command = TrainCommand(*plan, plan->runs[1], Options());
+  const std::vector<std::string> command = TrainCommand(plan->runs[1], Options());
   EXPECT_EQ(command.back(), "--resume");
   EXPECT_EQ(command[1], "train");
-  EXPECT_EQ(TrainCommand(*plan, plan->runs[2], Options()).back(), "1");  // --threads 1, no --resume
+  EXPECT_EQ(TrainCommand(plan->runs[2], Options()).back(), "1");  // --threads 1, no --resume
 
   const std::vector<RunOutcome> outcomes = ExecuteStudy(*plan, Options());
   EXPECT_EQ(outcomes[1].status, RunStatus::kFinished) << outcomes[1].message;
@@ -190,6 +190,25 @@ TEST_F(AblationRunnerTest, AStudyChangedAfterItRanIsRefused) {
       << changed.status();
   // Other thread counts are not a change.
   EXPECT_TRUE(Plan().ok());
+}
+
+TEST_F(AblationRunnerTest, EachRunStartsFromItsRunSpec) {
+  absl::StatusOr<StudyPlan> plan = Plan();
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  plan->runs = {plan->runs[3]};  // dot, seed 2
+  const PlannedRun& run = plan->runs[0];
+  // No config key on the command line: the spec holds them all.
+  EXPECT_EQ(TrainCommand(run, Options()),
+            (std::vector<std::string>{ATTNLAB_CLI, "train", RunSpecPath(run), "--run_dir",
+                                      run.run_dir, "--threads", "1"}));
+  ASSERT_EQ(ExecuteStudy(*plan, Options())[0].status, RunStatus::kFinished);
+  // The spec the run trained from is the planned config (the trainer rewrote it with the
+  // thread count of --threads).
+  absl::StatusOr<Config> spec = Config::Load(RunSpecPath(run), {"experiment.threads=0"});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->ToToml(), run.config.ToToml());
+  EXPECT_EQ(spec->GetString("model.attention"), "dot");
+  EXPECT_EQ(spec->GetInt("experiment.seed"), 2);
 }
 
 }  // namespace

@@ -144,7 +144,7 @@ TEST_F(CmudictTaskTest, LoadsTheFetchedFileAndScoresWerPerAndExactMatch) {
 TEST(CmudictConfigsTest, ShippedConfigsLoadAndFitTheLongestWord) {
   for (const std::string name : {"transformer", "rnn_attention"}) {
     const absl::StatusOr<Config> config =
-        Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/cmudict/" + name + ".toml");
+        Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/recipes/cmudict/" + name + ".toml");
     ASSERT_TRUE(config.ok()) << config.status();
     EXPECT_EQ(config->GetString("task.name"), "cmudict");
     // The longest headword has 28 letters, the longest pronunciation 28 phonemes; + eos.

@@ -175,7 +175,7 @@ TEST_F(DeEnTaskTest, TrainsAndCachesSubwordsOnTheTrainingSplitAndScores) {
 
 TEST(DeEnConfigsTest, ShippedConfigLoadsAndItsModelFitsTheLongestPair) {
   const absl::StatusOr<Config> config =
-      Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/de_en/transformer.toml");
+      Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/recipes/de_en/transformer.toml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->GetString("task.name"), "de_en");
   // A SentencePiece piece covers at least one character, plus the leading "▁" and eos.

@@ -196,7 +196,7 @@ TEST_F(FaultTest, BurstsOfSigtermAndSigintDuringLongStepsSaveAndExit143Or130) {
 // step, ten SIGTERMs 100 ms apart. With a signal handler that ran on whichever thread the
 // kernel chose, 3 of 4 such runs aborted ("corrupted size vs. prev_size") or segfaulted.
 TEST_F(FaultTest, SigtermsInsideOneDnnKernelsNeverCorruptTheHeap) {
-  const std::string config = std::string(ATTNLAB_SOURCE_DIR) + "/experiments/copy/transformer.toml";
+  const std::string config = std::string(ATTNLAB_SOURCE_DIR) + "/experiments/recipes/copy/transformer.toml";
   for (int round = 0; round < 3; ++round) {
     const std::string run = absl::StrCat("run", round);
     SCOPED_TRACE(run);

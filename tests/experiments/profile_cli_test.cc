@@ -30,7 +30,7 @@ using testing::CliOutput;
 using testing::ReadFile;
 using Json = nlohmann::json;
 
-// Tiny sizes for experiments/copy/transformer.toml.
+// Tiny sizes for experiments/recipes/copy/transformer.toml.
 constexpr char kTinySets[] =
     "--set task.train_size=64 --set task.valid_size=8 --set task.test_size=8 "
     "--set model.d_model=16 --set model.d_ff=32 --set model.heads=2 "
@@ -89,7 +89,7 @@ class ProfileCliTest : public ::testing::Test {
 
 TEST_F(ProfileCliTest, ProfileWritesTablesAndATrace) {
   const CliOutput output = Run(std::string("profile '") + ATTNLAB_SOURCE_DIR +
-                               "/experiments/copy/transformer.toml' --steps 2 --warmup 1 "
+                               "/experiments/recipes/copy/transformer.toml' --steps 2 --warmup 1 "
                                "--threads 1 --out prof " +
                                kTinySets);
   ASSERT_EQ(output.exit_code, 0) << output.err;
@@ -105,7 +105,7 @@ TEST_F(ProfileCliTest, ProfileWritesTablesAndATrace) {
 
 TEST_F(ProfileCliTest, TrainWithProfileWritesIntoTheRunDirectory) {
   const CliOutput output = Run(std::string("train '") + ATTNLAB_SOURCE_DIR +
-                               "/experiments/copy/transformer.toml' --profile --quiet --threads 1 "
+                               "/experiments/recipes/copy/transformer.toml' --profile --quiet --threads 1 "
                                "--run_dir run --set train.max_steps=4 --set train.eval_every=4 " +
                                kTinySets);
   ASSERT_EQ(output.exit_code, 0) << output.err;
@@ -117,7 +117,7 @@ TEST_F(ProfileCliTest, TrainWithProfileWritesIntoTheRunDirectory) {
 
 TEST_F(ProfileCliTest, BadStepCountIsAOneLineError) {
   const CliOutput output = Run(std::string("profile '") + ATTNLAB_SOURCE_DIR +
-                               "/experiments/copy/transformer.toml' --steps 0");
+                               "/experiments/recipes/copy/transformer.toml' --steps 0");
   EXPECT_EQ(output.exit_code, 1);
   EXPECT_NE(output.err.find("--steps must be >= 1"), std::string::npos) << output.err;
   EXPECT_TRUE(output.out.empty());
