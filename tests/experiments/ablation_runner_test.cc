@@ -16,7 +16,8 @@
 #include "experiments/ablation/study.h"
 #include "experiments/trainer/run_result.h"
 #include "gtest/gtest.h"
-#include "tests/experiments/ablation_tiny_config.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tiny_config.h"
 
 #ifndef ATTNLAB_CLI
 #error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
@@ -27,7 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using testing::kTinyConfig;
+using testing::TinyConfigToml;
 
 std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -36,18 +37,11 @@ std::string ReadFile(const fs::path& path) {
   return text.str();
 }
 
-class AblationRunnerTest : public ::testing::Test {
+class AblationRunnerTest : public attnlab::testing::TempDirTest {
  protected:
   void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_ablation_runner_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-    std::ofstream(directory_ / "tiny.toml") << kTinyConfig;
+    std::ofstream(directory_ / "tiny.toml") << TinyConfigToml(testing::kShortRun);
   }
-  void TearDown() override { fs::remove_all(directory_); }
 
   // A study of two cells (attention scaled_dot, dot) x two seeds, with `extra` appended.
   absl::StatusOr<StudyPlan> Plan(const std::string& extra = "") {
@@ -80,8 +74,6 @@ values = ["scaled_dot", "dot"]
     for (const PlannedRun& run : plan.runs) actions.push_back(run.action);
     return actions;
   }
-
-  fs::path directory_;
 };
 
 TEST_F(AblationRunnerTest, AStudyStoppedAfterOneRunRunsOnlyTheRestWhenRerun) {
@@ -204,7 +196,9 @@ TEST_F(AblationRunnerTest, EachRunStartsFromItsRunSpec) {
   ASSERT_EQ(ExecuteStudy(*plan, Options())[0].status, RunStatus::kFinished);
   // The spec the run trained from is the planned config (the trainer rewrote it with the
   // thread count of --threads).
-  absl::StatusOr<Config> spec = Config::Load(RunSpecPath(run), {"experiment.threads=0"});
+  absl::StatusOr<Config> spec = Config::Load(
+      RunSpecPath(run),
+      {"experiment.threads=" + std::to_string(run.config.GetInt("experiment.threads"))});
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->ToToml(), run.config.ToToml());
   EXPECT_EQ(spec->GetString("model.attention"), "dot");

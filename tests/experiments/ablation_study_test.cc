@@ -13,6 +13,7 @@
 #include "experiments/ablation/plan.h"
 #include "experiments/ablation/study.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -407,18 +408,11 @@ TEST(AblationStudyTest, TimeToMustBeATableOfNumbers) {
 
 // ---- the plan: checks that need the base config -----------------------------------
 
-class AblationPlanTest : public ::testing::Test {
+class AblationPlanTest : public attnlab::testing::TempDirTest {
  protected:
   void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_ablation_plan_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
     std::ofstream(directory_ / "base.toml") << "[task]\nname = \"copy\"\n[train]\nmax_steps = 5\n";
   }
-  void TearDown() override { fs::remove_all(directory_); }
 
   absl::StatusOr<StudyPlan> Plan(const std::string& text) {
     const std::string path = (directory_ / "study.toml").string();
@@ -428,8 +422,6 @@ class AblationPlanTest : public ::testing::Test {
     options.runs_dir = (directory_ / "runs").string();
     return PlanStudy(*study, options);
   }
-
-  fs::path directory_;
 };
 
 TEST_F(AblationPlanTest, EveryCellTimesEverySeedIsARunInItsOwnDirectory) {

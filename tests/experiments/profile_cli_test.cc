@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/temp_dir.h"
 
 #ifndef ATTNLAB_CLI
 #error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
@@ -36,17 +37,8 @@ constexpr char kTinySets[] =
     "--set model.d_model=16 --set model.d_ff=32 --set model.heads=2 "
     "--set model.encoder_layers=1 --set model.decoder_layers=1 --set train.batch_tokens=160";
 
-class ProfileCliTest : public ::testing::Test {
+class ProfileCliTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_profile_cli_" + std::to_string(getpid()) + "_" +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-
   // `attnlab ARGUMENTS` in the test directory.
   CliOutput Run(const std::string& arguments) { return testing::RunAttnlab(directory_, arguments); }
 
@@ -83,8 +75,6 @@ class ProfileCliTest : public ::testing::Test {
       }
     }
   }
-
-  fs::path directory_;
 };
 
 TEST_F(ProfileCliTest, ProfileWritesTablesAndATrace) {
@@ -104,10 +94,11 @@ TEST_F(ProfileCliTest, ProfileWritesTablesAndATrace) {
 }
 
 TEST_F(ProfileCliTest, TrainWithProfileWritesIntoTheRunDirectory) {
-  const CliOutput output = Run(std::string("train '") + ATTNLAB_SOURCE_DIR +
-                               "/experiments/recipes/copy/transformer.toml' --profile --quiet --threads 1 "
-                               "--run_dir run --set train.max_steps=4 --set train.eval_every=4 " +
-                               kTinySets);
+  const CliOutput output =
+      Run(std::string("train '") + ATTNLAB_SOURCE_DIR +
+          "/experiments/recipes/copy/transformer.toml' --profile --quiet --threads 1 "
+          "--run_dir run --set train.max_steps=4 --set train.eval_every=4 " +
+          kTinySets);
   ASSERT_EQ(output.exit_code, 0) << output.err;
   // A 4-step run profiles its second half.
   EXPECT_NE(ReadFile(directory_ / "run" / "profile.txt").find("profile: 2 steps"),
