@@ -48,14 +48,6 @@ std::vector<std::string> Differences(const Config& previous, const Config& curre
   return differences;
 }
 
-std::string OverrideText(const KeyAssignment& assignment) {
-  // Config::Set reads a bare string as the string itself.
-  if (const auto* text = std::get_if<std::string>(&assignment.value)) {
-    return absl::StrCat(assignment.key, "=", *text);
-  }
-  return absl::StrCat(assignment.key, "=", FormatConfigValue(assignment.value));
-}
-
 absl::StatusOr<Config> CellConfig(const Study& study, const Cell& cell, int64_t seed) {
   absl::StatusOr<Config> config = Config::Load(study.base_config);
   if (!config.ok()) {
@@ -236,12 +228,8 @@ absl::StatusOr<StudyPlan> PlanStudy(const Study& study, const PlanOptions& optio
       run.seed = seed;
       run.run_dir =
           (fs::path(plan.study_dir) / plan.cells[c].name / absl::StrCat("seed-", seed)).string();
-      for (const KeyAssignment& assignment : plan.cells[c].assignments) {
-        run.overrides.push_back(OverrideText(assignment));
-      }
-      run.overrides.push_back(absl::StrCat("experiment.seed=", seed));
-      ASSIGN_OR_RETURN(const Config config, CellConfig(study, plan.cells[c], seed));
-      RETURN_IF_ERROR(DecideAction(config, &run));
+      ASSIGN_OR_RETURN(run.config, CellConfig(study, plan.cells[c], seed));
+      RETURN_IF_ERROR(DecideAction(run.config, &run));
       plan.runs.push_back(std::move(run));
     }
   }

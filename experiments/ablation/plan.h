@@ -31,8 +31,9 @@ struct PlannedRun {
   size_t cell = 0;  // index into StudyPlan::cells
   int64_t seed = 0;
   std::string run_dir;
-  // The `attnlab train` overrides, "table.key=value", that make the base config this run's.
-  std::vector<std::string> overrides;
+  // The run's fully resolved config (the base config, the cell's assignments and
+  // experiment.seed): its run spec (scheduler.h).
+  Config config;
   RunAction action = RunAction::kRun;
   std::string reason;  // "finished", "interrupted at step 300", ...
 };

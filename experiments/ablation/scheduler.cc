@@ -18,6 +18,7 @@
 #include "experiments/trainer/run_directory_lock.h"
 #include "experiments/trainer/run_result.h"
 #include "framework/core/stop_request.h"
+#include "framework/io/atomic_file.h"
 #include "framework/io/text_file.h"
 
 extern char** environ;
@@ -103,17 +104,22 @@ const char* RunStatusName(RunStatus status) {
   return "?";
 }
 
-std::vector<std::string> TrainCommand(const StudyPlan& plan, const PlannedRun& run,
-                                      const SchedulerOptions& options) {
-  std::vector<std::string> command = {options.executable, "train", plan.study.base_config};
-  for (const std::string& assignment : run.overrides) {
-    command.push_back("--set");
-    command.push_back(assignment);
-  }
-  command.push_back("--run_dir");
-  command.push_back(run.run_dir);
-  command.push_back("--threads");
-  command.push_back(absl::StrCat(options.threads_per_run));
+std::string RunSpecPath(const PlannedRun& run) {
+  return (fs::path(run.run_dir) / kRunSpecFile).string();
+}
+
+absl::Status WriteRunSpec(const PlannedRun& run) {
+  return WriteFileAtomically(RunSpecPath(run), run.config.ToToml());
+}
+
+std::vector<std::string> TrainCommand(const PlannedRun& run, const SchedulerOptions& options) {
+  std::vector<std::string> command = {options.executable,
+                                      "train",
+                                      RunSpecPath(run),
+                                      "--run_dir",
+                                      run.run_dir,
+                                      "--threads",
+                                      absl::StrCat(options.threads_per_run)};
   if (run.action == RunAction::kResume) command.push_back("--resume");
   return command;
 }
@@ -161,9 +167,13 @@ std::vector<RunOutcome> ExecuteStudy(const StudyPlan& plan, const SchedulerOptio
       if (run.action == RunAction::kRerun) fs::remove_all(run.run_dir, ignored);
       fs::create_directories(run.run_dir, ignored);
       if (options.on_start) options.on_start(index, run);
+      if (const absl::Status written = WriteRunSpec(run); !written.ok()) {
+        finish(index, {RunStatus::kFailed, 0.0, std::string(written.message())});
+        continue;
+      }
       std::string error;
-      const pid_t pid = Spawn(TrainCommand(plan, run, options),
-                              (fs::path(run.run_dir) / "train.log").string(), &error);
+      const pid_t pid =
+          Spawn(TrainCommand(run, options), (fs::path(run.run_dir) / "train.log").string(), &error);
       if (pid < 0) {
         finish(index, {RunStatus::kFailed, 0.0, error});
         continue;

@@ -1,8 +1,12 @@
-// Runs a study's planned runs, each as its own `attnlab train` process, `jobs` at a time:
+// Runs a study's planned runs, each as its own `attnlab train` process, `jobs` at a time.
+// A run starts from its run spec, not from command-line overrides: the run's fully
+// resolved config (PlannedRun::config, every key, as Config::ToToml prints it) written
+// to D/config.toml, the file the trainer saves there anyway. The process is then
 //
-//   attnlab train BASE --set k=v ... --set experiment.seed=N --run_dir D --threads T [--resume]
+//   attnlab train D/config.toml --run_dir D --threads T [--resume]
 //
-// with its output appended to D/train.log. A run that crashes fails alone; the others go
+// with its output appended to D/train.log (the trainer rewrites D/config.toml with the
+// same config, experiment.threads = T). A run that crashes fails alone; the others go
 // on. When `stop_requested` turns true (Ctrl-C), no new run starts and the running ones
 // get SIGINT, which makes the trainer save a checkpoint and exit 130; the study resumes
 // them when rerun. A run whose directory another process has locked fails without being
@@ -13,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "experiments/ablation/plan.h"
 
 namespace attnlab::experiments {
@@ -46,8 +51,14 @@ struct SchedulerOptions {
 // One outcome per planned run, in plan order.
 std::vector<RunOutcome> ExecuteStudy(const StudyPlan& plan, const SchedulerOptions& options);
 
-// The command line of one run (argv[0] is `executable`).
-std::vector<std::string> TrainCommand(const StudyPlan& plan, const PlannedRun& run,
-                                      const SchedulerOptions& options);
+// The run spec's file in a run directory.
+inline constexpr char kRunSpecFile[] = "config.toml";
+// <run_dir>/config.toml.
+std::string RunSpecPath(const PlannedRun& run);
+// Writes the run's spec (atomically) into its run directory, which must exist.
+absl::Status WriteRunSpec(const PlannedRun& run);
+
+// The command line of one run (argv[0] is `executable`); it reads the run's spec.
+std::vector<std::string> TrainCommand(const PlannedRun& run, const SchedulerOptions& options);
 
 }  // namespace attnlab::experiments

@@ -64,7 +64,7 @@ class StudyParser {
       return absl::InvalidArgumentError(
           absl::StrCat(path_,
                        ":1: no [study] table (it names the base config, seeds and "
-                       "metrics; see experiments/ablations/README.md)"));
+                       "metrics; see experiments/recipes/studies/README.md)"));
     }
     RETURN_IF_ERROR(ParseHeader(*header, &study));
     if (const toml::node* set = root.get("set")) {

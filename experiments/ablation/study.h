@@ -1,5 +1,5 @@
 // A study file: the description of an ablation (a TOML file, see
-// experiments/ablations/README.md). It names a base config, the keys every cell sets, the
+// experiments/recipes/studies/README.md). It names a base config, the keys every cell sets, the
 // axes to vary, how cells are formed from them, the seeds and the metrics to report:
 //
 //   [study]

@@ -1,5 +1,5 @@
 // Time to a target: when a run's validation `metric` first reached a value (a study's
-// `time_to`, see experiments/ablations/README.md), read from its metrics.jsonl.
+// `time_to`, see experiments/recipes/studies/README.md), read from its metrics.jsonl.
 //
 // The time is training time: the run's elapsed wall time at that step (`elapsed_seconds`,
 // logged by the trainer in `train` records and, since it was added, in `eval` records)

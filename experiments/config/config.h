@@ -1,7 +1,7 @@
 // An experiment's configuration: a TOML file checked strictly against the schema
 // (schema.h), with `base = "..."` inheritance and command-line overrides.
 //
-//   ASSIGN_OR_RETURN(Config config, Config::Load("experiments/copy/transformer.toml",
+//   ASSIGN_OR_RETURN(Config config, Config::Load("experiments/recipes/copy/transformer.toml",
 //                                                {"train.max_steps=100"}));
 //   config.GetInt("model.d_model");
 //

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "experiments/data/task_random.h"
 #include "experiments/data/vocabulary.h"
-#include "experiments/tasks/generation.h"
 
 namespace attnlab::experiments {
 

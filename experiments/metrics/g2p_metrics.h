@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "experiments/tasks/task.h"
+#include "experiments/data/example.h"
 
 namespace attnlab::experiments {
 

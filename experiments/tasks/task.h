@@ -13,19 +13,10 @@
 
 #include "absl/status/statusor.h"
 #include "experiments/config/config.h"
+#include "experiments/data/example.h"
 #include "experiments/data/tokenizer.h"
 
 namespace attnlab::experiments {
-
-struct Example {
-  std::string source;
-  // references[0] is the training target; every reference counts when scoring
-  // (e.g. alternative pronunciations).
-  std::vector<std::string> references;
-  // "train.tsv:12" for an example read from a file (its first line), for messages;
-  // empty for generated examples.
-  std::string origin = {};
-};
 
 struct Splits {
   std::vector<Example> train, valid, test;

@@ -233,8 +233,13 @@ std::string DefaultRunDirectory(const Config& config) {
     fs::path path = config.path().empty() ? fs::path("run") : fs::path(config.path());
     path.replace_extension();
     const std::string text = path.lexically_normal().generic_string();
-    const size_t marker = text.rfind("experiments/");
-    experiment = marker == std::string::npos ? path.filename().string() : text.substr(marker + 12);
+    // Recipes live in experiments/recipes/<task>/; runs are named after <task>/<config>.
+    const std::string prefix = text.rfind("experiments/recipes/") != std::string::npos
+                                   ? "experiments/recipes/"
+                                   : "experiments/";
+    const size_t marker = text.rfind(prefix);
+    experiment = marker == std::string::npos ? path.filename().string()
+                                             : text.substr(marker + prefix.size());
   }
   return (fs::path(config.GetString("experiment.runs_dir")) / experiment /
           absl::StrCat("seed-", config.GetInt("experiment.seed")))

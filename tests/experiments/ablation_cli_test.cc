@@ -17,8 +17,9 @@
 
 #include "experiments/trainer/run_directory_lock.h"
 #include "gtest/gtest.h"
-#include "tests/experiments/ablation_tiny_config.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tiny_config.h"
 
 extern char** environ;
 
@@ -29,7 +30,7 @@ namespace fs = std::filesystem;
 using testing::CliOutput;
 using testing::ReadFile;
 
-using testing::kTinyConfig;
+using testing::TinyConfigToml;
 
 constexpr char kStudy[] = R"toml(# A tiny study for the tests.
 [study]
@@ -43,24 +44,15 @@ key = "model.attention"
 values = ["scaled_dot", "dot"]
 )toml";
 
-class AblationCliTest : public ::testing::Test {
+class AblationCliTest : public attnlab::testing::TempDirTest {
  protected:
   void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_ablation_cli_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-    std::ofstream(directory_ / "tiny.toml") << kTinyConfig;
+    std::ofstream(directory_ / "tiny.toml") << TinyConfigToml(testing::kShortRun);
     std::ofstream(directory_ / "study.toml") << kStudy;
   }
-  void TearDown() override { fs::remove_all(directory_); }
 
   // `attnlab ARGUMENTS` in the test directory.
   CliOutput Run(const std::string& arguments) { return testing::RunAttnlab(directory_, arguments); }
-
-  fs::path directory_;
 };
 
 TEST_F(AblationCliTest, DryRunListsTheRunsAndStartsNothing) {
@@ -74,10 +66,12 @@ TEST_F(AblationCliTest, DryRunListsTheRunsAndStartsNothing) {
       << output.out;
   EXPECT_NE(output.out.find("  dot         2     run     not started"), std::string::npos)
       << output.out;
-  EXPECT_NE(output.out.find("train tiny.toml --set model.attention=scaled_dot --set "
-                            "experiment.seed=1 --run_dir runs/tiny/scaled_dot/seed-1 --threads 1"),
+  // A run starts from its spec (its resolved config), not from --set flags.
+  EXPECT_NE(output.out.find("train runs/tiny/scaled_dot/seed-1/config.toml --run_dir "
+                            "runs/tiny/scaled_dot/seed-1 --threads 1\n"),
             std::string::npos)
       << output.out;
+  EXPECT_EQ(output.out.find("--set"), std::string::npos) << output.out;
   EXPECT_FALSE(fs::exists(directory_ / "runs"));
 }
 

@@ -16,7 +16,8 @@
 #include "experiments/ablation/study.h"
 #include "experiments/trainer/run_result.h"
 #include "gtest/gtest.h"
-#include "tests/experiments/ablation_tiny_config.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tiny_config.h"
 
 #ifndef ATTNLAB_CLI
 #error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
@@ -27,7 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using testing::kTinyConfig;
+using testing::TinyConfigToml;
 
 std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -36,18 +37,11 @@ std::string ReadFile(const fs::path& path) {
   return text.str();
 }
 
-class AblationRunnerTest : public ::testing::Test {
+class AblationRunnerTest : public attnlab::testing::TempDirTest {
  protected:
   void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_ablation_runner_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-    std::ofstream(directory_ / "tiny.toml") << kTinyConfig;
+    std::ofstream(directory_ / "tiny.toml") << TinyConfigToml(testing::kShortRun);
   }
-  void TearDown() override { fs::remove_all(directory_); }
 
   // A study of two cells (attention scaled_dot, dot) x two seeds, with `extra` appended.
   absl::StatusOr<StudyPlan> Plan(const std::string& extra = "") {
@@ -80,8 +74,6 @@ values = ["scaled_dot", "dot"]
     for (const PlannedRun& run : plan.runs) actions.push_back(run.action);
     return actions;
   }
-
-  fs::path directory_;
 };
 
 TEST_F(AblationRunnerTest, AStudyStoppedAfterOneRunRunsOnlyTheRestWhenRerun) {
@@ -145,10 +137,10 @@ TEST_F(AblationRunnerTest, InterruptedRunsResumeAndRunsWithoutACheckpointRerun) 
   EXPECT_EQ(Actions(*plan), (std::vector<RunAction>{RunAction::kSkip, RunAction::kResume,
                                                     RunAction::kRerun, RunAction::kSkip}));
   EXPECT_EQ(plan->runs[1].reason, "interrupted at step 20");
-  const std::vector<std::string> command = TrainCommand(*plan, plan->runs[1], Options());
+  const std::vector<std::string> command = TrainCommand(plan->runs[1], Options());
   EXPECT_EQ(command.back(), "--resume");
   EXPECT_EQ(command[1], "train");
-  EXPECT_EQ(TrainCommand(*plan, plan->runs[2], Options()).back(), "1");  // --threads 1, no --resume
+  EXPECT_EQ(TrainCommand(plan->runs[2], Options()).back(), "1");  // --threads 1, no --resume
 
   const std::vector<RunOutcome> outcomes = ExecuteStudy(*plan, Options());
   EXPECT_EQ(outcomes[1].status, RunStatus::kFinished) << outcomes[1].message;
@@ -190,6 +182,27 @@ TEST_F(AblationRunnerTest, AStudyChangedAfterItRanIsRefused) {
       << changed.status();
   // Other thread counts are not a change.
   EXPECT_TRUE(Plan().ok());
+}
+
+TEST_F(AblationRunnerTest, EachRunStartsFromItsRunSpec) {
+  absl::StatusOr<StudyPlan> plan = Plan();
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  plan->runs = {plan->runs[3]};  // dot, seed 2
+  const PlannedRun& run = plan->runs[0];
+  // No config key on the command line: the spec holds them all.
+  EXPECT_EQ(TrainCommand(run, Options()),
+            (std::vector<std::string>{ATTNLAB_CLI, "train", RunSpecPath(run), "--run_dir",
+                                      run.run_dir, "--threads", "1"}));
+  ASSERT_EQ(ExecuteStudy(*plan, Options())[0].status, RunStatus::kFinished);
+  // The spec the run trained from is the planned config (the trainer rewrote it with the
+  // thread count of --threads).
+  absl::StatusOr<Config> spec = Config::Load(
+      RunSpecPath(run),
+      {"experiment.threads=" + std::to_string(run.config.GetInt("experiment.threads"))});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->ToToml(), run.config.ToToml());
+  EXPECT_EQ(spec->GetString("model.attention"), "dot");
+  EXPECT_EQ(spec->GetInt("experiment.seed"), 2);
 }
 
 }  // namespace

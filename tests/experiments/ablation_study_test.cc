@@ -13,6 +13,7 @@
 #include "experiments/ablation/plan.h"
 #include "experiments/ablation/study.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -74,16 +75,16 @@ dropout = 0.0
 key = "model.heads"
 values = [4, 1]
 )toml",
-                                           "experiments/ablations/heads.toml");
+                                           "experiments/recipes/studies/heads.toml");
   ASSERT_TRUE(study.ok()) << study.status();
   EXPECT_EQ(study->name, "heads");
   EXPECT_EQ(study->description, "Heads.");
-  EXPECT_EQ(study->base_config, "experiments/copy/transformer.toml");
+  EXPECT_EQ(study->base_config, "experiments/recipes/copy/transformer.toml");
   EXPECT_EQ(study->seeds, (std::vector<int64_t>{1, 2, 3}));
   EXPECT_EQ(study->metrics, (std::vector<std::string>{"exact_match", "loss"}));
   ASSERT_EQ(study->common.size(), 2u);
   EXPECT_EQ(study->common[0].key, "train.max_steps");
-  EXPECT_EQ(study->common[0].where, "experiments/ablations/heads.toml:9");
+  EXPECT_EQ(study->common[0].where, "experiments/recipes/studies/heads.toml:9");
   EXPECT_EQ(study->common[1].key, "model.dropout");
   ASSERT_EQ(study->axes.size(), 1u);
   EXPECT_EQ(study->axes[0].name, "heads");
@@ -407,18 +408,11 @@ TEST(AblationStudyTest, TimeToMustBeATableOfNumbers) {
 
 // ---- the plan: checks that need the base config -----------------------------------
 
-class AblationPlanTest : public ::testing::Test {
+class AblationPlanTest : public attnlab::testing::TempDirTest {
  protected:
   void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_ablation_plan_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
     std::ofstream(directory_ / "base.toml") << "[task]\nname = \"copy\"\n[train]\nmax_steps = 5\n";
   }
-  void TearDown() override { fs::remove_all(directory_); }
 
   absl::StatusOr<StudyPlan> Plan(const std::string& text) {
     const std::string path = (directory_ / "study.toml").string();
@@ -428,8 +422,6 @@ class AblationPlanTest : public ::testing::Test {
     options.runs_dir = (directory_ / "runs").string();
     return PlanStudy(*study, options);
   }
-
-  fs::path directory_;
 };
 
 TEST_F(AblationPlanTest, EveryCellTimesEverySeedIsARunInItsOwnDirectory) {
@@ -444,8 +436,11 @@ values = [4, 2]
   EXPECT_EQ(plan->runs[1].cell, 0u);
   EXPECT_EQ(plan->runs[1].seed, 2);
   EXPECT_EQ(plan->runs[1].run_dir, (directory_ / "runs/study/heads-4/seed-2").string());
-  EXPECT_EQ(plan->runs[2].overrides,
-            (std::vector<std::string>{"model.heads=2", "experiment.seed=1"}));
+  // Each run's spec: the base config with the cell's keys and the run's seed.
+  EXPECT_EQ(plan->runs[2].config.GetInt("model.heads"), 2);
+  EXPECT_EQ(plan->runs[2].config.GetInt("experiment.seed"), 1);
+  EXPECT_EQ(plan->runs[1].config.GetInt("experiment.seed"), 2);
+  EXPECT_EQ(plan->runs[1].config.GetInt("train.max_steps"), 5);
   for (const PlannedRun& run : plan->runs) EXPECT_EQ(run.action, RunAction::kRun);
   EXPECT_EQ(plan->configs[1].GetInt("model.heads"), 2);
   EXPECT_EQ(plan->configs[1].GetInt("train.max_steps"), 5);  // from the base config

@@ -71,8 +71,8 @@ struct Fixture {
   std::vector<CellRuns> results;
   Fixture() {
     plan.study.name = "s";
-    plan.study.path = "experiments/ablations/s.toml";
-    plan.study.base_config = "experiments/dates/transformer.toml";
+    plan.study.path = "experiments/recipes/studies/s.toml";
+    plan.study.base_config = "experiments/recipes/dates/transformer.toml";
     plan.study.seeds = {1, 2, 3};
     plan.study.metrics = {"exact_match", "loss"};
     plan.study_dir = "runs/s";

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "experiments/data/task_random.h"
 #include "experiments/data/vocabulary.h"
-#include "experiments/tasks/generation.h"
 #include "gtest/gtest.h"
 
 namespace attnlab::experiments {

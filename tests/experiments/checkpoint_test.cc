@@ -23,6 +23,8 @@
 #include "framework/optim/adam.h"
 #include "framework/optim/sgd.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tiny_config.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -32,15 +34,11 @@ using OrderedJson = nlohmann::ordered_json;
 
 constexpr int64_t kVocabulary = 9;  // 4 special tokens and 5 symbols
 
+// The tiny config's model, seeded, without dropout: steps repeat exactly.
 Config TinyConfig(const std::vector<std::string>& overrides = {}) {
-  std::vector<std::string> all = {"model.d_model=16",       "model.heads=2",
-                                  "model.d_ff=32",          "model.encoder_layers=1",
-                                  "model.decoder_layers=1", "experiment.seed=3",
-                                  "model.dropout=0"};  // no dropout: steps repeat exactly
+  std::vector<std::string> all = {"experiment.seed=3", "model.dropout=0"};
   all.insert(all.end(), overrides.begin(), overrides.end());
-  absl::StatusOr<Config> config = Config::Parse("", "tiny.toml", all);
-  EXPECT_TRUE(config.ok()) << config.status();
-  return *config;
+  return testing::TinyConfig(all);
 }
 
 std::shared_ptr<nn::Seq2SeqModel> Model(const Config& config) {
@@ -181,14 +179,9 @@ std::string Join(const SafetensorsParts& parts) {
   return LengthPrefix(header.size()) + header + parts.data;
 }
 
-class CheckpointTest : public ::testing::Test {
+class CheckpointTest : public attnlab::testing::TempDirTest {
  protected:
   void SetUp() override {
-    const std::string test_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_checkpoint_" + test_name + "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
     config_ = TinyConfig();
     model_ = Model(config_);
     optimizer_ = std::make_unique<Adam>(model_->NamedParameters());
@@ -196,7 +189,6 @@ class CheckpointTest : public ::testing::Test {
     path_ = Path("checkpoint.safetensors");
     ASSERT_TRUE(SaveCheckpoint(path_, *model_, optimizer_.get(), SampleContents(config_)).ok());
   }
-  void TearDown() override { fs::remove_all(directory_); }
 
   std::string Path(const std::string& name) const { return (directory_ / name).string(); }
 
@@ -223,7 +215,6 @@ class CheckpointTest : public ::testing::Test {
     ExpectLoadError(path, parts, config_);
   }
 
-  fs::path directory_;
   Config config_;
   std::shared_ptr<nn::Seq2SeqModel> model_;
   std::unique_ptr<Adam> optimizer_;

@@ -22,6 +22,8 @@
 #include "framework/ops/ops.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tiny_config.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -30,39 +32,6 @@ namespace fs = std::filesystem;
 using testing::CliOutput;
 using testing::ReadFile;
 using Json = nlohmann::json;
-
-constexpr char kTinyConfig[] = R"toml(
-[experiment]
-seed = 5
-
-[task]
-name = "copy"
-vocab_size = 5
-min_length = 3
-max_length = 5
-train_size = 200
-valid_size = 20
-test_size = 20
-
-[model]
-d_model = 16
-heads = 2
-d_ff = 32
-encoder_layers = 1
-decoder_layers = 1
-
-[train]
-lr = 0.003
-schedule = "constant"
-max_steps = 30
-eval_every = 10
-log_every = 5
-checkpoint_every = 10
-batch_tokens = 64
-
-[eval]
-samples = 5
-)toml";
 
 const char* const kCommands[] = {"ablate", "bench", "decode",  "demo",   "dump", "evaluate",
                                  "init",   "keys",  "profile", "report", "train"};
@@ -92,22 +61,19 @@ class CliTest : public ::testing::Test {
  protected:
   // One training run shared by the tests that read its checkpoints.
   static void SetUpTestSuite() {
-    directory_ =
-        new fs::path(fs::path(::testing::TempDir()) / ("attnlab_cli_" + std::to_string(getpid())));
-    fs::remove_all(*directory_);
-    fs::create_directories(*directory_);
-    WriteFile(*directory_ / "tiny.toml", kTinyConfig);
+    directory_ = new attnlab::testing::ScratchDirectory("cli");
+    // Five validation samples, decoded again by DecodeFromStandardInputMatchesTheSamplesOfTheRun.
+    WriteFile(*directory_ / "tiny.toml", testing::TinyConfigToml({"eval.samples=5"}));
     train_ = new CliOutput(Run("train tiny.toml --run_dir run --quiet --threads 1"));
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*directory_);
     delete directory_;
     delete train_;
   }
 
   // Runs a shell command line in the test directory, capturing stdout and stderr.
   static CliOutput Shell(const std::string& command_line) {
-    return testing::RunShell(*directory_, command_line);
+    return testing::RunShell(directory_->path(), command_line);
   }
   // `attnlab ARGUMENTS`, with standard input from /dev/null.
   static CliOutput Run(const std::string& arguments) {
@@ -137,11 +103,11 @@ class CliTest : public ::testing::Test {
     return ::testing::AssertionSuccess();
   }
 
-  static fs::path* directory_;
+  static attnlab::testing::ScratchDirectory* directory_;
   static CliOutput* train_;
 };
 
-fs::path* CliTest::directory_ = nullptr;
+attnlab::testing::ScratchDirectory* CliTest::directory_ = nullptr;
 CliOutput* CliTest::train_ = nullptr;
 
 // ---- train, evaluate, decode, report ----------------------------------------------------

@@ -13,6 +13,7 @@
 #include "experiments/tasks/cmudict_parser.h"
 #include "experiments/tasks/task.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -77,18 +78,8 @@ TEST(CmudictParserTest, MalformedLinesAreErrorsWithFileAndLine) {
   }
 }
 
-class CmudictTaskTest : public ::testing::Test {
+class CmudictTaskTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_cmudict_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-
   Config MakeConfig() const {
     absl::StatusOr<Config> config =
         Config::Parse("", "cmudict_test",
@@ -97,8 +88,6 @@ class CmudictTaskTest : public ::testing::Test {
     EXPECT_TRUE(config.ok()) << config.status();
     return *config;
   }
-
-  fs::path directory_;
 };
 
 TEST_F(CmudictTaskTest, MissingDataNamesTheFetchCommand) {
@@ -143,8 +132,8 @@ TEST_F(CmudictTaskTest, LoadsTheFetchedFileAndScoresWerPerAndExactMatch) {
 
 TEST(CmudictConfigsTest, ShippedConfigsLoadAndFitTheLongestWord) {
   for (const std::string name : {"transformer", "rnn_attention"}) {
-    const absl::StatusOr<Config> config =
-        Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/cmudict/" + name + ".toml");
+    const absl::StatusOr<Config> config = Config::Load(
+        std::string(ATTNLAB_SOURCE_DIR) + "/experiments/recipes/cmudict/" + name + ".toml");
     ASSERT_TRUE(config.ok()) << config.status();
     EXPECT_EQ(config->GetString("task.name"), "cmudict");
     // The longest headword has 28 letters, the longest pronunciation 28 phonemes; + eos.

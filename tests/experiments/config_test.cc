@@ -16,6 +16,7 @@
 #include "experiments/config/schema.h"
 #include "framework/core/error.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -31,18 +32,8 @@ namespace fs = std::filesystem;
   return ::testing::AssertionSuccess();
 }
 
-class ConfigTest : public ::testing::Test {
+class ConfigTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    // The process id keeps concurrent runs (ctest -j, other build directories) apart.
-    const std::string test_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_config_" + test_name + "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-
   // Writes `contents` to `name` under the test's directory and returns the path.
   std::string Write(const std::string& name, const std::string& contents) {
     const fs::path path = directory_ / name;
@@ -50,8 +41,6 @@ class ConfigTest : public ::testing::Test {
     std::ofstream(path, std::ios::binary) << contents;
     return path.string();
   }
-
-  fs::path directory_;
 };
 
 // ---- Strict keys ----------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include "experiments/tasks/ding_parser.h"
 #include "experiments/tasks/task.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -89,18 +90,8 @@ TEST(DingParserTest, LinesWithoutOneSeparatorAreErrorsWithFileAndLine) {
   }
 }
 
-class DeEnTaskTest : public ::testing::Test {
+class DeEnTaskTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_de_en_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-
   Config MakeConfig() const {
     absl::StatusOr<Config> config =
         Config::Parse("", "de_en_test",
@@ -110,8 +101,6 @@ class DeEnTaskTest : public ::testing::Test {
     EXPECT_TRUE(config.ok()) << config.status();
     return *config;
   }
-
-  fs::path directory_;
 };
 
 TEST_F(DeEnTaskTest, MissingDataNamesTheFetchCommand) {
@@ -175,7 +164,7 @@ TEST_F(DeEnTaskTest, TrainsAndCachesSubwordsOnTheTrainingSplitAndScores) {
 
 TEST(DeEnConfigsTest, ShippedConfigLoadsAndItsModelFitsTheLongestPair) {
   const absl::StatusOr<Config> config =
-      Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/de_en/transformer.toml");
+      Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/recipes/de_en/transformer.toml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->GetString("task.name"), "de_en");
   // A SentencePiece piece covers at least one character, plus the leading "▁" and eos.

@@ -15,6 +15,7 @@
 #include "experiments/trainer/model_factory.h"
 #include "framework/io/utf8.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -70,9 +71,8 @@ TEST(ExperimentDataTest, LongTestSequencesNameTheTestLengthKey) {
 }
 
 TEST(ExperimentDataTest, LongFileLinesNameTheirFileAndLine) {
-  const fs::path directory =
-      fs::path(::testing::TempDir()) / ("attnlab_experiment_data_" + std::to_string(getpid()));
-  fs::create_directories(directory);
+  const attnlab::testing::ScratchDirectory scratch;
+  const fs::path& directory = scratch.path();
   const std::string good = (directory / "good.tsv").string();
   const std::string long_target = (directory / "long.tsv").string();
   std::ofstream(good) << "ab\tba\n";
@@ -83,7 +83,6 @@ TEST(ExperimentDataTest, LongFileLinesNameTheirFileAndLine) {
           .status();
   EXPECT_TRUE(FailsWith(status, long_target + ":3: the target is 301 tokens long"));
   EXPECT_TRUE(FailsWith(status, "model.max_len = 256 (default)"));
-  fs::remove_all(directory);
 }
 
 TEST(ExperimentDataTest, FirstInvalidUtf8FindsTheFirstBadByte) {

@@ -30,8 +30,9 @@
 #include "experiments/trainer/checkpoint.h"
 #include "framework/io/safetensors.h"
 #include "gtest/gtest.h"
-#include "tests/experiments/ablation_tiny_config.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tiny_config.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -52,16 +53,10 @@ struct Ended {
   std::string out, err;
 };
 
-class FaultTest : public ::testing::Test {
+class FaultTest : public attnlab::testing::TempDirTest {
  protected:
   void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_fault_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-    std::ofstream(directory_ / "tiny.toml") << testing::kTinyConfig;
+    std::ofstream(directory_ / "tiny.toml") << testing::TinyConfigToml(testing::kShortRun);
   }
   void TearDown() override {
     // A failed assertion may leave a run going (some never end on their own).
@@ -70,7 +65,6 @@ class FaultTest : public ::testing::Test {
       waitpid(pid, nullptr, 0);
     }
     if (mounted_) ::umount2(mounted_path_.c_str(), MNT_DETACH);
-    fs::remove_all(directory_);
   }
 
   // `attnlab train CONFIG --quiet --threads 1 ARGUMENTS...` in the test directory, with a
@@ -130,7 +124,6 @@ class FaultTest : public ::testing::Test {
     return true;
   }
 
-  fs::path directory_;
   std::set<pid_t> unfinished_;  // started, not yet waited for
   bool mounted_ = false;
   std::string mounted_path_;
@@ -196,7 +189,8 @@ TEST_F(FaultTest, BurstsOfSigtermAndSigintDuringLongStepsSaveAndExit143Or130) {
 // step, ten SIGTERMs 100 ms apart. With a signal handler that ran on whichever thread the
 // kernel chose, 3 of 4 such runs aborted ("corrupted size vs. prev_size") or segfaulted.
 TEST_F(FaultTest, SigtermsInsideOneDnnKernelsNeverCorruptTheHeap) {
-  const std::string config = std::string(ATTNLAB_SOURCE_DIR) + "/experiments/copy/transformer.toml";
+  const std::string config =
+      std::string(ATTNLAB_SOURCE_DIR) + "/experiments/recipes/copy/transformer.toml";
   for (int round = 0; round < 3; ++round) {
     const std::string run = absl::StrCat("run", round);
     SCOPED_TRACE(run);

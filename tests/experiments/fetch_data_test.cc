@@ -12,23 +12,16 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab {
 namespace {
 
 namespace fs = std::filesystem;
 
-class FetchDataTest : public ::testing::Test {
+class FetchDataTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_fetch_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_ / "data");
-  }
-  void TearDown() override { fs::remove_all(directory_); }
+  void SetUp() override { fs::create_directories(directory_ / "data"); }
 
   // Runs tools/fetch-data with ATTNLAB_DATA_DIR = directory_/data; returns the exit code
   // and puts stdout + stderr in output_.
@@ -58,7 +51,6 @@ class FetchDataTest : public ::testing::Test {
     return count;
   }
 
-  fs::path directory_;
   std::string output_;
 };
 

@@ -17,6 +17,8 @@
 #include "framework/io/safetensors.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tiny_config.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -24,51 +26,28 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CliOutput;
 
-constexpr char kTinyConfig[] = R"toml(
-[task]
-name = "copy"
-vocab_size = 5
-min_length = 3
-max_length = 5
-train_size = 50
-valid_size = 10
-test_size = 10
-
-[model]
-d_model = 16
-heads = 2
-d_ff = 32
-encoder_layers = 1
-decoder_layers = 1
-max_len = 64
-
-[train]
-max_steps = 2
-batch_tokens = 64
-)toml";
+// The tiny config, with 50 training examples, 2 steps and model.max_len 64.
+const std::vector<std::string> kHostileTiny = {"task.train_size=50", "model.max_len=64",
+                                               "train.max_steps=2"};
 
 class HostileInputTest : public ::testing::Test {
  protected:
   // One directory, config and freshly initialised checkpoint for the suite.
   static void SetUpTestSuite() {
-    directory_ = new fs::path(fs::path(::testing::TempDir()) /
-                              ("attnlab_hostile_" + std::to_string(getpid())));
-    fs::remove_all(*directory_);
-    fs::create_directories(*directory_);
-    std::ofstream(*directory_ / "tiny.toml") << kTinyConfig;
+    directory_ = new attnlab::testing::ScratchDirectory("hostile");
+    std::ofstream(*directory_ / "tiny.toml") << testing::TinyConfigToml(kHostileTiny);
     init_ = new CliOutput(Run("init --config tiny.toml --out init.safetensors"));
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*directory_);
     delete directory_;
     delete init_;
   }
 
   static CliOutput Run(const std::string& arguments) {
-    return testing::RunAttnlab(*directory_, arguments);
+    return testing::RunAttnlab(directory_->path(), arguments);
   }
   static CliOutput Shell(const std::string& command_line) {
-    return testing::RunShell(*directory_, command_line);
+    return testing::RunShell(directory_->path(), command_line);
   }
   static std::string Attnlab() { return std::string("'") + ATTNLAB_CLI + "'"; }
   static fs::path Path(const std::string& name) { return *directory_ / name; }
@@ -106,11 +85,11 @@ class HostileInputTest : public ::testing::Test {
     return name;
   }
 
-  static fs::path* directory_;
+  static attnlab::testing::ScratchDirectory* directory_;
   static CliOutput* init_;
 };
 
-fs::path* HostileInputTest::directory_ = nullptr;
+attnlab::testing::ScratchDirectory* HostileInputTest::directory_ = nullptr;
 CliOutput* HostileInputTest::init_ = nullptr;
 
 TEST_F(HostileInputTest, HugeSizesAreOutOfRangeNotACrash) {

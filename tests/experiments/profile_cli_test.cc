@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/temp_dir.h"
 
 #ifndef ATTNLAB_CLI
 #error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
@@ -30,23 +31,14 @@ using testing::CliOutput;
 using testing::ReadFile;
 using Json = nlohmann::json;
 
-// Tiny sizes for experiments/copy/transformer.toml.
+// Tiny sizes for experiments/recipes/copy/transformer.toml.
 constexpr char kTinySets[] =
     "--set task.train_size=64 --set task.valid_size=8 --set task.test_size=8 "
     "--set model.d_model=16 --set model.d_ff=32 --set model.heads=2 "
     "--set model.encoder_layers=1 --set model.decoder_layers=1 --set train.batch_tokens=160";
 
-class ProfileCliTest : public ::testing::Test {
+class ProfileCliTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_profile_cli_" + std::to_string(getpid()) + "_" +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-
   // `attnlab ARGUMENTS` in the test directory.
   CliOutput Run(const std::string& arguments) { return testing::RunAttnlab(directory_, arguments); }
 
@@ -83,13 +75,11 @@ class ProfileCliTest : public ::testing::Test {
       }
     }
   }
-
-  fs::path directory_;
 };
 
 TEST_F(ProfileCliTest, ProfileWritesTablesAndATrace) {
   const CliOutput output = Run(std::string("profile '") + ATTNLAB_SOURCE_DIR +
-                               "/experiments/copy/transformer.toml' --steps 2 --warmup 1 "
+                               "/experiments/recipes/copy/transformer.toml' --steps 2 --warmup 1 "
                                "--threads 1 --out prof " +
                                kTinySets);
   ASSERT_EQ(output.exit_code, 0) << output.err;
@@ -104,10 +94,11 @@ TEST_F(ProfileCliTest, ProfileWritesTablesAndATrace) {
 }
 
 TEST_F(ProfileCliTest, TrainWithProfileWritesIntoTheRunDirectory) {
-  const CliOutput output = Run(std::string("train '") + ATTNLAB_SOURCE_DIR +
-                               "/experiments/copy/transformer.toml' --profile --quiet --threads 1 "
-                               "--run_dir run --set train.max_steps=4 --set train.eval_every=4 " +
-                               kTinySets);
+  const CliOutput output =
+      Run(std::string("train '") + ATTNLAB_SOURCE_DIR +
+          "/experiments/recipes/copy/transformer.toml' --profile --quiet --threads 1 "
+          "--run_dir run --set train.max_steps=4 --set train.eval_every=4 " +
+          kTinySets);
   ASSERT_EQ(output.exit_code, 0) << output.err;
   // A 4-step run profiles its second half.
   EXPECT_NE(ReadFile(directory_ / "run" / "profile.txt").find("profile: 2 steps"),
@@ -117,7 +108,7 @@ TEST_F(ProfileCliTest, TrainWithProfileWritesIntoTheRunDirectory) {
 
 TEST_F(ProfileCliTest, BadStepCountIsAOneLineError) {
   const CliOutput output = Run(std::string("profile '") + ATTNLAB_SOURCE_DIR +
-                               "/experiments/copy/transformer.toml' --steps 0");
+                               "/experiments/recipes/copy/transformer.toml' --steps 0");
   EXPECT_EQ(output.exit_code, 1);
   EXPECT_NE(output.err.find("--steps must be >= 1"), std::string::npos) << output.err;
   EXPECT_TRUE(output.out.empty());

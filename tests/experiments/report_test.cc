@@ -20,6 +20,7 @@
 #include "experiments/report/svg_chart.h"
 #include "framework/io/safetensors.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -222,17 +223,8 @@ TEST(SvgChartTest, NiceTicksCoverTheRangeWithRoundSteps) {
 
 // ---- whole reports -----------------------------------------------------------------
 
-class ReportTest : public testing::Test {
+class ReportTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    root_ =
-        fs::temp_directory_path() / ("attnlab_report_test_" + std::to_string(::getpid()) + "_" +
-                                     testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
   static void WriteFile(const fs::path& path, const std::string& text) {
     std::ofstream file(path, std::ios::binary);
     file << text;
@@ -247,7 +239,7 @@ class ReportTest : public testing::Test {
 
   // runs/<experiment>/<name> with metrics; config, samples and attention if asked.
   fs::path MakeRun(const std::string& name, bool optional_files, const std::string& attention) {
-    const fs::path dir = root_ / "runs" / "copy" / name;
+    const fs::path dir = directory_ / "runs" / "copy" / name;
     fs::create_directories(dir);
     std::string metrics;
     for (int step = 50; step <= 1000; step += 50) {
@@ -295,8 +287,6 @@ class ReportTest : public testing::Test {
     EXPECT_TRUE(WriteSafetensors((dir / "attention.safetensors").string(), tensors, metadata).ok());
     return dir;
   }
-
-  fs::path root_;
 };
 
 TEST_F(ReportTest, FullRunHasEverySection) {
@@ -415,7 +405,7 @@ TEST_F(ReportTest, MalformedMetricsLineIsAnErrorNamingFileAndLine) {
 }
 
 TEST_F(ReportTest, UnterminatedLastLineIsARecordBeingWritten) {
-  const fs::path metrics = root_ / "metrics.jsonl";
+  const fs::path metrics = directory_ / "metrics.jsonl";
   WriteFile(metrics,
             "{\"kind\":\"train\",\"step\":1,\"loss\":2.5,\"note\":\"x\",\"lr\":null}\n"
             "{\"kind\":\"train\",\"st");
@@ -443,12 +433,12 @@ TEST_F(ReportTest, BadAttentionTokensAreAnErrorNamingTheKey) {
 }
 
 TEST_F(ReportTest, FailedReportLeavesTheExistingFileAlone) {
-  const fs::path output = root_ / "report.html";
+  const fs::path output = directory_ / "report.html";
   WriteFile(output, "previous report");
-  EXPECT_FALSE(WriteRunReport({(root_ / "no_such_run").string()}, output.string()).ok());
+  EXPECT_FALSE(WriteRunReport({(directory_ / "no_such_run").string()}, output.string()).ok());
   EXPECT_FALSE(WriteRunReport({}, output.string()).ok());
   EXPECT_EQ(ReadFile(output), "previous report");
-  const absl::Status not_a_run = WriteRunReport({root_.string()}, output.string());
+  const absl::Status not_a_run = WriteRunReport({directory_.string()}, output.string());
   ASSERT_FALSE(not_a_run.ok());
   EXPECT_NE(not_a_run.message().find("no metrics.jsonl"), std::string::npos) << not_a_run;
   EXPECT_EQ(ReadFile(output), "previous report");

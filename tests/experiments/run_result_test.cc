@@ -10,23 +10,16 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
 
-class RunResultTest : public ::testing::Test {
+class RunResultTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    path_ = (fs::path(::testing::TempDir()) /
-             ("attnlab_run_result_" +
-              std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-              std::to_string(getpid()) + ".json"))
-                .string();
-  }
-  void TearDown() override { fs::remove(path_); }
-  std::string path_;
+  const std::string path_ = (directory_ / "result.json").string();
 };
 
 TEST_F(RunResultTest, RoundTripsWithNanAsNull) {

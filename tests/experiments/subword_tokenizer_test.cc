@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -71,10 +72,8 @@ TEST(SubwordTokenizerTest, CacheNameEncodesEveryInput) {
 }
 
 TEST(SubwordTokenizerTest, TrainsOnceThenLoadsTheCachedModel) {
-  const fs::path directory =
-      fs::path(::testing::TempDir()) / ("attnlab_subword_" + std::to_string(getpid()));
-  fs::remove_all(directory);
-  fs::create_directories(directory);
+  const attnlab::testing::ScratchDirectory scratch;
+  const fs::path& directory = scratch.path();
   const fs::path cached = directory / SubwordModelFileName(Corpus(), kOptions);
   const absl::StatusOr<std::shared_ptr<SubwordTokenizer>> trained =
       LoadOrTrainSubwordTokenizer(Corpus(), kOptions, directory.string());
@@ -94,7 +93,6 @@ TEST(SubwordTokenizerTest, TrainsOnceThenLoadsTheCachedModel) {
   ASSERT_FALSE(damaged.ok());
   EXPECT_NE(damaged.status().message().find("delete the file"), std::string::npos)
       << damaged.status();
-  fs::remove_all(directory);
 }
 
 TEST(SubwordTokenizerTest, UnknownModelTypeIsAnError) {

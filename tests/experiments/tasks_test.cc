@@ -24,6 +24,7 @@
 #include "experiments/config/config.h"
 #include "experiments/tasks/task.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -443,18 +444,8 @@ TEST(DatesTest, TwoDigitYearsMapInto1950To2049) {
 
 // ---- files ----------------------------------------------------------------------------
 
-class FileTaskTest : public ::testing::Test {
+class FileTaskTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    // The process id keeps concurrent runs (ctest -j, other build directories) apart.
-    const std::string test_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_file_task_" + test_name + "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-
   std::string Write(const std::string& name, const std::string& contents) {
     const fs::path path = directory_ / name;
     std::ofstream(path, std::ios::binary) << contents;
@@ -468,8 +459,6 @@ class FileTaskTest : public ::testing::Test {
     return {"task.name=files", "task.train_path=" + train, "task.valid_path=" + valid,
             "task.test_path=" + test, "task.tokenizer=" + tokenizer};
   }
-
-  fs::path directory_;
 };
 
 TEST_F(FileTaskTest, ReadsLinesAndGroupsRepeatedSourcesAsReferences) {

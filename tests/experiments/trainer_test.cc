@@ -32,54 +32,15 @@
 #include "framework/io/safetensors.h"
 #include "framework/optim/adam.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tiny_config.h"
 
 namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-
-// 30 steps of a 1+1-layer Transformer on 200 copy examples: well under a second.
-constexpr char kTinyConfig[] = R"toml(
-[experiment]
-seed = 7
-threads = 1
-
-[task]
-name = "copy"
-vocab_size = 5
-min_length = 3
-max_length = 5
-train_size = 200
-valid_size = 20
-test_size = 20
-
-[model]
-d_model = 16
-heads = 2
-d_ff = 32
-encoder_layers = 1
-decoder_layers = 1
-
-[train]
-lr = 0.003
-schedule = "constant"
-max_steps = 30
-eval_every = 10
-log_every = 5
-checkpoint_every = 10
-batch_tokens = 64
-
-[eval]
-samples = 4
-attention_plots = 2
-)toml";
-
-Config TinyConfig(const std::vector<std::string>& overrides = {}) {
-  absl::StatusOr<Config> config = Config::Parse(kTinyConfig, "tiny.toml", overrides);
-  EXPECT_TRUE(config.ok()) << config.status();
-  return *config;
-}
+using testing::TinyConfig;
 
 std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -206,17 +167,8 @@ std::string NonFiniteParametersOf(const fs::path& path) {
   return DescribeNonFiniteParameters(**model);
 }
 
-class TrainerTest : public ::testing::Test {
+class TrainerTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const std::string test_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_trainer_" + test_name + "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-    fs::create_directories(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-
   TrainOptions Options(const std::string& name, bool resume = false) const {
     TrainOptions options;
     options.run_dir = (directory_ / name).string();
@@ -224,8 +176,6 @@ class TrainerTest : public ::testing::Test {
     options.show_progress = false;
     return options;
   }
-
-  fs::path directory_;
 };
 
 // ---- A run's files ----------------------------------------------------------------------

@@ -19,28 +19,17 @@
 
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab {
 namespace {
 
 using testing::AllClose;
 
-// Each test gets a fresh directory, removed afterwards.
-class SafetensorsTest : public ::testing::Test {
+// Each test gets a fresh directory (directory_), removed afterwards.
+class SafetensorsTest : public attnlab::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "/safetensors_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    directory_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::permissions(directory_, std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::add, ignored);
-    std::filesystem::remove_all(directory_, ignored);
-  }
-
-  std::string Path(const std::string& name) const { return directory_ + "/" + name; }
+  std::string Path(const std::string& name) const { return (directory_ / name).string(); }
 
   // Names of the files in the test directory (to see that no temporary file remains).
   std::vector<std::string> Files() const {
@@ -51,8 +40,6 @@ class SafetensorsTest : public ::testing::Test {
     std::sort(names.begin(), names.end());
     return names;
   }
-
-  std::string directory_;
 };
 
 std::string ReadBytes(const std::string& path) {
@@ -284,7 +271,7 @@ TEST_F(SafetensorsTest, MissingFileAndDirectoryAreNotFound) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(missing.status().message().find(Path("absent.safetensors")), std::string::npos);
-  const absl::StatusOr<SafetensorsContents> directory = ReadSafetensors(directory_);
+  const absl::StatusOr<SafetensorsContents> directory = ReadSafetensors(directory_.string());
   ASSERT_FALSE(directory.ok());
   EXPECT_NE(directory.status().message().find("not a regular file"), std::string::npos);
 }

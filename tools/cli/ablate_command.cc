@@ -130,8 +130,11 @@ absl::Status RunAblate(const std::vector<std::string>& args) {
     }
     for (const experiments::PlannedRun& run : plan.runs) {
       if (run.action == experiments::RunAction::kSkip) continue;
-      std::printf("\nthe first run's command:\n  %s\n",
-                  absl::StrJoin(experiments::TrainCommand(plan, run, options), " ").c_str());
+      std::printf(
+          "\nthe first run's command (its run spec, the resolved config, is written to %s when "
+          "it starts):\n  %s\n",
+          experiments::RunSpecPath(run).c_str(),
+          absl::StrJoin(experiments::TrainCommand(run, options), " ").c_str());
       break;
     }
     std::printf("\ndry run: nothing was started\n");
@@ -201,9 +204,11 @@ absl::Status RunAblate(const std::vector<std::string>& args) {
 
 const std::string kUsage = absl::StrCat(
     "usage: attnlab ablate STUDY.toml [flags]\n\n"
-    "Runs an ablation study: every cell x seed of STUDY (see experiments/ablations/README.md)\n"
-    "is a training run of its own process, `attnlab train BASE --set ... --run_dir\n"
-    "<runs_dir>/<study>/<cell>/seed-<n>`, logging to train.log there. The study is checked\n"
+    "Runs an ablation study: every cell x seed of STUDY (see\n"
+    "experiments/recipes/studies/README.md) is a training run of its own process, started\n"
+    "from its run spec (its resolved config, written to D/config.toml):\n"
+    "`attnlab train D/config.toml --run_dir D` with D = <runs_dir>/<study>/<cell>/seed-<n>,\n"
+    "logging to D/train.log. The study is checked\n"
     "completely (keys, values, metrics, names) before anything runs. Finished runs are\n"
     "skipped, interrupted ones resumed from their checkpoint, so rerunning the command\n"
     "continues a study. Ctrl-C stops it cleanly (the running runs save a checkpoint).\n"
@@ -212,8 +217,8 @@ const std::string kUsage = absl::StrCat(
     "time, tokens/s) and report.html (the cells' validation curves overlaid).\n\nflags:\n",
     FlagsHelp(AblateFlags()),
     "\nexamples:\n"
-    "  attnlab ablate experiments/ablations/attention_variants.toml --dry_run\n"
-    "  attnlab ablate experiments/ablations/attention_variants.toml --jobs 2 --threads 2\n");
+    "  attnlab ablate experiments/recipes/studies/attention_variants.toml --dry_run\n"
+    "  attnlab ablate experiments/recipes/studies/attention_variants.toml --jobs 2 --threads 2\n");
 
 ATTNLAB_COMMAND(ablate, "ablate", "run an ablation study (cells x seeds) and tabulate it",
                 kUsage.c_str(), RunAblate);
