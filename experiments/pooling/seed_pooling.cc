@@ -1,11 +1,12 @@
 #include "experiments/pooling/seed_pooling.h"
 
+#include <chrono>
 #include <cmath>
 #include <numeric>
-#include <span>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "experiments/tasks/generation.h"
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/ops.h"
@@ -16,35 +17,8 @@
 namespace attnlab::experiments {
 namespace {
 
-absl::Status CheckOptions(const PoolingOptions& options) {
-  auto positive = [](int64_t value, const char* name) -> absl::Status {
-    if (value > 0) return absl::OkStatus();
-    return absl::InvalidArgumentError(
-        absl::StrCat("seed pooling: ", name, " = ", value, " must be positive"));
-  };
-  RETURN_IF_ERROR(positive(options.time_steps, "time_steps"));
-  RETURN_IF_ERROR(positive(options.dim, "dim"));
-  RETURN_IF_ERROR(positive(options.train_size, "train_size"));
-  RETURN_IF_ERROR(positive(options.test_size, "test_size"));
-  RETURN_IF_ERROR(positive(options.batch_size, "batch_size"));
-  if (options.steps < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("seed pooling: steps = ", options.steps, " must not be negative"));
-  }
-  if (options.batch_size > options.train_size) {
-    return absl::InvalidArgumentError(absl::StrCat("seed pooling: batch_size ", options.batch_size,
-                                                   " exceeds train_size ", options.train_size));
-  }
-  if (!(options.learning_rate > 0) || !std::isfinite(options.learning_rate)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("seed pooling: learning_rate = ", options.learning_rate, " must be positive"));
-  }
-  if (!(options.teacher_sharpness > 0) || !std::isfinite(options.teacher_sharpness)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "seed pooling: teacher_sharpness = ", options.teacher_sharpness, " must be positive"));
-  }
-  return absl::OkStatus();
-}
+constexpr int64_t kTimeSteps = 10;  // the seed's [batch, 10, 10] inputs
+constexpr int64_t kDim = 10;
 
 // Scales the teacher's last score parameter (v or q) in place; its scores scale with it.
 void Sharpen(nn::AttentionPooling& teacher, float factor) {
@@ -73,82 +47,157 @@ double MeanWeightDifference(const nn::AttentionPooling& student,
   return total / static_cast<double>(student_weights.size());
 }
 
+// The inputs x [N, time, dim] of a split and the teacher's pooled outputs [N, dim].
+struct PoolingSplit {
+  Tensor inputs, targets;
+};
+
+class SeedPoolingObjective : public Objective {
+ public:
+  SeedPoolingObjective(const Config& config, nn::PoolingScore student_score,
+                       nn::PoolingScore teacher_score)
+      : config_(config),
+        teacher_(MakePooling(teacher_score, static_cast<uint64_t>(config.GetInt("task.seed")) + 1)),
+        student_(MakePooling(student_score, config.GetInt("experiment.seed"))),
+        order_(config.GetInt("task.train_size")),
+        order_random_(config.GetInt("task.seed")) {
+    Sharpen(*teacher_, static_cast<float>(config.GetFloat("task.teacher_sharpness")));
+    teacher_->Eval();
+    // Train, test, then validation inputs from one stream: the first two are the seed
+    // experiment's whatever task.valid_size is.
+    Generator data_generator(config.GetInt("task.seed"));
+    train_ = MakeSplit(config.GetInt("task.train_size"), data_generator);
+    test_ = MakeSplit(config.GetInt("task.test_size"), data_generator);
+    valid_ = MakeSplit(config.GetInt("task.valid_size"), data_generator);
+    initial_test_metrics_ = Measure(test_);
+    std::iota(order_.begin(), order_.end(), 0);
+  }
+
+  nn::Module& module() override { return *student_; }
+
+  std::string Description() const override {
+    return absl::StrFormat(
+        "seed_pooling (%s student, %s teacher): %d parameters, %d/%d/%d examples",
+        nn::PoolingScoreName(student_->score()), nn::PoolingScoreName(teacher_->score()),
+        student_->ParameterCount(), train_.inputs.size(0), valid_.inputs.size(0),
+        test_.inputs.size(0));
+  }
+
+  // The seed's optimizer, whatever train.optimizer, train.schedule and their settings say.
+  absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const Config& config) override {
+    return std::unique_ptr<Optimizer>(new Adam(student_->NamedParameters(), AdamOptions()));
+  }
+  absl::StatusOr<std::unique_ptr<LearningRateSchedule>> MakeSchedule(const Config& config,
+                                                                     int64_t) override {
+    return std::make_unique<Constant>(config.GetFloat("train.lr"));
+  }
+
+  // Walks a permutation of the training set in batches, reshuffling it (Fisher-Yates,
+  // from task.seed) before each epoch; a remainder too short for a batch is left out.
+  std::vector<std::vector<int64_t>> EpochPlan(int64_t epoch) override {
+    if (epoch < shuffled_epochs_ - 1) {  // back to an earlier epoch: replay from the start
+      std::iota(order_.begin(), order_.end(), 0);
+      order_random_ = TaskRandom(config_.GetInt("task.seed"));
+      shuffled_epochs_ = 0;
+    }
+    for (; shuffled_epochs_ <= epoch; ++shuffled_epochs_) {
+      for (int64_t i = static_cast<int64_t>(order_.size()) - 1; i > 0; --i) {
+        std::swap(order_[i], order_[order_random_.Uniform(0, i)]);
+      }
+    }
+    const int64_t batch_size = config_.GetInt("train.max_batch_size");
+    std::vector<std::vector<int64_t>> plan;
+    const int64_t size = static_cast<int64_t>(order_.size());
+    for (int64_t start = 0; start + batch_size <= size; start += batch_size) {
+      plan.emplace_back(order_.begin() + start, order_.begin() + start + batch_size);
+    }
+    return plan;
+  }
+
+  BatchLoss Loss(const std::vector<int64_t>& batch) override {
+    const std::vector<int32_t> indices(batch.begin(), batch.end());
+    const Tensor rows = Tensor::FromInts(indices, {static_cast<int64_t>(indices.size())});
+    const Tensor inputs = IndexSelect(train_.inputs, 0, rows);
+    const Tensor targets = IndexSelect(train_.targets, 0, rows);
+    return {MseLoss(student_->Forward(inputs).pooled, targets),
+            static_cast<int64_t>(indices.size())};
+  }
+
+  std::vector<MetricSpec> Metrics() const override {
+    return {{"mse", false}, {"weight_difference", false}};
+  }
+
+  Evaluation Evaluate(const std::string& split, const StopRequestedFn&) override {
+    const auto start = std::chrono::steady_clock::now();
+    Evaluation evaluation;
+    evaluation.metrics = Measure(split == "test" ? test_ : valid_);
+    evaluation.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return evaluation;
+  }
+
+  TestPass Test(int64_t, const StopRequestedFn& stop_requested) override {
+    TestPass test;
+    test.evaluation = Evaluate("test", stop_requested);
+    for (const auto& [name, value] : initial_test_metrics_) {
+      test.evaluation.metrics["initial_" + name] = value;
+    }
+    return test;
+  }
+
+ private:
+  static std::shared_ptr<nn::AttentionPooling> MakePooling(nn::PoolingScore score, uint64_t seed) {
+    Generator generator(seed);
+    return std::make_shared<nn::AttentionPooling>(kDim, score, generator);
+  }
+
+  PoolingSplit MakeSplit(int64_t size, Generator& generator) const {
+    PoolingSplit split;
+    split.inputs = RandomNormal({size, kTimeSteps, kDim}, 0.0f, 1.0f, generator);
+    NoGradGuard no_grad;
+    split.targets = teacher_->Forward(split.inputs).pooled;
+    return split;
+  }
+
+  std::map<std::string, double> Measure(const PoolingSplit& split) const {
+    return {{"mse", Mse(*student_, split.inputs, split.targets)},
+            {"weight_difference", MeanWeightDifference(*student_, *teacher_, split.inputs)}};
+  }
+
+  const Config config_;
+  std::shared_ptr<nn::AttentionPooling> teacher_, student_;
+  PoolingSplit train_, valid_, test_;
+  std::map<std::string, double> initial_test_metrics_;
+  // The permutation EpochPlan walks, after `shuffled_epochs_` shuffles by order_random_.
+  std::vector<int32_t> order_;
+  TaskRandom order_random_;
+  int64_t shuffled_epochs_ = 0;
+};
+
 }  // namespace
 
-absl::StatusOr<PoolingResult> RunSeedPooling(const PoolingOptions& options) {
-  RETURN_IF_ERROR(CheckOptions(options));
-  ASSIGN_OR_RETURN(const nn::PoolingScore student_score,
-                   nn::ParsePoolingScore(options.student_score));
+absl::StatusOr<std::unique_ptr<Objective>> MakeSeedPoolingObjective(
+    const Config& config, const CheckpointContents* resumed) {
+  // model.attention names the student's pooling score here, not an attention variant.
+  const absl::StatusOr<nn::PoolingScore> student_score =
+      nn::ParsePoolingScore(config.GetString("model.attention"));
+  if (!student_score.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.Origin("model.attention"),
+                     ": seed_pooling scores with \"additive\" or \"dot\", not \"",
+                     config.GetString("model.attention"), "\""));
+  }
   ASSIGN_OR_RETURN(const nn::PoolingScore teacher_score,
-                   nn::ParsePoolingScore(options.teacher_score));
-
-  // Inputs [N, time, dim] ~ N(0, 1), the test inputs drawn after the training inputs
-  // from the same stream: both are fixed by data_seed and the sizes.
-  Generator data_generator(options.data_seed);
-  const Tensor train_inputs = RandomNormal({options.train_size, options.time_steps, options.dim},
-                                           0.0f, 1.0f, data_generator);
-  const Tensor test_inputs = RandomNormal({options.test_size, options.time_steps, options.dim},
-                                          0.0f, 1.0f, data_generator);
-
-  Generator teacher_generator(options.teacher_seed);
-  nn::AttentionPooling teacher(options.dim, teacher_score, teacher_generator);
-  Sharpen(teacher, static_cast<float>(options.teacher_sharpness));
-  teacher.Eval();
-  Tensor train_targets, test_targets;  // [N, dim]
-  {
-    NoGradGuard no_grad;
-    train_targets = teacher.Forward(train_inputs).pooled;
-    test_targets = teacher.Forward(test_inputs).pooled;
+                   nn::ParsePoolingScore(config.GetString("task.teacher_score")));
+  if (config.GetInt("train.max_batch_size") > config.GetInt("task.train_size")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("seed_pooling: ", config.Describe("train.max_batch_size"), " exceeds ",
+                     config.Describe("task.train_size"), ": no batch can be drawn"));
   }
-
-  Generator student_generator(options.student_seed);
-  nn::AttentionPooling student(options.dim, student_score, student_generator);
-  AdamOptions adam_options;  // PyTorch's defaults: betas (0.9, 0.999), eps 1e-8
-  Adam optimizer(student.NamedParameters(), adam_options);
-
-  PoolingResult result;
-  result.initial_train_loss = Mse(student, train_inputs, train_targets);
-  result.initial_test_loss = Mse(student, test_inputs, test_targets);
-  result.initial_weight_difference = MeanWeightDifference(student, teacher, test_inputs);
-
-  // Minibatches without replacement: walk a permutation, reshuffled (Fisher-Yates, from
-  // the data seed) whenever the rest of it cannot fill a batch.
-  TaskRandom order_random(options.data_seed);
-  std::vector<int32_t> order(options.train_size);
-  std::iota(order.begin(), order.end(), 0);
-  int64_t position = options.train_size;  // forces a shuffle before the first batch
-  result.step_losses.reserve(options.steps);
-  for (int64_t step = 1; step <= options.steps; ++step) {
-    if (position + options.batch_size > options.train_size) {
-      for (int64_t i = options.train_size - 1; i > 0; --i) {
-        std::swap(order[i], order[order_random.Uniform(0, i)]);
-      }
-      position = 0;
-    }
-    const Tensor batch_indices =
-        Tensor::FromInts(std::span<const int32_t>(order.data() + position, options.batch_size),
-                         {options.batch_size});
-    position += options.batch_size;
-    const Tensor batch_inputs = IndexSelect(train_inputs, 0, batch_indices);
-    const Tensor batch_targets = IndexSelect(train_targets, 0, batch_indices);
-
-    optimizer.ZeroGrad();
-    const Tensor loss = MseLoss(student.Forward(batch_inputs).pooled, batch_targets);
-    const double loss_value = loss.item();
-    if (!std::isfinite(loss_value)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("seed pooling: the loss is ", loss_value, " at step ", step,
-                       "; lower learning_rate (", options.learning_rate, ")"));
-    }
-    result.step_losses.push_back(loss_value);
-    loss.backward();
-    optimizer.Step(options.learning_rate);
-  }
-
-  result.final_train_loss = Mse(student, train_inputs, train_targets);
-  result.final_test_loss = Mse(student, test_inputs, test_targets);
-  result.final_weight_difference = MeanWeightDifference(student, teacher, test_inputs);
-  return result;
+  return std::unique_ptr<Objective>(
+      new SeedPoolingObjective(config, *student_score, teacher_score));
 }
+
+ATTNLAB_REGISTER_OBJECTIVE(seed_pooling, "seed_pooling", MakeSeedPoolingObjective);
 
 }  // namespace attnlab::experiments

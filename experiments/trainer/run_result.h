@@ -23,7 +23,7 @@ struct RunResult {
   int64_t steps = 0;
   double train_seconds = 0.0;
   double wall_seconds = 0.0;
-  int64_t parameters = -1;  // -1: not known (models outside the Seq2SeqModel family)
+  int64_t parameters = -1;  // -1: not known (results of seed_pooling runs before it had a module)
   std::map<std::string, double> test_metrics;
   std::map<std::string, double> valid_metrics;
 };

@@ -1,7 +1,6 @@
 #include "experiments/trainer/train_step.h"
 
 #include "absl/strings/str_cat.h"
-#include "experiments/data/vocabulary.h"
 #include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
@@ -57,26 +56,24 @@ absl::StatusOr<DType> MatmulInputDTypeOf(const Config& config) {
   return dtype;
 }
 
-StepLoss ForwardBackward(nn::Seq2SeqModel& model, int64_t micro_batches,
-                         const std::function<Batch()>& next_batch, float label_smoothing,
-                         const std::function<bool()>& stop_requested) {
+StepLoss ForwardBackward(Objective& objective, int64_t micro_batches,
+                         const std::function<std::vector<int64_t>()>& next_batch,
+                         const StopRequestedFn& stop_requested) {
   StepLoss step;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
     if (stop_requested && stop_requested()) {
       step.completed = false;
       return step;
     }
-    const Batch batch = next_batch();
-    Tensor loss;
+    BatchLoss batch;
     {
       profiler::MarkerScope profile("forward");
-      const Tensor logits = model.Forward(batch.source, batch.target_input);
-      loss = CrossEntropy(Reshape(logits, {-1, logits.size(-1)}),
-                          Reshape(batch.target_output, {-1}), label_smoothing, Vocabulary::kPad);
+      batch = objective.Loss(next_batch());
     }
-    step.loss_sum += static_cast<double>(loss.item()) * static_cast<double>(batch.target_tokens);
-    step.target_tokens += batch.target_tokens;
-    (micro_batches > 1 ? MulScalar(loss, 1.0f / static_cast<float>(micro_batches)) : loss)
+    step.loss_sum += static_cast<double>(batch.loss.item()) * static_cast<double>(batch.weight);
+    step.weight += batch.weight;
+    (micro_batches > 1 ? MulScalar(batch.loss, 1.0f / static_cast<float>(micro_batches))
+                       : batch.loss)
         .backward();
   }
   return step;

@@ -1,6 +1,6 @@
 // One training step, shared by the trainer and `attnlab profile`: the optimizer and
-// learning-rate schedule a config names, and the forward + backward over the
-// micro-batches of one optimizer step.
+// learning-rate schedule a config names, and the forward + backward of an objective
+// (objective.h) over the micro-batches of one optimizer step.
 #pragma once
 
 #include <cstdint>
@@ -9,10 +9,9 @@
 
 #include "absl/status/statusor.h"
 #include "experiments/config/config.h"
-#include "experiments/data/batching.h"
+#include "experiments/trainer/objective.h"
 #include "framework/optim/optimizer.h"
 #include "framework/optim/schedule.h"
-#include "layers/decoding/seq2seq_model.h"
 
 namespace attnlab::experiments {
 
@@ -30,22 +29,20 @@ absl::StatusOr<std::unique_ptr<LearningRateSchedule>> MakeSchedule(const Config&
 absl::StatusOr<DType> MatmulInputDTypeOf(const Config& config);
 
 struct StepLoss {
-  double loss_sum = 0.0;      // per-token loss summed over the step's target tokens
-  int64_t target_tokens = 0;  // non-pad target tokens of the step
+  double loss_sum = 0.0;  // the batches' mean losses, each times its BatchLoss::weight
+  int64_t weight = 0;     // the batches' weights summed (non-pad target tokens for seq2seq)
   // False when stop_requested() ended the step between two micro-batches: the gradients
   // hold a partial sum and the step must not be taken.
   bool completed = true;
-  double mean() const {
-    return loss_sum / static_cast<double>(std::max<int64_t>(target_tokens, 1));
-  }
+  double mean() const { return loss_sum / static_cast<double>(std::max<int64_t>(weight, 1)); }
 };
 
 // Forward and backward of the `micro_batches` batches of one optimizer step, taken from
 // next_batch() in turn. Gradients accumulate into the parameters; each micro-batch's
-// label-smoothed cross-entropy (pad ignored) is scaled by 1/micro_batches.
-// `stop_requested`, if given, is asked before each micro-batch.
-StepLoss ForwardBackward(nn::Seq2SeqModel& model, int64_t micro_batches,
-                         const std::function<Batch()>& next_batch, float label_smoothing,
-                         const std::function<bool()>& stop_requested = nullptr);
+// objective.Loss() is scaled by 1/micro_batches. `stop_requested`, if given, is asked
+// before each micro-batch.
+StepLoss ForwardBackward(Objective& objective, int64_t micro_batches,
+                         const std::function<std::vector<int64_t>()>& next_batch,
+                         const StopRequestedFn& stop_requested = nullptr);
 
 }  // namespace attnlab::experiments

@@ -1,8 +1,9 @@
-// The trainer: the loop, evaluation, checkpoints, logs and the end-of-run artefacts.
+// The trainer: the loop, evaluation, checkpoints, logs and the end-of-run artefacts, for
+// any model and task that implement an Objective (objective.h).
 //
-//   config.toml ─► task data ─► batches ─► model ─► loss ─► backward ─► optimizer step
-//      ─► metrics.jsonl / checkpoint_{last,best}.safetensors / samples.txt /
-//         attention.safetensors / report.html   (all in the run directory)
+//   config.toml ─► objective (data, model) ─► batches ─► loss ─► backward ─► optimizer step
+//      ─► metrics.jsonl / checkpoint_{last,best}.safetensors / the objective's files
+//         (seq2seq: samples.txt, attention.safetensors) / report.html / result.json
 #pragma once
 
 #include <cstdint>

@@ -1,119 +1,242 @@
-// The seed-pooling experiment: a short, tiny run of each student scoring against an
-// additive teacher lowers the train and test loss by a stated factor and moves the
-// student's attention towards the teacher's; a student built exactly like the teacher
-// starts at zero loss; runs are deterministic; bad options and a diverging run are
-// errors naming the option or the step.
+// The seed-pooling experiment through the trainer, as `attnlab train` runs it: a short,
+// tiny run of each student scoring against an additive teacher lowers the test loss by a
+// stated factor and moves the student's attention towards the teacher's; a student built
+// exactly like the teacher starts at zero loss; runs are deterministic; bad keys and a
+// diverging run are errors naming them. And what every objective gets from the trainer:
+// checkpoints, and a run stopped (after a step, or between the micro-batches of a step
+// that crosses an epoch) and resumed is bit-identical to an uninterrupted one.
 #include "experiments/pooling/seed_pooling.h"
 
-#include <string>
+#include <unistd.h>
 
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "experiments/config/config.h"
+#include "experiments/trainer/checkpoint.h"
+#include "experiments/trainer/trainer.h"
+#include "framework/core/stop_request.h"
+#include "framework/io/safetensors.h"
 #include "gtest/gtest.h"
 
 namespace attnlab::experiments {
 namespace {
 
-PoolingOptions TinyRun(const std::string& student_score) {
-  PoolingOptions options;
-  options.student_score = student_score;
-  options.teacher_score = "additive";
-  options.train_size = 256;
-  options.test_size = 128;
-  options.steps = 300;
-  options.batch_size = 32;
-  options.learning_rate = 1e-2;
-  return options;
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+// 256 training and 128 test inputs, batches of 32, 300 Adam steps at lr 0.01.
+constexpr char kTinyConfig[] = R"toml(
+[experiment]
+threads = 1
+
+[task]
+name = "seed_pooling"
+teacher_score = "additive"
+train_size = 256
+valid_size = 64
+test_size = 128
+
+[model]
+attention = "additive"
+
+[train]
+lr = 0.01
+max_steps = 300
+max_batch_size = 32
+log_every = 20
+eval_every = 100
+checkpoint_every = 100
+)toml";
+
+Config TinyConfig(const std::vector<std::string>& overrides = {}) {
+  absl::StatusOr<Config> config = Config::Parse(kTinyConfig, "tiny_pooling.toml", overrides);
+  EXPECT_TRUE(config.ok()) << config.status();
+  return *config;
 }
 
-// The mean of steps [begin, end) of the per-step minibatch losses.
-double MeanStepLoss(const PoolingResult& result, size_t begin, size_t end) {
-  double total = 0.0;
-  for (size_t step = begin; step < end; ++step) total += result.step_losses[step];
-  return total / static_cast<double>(end - begin);
+std::vector<Json> TrainRecords(const fs::path& run_dir) {
+  std::vector<Json> records;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const Json record = Json::parse(line);
+    if (record.at("kind") == "train") records.push_back(record);
+  }
+  return records;
 }
 
-TEST(SeedPoolingTest, StudentWithTheTeachersScoringLearnsIt) {
-  // 300 steps at 32 of 256 examples: the loss falls about 50-fold on the training set and
-  // 25-fold on the test set, and the weight gap 6-fold; the test asks for 10 and 2.
-  const absl::StatusOr<PoolingResult> result = RunSeedPooling(TinyRun("additive"));
-  ASSERT_TRUE(result.ok()) << result.status();
-  ASSERT_EQ(result->step_losses.size(), 300u);
-  EXPECT_LT(result->final_train_loss, result->initial_train_loss / 10);
-  EXPECT_LT(result->final_test_loss, result->initial_test_loss / 10);
-  EXPECT_LT(result->final_weight_difference, result->initial_weight_difference / 2);
-  EXPECT_LT(MeanStepLoss(*result, 280, 300), MeanStepLoss(*result, 0, 20) / 5);
+// Name -> bytes of every tensor of a checkpoint (parameters and Adam moments).
+std::map<std::string, std::string> TensorBytes(const fs::path& path) {
+  absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path.string());
+  EXPECT_TRUE(contents.ok()) << contents.status();
+  std::map<std::string, std::string> tensors;
+  if (!contents.ok()) return tensors;
+  for (const auto& [name, tensor] : contents->tensors) {
+    const Tensor contiguous = tensor.Clone();
+    tensors[name] = std::string(static_cast<const char*>(contiguous.raw_data()),
+                                contiguous.numel() * ElementSize(contiguous.dtype()));
+  }
+  return tensors;
 }
 
-TEST(SeedPoolingTest, StudentWithTheOtherScoringApproximatesIt) {
+class SeedPoolingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    directory_ = fs::path(::testing::TempDir()) /
+                 ("attnlab_seed_pooling_" +
+                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+                  "_" + std::to_string(getpid()));
+    fs::remove_all(directory_);
+  }
+  void TearDown() override { fs::remove_all(directory_); }
+
+  TrainOptions Options(const std::string& name, bool resume = false) const {
+    TrainOptions options;
+    options.run_dir = (directory_ / name).string();
+    options.resume = resume;
+    options.show_progress = false;
+    return options;
+  }
+
+  // A finished run's test metrics (the test fails if it did not finish).
+  std::map<std::string, double> TestMetrics(const Config& config, const std::string& name) {
+    absl::StatusOr<TrainResult> result = Train(config, Options(name));
+    EXPECT_TRUE(result.ok()) << result.status();
+    if (!result.ok()) return {};
+    EXPECT_FALSE(result->interrupted);
+    return result->test_metrics;
+  }
+
+  fs::path directory_;
+};
+
+TEST_F(SeedPoolingTest, StudentWithTheTeachersScoringLearnsIt) {
+  // The test loss falls about 25-fold and the weight gap 6-fold; the test asks for 10
+  // and 2. The logged loss of the last 20 steps is far below that of the first 20.
+  std::map<std::string, double> test = TestMetrics(TinyConfig(), "run");
+  EXPECT_LT(test["mse"], test["initial_mse"] / 10);
+  EXPECT_LT(test["weight_difference"], test["initial_weight_difference"] / 2);
+  const std::vector<Json> train = TrainRecords(directory_ / "run");
+  ASSERT_EQ(train.size(), 15u);
+  EXPECT_LT(train.back().at("loss").get<double>(), train.front().at("loss").get<double>() / 5);
+  EXPECT_TRUE(fs::exists(directory_ / "run" / "checkpoint_best.safetensors"));
+  EXPECT_TRUE(fs::exists(directory_ / "run" / "report.html"));
+  EXPECT_TRUE(fs::exists(directory_ / "run" / "result.json"));
+}
+
+TEST_F(SeedPoolingTest, StudentWithTheOtherScoringApproximatesIt) {
   // A dot student cannot represent the additive teacher exactly; it still gets about
   // 7-fold closer on the test set (asked: 4).
-  const absl::StatusOr<PoolingResult> result = RunSeedPooling(TinyRun("dot"));
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_LT(result->final_train_loss, result->initial_train_loss / 4);
-  EXPECT_LT(result->final_test_loss, result->initial_test_loss / 4);
-  EXPECT_LT(result->final_weight_difference, result->initial_weight_difference);
+  std::map<std::string, double> test = TestMetrics(TinyConfig({"model.attention=dot"}), "run");
+  EXPECT_LT(test["mse"], test["initial_mse"] / 4);
+  EXPECT_LT(test["weight_difference"], test["initial_weight_difference"]);
 }
 
-TEST(SeedPoolingTest, StudentBuiltLikeTheTeacherStartsAtZeroLoss) {
-  // Same scoring, same seed and an unsharpened teacher: the two are the same function,
-  // which checks that teacher and student are built and compared consistently.
-  PoolingOptions options = TinyRun("dot");
-  options.teacher_score = "dot";
-  options.student_seed = options.teacher_seed;
-  options.teacher_sharpness = 1.0;
-  options.steps = 0;
-  const absl::StatusOr<PoolingResult> result = RunSeedPooling(options);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->initial_train_loss, 0.0);
-  EXPECT_EQ(result->initial_test_loss, 0.0);
-  EXPECT_EQ(result->initial_weight_difference, 0.0);
-  EXPECT_TRUE(result->step_losses.empty());
-  EXPECT_EQ(result->final_test_loss, result->initial_test_loss);
+TEST_F(SeedPoolingTest, StudentBuiltLikeTheTeacherStartsAtZeroLoss) {
+  // Same scoring, same seed (the teacher's is task.seed + 1) and an unsharpened teacher:
+  // the two are the same function, which checks that they are built and compared
+  // consistently.
+  std::map<std::string, double> test = TestMetrics(
+      TinyConfig({"model.attention=dot", "task.teacher_score=dot", "task.teacher_sharpness=1",
+                  "task.seed=6", "experiment.seed=7", "train.max_steps=1"}),
+      "run");
+  EXPECT_EQ(test["initial_mse"], 0.0);
+  EXPECT_EQ(test["initial_weight_difference"], 0.0);
 }
 
-TEST(SeedPoolingTest, SameOptionsGiveTheSameRun) {
-  PoolingOptions options = TinyRun("additive");
-  options.steps = 40;
-  const absl::StatusOr<PoolingResult> first = RunSeedPooling(options);
-  const absl::StatusOr<PoolingResult> second = RunSeedPooling(options);
-  ASSERT_TRUE(first.ok() && second.ok());
-  EXPECT_EQ(first->step_losses, second->step_losses);
-  EXPECT_EQ(first->final_test_loss, second->final_test_loss);
-  options.data_seed = 5;
-  const absl::StatusOr<PoolingResult> other = RunSeedPooling(options);
-  ASSERT_TRUE(other.ok());
-  EXPECT_NE(first->step_losses, other->step_losses);
+TEST_F(SeedPoolingTest, TheSameConfigGivesTheSameRunAndAnotherDataSeedAnother) {
+  const Config config = TinyConfig({"train.max_steps=40"});
+  const std::map<std::string, double> first = TestMetrics(config, "first");
+  EXPECT_EQ(TestMetrics(config, "second"), first);
+  EXPECT_NE(TestMetrics(TinyConfig({"train.max_steps=40", "task.seed=5"}), "other"), first);
 }
 
-TEST(SeedPoolingTest, InvalidOptionsAreErrorsNamingTheOption) {
-  auto error_of = [](const PoolingOptions& options) {
-    const absl::StatusOr<PoolingResult> result = RunSeedPooling(options);
+TEST_F(SeedPoolingTest, BadKeysAreErrorsNamingThem) {
+  auto error_of = [&](const std::vector<std::string>& overrides) {
+    const absl::StatusOr<TrainResult> result = Train(TinyConfig(overrides), Options("run"));
     EXPECT_FALSE(result.ok());
+    fs::remove_all(directory_ / "run");
     return result.ok() ? std::string() : std::string(result.status().message());
   };
-  PoolingOptions options = TinyRun("general");
-  EXPECT_NE(error_of(options).find("unknown attention pooling score 'general'"), std::string::npos);
-  options = TinyRun("dot");
-  options.batch_size = 1000;
-  EXPECT_NE(error_of(options).find("batch_size 1000 exceeds train_size 256"), std::string::npos);
-  options = TinyRun("dot");
-  options.dim = 0;
-  EXPECT_NE(error_of(options).find("dim = 0 must be positive"), std::string::npos);
-  options = TinyRun("dot");
-  options.learning_rate = -1;
-  EXPECT_NE(error_of(options).find("learning_rate"), std::string::npos);
-  options = TinyRun("dot");
-  options.steps = -1;
-  EXPECT_NE(error_of(options).find("steps = -1"), std::string::npos);
+  // model.attention is the student's pooling score here, not an attention variant.
+  EXPECT_EQ(error_of({"model.attention=scaled_dot"}),
+            "--set: seed_pooling scores with \"additive\" or \"dot\", not \"scaled_dot\"");
+  EXPECT_NE(error_of({"train.max_batch_size=1000"})
+                .find("train.max_batch_size = 1000 (--set) exceeds task.train_size = 256"),
+            std::string::npos);
 }
 
-TEST(SeedPoolingTest, DivergingRunIsAnErrorNamingTheStep) {
-  PoolingOptions options = TinyRun("dot");
-  options.learning_rate = 1e38;  // the query overflows to inf within a few steps
-  options.steps = 20;
-  const absl::StatusOr<PoolingResult> result = RunSeedPooling(options);
+TEST_F(SeedPoolingTest, ADivergingRunIsADataLossErrorNamingTheStep) {
+  // The query overflows to inf within a few steps.
+  const absl::StatusOr<TrainResult> result =
+      Train(TinyConfig({"model.attention=dot", "train.lr=1e38"}), Options("run"));
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(result.status().message().find("at step"), std::string::npos) << result.status();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(result.status().message().find("training stopped"), std::string::npos)
+      << result.status();
+}
+
+// Two runs' logged losses, final parameters and Adam moments are equal bit for bit.
+void ExpectIdenticalRuns(const fs::path& a, const fs::path& b) {
+  const std::vector<Json> train_a = TrainRecords(a);
+  const std::vector<Json> train_b = TrainRecords(b);
+  ASSERT_EQ(train_a.size(), train_b.size());
+  for (size_t i = 0; i < train_a.size(); ++i) {
+    EXPECT_EQ(train_a[i].at("step"), train_b[i].at("step"));
+    EXPECT_EQ(train_a[i].at("loss").get<double>(), train_b[i].at("loss").get<double>()) << i;
+  }
+  const auto tensors = TensorBytes(a / "checkpoint_last.safetensors");
+  EXPECT_TRUE(tensors.count("score_vector") && tensors.count("projection.weight"));
+  EXPECT_TRUE(tensors == TensorBytes(b / "checkpoint_last.safetensors"));
+}
+
+TEST_F(SeedPoolingTest, ACtrlCAfterAStepSavesAndResumesBitIdentically) {
+  const Config config = TinyConfig({"train.max_steps=60", "train.eval_every=20"});
+  ASSERT_FALSE(TestMetrics(config, "a").empty());
+  TrainOptions interrupted = Options("b");
+  interrupted.after_step = [](int64_t step) {
+    if (step == 27) RequestStop(SIGINT);
+  };
+  absl::StatusOr<TrainResult> first = Train(config, interrupted);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->interrupted);
+  absl::StatusOr<CheckpointContents> saved =
+      ReadCheckpointMetadata((directory_ / "b" / "checkpoint_last.safetensors").string());
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->progress.step, 27);
+  absl::StatusOr<TrainResult> resumed = Train(config, Options("b", /*resume=*/true));
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->steps, 60);
+  EXPECT_EQ(resumed->test_metrics, TestMetrics(config, "c"));
+  ExpectIdenticalRuns(directory_ / "a", directory_ / "b");
+}
+
+TEST_F(SeedPoolingTest, AStopBetweenMicroBatchesAcrossAnEpochResumesBitIdentically) {
+  // 64 inputs in batches of 32, three per step: every other step crosses an epoch, whose
+  // shuffle must be replayed from the start when the step is dropped.
+  const Config config =
+      TinyConfig({"task.train_size=64", "train.accumulation=3", "train.max_steps=12"});
+  ASSERT_FALSE(TestMetrics(config, "a").empty());
+  TrainOptions interrupted = Options("b");
+  // Asked before each step and each micro-batch: the 16th question comes before the
+  // third micro-batch of step 4, whose first took epoch 4's last batch and second
+  // started epoch 5.
+  auto asked = std::make_shared<int64_t>(0);
+  interrupted.stop_requested = [asked] { return ++*asked >= 16; };
+  absl::StatusOr<TrainResult> first = Train(config, interrupted);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->interrupted);
+  EXPECT_EQ(first->steps, 3);
+  absl::StatusOr<TrainResult> resumed = Train(config, Options("b", /*resume=*/true));
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->steps, 12);
+  ExpectIdenticalRuns(directory_ / "a", directory_ / "b");
 }
 
 }  // namespace

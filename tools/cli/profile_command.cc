@@ -1,13 +1,12 @@
 // `attnlab profile CONFIG`: profiles training steps of the model and data a config
-// describes, as the trainer runs them, and writes the tables and a Chrome trace.
+// describes (its objective, experiments/trainer/objective.h), as the trainer runs them,
+// and writes the tables and a Chrome trace.
 #include <cstdio>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "experiments/config/config.h"
-#include "experiments/data/batching.h"
-#include "experiments/trainer/experiment_data.h"
-#include "experiments/trainer/model_factory.h"
+#include "experiments/trainer/objective.h"
 #include "experiments/trainer/train_step.h"
 #include "framework/core/error.h"
 #include "framework/ops/mixed_precision.h"
@@ -49,39 +48,28 @@ absl::Status RunProfile(const std::vector<std::string>& args) {
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
   if (config.GetInt("experiment.threads") > 0)
     SetNumThreads(static_cast<int>(config.GetInt("experiment.threads")));
-  if (config.GetString("task.name") == "seed_pooling") {
-    return absl::InvalidArgumentError(
-        "task seed_pooling is not a sequence-to-sequence task; profile a seq2seq config");
-  }
   const std::string out_dir = flags.Get("out", "profile");
   std::error_code error;
   std::filesystem::create_directories(out_dir, error);
   if (error) return absl::InternalError(absl::StrCat(out_dir, ": ", error.message()));
 
-  // The model, data and step of the trainer (experiments/trainer/trainer.cc).
-  ASSIGN_OR_RETURN(experiments::ExperimentData data, experiments::LoadExperimentData(config));
-  ASSIGN_OR_RETURN(std::shared_ptr<nn::Seq2SeqModel> model,
-                   experiments::BuildModel(config, data.source_vocabulary.size(),
-                                           data.target_vocabulary.size()));
-  ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer,
-                   experiments::MakeOptimizer(config, model->NamedParameters()));
-  const uint64_t seed = static_cast<uint64_t>(config.GetInt("experiment.seed"));
-  ManualSeed(seed);
-  ASSIGN_OR_RETURN(const auto schedule, experiments::MakeSchedule(config, warmup + steps));
+  // The objective, optimizer, batches and step of the trainer (experiments/trainer/trainer.cc).
+  ASSIGN_OR_RETURN(const std::unique_ptr<experiments::Objective> objective,
+                   experiments::MakeObjective(config));
+  ASSIGN_OR_RETURN(const std::unique_ptr<Optimizer> optimizer, objective->MakeOptimizer(config));
+  ManualSeed(static_cast<uint64_t>(config.GetInt("experiment.seed")));
+  ASSIGN_OR_RETURN(const auto schedule, objective->MakeSchedule(config, warmup + steps));
   ASSIGN_OR_RETURN(const DType matmul_inputs, experiments::MatmulInputDTypeOf(config));
   const MixedPrecision precision(matmul_inputs);
-  const std::vector<std::vector<int64_t>> plan =
-      experiments::MakeBatchPlan(data.train, config.GetInt("train.batch_tokens"),
-                                 config.GetInt("train.max_batch_size"), /*shuffle=*/true, seed);
+  const std::vector<std::vector<int64_t>> plan = objective->EpochPlan(0);
   if (plan.empty()) return absl::InvalidArgumentError("the training split has no batches");
   const int64_t accumulation = config.GetInt("train.accumulation");
-  const float label_smoothing = static_cast<float>(config.GetFloat("train.label_smoothing"));
   const double clip_norm = config.GetFloat("train.clip_norm");
   size_t next = 0;
-  auto next_batch = [&] { return experiments::MakeBatch(data.train, plan[next++ % plan.size()]); };
-  model->Train();
+  auto next_batch = [&] { return plan[next++ % plan.size()]; };
+  objective->module().Train();
   auto train_step = [&](int64_t step) {
-    experiments::ForwardBackward(*model, accumulation, next_batch, label_smoothing);
+    experiments::ForwardBackward(*objective, accumulation, next_batch);
     if (clip_norm > 0) ClipGradNorm(optimizer->parameters(), clip_norm);
     profiler::MarkerScope profile("optimizer.step");
     optimizer->Step(schedule->Rate(step));

@@ -1,0 +1,167 @@
+#include "experiments/trainer/seq2seq_objective.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "experiments/data/batching.h"
+#include "experiments/trainer/evaluation.h"
+#include "experiments/trainer/experiment_data.h"
+#include "experiments/trainer/model_factory.h"
+#include "framework/io/atomic_file.h"
+#include "framework/io/safetensors.h"
+#include "framework/ops/ops.h"
+
+namespace attnlab::experiments {
+namespace {
+
+using Json = nlohmann::json;
+
+// samples.txt: the first `count` validation examples with reference and prediction.
+absl::Status WriteSamples(const std::string& path, const std::vector<Example>& examples,
+                          const std::vector<std::string>& predictions, int64_t count) {
+  std::string text;
+  for (int64_t i = 0; i < std::min<int64_t>(count, static_cast<int64_t>(examples.size())); ++i) {
+    const bool correct = std::find(examples[i].references.begin(), examples[i].references.end(),
+                                   predictions[i]) != examples[i].references.end();
+    absl::StrAppend(&text, "source:     ", examples[i].source,
+                    "\nreference:  ", examples[i].references[0], "\nprediction: ", predictions[i],
+                    correct ? "   (correct)" : "   (wrong)", "\n\n");
+  }
+  return WriteFileAtomically(path, text);
+}
+
+// attention.safetensors: attention maps of the first validation examples, for the report.
+absl::Status WriteAttentionPlots(const std::string& path, nn::Seq2SeqModel& model,
+                                 const ExperimentData& data, int64_t count, bool all_layers) {
+  NamedTensors tensors;
+  SafetensorsMetadata metadata;
+  for (int64_t i = 0; i < std::min<int64_t>(count, static_cast<int64_t>(data.valid.size())); ++i) {
+    const Batch batch = MakeBatch(data.valid, {i});
+    const auto plots = AttentionForPlots(model, batch.source, batch.target_input, all_layers);
+    for (const auto& [name, weights] : plots) {
+      tensors.emplace_back(absl::StrCat("example", i, ".", name), weights);
+    }
+    std::vector<std::string> source_tokens, target_tokens;
+    for (int32_t id : data.valid[i].source)
+      source_tokens.push_back(data.source_vocabulary.Token(id));
+    target_tokens.push_back(data.target_vocabulary.Token(Vocabulary::kBos));
+    for (size_t t = 0; t + 1 < data.valid[i].target.size(); ++t) {
+      target_tokens.push_back(data.target_vocabulary.Token(data.valid[i].target[t]));
+    }
+    // Rows of the maps are decoder inputs (bos, y1, ...); columns are source tokens.
+    metadata[absl::StrCat("example", i, ".source_tokens")] = Json(source_tokens).dump();
+    metadata[absl::StrCat("example", i, ".target_tokens")] = Json(target_tokens).dump();
+  }
+  if (tensors.empty()) return absl::OkStatus();
+  return WriteSafetensors(path, tensors, metadata);
+}
+
+Evaluation ToEvaluation(const EvaluationResult& result) {
+  return {result.metrics, result.seconds, result.interrupted};
+}
+
+class Seq2SeqObjective : public Objective {
+ public:
+  Seq2SeqObjective(const Config& config, ExperimentData data,
+                   std::shared_ptr<nn::Seq2SeqModel> model)
+      : config_(config), data_(std::move(data)), model_(std::move(model)) {
+    eval_options_.batch_tokens = config.GetInt("train.batch_tokens");
+    eval_options_.max_batch_size = config.GetInt("train.max_batch_size");
+    eval_options_.max_decode_length = config.GetInt("eval.max_decode_length");
+    eval_options_.length_penalty = static_cast<float>(config.GetFloat("eval.length_penalty"));
+  }
+
+  nn::Module& module() override { return *model_; }
+
+  std::string Description() const override {
+    return absl::StrFormat("%s on task %s: %d parameters, %d/%d/%d examples, vocabularies %d/%d",
+                           config_.GetString("model.type"), config_.GetString("task.name"),
+                           model_->ParameterCount(), data_.train.size(), data_.valid.size(),
+                           data_.test.size(), data_.source_vocabulary.size(),
+                           data_.target_vocabulary.size());
+  }
+
+  void AddToCheckpoint(CheckpointContents& contents) const override {
+    contents.source_vocabulary = data_.source_vocabulary.tokens();
+    contents.target_vocabulary = data_.target_vocabulary.tokens();
+  }
+
+  std::vector<std::vector<int64_t>> EpochPlan(int64_t epoch) override {
+    const uint64_t seed = static_cast<uint64_t>(config_.GetInt("experiment.seed"));
+    return MakeBatchPlan(data_.train, eval_options_.batch_tokens, eval_options_.max_batch_size,
+                         /*shuffle=*/true, seed * 1000003ull + static_cast<uint64_t>(epoch));
+  }
+
+  BatchLoss Loss(const std::vector<int64_t>& indices) override {
+    const Batch batch = MakeBatch(data_.train, indices);
+    const Tensor logits = model_->Forward(batch.source, batch.target_input);
+    const float label_smoothing = static_cast<float>(config_.GetFloat("train.label_smoothing"));
+    return {CrossEntropy(Reshape(logits, {-1, logits.size(-1)}), Reshape(batch.target_output, {-1}),
+                         label_smoothing, Vocabulary::kPad),
+            batch.target_tokens};
+  }
+
+  std::vector<MetricSpec> Metrics() const override { return data_.task->Metrics(); }
+
+  Evaluation Evaluate(const std::string& split, const StopRequestedFn& stop_requested) override {
+    EvaluationOptions options = eval_options_;
+    options.stop_requested = stop_requested;
+    return ToEvaluation(experiments::Evaluate(*model_, data_, split, options));
+  }
+
+  absl::StatusOr<bool> WriteRunFiles(const std::string& run_dir,
+                                     const StopRequestedFn& stop_requested) override {
+    EvaluationOptions options = eval_options_;
+    options.stop_requested = stop_requested;
+    const EvaluationResult valid = experiments::Evaluate(*model_, data_, "valid", options);
+    if (valid.interrupted) return false;
+    RETURN_IF_ERROR(WriteSamples(absl::StrCat(run_dir, "/samples.txt"), data_.splits.valid,
+                                 valid.predictions, config_.GetInt("eval.samples")));
+    RETURN_IF_ERROR(WriteAttentionPlots(absl::StrCat(run_dir, "/attention.safetensors"), *model_,
+                                        data_, config_.GetInt("eval.attention_plots"),
+                                        config_.GetBool("eval.all_heads")));
+    return true;
+  }
+
+  // Greedy decoding, then beam search with eval.beam_size > 1.
+  int64_t TestPasses() const override { return config_.GetInt("eval.beam_size") > 1 ? 2 : 1; }
+
+  TestPass Test(int64_t pass, const StopRequestedFn& stop_requested) override {
+    EvaluationOptions options = eval_options_;
+    options.stop_requested = stop_requested;
+    if (pass == 0) {
+      return {ToEvaluation(experiments::Evaluate(*model_, data_, "test", options)),
+              {{"decoder", "greedy"}},
+              ""};
+    }
+    options.beam_size = config_.GetInt("eval.beam_size");
+    return {ToEvaluation(experiments::Evaluate(*model_, data_, "test", options)),
+            {{"decoder", absl::StrCat("beam", options.beam_size)}},
+            "beam_"};
+  }
+
+ private:
+  const Config config_;
+  ExperimentData data_;
+  std::shared_ptr<nn::Seq2SeqModel> model_;
+  EvaluationOptions eval_options_;  // without a stop request: each call brings its own
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Objective>> MakeSeq2SeqObjective(const Config& config,
+                                                                const CheckpointContents* resumed) {
+  ASSIGN_OR_RETURN(
+      ExperimentData data,
+      resumed ? LoadExperimentData(config, &resumed->source_vocabulary, &resumed->target_vocabulary)
+              : LoadExperimentData(config));
+  ASSIGN_OR_RETURN(
+      std::shared_ptr<nn::Seq2SeqModel> model,
+      BuildModel(config, data.source_vocabulary.size(), data.target_vocabulary.size()));
+  return std::unique_ptr<Objective>(
+      new Seq2SeqObjective(config, std::move(data), std::move(model)));
+}
+
+}  // namespace attnlab::experiments
