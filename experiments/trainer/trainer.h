@@ -54,8 +54,9 @@ struct TrainResult {
 absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& options);
 
 // The run directory a config trains into by default: <runs_dir>/<experiment>/seed-<seed>,
-// where <experiment> is experiment.name or the config path below experiments/ without
-// its extension (experiments/copy/transformer.toml -> copy/transformer).
+// where <experiment> is experiment.name or the config path below experiments/recipes/
+// (or experiments/) without its extension (experiments/recipes/copy/transformer.toml ->
+// copy/transformer).
 std::string DefaultRunDirectory(const Config& config);
 
 }  // namespace attnlab::experiments

@@ -24,6 +24,7 @@
 #include "framework/core/stop_request.h"
 #include "framework/io/safetensors.h"
 #include "gtest/gtest.h"
+#include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -85,17 +86,8 @@ std::map<std::string, std::string> TensorBytes(const fs::path& path) {
   return tensors;
 }
 
-class SeedPoolingTest : public ::testing::Test {
+class SeedPoolingTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    directory_ = fs::path(::testing::TempDir()) /
-                 ("attnlab_seed_pooling_" +
-                  std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                  "_" + std::to_string(getpid()));
-    fs::remove_all(directory_);
-  }
-  void TearDown() override { fs::remove_all(directory_); }
-
   TrainOptions Options(const std::string& name, bool resume = false) const {
     TrainOptions options;
     options.run_dir = (directory_ / name).string();
@@ -112,8 +104,6 @@ class SeedPoolingTest : public ::testing::Test {
     EXPECT_FALSE(result->interrupted);
     return result->test_metrics;
   }
-
-  fs::path directory_;
 };
 
 TEST_F(SeedPoolingTest, StudentWithTheTeachersScoringLearnsIt) {
