@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "experiments/tasks/task.h"
 #include "experiments/trainer/checkpoint.h"
+#include "experiments/trainer/objective.h"
 #include "experiments/trainer/run_result.h"
 #include "framework/core/error.h"
 
@@ -138,33 +139,13 @@ const char* RunActionName(RunAction action) {
 }
 
 absl::StatusOr<std::vector<std::string>> AvailableMetrics(const Config& config) {
-  if (config.GetString("task.name") == "seed_pooling") {
-    // What the trainer's seed_pooling path reports (trainer.cc, TrainSeedPooling).
-    return std::vector<std::string>{"mse", "initial_mse", "weight_difference",
-                                    "initial_weight_difference"};
-  }
-  ASSIGN_OR_RETURN(const std::unique_ptr<Task> task, MakeTask(config));
-  std::vector<std::string> names = {"loss", "token_accuracy", "exact_match"};
-  for (const MetricSpec& spec : task->Metrics()) {
-    if (std::find(names.begin(), names.end(), spec.name) == names.end()) names.push_back(spec.name);
-  }
-  if (config.GetInt("eval.beam_size") > 1) {
-    const size_t greedy = names.size();
-    for (size_t i = 0; i < greedy; ++i) names.push_back("beam_" + names[i]);
-  }
-  return names;
+  ASSIGN_OR_RETURN(const ReportedMetrics reported, ObjectiveReportedMetrics(config));
+  return reported.test;
 }
 
 absl::StatusOr<std::vector<MetricSpec>> ValidationMetrics(const Config& config) {
-  if (config.GetString("task.name") == "seed_pooling") return std::vector<MetricSpec>{};
-  ASSIGN_OR_RETURN(const std::unique_ptr<Task> task, MakeTask(config));
-  std::vector<MetricSpec> specs = {
-      {"loss", false}, {"token_accuracy", true}, {"exact_match", true}};
-  for (const MetricSpec& spec : task->Metrics()) {
-    const auto same = [&](const MetricSpec& other) { return other.name == spec.name; };
-    if (std::find_if(specs.begin(), specs.end(), same) == specs.end()) specs.push_back(spec);
-  }
-  return specs;
+  ASSIGN_OR_RETURN(const ReportedMetrics reported, ObjectiveReportedMetrics(config));
+  return reported.validation;
 }
 
 namespace {

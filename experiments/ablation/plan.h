@@ -56,13 +56,13 @@ struct PlanOptions {
 // line), checks the metrics against the task, and decides each run's action.
 absl::StatusOr<StudyPlan> PlanStudy(const Study& study, const PlanOptions& options = {});
 
-// The test metrics a config's runs report (e.g. loss, token_accuracy, exact_match and the
-// task's own; beam_<name> too with eval.beam_size > 1).
+// The test metrics a config's runs report, as its objective declares them (a seq2seq
+// task's: loss, token_accuracy, exact_match and the task's own; beam_<name> too with
+// eval.beam_size > 1).
 absl::StatusOr<std::vector<std::string>> AvailableMetrics(const Config& config);
 
 // The metrics of a config's validation evaluations (metrics.jsonl "eval" records) and
-// which way is better: loss (lower), token_accuracy and exact_match (higher), then the
-// task's own. Empty for seed_pooling, which has no validation evaluations.
+// which way is better, as its objective declares them.
 absl::StatusOr<std::vector<MetricSpec>> ValidationMetrics(const Config& config);
 
 }  // namespace attnlab::experiments

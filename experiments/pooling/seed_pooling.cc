@@ -52,6 +52,9 @@ struct PoolingSplit {
   Tensor inputs, targets;
 };
 
+// What Evaluate() measures; lower is better for both.
+const std::vector<MetricSpec> kValidationMetrics = {{"mse", false}, {"weight_difference", false}};
+
 class SeedPoolingObjective : public Objective {
  public:
   SeedPoolingObjective(const Config& config, nn::PoolingScore student_score,
@@ -123,9 +126,7 @@ class SeedPoolingObjective : public Objective {
             static_cast<int64_t>(indices.size())};
   }
 
-  std::vector<MetricSpec> Metrics() const override {
-    return {{"mse", false}, {"weight_difference", false}};
-  }
+  std::vector<MetricSpec> Metrics() const override { return kValidationMetrics; }
 
   Evaluation Evaluate(const std::string& split, const StopRequestedFn&) override {
     const auto start = std::chrono::steady_clock::now();
@@ -198,6 +199,18 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeSeedPoolingObjective(
       new SeedPoolingObjective(config, *student_score, teacher_score));
 }
 
-ATTNLAB_REGISTER_OBJECTIVE(seed_pooling, "seed_pooling", MakeSeedPoolingObjective);
+// Validation: kValidationMetrics; test: those and their values before training.
+absl::StatusOr<ReportedMetrics> SeedPoolingReportedMetrics(const Config&) {
+  ReportedMetrics reported;
+  reported.validation = kValidationMetrics;
+  for (const MetricSpec& spec : kValidationMetrics) {
+    reported.test.push_back(spec.name);
+    reported.test.push_back("initial_" + spec.name);
+  }
+  return reported;
+}
+
+ATTNLAB_REGISTER_OBJECTIVE(seed_pooling, "seed_pooling", MakeSeedPoolingObjective,
+                           SeedPoolingReportedMetrics);
 
 }  // namespace attnlab::experiments

@@ -6,8 +6,13 @@
 namespace attnlab::experiments {
 namespace {
 
-std::map<std::string, ObjectiveFactory>& Registry() {
-  static auto* registry = new std::map<std::string, ObjectiveFactory>();
+struct RegisteredObjective {
+  ObjectiveFactory factory;
+  ReportedMetricsFn reported_metrics;
+};
+
+std::map<std::string, RegisteredObjective>& Registry() {
+  static auto* registry = new std::map<std::string, RegisteredObjective>();
   return *registry;
 }
 
@@ -22,15 +27,22 @@ absl::StatusOr<std::unique_ptr<LearningRateSchedule>> Objective::MakeSchedule(co
   return experiments::MakeSchedule(config, total_steps);
 }
 
-void RegisterObjective(const std::string& task_name, ObjectiveFactory factory) {
-  Registry()[task_name] = std::move(factory);
+void RegisterObjective(const std::string& task_name, ObjectiveFactory factory,
+                       ReportedMetricsFn reported_metrics) {
+  Registry()[task_name] = {std::move(factory), std::move(reported_metrics)};
 }
 
 absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(const Config& config,
                                                          const CheckpointContents* resumed) {
   const auto registered = Registry().find(config.GetString("task.name"));
-  if (registered != Registry().end()) return registered->second(config, resumed);
+  if (registered != Registry().end()) return registered->second.factory(config, resumed);
   return MakeSeq2SeqObjective(config, resumed);
+}
+
+absl::StatusOr<ReportedMetrics> ObjectiveReportedMetrics(const Config& config) {
+  const auto registered = Registry().find(config.GetString("task.name"));
+  if (registered != Registry().end()) return registered->second.reported_metrics(config);
+  return Seq2SeqReportedMetrics(config);
 }
 
 }  // namespace attnlab::experiments

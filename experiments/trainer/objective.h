@@ -8,7 +8,7 @@
 // (experiments/pooling/seed_pooling_objective.cc). A new kind of model implements
 // Objective and registers a factory for its task name:
 //
-//   ATTNLAB_REGISTER_OBJECTIVE(my_task, "my_task", MakeMyObjective);
+//   ATTNLAB_REGISTER_OBJECTIVE(my_task, "my_task", MakeMyObjective, MyReportedMetrics);
 //
 // A task name without a registered objective is a seq2seq task.
 #pragma once
@@ -99,20 +99,34 @@ class Objective {
 using ObjectiveFactory = std::function<absl::StatusOr<std::unique_ptr<Objective>>(
     const Config& config, const CheckpointContents* resumed)>;
 
-void RegisterObjective(const std::string& task_name, ObjectiveFactory factory);
+// What an objective's runs report, known from the config alone, without data or model:
+// the ablation planner checks a study's metrics against it before any run starts.
+struct ReportedMetrics {
+  std::vector<MetricSpec> validation;  // Metrics(): what Evaluate("valid") measures
+  std::vector<std::string> test;       // the keys of TrainResult::test_metrics
+};
+using ReportedMetricsFn = std::function<absl::StatusOr<ReportedMetrics>(const Config& config)>;
+
+void RegisterObjective(const std::string& task_name, ObjectiveFactory factory,
+                       ReportedMetricsFn reported_metrics);
 
 // The registered objective of `task.name`, or else a Seq2SeqObjective of that task.
 absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(
     const Config& config, const CheckpointContents* resumed = nullptr);
 
+// The metrics the objective of `task.name` reports (a Seq2SeqObjective's when none is
+// registered).
+absl::StatusOr<ReportedMetrics> ObjectiveReportedMetrics(const Config& config);
+
 struct ObjectiveRegistration {
-  ObjectiveRegistration(const std::string& task_name, ObjectiveFactory factory) {
-    RegisterObjective(task_name, std::move(factory));
+  ObjectiveRegistration(const std::string& task_name, ObjectiveFactory factory,
+                        ReportedMetricsFn reported_metrics) {
+    RegisterObjective(task_name, std::move(factory), std::move(reported_metrics));
   }
 };
 
 }  // namespace attnlab::experiments
 
-#define ATTNLAB_REGISTER_OBJECTIVE(identifier, task_name, factory)                          \
+#define ATTNLAB_REGISTER_OBJECTIVE(identifier, task_name, factory, reported_metrics)        \
   static ::attnlab::experiments::ObjectiveRegistration objective_registration_##identifier( \
-      task_name, factory)
+      task_name, factory, reported_metrics)

@@ -164,4 +164,23 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeSeq2SeqObjective(const Config& co
       new Seq2SeqObjective(config, std::move(data), std::move(model)));
 }
 
+absl::StatusOr<ReportedMetrics> Seq2SeqReportedMetrics(const Config& config) {
+  ASSIGN_OR_RETURN(const std::unique_ptr<Task> task, MakeTask(config));
+  ReportedMetrics reported;
+  reported.validation = {{"loss", false}, {"token_accuracy", true}, {"exact_match", true}};
+  for (const MetricSpec& spec : task->Metrics()) {
+    const auto same = [&](const MetricSpec& other) { return other.name == spec.name; };
+    if (std::find_if(reported.validation.begin(), reported.validation.end(), same) ==
+        reported.validation.end()) {
+      reported.validation.push_back(spec);
+    }
+  }
+  for (const MetricSpec& spec : reported.validation) reported.test.push_back(spec.name);
+  if (config.GetInt("eval.beam_size") > 1) {
+    const size_t greedy = reported.test.size();
+    for (size_t i = 0; i < greedy; ++i) reported.test.push_back("beam_" + reported.test[i]);
+  }
+  return reported;
+}
+
 }  // namespace attnlab::experiments

@@ -24,4 +24,8 @@ namespace attnlab::experiments {
 absl::StatusOr<std::unique_ptr<Objective>> MakeSeq2SeqObjective(const Config& config,
                                                                 const CheckpointContents* resumed);
 
+// Validation: loss (lower is better), token_accuracy and exact_match (higher), then the
+// task's own metrics. Test: the same names, and beam_<name> too with eval.beam_size > 1.
+absl::StatusOr<ReportedMetrics> Seq2SeqReportedMetrics(const Config& config);
+
 }  // namespace attnlab::experiments

@@ -493,6 +493,34 @@ time_to = )toml";
                         {"study.toml:5:", "unknown validation metric 'beam_exact_match'"}));
 }
 
+// A study's metrics are checked against what the task's objective declares, for every
+// kind of model: seed_pooling's objective reports mse and weight_difference on the
+// validation split, and their values before training on the test split.
+TEST_F(AblationPlanTest, MetricsComeFromTheObjectiveOfTheTask) {
+  std::ofstream(directory_ / "pooling.toml")
+      << "[task]\nname = \"seed_pooling\"\n[model]\nattention = \"additive\"\n"
+         "[train]\nmax_steps = 5\n";
+  const std::string study = R"toml([study]
+base = "pooling.toml"
+seeds = 1
+metrics = ["mse", "initial_mse"]
+time_to = { weight_difference = 0.05 }
+[[axis]]
+key = "train.lr"
+values = [0.01]
+)toml";
+  const absl::StatusOr<StudyPlan> plan = Plan(study);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->study.time_to.size(), 1u);
+  EXPECT_FALSE(plan->study.time_to[0].higher_is_better);  // a smaller difference is better
+  std::string wrong = study;
+  wrong.replace(wrong.find("\"initial_mse\""), 13, "\"exact_match\"");
+  EXPECT_TRUE(
+      FailsWith(Plan(wrong).status(),
+                {"unknown metric 'exact_match'",
+                 "reports mse, initial_mse, weight_difference, initial_weight_difference"}));
+}
+
 TEST_F(AblationPlanTest, AMissingBaseConfigNamesTheStudyLine) {
   EXPECT_TRUE(FailsWith(Plan("[study]\nbase = \"nope.toml\"\nseeds = 1\nmetrics = [\"loss\"]\n"
                              "[[axis]]\nkey = \"model.heads\"\nvalues = [1]\n")
