@@ -1,6 +1,7 @@
 // The table of every op the engine knows. Adding an op starts here: one line gives it a
 // name for error messages, the profiler and the test suite, which enumerates this table
-// and fails when a differentiable op has no gradient check (tests/framework/op_coverage_test.cc).
+// and fails when a differentiable op has no case in the table of op cases
+// (tests/framework/op_cases.cc, checked by tests/framework/op_coverage_test.cc).
 #pragma once
 
 #include <array>

@@ -1,6 +1,8 @@
 // The nine eltwise activations: forward against the closed-form formula evaluated in
 // double, gradients by finite differences, for odd shapes, size-1 dims, a scalar and
 // strided inputs; plus the dtype error and the elu alpha check.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <cmath>
 #include <functional>
 #include <numbers>
@@ -20,16 +22,6 @@ namespace {
 using testing::AllClose;
 using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(relu, "relu");
-ATTNLAB_GRADCHECKED(gelu_erf, "gelu_erf");
-ATTNLAB_GRADCHECKED(gelu_tanh, "gelu_tanh");
-ATTNLAB_GRADCHECKED(tanh, "tanh");
-ATTNLAB_GRADCHECKED(sigmoid, "sigmoid");
-ATTNLAB_GRADCHECKED(exp, "exp");
-ATTNLAB_GRADCHECKED(log, "log");
-ATTNLAB_GRADCHECKED(sqrt, "sqrt");
-ATTNLAB_GRADCHECKED(elu, "elu");
 
 constexpr double kEluAlpha = 0.7;
 
@@ -102,19 +94,6 @@ TEST_P(ActivationTest, ForwardMatchesFormula) {
     ASSERT_EQ(y.shape(), shape);
     // oneDNN's vectorised exp/erf/tanh are accurate to a few ulp; 1e-5 of max(1, |y|).
     EXPECT_TRUE(AllClose(y, ApplyReference(c, x), 1e-5)) << c.name << " " << x.Describe();
-  }
-}
-
-TEST_P(ActivationTest, GradientMatchesFiniteDifferences) {
-  const ActivationCase& c = GetParam();
-  uint64_t seed = 100;
-  for (const Shape& shape : TestShapes()) {
-    if (NumElements(shape) > 100) continue;  // one forward per element: keep it small
-    // Default tolerances: 2e-2 relative + 2e-3 absolute, central differences with step
-    // 3e-3 in double over f32 forwards.
-    EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return c.op(x[0]); },
-                          {c.make_input(shape, seed++)}))
-        << c.name << " " << ShapeToString(shape);
   }
 }
 

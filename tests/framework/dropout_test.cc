@@ -1,7 +1,8 @@
 // Dropout: the keep rate, exact scaling, the mask's dependence on (seed, offset) only
 // (same seed -> same mask, bit-identical on 1 and 2 threads), backward applying the
-// forward mask, identity in eval mode or with p = 0, and a gradient check with the
-// generator state fixed before every evaluation.
+// forward mask, and identity in eval mode or with p = 0.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <cstring>
 #include <vector>
 
@@ -16,10 +17,7 @@ namespace attnlab {
 namespace {
 
 using testing::AllClose;
-using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(dropout, "dropout");
 
 TEST(DropoutTest, KeepsAboutOneMinusPOfTheElements) {
   ManualSeed(1);
@@ -205,24 +203,6 @@ TEST(DropoutTest, StridedInput) {
   ManualSeed(15);
   const Tensor from_copy = Dropout(window.contiguous(), 0.5f, true);
   EXPECT_TRUE(AllClose(from_view, from_copy, 0.0));
-}
-
-TEST(DropoutTest, GradientMatchesFiniteDifferences) {
-  // Every evaluation restarts the stream, so all of them see the same mask.
-  for (float p : {0.2f, 0.5f}) {
-    EXPECT_TRUE(GradCheck(
-        [p](const std::vector<Tensor>& x) {
-          ManualSeed(16);
-          return Dropout(x[0], p, true);
-        },
-        {RandomInput({5, 7}, 17)}));
-  }
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& x) {
-        ManualSeed(18);
-        return Dropout(x[0].narrow(0, 1, 3), 0.3f, true);
-      },
-      {RandomInput({5, 6}, 19)}));
 }
 
 }  // namespace

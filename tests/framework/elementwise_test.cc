@@ -1,6 +1,8 @@
 // Binary elementwise ops and their scalar forms: forward against a naive broadcasting
 // loop, gradients by finite differences, for equal, broadcast, scalar, size-1, odd-sized
 // and strided (narrowed) operands; the broadcast error message; AddInPlace.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <cmath>
 #include <functional>
 #include <string>
@@ -17,14 +19,6 @@ namespace {
 using testing::AllClose;
 using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(add, "add");
-ATTNLAB_GRADCHECKED(sub, "sub");
-ATTNLAB_GRADCHECKED(mul, "mul");
-ATTNLAB_GRADCHECKED(div, "div");
-ATTNLAB_GRADCHECKED(add_scalar, "add_scalar");
-ATTNLAB_GRADCHECKED(mul_scalar, "mul_scalar");
-ATTNLAB_GRADCHECKED(pow_scalar, "pow_scalar");
 
 using BinaryFloatOp = std::function<float(float, float)>;
 
@@ -100,19 +94,6 @@ TEST_P(BinaryOpTest, SwappedOperandsBroadcastToo) {
   const Tensor a = RandomInput(c.a(), 4), b = RandomInput(c.b(), 5);
   EXPECT_TRUE(AllClose(Sub(b, a), NaiveBinary(b, a, std::minus<float>())));
   EXPECT_TRUE(AllClose(Mul(b, a), NaiveBinary(b, a, std::multiplies<float>())));
-}
-
-TEST_P(BinaryOpTest, GradientsMatchFiniteDifferences) {
-  const BroadcastCase& c = GetParam();
-  const auto inputs = [&](uint64_t seed) {
-    return std::vector<Tensor>{RandomInput(c.a(), seed), RandomInput(c.b(), seed + 1)};
-  };
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Add(x[0], x[1]); }, inputs(10)));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Sub(x[0], x[1]); }, inputs(12)));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Mul(x[0], x[1]); }, inputs(14)));
-  // Keep the divisor away from zero.
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Div(x[0], x[1]); },
-                        {RandomInput(c.a(), 16), RandomInput(c.b(), 17, 0.5f, 1.5f)}));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -218,27 +199,6 @@ TEST(ScalarOpTest, ForwardMatchesNaiveLoop) {
   EXPECT_TRUE(AllClose(AddScalar(Tensor::Scalar(2.0f), 1.0f), {3.0f}));
   EXPECT_EQ(AddScalar(Tensor::Scalar(2.0f), 1.0f).shape(), Shape{});
   EXPECT_TRUE(AllClose(PowScalar(Tensor::Full({1}, 3.0f), 2.0f), {9.0f}));
-}
-
-TEST(ScalarOpTest, GradientsMatchFiniteDifferences) {
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return AddScalar(x[0], 0.7f); },
-                        {RandomInput({2, 3}, 60)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return MulScalar(x[0], -2.5f); },
-                        {RandomInput({2, 3}, 61)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return PowScalar(x[0], 2.0f); },
-                        {RandomInput({2, 3}, 62)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return PowScalar(x[0], 3.0f); },
-                        {RandomInput({5}, 63)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return PowScalar(x[0], 2.5f); },
-                        {RandomInput({2, 3}, 64, 0.5f, 1.5f)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return PowScalar(x[0], -0.5f); },
-                        {RandomInput({7}, 65, 0.5f, 1.5f)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return PowScalar(x[0], 2.0f); },
-                        {RandomInput({}, 66)}));
-  // Strided input.
-  EXPECT_TRUE(
-      GradCheck([](const std::vector<Tensor>& x) { return PowScalar(x[0].narrow(1, 1, 2), 2.0f); },
-                {RandomInput({3, 4}, 67)}));
 }
 
 // ---- AddInPlace ------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // Embedding: lookup against the weight rows, scatter-add backward (repeated ids
 // accumulate, the padding index gets nothing, bit-identical on 1 and 2 threads), and
 // out-of-range ids rejected before any memory is read.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -14,10 +16,7 @@ namespace attnlab {
 namespace {
 
 using testing::AllClose;
-using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(embedding, "embedding");
 
 Tensor Ints(const std::vector<int32_t>& values, const Shape& shape) {
   return Tensor::FromInts(values, shape);
@@ -107,18 +106,6 @@ TEST(EmbeddingTest, BadArgumentsAreErrors) {
   EXPECT_THROW(Embedding(Tensor::Zeros({5}), Ints({0}, {1})), Error);         // weight not 2-D
   EXPECT_THROW(Embedding(Tensor::Zeros({5, 2}), Tensor::Zeros({1})), Error);  // ids not i32
   EXPECT_THROW(Embedding(Tensor::Zeros({5, 2}), Ints({0}, {1}), 5), Error);   // padding >= vocab
-}
-
-TEST(EmbeddingTest, GradientMatchesFiniteDifferences) {
-  const Tensor ids = Ints({1, 3, 1, 0, 3, 3}, {3, 2});
-  EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return Embedding(x[0], ids); },
-                        {RandomInput({4, 5}, 7)}));
-  // A padding index that never occurs changes nothing.
-  EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return Embedding(x[0], ids, 2); },
-                        {RandomInput({4, 5}, 8)}));
-  EXPECT_TRUE(
-      GradCheck([&](const std::vector<Tensor>& x) { return Embedding(x[0].narrow(1, 1, 3), ids); },
-                {RandomInput({4, 5}, 9)}));
 }
 
 TEST(EmbeddingTest, GradientIsBitIdenticalOnOneAndTwoThreads) {

@@ -1,6 +1,8 @@
 // Cross-entropy: hand-worked values with and without label smoothing, a naive
 // log-softmax reference, ignore_index rows left out of the mean, bad targets rejected,
-// gradient checks, and the same loss on 1 and 2 threads.
+// and the same loss on 1 and 2 threads.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -15,10 +17,7 @@ namespace attnlab {
 namespace {
 
 using testing::AllClose;
-using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(cross_entropy, "cross_entropy");
 
 Tensor Ints(const std::vector<int32_t>& values, const Shape& shape) {
   return Tensor::FromInts(values, shape);
@@ -150,23 +149,6 @@ TEST(CrossEntropyTest, BadTargetsAreErrors) {
   EXPECT_THROW(CrossEntropy(logits, Tensor::Zeros({2})), Error);                   // not i32
   EXPECT_THROW(CrossEntropy(Tensor::Zeros({2, 3, 1}), Ints({0, 1}, {2})), Error);  // not 2-D
   EXPECT_THROW(CrossEntropy(logits, Ints({0, 1}, {2}), -0.1f), Error);             // smoothing
-}
-
-TEST(CrossEntropyTest, GradientMatchesFiniteDifferences) {
-  const Tensor targets = Ints({0, 4, 2, 2, 3}, {5});
-  for (float smoothing : {0.0f, 0.1f}) {
-    EXPECT_TRUE(GradCheck(
-        [&](const std::vector<Tensor>& x) { return CrossEntropy(x[0], targets, smoothing); },
-        {RandomInput({5, 6}, 5, -2.0f, 2.0f)}))
-        << "smoothing " << smoothing;
-    // With ignored rows, and through a strided view.
-    EXPECT_TRUE(GradCheck(
-        [&](const std::vector<Tensor>& x) {
-          return CrossEntropy(x[0].narrow(1, 1, 6), Ints({0, -100, 2, 5, -100}, {5}), smoothing);
-        },
-        {RandomInput({5, 8}, 6, -2.0f, 2.0f)}))
-        << "smoothing " << smoothing;
-  }
 }
 
 TEST(CrossEntropyTest, SameLossAndGradientOnOneAndTwoThreads) {

@@ -1,5 +1,7 @@
 // matmul and linear: forward against a naive triple loop, gradients by finite differences,
 // for plain, transposed, batched, broadcast (2-D weight) and strided operands.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <vector>
 
 #include "framework/ops/ops.h"
@@ -12,9 +14,6 @@ namespace {
 using testing::AllClose;
 using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(matmul, "matmul");
-ATTNLAB_GRADCHECKED(linear, "linear");
 
 // c[b] = op(a[b]) @ op(w[b]) with explicit indexing.
 std::vector<float> NaiveMatmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
@@ -51,15 +50,6 @@ TEST_P(MatmulTest, ForwardMatchesNaiveLoop) {
   const Tensor a = RandomInput(c.a, 1), b = RandomInput(c.b, 2);
   const Tensor out = Matmul(a, b, c.transpose_a, c.transpose_b);
   EXPECT_TRUE(AllClose(out, NaiveMatmul(a, b, c.transpose_a, c.transpose_b), 1e-5));
-}
-
-TEST_P(MatmulTest, GradientMatchesFiniteDifferences) {
-  const MatmulCase& c = GetParam();
-  EXPECT_TRUE(GradCheck(
-      [&](const std::vector<Tensor>& x) {
-        return Matmul(x[0], x[1], c.transpose_a, c.transpose_b);
-      },
-      {RandomInput(c.a, 3), RandomInput(c.b, 4)}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MatmulTest,
@@ -104,14 +94,6 @@ TEST(LinearTest, ForwardIsXWTransposePlusBias) {
   const std::vector<float> bias = b.ToFloats();
   for (size_t i = 0; i < expected.size(); ++i) expected[i] += bias[i % 5];
   EXPECT_TRUE(AllClose(out, expected, 1e-5));
-}
-
-TEST(LinearTest, GradientMatchesFiniteDifferences) {
-  EXPECT_TRUE(
-      GradCheck([](const std::vector<Tensor>& x) { return Linear(x[0], x[1], x[2]); },
-                {RandomInput({2, 3, 4}, 12), RandomInput({5, 4}, 13), RandomInput({5}, 14)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Linear(x[0], x[1], Tensor()); },
-                        {RandomInput({3, 4}, 15), RandomInput({2, 4}, 16)}));
 }
 
 }  // namespace

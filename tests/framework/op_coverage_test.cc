@@ -1,7 +1,6 @@
-// Every differentiable op in the op table (framework/ops/op_kind.h) must have a gradient
-// check: a test file declares ATTNLAB_GRADCHECKED(identifier, "op name") next to the
-// GradCheck of that op. The registrations run as static initialisers of this binary, so
-// the list is complete by the time any test runs.
+// Every differentiable op in the op table (framework/ops/op_kind.h) must have at least
+// one case in the table of op cases (op_cases.cc), which gives it a gradient check, a
+// thread-count check and, where declared, naive-reference and bf16 checks.
 #include <algorithm>
 #include <set>
 #include <string>
@@ -10,40 +9,47 @@
 #include "absl/strings/str_join.h"
 #include "framework/ops/op_kind.h"
 #include "gtest/gtest.h"
-#include "tests/support/gradcheck.h"
+#include "tests/framework/op_cases.h"
 
 namespace attnlab {
 namespace {
 
-std::set<std::string> RegisteredGradChecks() {
-  const std::vector<std::string>& registered = testing::GradCheckedOps();
-  return std::set<std::string>(registered.begin(), registered.end());
+std::set<std::string> OpsWithCases() {
+  std::set<std::string> ops;
+  for (const testing::OpCase& op_case : testing::AllOpCases()) ops.emplace(op_case.op);
+  return ops;
 }
 
-TEST(OpCoverageTest, EveryDifferentiableOpHasAGradientCheck) {
-  const std::set<std::string> checked = RegisteredGradChecks();
-  std::vector<std::string> unchecked;
+TEST(OpCoverageTest, EveryDifferentiableOpHasACase) {
+  const std::set<std::string> covered = OpsWithCases();
+  std::vector<std::string> uncovered;
   for (const OpInfo& op : kOpTable) {
-    if (op.differentiable && !checked.contains(std::string(op.name))) {
-      unchecked.emplace_back(op.name);
+    if (op.differentiable && !covered.contains(std::string(op.name))) {
+      uncovered.emplace_back(op.name);
     }
   }
-  EXPECT_TRUE(unchecked.empty())
-      << unchecked.size() << " differentiable op(s) without a gradient check "
-      << "(add a GradCheck and ATTNLAB_GRADCHECKED(identifier, \"name\")): "
-      << absl::StrJoin(unchecked, ", ");
+  EXPECT_TRUE(uncovered.empty()) << uncovered.size()
+                                 << " differentiable op(s) without a case in tests/framework/"
+                                 << "op_cases.cc: " << absl::StrJoin(uncovered, ", ");
 }
 
-TEST(OpCoverageTest, EveryRegisteredNameIsAnOpInTheTable) {
-  // Catches a misspelt registration, which would otherwise leave the real op unchecked.
+TEST(OpCoverageTest, EveryCaseNamesAnOpInTheTable) {
+  // Catches a misspelt op name, which would otherwise leave the real op uncovered.
   std::vector<std::string> unknown;
-  for (const std::string& name : RegisteredGradChecks()) {
+  for (const std::string& name : OpsWithCases()) {
     const bool known = std::any_of(kOpTable.begin(), kOpTable.end(),
                                    [&](const OpInfo& op) { return op.name == name; });
     if (!known) unknown.push_back(name);
   }
-  EXPECT_TRUE(unknown.empty()) << "ATTNLAB_GRADCHECKED names not in kOpTable: "
+  EXPECT_TRUE(unknown.empty()) << "op cases naming no op in kOpTable: "
                                << absl::StrJoin(unknown, ", ");
+}
+
+TEST(OpCoverageTest, CaseNamesAreUnique) {
+  std::set<std::string> names;
+  for (const testing::OpCase& op_case : testing::AllOpCases()) {
+    EXPECT_TRUE(names.insert(op_case.Name()).second) << "duplicate case " << op_case.Name();
+  }
 }
 
 TEST(OpCoverageTest, TableEntriesAreInEnumOrderWithUniqueNames) {

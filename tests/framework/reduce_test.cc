@@ -1,6 +1,8 @@
 // Reductions: sum and mean over one, several or all dims with keepdim both ways, max
 // (gradient to the first maximal element), argmax and SumToShape, each against a naive
 // loop, with gradient checks on tie-free inputs.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -17,10 +19,6 @@ namespace {
 using testing::AllClose;
 using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(sum, "sum");
-ATTNLAB_GRADCHECKED(mean, "mean");
-ATTNLAB_GRADCHECKED(max, "max");
 
 struct NaiveResult {
   Shape shape;
@@ -95,16 +93,6 @@ TEST_P(SumMeanTest, ForwardMatchesNaiveLoop) {
   }
 }
 
-TEST_P(SumMeanTest, GradientsMatchFiniteDifferences) {
-  const ReduceCase& c = GetParam();
-  for (bool keepdim : {false, true}) {
-    EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return Sum(x[0], c.dims, keepdim); },
-                          {RandomInput(c.shape, 2)}));
-    EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return Mean(x[0], c.dims, keepdim); },
-                          {RandomInput(c.shape, 3)}));
-  }
-}
-
 INSTANTIATE_TEST_SUITE_P(Dims, SumMeanTest,
                          ::testing::Values(ReduceCase{{2, 3, 4}, {}},      // all dims
                                            ReduceCase{{2, 3, 4}, {0}},     // leading
@@ -153,19 +141,6 @@ TEST(SumTest, BadDimIsAnError) {
 }
 
 // ---- Max and argmax ------------------------------------------------------------------
-
-// A leaf whose values are all distinct and at least 2/numel apart (a permutation of a
-// grid), so finite differences never cross a tie.
-Tensor DistinctInput(const Shape& shape, int64_t multiplier) {
-  const int64_t count = NumElements(shape);
-  std::vector<float> values(count);
-  for (int64_t i = 0; i < count; ++i) {
-    values[i] = 2.0f * static_cast<float>((i * multiplier) % count) / count - 1.0f;
-  }
-  Tensor t = Tensor::FromFloats(values, shape);
-  t.set_requires_grad(true);
-  return t;
-}
 
 // Max along `dim` and the index of its first occurrence, by a direct scan.
 void NaiveMax(const Tensor& x, int64_t dim, std::vector<float>& values,
@@ -220,20 +195,6 @@ TEST(MaxTest, TiesGoToTheFirstMaximalElement) {
   EXPECT_EQ(Argmax(x, 1).ToInts(), (std::vector<int32_t>{1, 0}));
   Sum(Mul(max, Tensor::FromFloats(std::vector<float>{2.0f, 7.0f}, {2}))).backward();
   EXPECT_TRUE(AllClose(x.grad(), {0, 2, 0, 0, 7, 0, 0, 0}, 0.0));
-}
-
-TEST(MaxTest, GradientsMatchFiniteDifferences) {
-  for (int64_t dim : {0, 1, 2, -1}) {
-    for (bool keepdim : {false, true}) {
-      EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return Max(x[0], dim, keepdim); },
-                            {DistinctInput({3, 4, 5}, 7)}));
-    }
-  }
-  // Strided input, and a single-element reduced dim.
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Max(x[0].narrow(1, 1, 3), 1); },
-                        {DistinctInput({4, 5}, 3)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Max(x[0], 1); },
-                        {DistinctInput({4, 1}, 3)}));
 }
 
 TEST(MaxTest, EmptyDimIsAnError) {

@@ -1,6 +1,8 @@
 // rotary: forward against a naive loop computing the RoFormer angles in double, with
 // position offsets, gradients by finite differences, the backward as the rotation by
 // the negative angle, strided inputs, norm preservation and the errors.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -15,8 +17,6 @@ namespace {
 using testing::AllClose;
 using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(rotary, "rotary");
 
 // x: [..., time, head_dim]. Pair (2i, 2i+1) of row t rotated by
 // angle_sign * (t + offset) * 10000^(-2i / head_dim), by explicit indexing.
@@ -53,12 +53,6 @@ TEST_P(RotaryTest, ForwardMatchesNaiveLoop) {
   const Tensor out = Rotary(x, c.offset);
   ASSERT_EQ(out.shape(), x.shape());
   EXPECT_TRUE(AllClose(out, NaiveRotary(x, c.offset), 2e-5));
-}
-
-TEST_P(RotaryTest, GradientMatchesFiniteDifferences) {
-  const RotaryCase& c = GetParam();
-  EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return Rotary(x[0], c.offset); },
-                        {RandomInput(c.shape, 2)}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, RotaryTest,

@@ -1,6 +1,8 @@
 // Shape ops: reshape, narrow, contiguous, permute/transpose, concat, split, index_select
 // and gather, each forward against a naive index loop and each gradient by finite
 // differences; views share storage; bad arguments and out-of-range indices throw.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -16,14 +18,6 @@ namespace {
 using testing::AllClose;
 using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(reshape, "reshape");
-ATTNLAB_GRADCHECKED(narrow, "narrow");
-ATTNLAB_GRADCHECKED(contiguous, "contiguous");
-ATTNLAB_GRADCHECKED(permute, "permute");
-ATTNLAB_GRADCHECKED(concat, "concat");
-ATTNLAB_GRADCHECKED(index_select, "index_select");
-ATTNLAB_GRADCHECKED(gather, "gather");
 
 Tensor Ints(const std::vector<int32_t>& values, const Shape& shape) {
   return Tensor::FromInts(values, shape);
@@ -88,17 +82,6 @@ TEST(ReshapeTest, BadShapesAreErrors) {
   ExpectErrorMentioning([&] { Reshape(x, {5, -1}); }, {"[2, 3, 4]", "[5, -1]"});
 }
 
-TEST(ReshapeTest, GradientMatchesFiniteDifferences) {
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& x) {
-        return Reshape(x[0], {4, -1});
-      },
-      {RandomInput({2, 3, 4}, 3)}));
-  EXPECT_TRUE(
-      GradCheck([](const std::vector<Tensor>& x) { return Reshape(x[0].narrow(0, 1, 2), {-1}); },
-                {RandomInput({3, 5}, 4)}));
-}
-
 // ---- Narrow and contiguous -------------------------------------------------------------
 
 // x[..., start:start+length, ...] along `dim`, by explicit indexing.
@@ -139,16 +122,6 @@ TEST(NarrowTest, OutOfRangeIsAnError) {
   EXPECT_THROW(Narrow(x, 2, 0, 1), Error);
 }
 
-TEST(NarrowTest, GradientMatchesFiniteDifferences) {
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Narrow(x[0], 1, 1, 3); },
-                        {RandomInput({3, 5, 2}, 11)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Narrow(x[0], 0, 2, 1); },
-                        {RandomInput({4, 3}, 12)}));
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& x) { return Narrow(Narrow(x[0], -1, 1, 4), 0, 1, 2); },
-      {RandomInput({3, 6}, 13)}));
-}
-
 TEST(ContiguousTest, CopiesOnlyWhenNeeded) {
   const Tensor x = RandomInput({3, 5}, 20);
   EXPECT_EQ(Contiguous(x).impl(), x.impl());
@@ -161,12 +134,6 @@ TEST(ContiguousTest, CopiesOnlyWhenNeeded) {
   // i32 views too.
   const Tensor ids = Ints({0, 1, 2, 3, 4, 5}, {2, 3}).narrow(1, 1, 2);
   EXPECT_EQ(Contiguous(ids).ToInts(), (std::vector<int32_t>{1, 2, 4, 5}));
-}
-
-TEST(ContiguousTest, GradientMatchesFiniteDifferences) {
-  EXPECT_TRUE(
-      GradCheck([](const std::vector<Tensor>& x) { return Contiguous(x[0].narrow(1, 1, 3)); },
-                {RandomInput({3, 5}, 21)}));
 }
 
 // ---- Permute and transpose -------------------------------------------------------------
@@ -208,16 +175,6 @@ TEST(PermuteTest, BadOrdersAreErrors) {
   EXPECT_THROW(Permute(x, {0, 1}), Error);
   EXPECT_THROW(Permute(x, {0, 1, 1}), Error);
   EXPECT_THROW(Permute(x, {0, 1, 3}), Error);
-}
-
-TEST(PermuteTest, GradientMatchesFiniteDifferences) {
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& x) {
-        return Permute(x[0], {2, 0, 1});
-      },
-      {RandomInput({2, 3, 4}, 32)}));
-  EXPECT_TRUE(GradCheck([](const std::vector<Tensor>& x) { return Transpose(x[0], 0, 1); },
-                        {RandomInput({3, 5}, 33)}));
 }
 
 // ---- Concat and split ------------------------------------------------------------------
@@ -269,31 +226,6 @@ TEST(ConcatTest, MismatchesAreErrors) {
   EXPECT_THROW(Concat({a, Tensor::Zeros({2, 3, 1})}, 0), Error);          // rank
   EXPECT_THROW(Concat({a, Ints({1, 2, 3, 4, 5, 6}, {2, 3})}, 0), Error);  // dtype
   EXPECT_THROW(Concat({a, a}, 2), Error);
-}
-
-TEST(ConcatTest, GradientNarrowsBackToEachInput) {
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& x) {
-        return Concat({x[0], x[1], x[2]}, 1);
-      },
-      {RandomInput({2, 1, 3}, 46), RandomInput({2, 4, 3}, 47), RandomInput({2, 2, 3}, 48)}));
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& x) {
-        return Concat({x[0], x[1]}, 0);
-      },
-      {RandomInput({1, 3}, 49), RandomInput({2, 3}, 50)}));
-  // The same tensor twice, and an input that needs no gradient.
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& x) {
-        return Concat({x[0], x[0]}, -1);
-      },
-      {RandomInput({2, 3}, 51)}));
-  const Tensor constant = RandomInput({2, 2}, 52).detach();
-  EXPECT_TRUE(GradCheck(
-      [&](const std::vector<Tensor>& x) {
-        return Concat({constant, x[0]}, 1);
-      },
-      {RandomInput({2, 3}, 53)}));
 }
 
 TEST(SplitTest, PiecesAreNarrowViewsWithAShorterLastPiece) {
@@ -383,11 +315,6 @@ TEST(IndexSelectTest, OutOfRangeIndexIsAnError) {
 
 TEST(IndexSelectTest, GradientScatterAddsRepeatedPicks) {
   const Tensor index = Ints({3, 0, 3, 1, 3}, {5});
-  for (int64_t dim : {1, 0}) {
-    EXPECT_TRUE(
-        GradCheck([&](const std::vector<Tensor>& x) { return IndexSelect(x[0], dim, index); },
-                  {RandomInput({4, 4, 3}, 72)}));
-  }
   // Summed gradient: row 3 picked three times receives 3, row 2 never picked gets 0.
   Tensor x = RandomInput({4, 2}, 73);
   Sum(IndexSelect(x, 0, index)).backward();
@@ -460,23 +387,8 @@ TEST(GatherTest, BadIndicesAreErrors) {
 }
 
 TEST(GatherTest, GradientScatterAddsRepeatedPicks) {
-  const Tensor index = Ints({3, 3, 0, 1, 1, 1}, {3, 2});
-  EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return Gather(x[0], 1, index); },
-                        {RandomInput({3, 4}, 83)}));
-  EXPECT_TRUE(GradCheck(
-      [&](const std::vector<Tensor>& x) {
-        return Gather(x[0], 0, Ints({2, 0, 2, 2}, {1, 4}));
-      },
-      {RandomInput({3, 4}, 84)}));
-  std::vector<int32_t> picks;
-  for (int32_t i = 0; i < 2 * 6 * 3; ++i) picks.push_back((i * 5) % 4);
-  const Tensor cube_index = Ints(picks, {2, 6, 3});
-  EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return Gather(x[0], 1, cube_index); },
-                        {RandomInput({3, 4, 5}, 85)}));
-  EXPECT_TRUE(GradCheck(
-      [&](const std::vector<Tensor>& x) { return Gather(x[0].narrow(1, 1, 4), 1, index); },
-      {RandomInput({3, 6}, 86)}));
   // Summed gradient counts the picks.
+  const Tensor index = Ints({3, 3, 0, 1, 1, 1}, {3, 2});
   Tensor x = RandomInput({3, 4}, 87);
   Sum(Gather(x, 1, index)).backward();
   EXPECT_TRUE(AllClose(x.grad(), {0, 0, 0, 2, 1, 1, 0, 0, 0, 2, 0, 0}, 0.0));

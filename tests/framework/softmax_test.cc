@@ -2,6 +2,8 @@
 // double, gradients by finite differences, masks (padding [B, 1, 1, S], causal [T, T],
 // finite biases), fully masked rows (zeros, zero gradient, no NaN), strided inputs and
 // the shape and dtype errors.
+// The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
+// table of op cases, op_cases.cc.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -17,9 +19,6 @@ namespace {
 using testing::AllClose;
 using testing::GradCheck;
 using testing::RandomInput;
-
-ATTNLAB_GRADCHECKED(softmax, "softmax");
-ATTNLAB_GRADCHECKED(log_softmax, "log_softmax");
 
 constexpr float kMinusInfinity = -std::numeric_limits<float>::infinity();
 
@@ -106,17 +105,6 @@ TEST_P(SoftmaxTest, ForwardMatchesDoubleReference) {
     const Tensor y = Apply(log_softmax, x);
     ASSERT_EQ(y.shape(), shape);
     EXPECT_TRUE(AllClose(y, ReferenceSoftmax(x, Tensor(), log_softmax), 1e-5)) << x.Describe();
-  }
-}
-
-TEST_P(SoftmaxTest, GradientMatchesFiniteDifferences) {
-  const bool log_softmax = GetParam();
-  uint64_t seed = 20;
-  for (const Shape& shape : {Shape{3, 7}, Shape{2, 3, 5}, Shape{1, 1}, Shape{4, 1}, Shape{1, 9}}) {
-    // Default tolerances: 2e-2 relative + 2e-3 absolute (step 3e-3, f32 forwards).
-    EXPECT_TRUE(GradCheck([&](const std::vector<Tensor>& x) { return Apply(log_softmax, x[0]); },
-                          {RandomInput(shape, seed++, -3.0f, 3.0f)}))
-        << ShapeToString(shape);
   }
 }
 

@@ -22,11 +22,6 @@ double Project(const Tensor& out, const std::vector<float>& projection) {
 
 }  // namespace
 
-std::vector<std::string>& GradCheckedOps() {
-  static std::vector<std::string>* ops = new std::vector<std::string>();
-  return *ops;
-}
-
 Tensor RandomInput(const Shape& shape, uint64_t seed, float low, float high) {
   Generator generator(seed);
   Tensor t = RandomUniform(shape, low, high, generator);

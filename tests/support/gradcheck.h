@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <string>
 #include <vector>
 
 #include "framework/tensor/tensor.h"
@@ -39,15 +38,4 @@ Tensor RandomInput(const Shape& shape, uint64_t seed, float low = -1.0f, float h
 ::testing::AssertionResult AllClose(const Tensor& actual, const Tensor& expected,
                                     double tolerance = 1e-5);
 
-// Names of ops that have a gradient check, filled by ATTNLAB_GRADCHECKED below; the op
-// coverage test compares it with the op table.
-std::vector<std::string>& GradCheckedOps();
-struct GradCheckedRegistration {
-  explicit GradCheckedRegistration(const char* op_name) { GradCheckedOps().push_back(op_name); }
-};
-
 }  // namespace attnlab::testing
-
-// Declares at namespace scope, next to an op's gradient tests, that `op_name` is checked.
-#define ATTNLAB_GRADCHECKED(identifier, op_name) \
-  static ::attnlab::testing::GradCheckedRegistration gradchecked_##identifier(op_name)
