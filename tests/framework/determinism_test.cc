@@ -167,7 +167,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LongReductionTest,
                                            LongReductionCase{DType::kBF16, 2100, 320, 300, false},
                                            LongReductionCase{DType::kBF16, 2100, 600, 500, false},
                                            LongReductionCase{DType::kBF16, 3000, 1024, 1024, true},
-                                           LongReductionCase{DType::kBF16, 2048, 512, 2048, false}));
+                                           LongReductionCase{DType::kBF16, 2048, 512, 2048,
+                                                             false}));
 
 TEST(DeterminismTest, ThreadCountIsRestored) {
   const int before = NumThreads();
