@@ -33,13 +33,23 @@ class ConfigLoader {
   absl::Status LoadFile(const fs::path& path, const std::string& referenced_from = "") {
     const std::string context =
         referenced_from.empty() ? "" : absl::StrCat(" (the base named at ", referenced_from, ")");
+    // The non-throwing overloads: a user's path can be anything (too long, unreadable).
     std::error_code error;
-    const fs::path canonical = fs::weakly_canonical(path, error);
-    if (!fs::exists(path)) {
+    const fs::file_status status = fs::status(path, error);
+    if (status.type() == fs::file_type::not_found) {
       return absl::NotFoundError(absl::StrCat(path.string(), ": no such config file", context));
     }
+    if (error) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.string(), ": cannot read: ", error.message(), context));
+    }
+    const fs::path canonical = fs::weakly_canonical(path, error);
+    if (error) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.string(), ": cannot read: ", error.message(), context));
+    }
     // Reading a directory yields no text, which would silently mean "all defaults".
-    if (fs::is_directory(path)) {
+    if (fs::is_directory(status)) {
       return absl::InvalidArgumentError(
           absl::StrCat(path.string(), ": is a directory, not a config file", context));
     }

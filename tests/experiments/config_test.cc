@@ -334,6 +334,15 @@ TEST_F(ConfigTest, DirectoryAsConfigOrBaseIsAnError) {
   EXPECT_TRUE(Contains(Config::Load(orphan).status(), "(the base named at " + orphan + ":1)"));
 }
 
+// A path the file system refuses (a name over NAME_MAX) is an error naming it, not an
+// exception (found by the config fuzzer: a `base` with a 300-byte name terminated it).
+TEST_F(ConfigTest, ABaseWhoseNameIsTooLongIsAnError) {
+  const std::string child = Write("child.toml", "base = \"" + std::string(300, 'b') + "\"\n");
+  EXPECT_TRUE(Contains(Config::Load(child).status(), ": cannot read: File name too long"));
+  EXPECT_TRUE(Contains(Config::Load((directory_ / std::string(300, 'c')).string()).status(),
+                       "cannot read: File name too long"));
+}
+
 // ---- Printing -------------------------------------------------------------------------
 
 // Every key's value, printed, so two configs compare in one EXPECT_EQ with a readable diff.
