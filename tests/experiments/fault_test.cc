@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/tensor_bytes.h"
 #include "tests/support/tiny_config.h"
 
 namespace attnlab::experiments {
@@ -135,15 +136,9 @@ std::vector<std::string> Lines(const std::string& text) {
 
 // Name -> bytes of every tensor of a safetensors file; empty if it does not load.
 std::map<std::string, std::string> TensorsOf(const fs::path& path) {
-  std::map<std::string, std::string> tensors;
-  absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path.string());
-  if (!contents.ok()) return tensors;
-  for (const auto& [name, tensor] : contents->tensors) {
-    const Tensor contiguous = tensor.Clone();
-    tensors[name] = std::string(static_cast<const char*>(contiguous.raw_data()),
-                                contiguous.numel() * ElementSize(contiguous.dtype()));
-  }
-  return tensors;
+  absl::StatusOr<std::map<std::string, std::string>> tensors =
+      attnlab::testing::TensorBytesOf(path);
+  return tensors.ok() ? *tensors : std::map<std::string, std::string>{};
 }
 
 std::vector<std::string> TemporaryFiles(const fs::path& directory) {

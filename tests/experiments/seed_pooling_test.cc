@@ -25,6 +25,7 @@
 #include "framework/io/safetensors.h"
 #include "gtest/gtest.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/tensor_bytes.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -74,16 +75,9 @@ std::vector<Json> TrainRecords(const fs::path& run_dir) {
 
 // Name -> bytes of every tensor of a checkpoint (parameters and Adam moments).
 std::map<std::string, std::string> TensorBytes(const fs::path& path) {
-  absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path.string());
-  EXPECT_TRUE(contents.ok()) << contents.status();
-  std::map<std::string, std::string> tensors;
-  if (!contents.ok()) return tensors;
-  for (const auto& [name, tensor] : contents->tensors) {
-    const Tensor contiguous = tensor.Clone();
-    tensors[name] = std::string(static_cast<const char*>(contiguous.raw_data()),
-                                contiguous.numel() * ElementSize(contiguous.dtype()));
-  }
-  return tensors;
+  absl::StatusOr<std::map<std::string, std::string>> tensors = testing::TensorBytesOf(path);
+  EXPECT_TRUE(tensors.ok()) << tensors.status();
+  return tensors.ok() ? *tensors : std::map<std::string, std::string>{};
 }
 
 class SeedPoolingTest : public testing::TempDirTest {
