@@ -10,7 +10,7 @@ namespace attnlab::experiments {
 namespace {
 
 std::string Setting(const KeyAssignment& assignment) {
-  return absl::StrCat(assignment.key, "=", FormatConfigValue(assignment.value));
+  return absl::StrCat(assignment.key, "=", FormatOptionValue(assignment.value));
 }
 
 // A cell from one level index per axis, plus the explicit cell's own assignments.

@@ -198,9 +198,8 @@ absl::StatusOr<StudyPlan> PlanStudy(const Study& study, const PlanOptions& optio
     RETURN_IF_ERROR(ResolveTimeTargets(config, plan.cells[c].name, c == 0, &plan.study.time_to));
     plan.configs.push_back(std::move(config));
   }
-  const std::string runs_dir = options.runs_dir.empty()
-                                   ? plan.configs.front().GetString("experiment.runs_dir")
-                                   : options.runs_dir;
+  const std::string runs_dir =
+      options.runs_dir.empty() ? plan.configs.front().experiment().runs_dir : options.runs_dir;
   plan.study_dir = (fs::path(runs_dir) / study.name).string();
   for (size_t c = 0; c < plan.cells.size(); ++c) {
     for (const int64_t seed : plan.study.seeds) {

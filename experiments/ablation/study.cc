@@ -148,11 +148,11 @@ class StudyParser {
   }
 
   // A TOML value as a config value (numbers, booleans and strings only).
-  absl::StatusOr<ConfigValue> Value(const toml::node& node, const std::string& key) const {
-    if (const auto integer = node.value_exact<int64_t>()) return ConfigValue(*integer);
-    if (const auto floating = node.value_exact<double>()) return ConfigValue(*floating);
-    if (const auto boolean = node.value_exact<bool>()) return ConfigValue(*boolean);
-    if (const auto string = node.value_exact<std::string>()) return ConfigValue(*string);
+  absl::StatusOr<OptionValue> Value(const toml::node& node, const std::string& key) const {
+    if (const auto integer = node.value_exact<int64_t>()) return OptionValue(*integer);
+    if (const auto floating = node.value_exact<double>()) return OptionValue(*floating);
+    if (const auto boolean = node.value_exact<bool>()) return OptionValue(*boolean);
+    if (const auto string = node.value_exact<std::string>()) return OptionValue(*string);
     return Error(node,
                  absl::StrCat("'", key, "': a config value is a number, a boolean or a string"));
   }
@@ -160,7 +160,7 @@ class StudyParser {
   // Checks a key and value against the schema (unknown key, type, range, choices) here,
   // so that the error points at the study's line.
   absl::StatusOr<KeyAssignment> Assignment(const std::string& key, const toml::node& node) const {
-    ASSIGN_OR_RETURN(ConfigValue value, Value(node, key));
+    ASSIGN_OR_RETURN(OptionValue value, Value(node, key));
     Config defaults;
     RETURN_IF_ERROR(defaults.SetValue(key, value, Where(node)));
     return KeyAssignment{key, std::move(value), Where(node)};
@@ -386,7 +386,7 @@ class StudyParser {
         if (const auto text = pick.value_exact<std::string>()) {
           label = *text;
         } else {
-          ASSIGN_OR_RETURN(const ConfigValue value, Value(pick, axis_name));
+          ASSIGN_OR_RETURN(const OptionValue value, Value(pick, axis_name));
           label = LevelLabel(axis->name, value);
         }
         std::vector<std::string> labels;
@@ -406,9 +406,9 @@ class StudyParser {
     return cell;
   }
 
-  static std::string LevelLabel(const std::string& axis, const ConfigValue& value) {
+  static std::string LevelLabel(const std::string& axis, const OptionValue& value) {
     if (const auto* text = std::get_if<std::string>(&value)) return *text;
-    return absl::StrCat(axis, "-", FormatConfigValue(value));
+    return absl::StrCat(axis, "-", FormatOptionValue(value));
   }
 
   std::string path_;

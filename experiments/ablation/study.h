@@ -35,7 +35,7 @@ namespace attnlab::experiments {
 // A value the study gives a config key, and where it says so ("study.toml:12").
 struct KeyAssignment {
   std::string key;  // "model.heads"
-  ConfigValue value;
+  OptionValue value;
   std::string where;
 };
 

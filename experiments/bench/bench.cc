@@ -26,10 +26,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr float kDropout = 0.1f;
 constexpr float kLabelSmoothing = 0.1f;
 constexpr double kLearningRate = 1e-4;  // constant: the value does not change the step's cost
-constexpr int64_t kMaxPositions = 512;  // the sinusoidal table's length
 constexpr int64_t kBeamSize = 4;
 
 double Seconds(Clock::time_point start) {
@@ -220,31 +218,18 @@ absl::StatusOr<BenchResult> RunBench(const BenchOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--decode_runs must be zero (no decoding) or positive, got ", options.decode_runs));
   }
-  if (options.decode_length < 1 || options.decode_length > kMaxPositions) {
-    return absl::InvalidArgumentError(absl::StrCat("--decode_length must be in [1, ", kMaxPositions,
-                                                   "], got ", options.decode_length));
+  if (options.decode_length < 1 || options.decode_length > config.model.max_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--decode_length must be in [1, ", config.model.max_len, "], got ", options.decode_length));
   }
   if (const absl::Status usable = CheckMatmulInputDType(options.dtype); !usable.ok()) {
     return absl::Status(usable.code(), absl::StrCat("--dtype: ", usable.message()));
   }
 
-  nn::TransformerOptions model_options;
-  model_options.src_vocab = config.vocab;
-  model_options.tgt_vocab = config.vocab;
-  model_options.d_model = config.d_model;
-  model_options.num_heads = config.heads;
-  model_options.d_ff = config.d_ff;
-  model_options.encoder_layers = config.encoder_layers;
-  model_options.decoder_layers = config.decoder_layers;
-  model_options.dropout = kDropout;
-  model_options.attention_dropout = kDropout;
-  model_options.attention = "scaled_dot";
-  model_options.positional = "sinusoidal";
-  model_options.max_len = kMaxPositions;
-  model_options.norm_position = nn::NormPosition::kPost;
-  model_options.activation = nn::FeedForwardActivation::kRelu;
-  ASSIGN_OR_RETURN(std::shared_ptr<nn::Transformer> model,
-                   nn::Transformer::Create(model_options, options.seed));
+  ASSIGN_OR_RETURN(
+      std::shared_ptr<nn::Transformer> model,
+      nn::Transformer::Create(config.model, {config.vocab, config.vocab, nn::SpecialTokens()},
+                              options.seed));
   ManualSeed(options.seed);  // dropout masks
   Generator token_generator(options.seed + 1);
 

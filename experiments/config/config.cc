@@ -11,6 +11,7 @@
 #define TOML_SHARED_LIB 1
 #include <toml++/toml.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -21,8 +22,6 @@
 namespace attnlab::experiments {
 
 namespace fs = std::filesystem;
-
-namespace {}  // namespace
 
 // Reads a chain of TOML files (base first) into a Config.
 class ConfigLoader {
@@ -97,18 +96,31 @@ class ConfigLoader {
                          "'; keys live in tables such as [model]; did you mean '",
                          NearestConfigKey(table_name), "'?"));
       }
-      for (const auto& [key, value] : *table) {
-        RETURN_IF_ERROR(SetFromNode(absl::StrCat(table_name, ".", std::string(key.str())), value,
-                                    absl::StrCat(source_name, ":", value.source().begin.line)));
-      }
+      RETURN_IF_ERROR(LoadTable(*table, table_name, source_name));
     }
     return absl::OkStatus();
   }
 
  private:
+  // The keys of `table` (and of its sub-tables, e.g. [attention.local]) under `prefix`.
+  absl::Status LoadTable(const toml::table& table, const std::string& prefix,
+                         const std::string& source_name) {
+    for (const auto& [key, value] : table) {
+      const std::string name = absl::StrCat(prefix, ".", std::string(key.str()));
+      if (const toml::table* sub_table = value.as_table();
+          sub_table != nullptr && FindConfigKey(name) == nullptr) {
+        RETURN_IF_ERROR(LoadTable(*sub_table, name, source_name));
+        continue;
+      }
+      RETURN_IF_ERROR(
+          SetFromNode(name, value, absl::StrCat(source_name, ":", value.source().begin.line)));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status SetFromNode(const std::string& name, const toml::node& node,
                            const std::string& where) {
-    ConfigValue value;
+    OptionValue value;
     if (const auto integer = node.value_exact<int64_t>()) {
       value = *integer;
     } else if (const auto floating = node.value_exact<double>()) {
@@ -133,69 +145,24 @@ class ConfigLoader {
 
   static absl::Status TypeError(const ConfigKey& key, const std::string& where) {
     return absl::InvalidArgumentError(
-        absl::StrCat(where, ": '", key.name, "' must be ", ValueTypeWithArticle(key.type)));
+        absl::StrCat(where, ": '", key.name, "' must be ", OptionTypeWithArticle(key.type)));
   }
 
-  absl::Status SetValue(const std::string& name, ConfigValue value, const std::string& where) {
+  absl::Status SetValue(const std::string& name, OptionValue value, const std::string& where) {
     const ConfigKey* key = FindConfigKey(name);
     if (key == nullptr) return UnknownKeyError(name, where);
-    const bool matches =
-        (key->type == ValueType::kInt && std::holds_alternative<int64_t>(value)) ||
-        (key->type == ValueType::kFloat &&
-         (std::holds_alternative<double>(value) || std::holds_alternative<int64_t>(value))) ||
-        (key->type == ValueType::kBool && std::holds_alternative<bool>(value)) ||
-        (key->type == ValueType::kString && std::holds_alternative<std::string>(value));
-    if (!matches) return TypeError(*key, where);
-    if (key->type == ValueType::kFloat && std::holds_alternative<int64_t>(value)) {
-      value = static_cast<double>(std::get<int64_t>(value));
-    }
     return Assign(*key, std::move(value), where);
   }
 
-  // An integer key's bounds print as integers ("[1, 1024]", not "[1.0, 1024.0]").
-  static std::string FormatBound(const ConfigKey& key, double bound) {
-    return key.type == ValueType::kInt ? FormatConfigValue(static_cast<int64_t>(bound))
-                                       : FormatConfigValue(bound);
-  }
-
-  absl::Status Assign(const ConfigKey& key, ConfigValue value, const std::string& where) {
-    if (const auto* d = std::get_if<double>(&value); d != nullptr && !std::isfinite(*d)) {
-      // Both TOML and --set read nan and inf; no key means anything by them, and a NaN
-      // passes every range comparison below.
-      return absl::OutOfRangeError(absl::StrCat(
-          where, ": '", key.name, "' = ", FormatConfigValue(value), " is not a finite number"));
+  // Checks `value` against the key's rules (type, finite, range, choices) and stores it.
+  absl::Status Assign(const ConfigKey& key, OptionValue value, const std::string& where) {
+    absl::StatusOr<OptionValue> checked =
+        CheckOptionValue(RulesOf(key), key.name, std::move(value));
+    if (!checked.ok()) {
+      return absl::Status(checked.status().code(),
+                          absl::StrCat(where, ": ", checked.status().message()));
     }
-    if (const auto* text = std::get_if<std::string>(&value)) {
-      // Names become directory names and messages: a NUL would cut both short.
-      const auto control = std::find_if(text->begin(), text->end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-      });
-      if (control != text->end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": '", key.name, "' = ", FormatConfigValue(value),
-                         " contains a control character (",
-                         absl::StrFormat("\\u%04X", static_cast<unsigned char>(*control)), ")"));
-      }
-    }
-    double number = 0;
-    if (const auto* i = std::get_if<int64_t>(&value)) number = static_cast<double>(*i);
-    if (const auto* d = std::get_if<double>(&value)) number = *d;
-    const bool numeric = key.type == ValueType::kInt || key.type == ValueType::kFloat;
-    if (numeric && ((key.min && number < *key.min) || (key.max && number > *key.max))) {
-      return absl::OutOfRangeError(
-          absl::StrCat(where, ": '", key.name, "' = ", FormatConfigValue(value),
-                       " is out of range [", key.min ? FormatBound(key, *key.min) : "-inf", ", ",
-                       key.max ? FormatBound(key, *key.max) : "inf", "]"));
-    }
-    if (!key.choices.empty()) {
-      const std::string& text = std::get<std::string>(value);
-      if (std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": '", key.name, "' = \"", text,
-                         "\" is not one of: ", absl::StrJoin(key.choices, ", ")));
-      }
-    }
-    config_.values_[key.name] = std::move(value);
+    key.set(config_.values_, *checked);
     config_.origins_[key.name] = where;
     return absl::OkStatus();
   }
@@ -207,10 +174,7 @@ class ConfigLoader {
 };
 
 Config::Config() {
-  for (const ConfigKey& key : ConfigSchema()) {
-    values_[key.name] = key.default_value;
-    origins_[key.name] = "default";
-  }
+  for (const ConfigKey& key : ConfigSchema()) origins_[key.name] = "default";
 }
 
 absl::StatusOr<Config> Config::Load(const std::string& path,
@@ -234,7 +198,7 @@ absl::StatusOr<Config> Config::Parse(const std::string& text, const std::string&
   return config;
 }
 
-absl::Status Config::SetValue(const std::string& name, const ConfigValue& value,
+absl::Status Config::SetValue(const std::string& name, const OptionValue& value,
                               const std::string& where) {
   ConfigLoader loader(*this);
   return loader.SetValue(name, value, where);
@@ -250,26 +214,26 @@ absl::Status Config::Set(const std::string& assignment) {
   const std::string text = assignment.substr(equals + 1);
   const ConfigKey* key = FindConfigKey(name);
   if (key == nullptr) return ConfigLoader::UnknownKeyError(name, where);
-  ConfigValue value;
+  OptionValue value;
   bool parsed = true;
   switch (key->type) {
-    case ValueType::kInt: {
+    case OptionType::kInt: {
       int64_t number;
       parsed = absl::SimpleAtoi(text, &number);
       value = number;
       break;
     }
-    case ValueType::kFloat: {
+    case OptionType::kFloat: {
       double number;
       parsed = absl::SimpleAtod(text, &number);
       value = number;
       break;
     }
-    case ValueType::kBool:
+    case OptionType::kBool:
       parsed = text == "true" || text == "false";
       value = text == "true";
       break;
-    case ValueType::kString: {
+    case OptionType::kString: {
       // Accept both bare and TOML-quoted strings.
       std::string unquoted = text;
       if (unquoted.size() >= 2 && unquoted.front() == '"' && unquoted.back() == '"') {
@@ -286,26 +250,25 @@ absl::Status Config::Set(const std::string& assignment) {
   }
   if (!parsed) {
     return absl::InvalidArgumentError(
-        absl::StrCat(where, ": '", name, "' must be ", ValueTypeWithArticle(key->type)));
+        absl::StrCat(where, ": '", name, "' must be ", OptionTypeWithArticle(key->type)));
   }
   ConfigLoader loader(*this);
   return loader.Assign(*key, std::move(value), "--set");
 }
 
 std::string Config::Describe(const std::string& key) const {
-  return absl::StrCat(key, " = ", FormatConfigValue(values_.at(key)), " (", Origin(key), ")");
+  return absl::StrCat(key, " = ", FormatOptionValue(Value(key)), " (", Origin(key), ")");
 }
 
 absl::Status Config::CheckConsistency() const {
-  if (GetInt("train.max_steps") == 0 && GetInt("train.epochs") == 0) {
+  if (values_.train.max_steps == 0 && values_.train.epochs == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(Describe("train.max_steps"), " and ", Describe("train.epochs"),
                      ": the run would take no step; set one of them"));
   }
-  const int64_t d_model = GetInt("model.d_model");
-  const int64_t heads = GetInt("model.heads");
-  if (GetString("model.type") == "transformer" && GetInt("model.key_size") == 0 &&
-      d_model % heads != 0) {
+  const nn::ModelOptions& model = values_.model;
+  if (model.type == "transformer" && model.attention.key_size == 0 &&
+      model.d_model % model.attention.heads != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(Describe("model.d_model"), " is not divisible by ", Describe("model.heads"),
                      "; change one, or set model.key_size (the per-head size) explicitly"));
@@ -313,39 +276,25 @@ absl::Status Config::CheckConsistency() const {
   return absl::OkStatus();
 }
 
-const ConfigValue& Config::Get(const std::string& key, ValueType type) const {
+OptionValue Config::Value(const std::string& key) const {
   const ConfigKey* schema_key = FindConfigKey(key);
   ATTNLAB_CHECK(schema_key != nullptr, "Config: no key '", key, "' in the schema");
-  ATTNLAB_CHECK(schema_key->type == type, "Config: '", key, "' is a ",
-                ValueTypeName(schema_key->type), ", not a ", ValueTypeName(type));
-  return values_.at(key);
+  return schema_key->get(values_);
 }
 
-int64_t Config::GetInt(const std::string& key) const {
-  return std::get<int64_t>(Get(key, ValueType::kInt));
-}
-double Config::GetFloat(const std::string& key) const {
-  return std::get<double>(Get(key, ValueType::kFloat));
-}
-bool Config::GetBool(const std::string& key) const {
-  return std::get<bool>(Get(key, ValueType::kBool));
-}
-const std::string& Config::GetString(const std::string& key) const {
-  return std::get<std::string>(Get(key, ValueType::kString));
-}
 const std::string& Config::Origin(const std::string& key) const { return origins_.at(key); }
 
 std::string Config::ToToml() const {
   std::string out;
   std::string table;
   for (const ConfigKey& key : ConfigSchema()) {  // schema order keeps related keys together
-    const std::string key_table = key.name.substr(0, key.name.find('.'));
+    const std::string key_table = key.name.substr(0, key.name.rfind('.'));
     if (key_table != table) {
       absl::StrAppend(&out, out.empty() ? "" : "\n", "[", key_table, "]\n");
       table = key_table;
     }
     absl::StrAppend(&out, key.name.substr(table.size() + 1), " = ",
-                    FormatConfigValue(values_.at(key.name)), "\n");
+                    FormatOptionValue(key.get(values_)), "\n");
   }
   return out;
 }

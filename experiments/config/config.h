@@ -3,10 +3,12 @@
 //
 //   ASSIGN_OR_RETURN(Config config, Config::Load("experiments/recipes/copy/transformer.toml",
 //                                                {"train.max_steps=100"}));
-//   config.GetInt("model.d_model");
+//   config.model().d_model;  // a typed table (experiment_config.h)
 //
-// Every error names the file and line (or the override) and, for an unknown key, the
-// nearest valid one.
+// Values are checked once, as they are read, against the schema (type, range, choices)
+// and then against the rules that involve several keys; every error names the file and
+// line (or the override) and, for an unknown key, the nearest valid one. After that, code
+// reads plain struct fields.
 #pragma once
 
 #include <map>
@@ -35,13 +37,20 @@ class Config {
   // Sets `name` to an already typed value (an integer is accepted for a float key), with
   // the same checks as a config file: unknown key (naming the nearest), type, range and
   // choices. Errors and Origin() name `where` (e.g. "study.toml:12").
-  absl::Status SetValue(const std::string& name, const ConfigValue& value,
+  absl::Status SetValue(const std::string& name, const OptionValue& value,
                         const std::string& where);
 
-  int64_t GetInt(const std::string& key) const;
-  double GetFloat(const std::string& key) const;
-  bool GetBool(const std::string& key) const;
-  const std::string& GetString(const std::string& key) const;
+  // The tables.
+  const ExperimentOptions& experiment() const { return values_.experiment; }
+  const TaskOptions& task() const { return values_.task; }
+  const nn::ModelOptions& model() const { return values_.model; }
+  const TrainOptions& train() const { return values_.train; }
+  const EvalOptions& eval() const { return values_.eval; }
+  const ExperimentConfig& values() const { return values_; }
+
+  // The value of a key named at run time (a study's axis, a summary column); code that
+  // knows the key reads the table's field instead.
+  OptionValue Value(const std::string& key) const;
   // Where the value came from: "file.toml:12", "--set", or "default".
   const std::string& Origin(const std::string& key) const;
   // "model.heads = 3 (x.toml:7)": a key, its value and origin, for error messages.
@@ -56,9 +65,7 @@ class Config {
   const std::string& path() const { return path_; }
 
  private:
-  const ConfigValue& Get(const std::string& key, ValueType type) const;
-
-  std::map<std::string, ConfigValue> values_;
+  ExperimentConfig values_;
   std::map<std::string, std::string> origins_;
   std::string path_;
   friend class ConfigLoader;

@@ -1,37 +1,30 @@
 // The schema of experiment configs: every key, its type, default, allowed range or
-// choices, and what it means. Configs are checked against it strictly, and the config
-// reference (experiments/CONFIG.md) is generated from it, so the two cannot drift.
+// choices, and what it means. It is assembled from the typed tables
+// (experiment_config.h, layers/model_options.h) and from the options each registered
+// attention variant declares ([attention.<variant>] tables), so a new variant's
+// hyper-parameter becomes a config key without an edit here. Configs are checked
+// against it strictly, and the config reference (experiments/CONFIG.md, `attnlab keys`)
+// is generated from it, so the two cannot drift.
 #pragma once
 
-#include <optional>
 #include <string>
-#include <variant>
 #include <vector>
+
+#include "experiments/config/experiment_config.h"
+#include "framework/core/option_fields.h"
 
 namespace attnlab::experiments {
 
-enum class ValueType { kInt, kFloat, kBool, kString };
-
-using ConfigValue = std::variant<int64_t, double, bool, std::string>;
-
-struct ConfigKey {
-  std::string name;  // dotted: "model.d_model"
-  ValueType type;
-  ConfigValue default_value;
-  std::string doc;
-  std::optional<double> min;  // inclusive bounds for numbers
-  std::optional<double> max;
-  std::vector<std::string> choices;  // for strings with a closed set of values
-};
+// One key: a field of ExperimentConfig under its dotted name ("model.d_model",
+// "attention.local.window").
+using ConfigKey = OptionField<ExperimentConfig>;
 
 const std::vector<ConfigKey>& ConfigSchema();
 const ConfigKey* FindConfigKey(const std::string& name);
 // The schema key closest to `name` (edit distance), for "did you mean" messages.
 std::string NearestConfigKey(const std::string& name);
-std::string ValueTypeName(ValueType type);
-// "an integer", "a float", ...
-std::string ValueTypeWithArticle(ValueType type);
-std::string FormatConfigValue(const ConfigValue& value);
+// The key's value in a default config.
+OptionValue DefaultValue(const ConfigKey& key);
 // The reference page: every key grouped by table, with type, default and meaning.
 std::string ConfigReferenceMarkdown();
 

@@ -60,18 +60,18 @@ class SeedPoolingObjective : public Objective {
   SeedPoolingObjective(const Config& config, nn::PoolingScore student_score,
                        nn::PoolingScore teacher_score)
       : config_(config),
-        teacher_(MakePooling(teacher_score, static_cast<uint64_t>(config.GetInt("task.seed")) + 1)),
-        student_(MakePooling(student_score, config.GetInt("experiment.seed"))),
-        order_(config.GetInt("task.train_size")),
-        order_random_(config.GetInt("task.seed")) {
-    Sharpen(*teacher_, static_cast<float>(config.GetFloat("task.teacher_sharpness")));
+        teacher_(MakePooling(teacher_score, static_cast<uint64_t>(config.task().seed) + 1)),
+        student_(MakePooling(student_score, config.experiment().seed)),
+        order_(config.task().train_size),
+        order_random_(config.task().seed) {
+    Sharpen(*teacher_, static_cast<float>(config.task().teacher_sharpness));
     teacher_->Eval();
     // Train, test, then validation inputs from one stream: the first two are the seed
     // experiment's whatever task.valid_size is.
-    Generator data_generator(config.GetInt("task.seed"));
-    train_ = MakeSplit(config.GetInt("task.train_size"), data_generator);
-    test_ = MakeSplit(config.GetInt("task.test_size"), data_generator);
-    valid_ = MakeSplit(config.GetInt("task.valid_size"), data_generator);
+    Generator data_generator(config.task().seed);
+    train_ = MakeSplit(config.task().train_size, data_generator);
+    test_ = MakeSplit(config.task().test_size, data_generator);
+    valid_ = MakeSplit(config.task().valid_size, data_generator);
     initial_test_metrics_ = Measure(test_);
     std::iota(order_.begin(), order_.end(), 0);
   }
@@ -92,7 +92,7 @@ class SeedPoolingObjective : public Objective {
   }
   absl::StatusOr<std::unique_ptr<LearningRateSchedule>> MakeSchedule(const Config& config,
                                                                      int64_t) override {
-    return std::make_unique<Constant>(config.GetFloat("train.lr"));
+    return std::make_unique<Constant>(config.train().lr);
   }
 
   // Walks a permutation of the training set in batches, reshuffling it (Fisher-Yates,
@@ -100,7 +100,7 @@ class SeedPoolingObjective : public Objective {
   std::vector<std::vector<int64_t>> EpochPlan(int64_t epoch) override {
     if (epoch < shuffled_epochs_ - 1) {  // back to an earlier epoch: replay from the start
       std::iota(order_.begin(), order_.end(), 0);
-      order_random_ = TaskRandom(config_.GetInt("task.seed"));
+      order_random_ = TaskRandom(config_.task().seed);
       shuffled_epochs_ = 0;
     }
     for (; shuffled_epochs_ <= epoch; ++shuffled_epochs_) {
@@ -108,7 +108,7 @@ class SeedPoolingObjective : public Objective {
         std::swap(order_[i], order_[order_random_.Uniform(0, i)]);
       }
     }
-    const int64_t batch_size = config_.GetInt("train.max_batch_size");
+    const int64_t batch_size = config_.train().max_batch_size;
     std::vector<std::vector<int64_t>> plan;
     const int64_t size = static_cast<int64_t>(order_.size());
     for (int64_t start = 0; start + batch_size <= size; start += batch_size) {
@@ -181,16 +181,16 @@ absl::StatusOr<std::unique_ptr<Objective>> MakeSeedPoolingObjective(
     const Config& config, const CheckpointContents* resumed) {
   // model.attention names the student's pooling score here, not an attention variant.
   const absl::StatusOr<nn::PoolingScore> student_score =
-      nn::ParsePoolingScore(config.GetString("model.attention"));
+      nn::ParsePoolingScore(config.model().attention.variant);
   if (!student_score.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(config.Origin("model.attention"),
                      ": seed_pooling scores with \"additive\" or \"dot\", not \"",
-                     config.GetString("model.attention"), "\""));
+                     config.model().attention.variant, "\""));
   }
   ASSIGN_OR_RETURN(const nn::PoolingScore teacher_score,
-                   nn::ParsePoolingScore(config.GetString("task.teacher_score")));
-  if (config.GetInt("train.max_batch_size") > config.GetInt("task.train_size")) {
+                   nn::ParsePoolingScore(config.task().teacher_score));
+  if (config.train().max_batch_size > config.task().train_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("seed_pooling: ", config.Describe("train.max_batch_size"), " exceeds ",
                      config.Describe("task.train_size"), ": no batch can be drawn"));

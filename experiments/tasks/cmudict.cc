@@ -21,8 +21,8 @@ class CmudictTask : public Task {
     ASSIGN_OR_RETURN(const std::string text, ReadFetchedFile(config, "cmudict", "index.js"));
     ASSIGN_OR_RETURN(std::vector<Example> examples,
                      ParseCmudict(text, FetchedDataDir(config, "cmudict") + "/index.js",
-                                  config.GetBool("task.keep_stress")));
-    return SplitBySourceHash(std::move(examples), static_cast<uint64_t>(config.GetInt("task.seed")),
+                                  config.task().keep_stress));
+    return SplitBySourceHash(std::move(examples), static_cast<uint64_t>(config.task().seed),
                              SplitCapsFromConfig(config));
   }
   // Source: one token per letter (the default). Target: one token per phoneme.

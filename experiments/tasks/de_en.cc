@@ -27,20 +27,19 @@ class DeEnTask : public Task {
     ASSIGN_OR_RETURN(const std::string text, ReadFetchedFile(config, "de_en", "de-en"));
     const std::string data_dir = FetchedDataDir(config, "de_en");
     ASSIGN_OR_RETURN(DingDictionary dictionary,
-                     ParseDing(text, data_dir + "/de-en", config.GetInt("task.max_length")));
-    Splits splits = SplitBySourceHash(std::move(dictionary.examples),
-                                      static_cast<uint64_t>(config.GetInt("task.seed")),
-                                      SplitCapsFromConfig(config));
+                     ParseDing(text, data_dir + "/de-en", config.task().max_length));
+    Splits splits =
+        SplitBySourceHash(std::move(dictionary.examples), static_cast<uint64_t>(config.task().seed),
+                          SplitCapsFromConfig(config));
     std::vector<std::string> sentences;
     for (const Example& example : splits.train) {
       sentences.push_back(example.source);
       sentences.insert(sentences.end(), example.references.begin(), example.references.end());
     }
-    ASSIGN_OR_RETURN(tokenizer_,
-                     LoadOrTrainSubwordTokenizer(sentences,
-                                                 {config.GetInt("task.subword_vocab_size"),
-                                                  config.GetString("task.subword_model")},
-                                                 data_dir));
+    ASSIGN_OR_RETURN(
+        tokenizer_,
+        LoadOrTrainSubwordTokenizer(
+            sentences, {config.task().subword_vocab_size, config.task().subword_model}, data_dir));
     return splits;
   }
   std::shared_ptr<Tokenizer> SourceTokenizer() const override { return Subwords(); }

@@ -9,7 +9,7 @@
 namespace attnlab::experiments {
 
 std::string FetchedDataDir(const Config& config, const std::string& data_set) {
-  return (std::filesystem::path(config.GetString("task.data_dir")) / data_set).string();
+  return (std::filesystem::path(config.task().data_dir) / data_set).string();
 }
 
 absl::StatusOr<std::string> ReadFetchedFile(const Config& config, const std::string& data_set,
@@ -18,7 +18,7 @@ absl::StatusOr<std::string> ReadFetchedFile(const Config& config, const std::str
       (std::filesystem::path(FetchedDataDir(config, data_set)) / file).string();
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    const std::string& data_dir = config.GetString("task.data_dir");
+    const std::string& data_dir = config.task().data_dir;
     // tools/fetch-data's default directory is the repository's data/, which is
     // task.data_dir's default when attnlab runs from the repository root.
     const std::string command = data_dir == "data" ? absl::StrCat("tools/fetch-data ", data_set)

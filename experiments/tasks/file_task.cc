@@ -86,12 +86,9 @@ class FileTask : public Task {
 
   absl::StatusOr<Splits> LoadSplits(const Config& config) const override {
     Splits splits;
-    ASSIGN_OR_RETURN(splits.train,
-                     ReadExampleFile(config.GetString("task.train_path"), "task.train_path"));
-    ASSIGN_OR_RETURN(splits.valid,
-                     ReadExampleFile(config.GetString("task.valid_path"), "task.valid_path"));
-    ASSIGN_OR_RETURN(splits.test,
-                     ReadExampleFile(config.GetString("task.test_path"), "task.test_path"));
+    ASSIGN_OR_RETURN(splits.train, ReadExampleFile(config.task().train_path, "task.train_path"));
+    ASSIGN_OR_RETURN(splits.valid, ReadExampleFile(config.task().valid_path, "task.valid_path"));
+    ASSIGN_OR_RETURN(splits.test, ReadExampleFile(config.task().test_path, "task.test_path"));
     return splits;
   }
   std::shared_ptr<Tokenizer> SourceTokenizer() const override { return tokenizer_; }
@@ -104,7 +101,7 @@ class FileTask : public Task {
 ATTNLAB_REGISTER_TASK(files, "files",
                       [](const Config& config) -> absl::StatusOr<std::unique_ptr<Task>> {
                         ASSIGN_OR_RETURN(std::shared_ptr<Tokenizer> tokenizer,
-                                         MakeTokenizer(config.GetString("task.tokenizer")));
+                                         MakeTokenizer(config.task().tokenizer));
                         return std::make_unique<FileTask>(std::move(tokenizer));
                       });
 

@@ -6,8 +6,7 @@
 namespace attnlab::experiments {
 
 SplitCaps SplitCapsFromConfig(const Config& config) {
-  return {config.GetInt("task.train_size"), config.GetInt("task.valid_size"),
-          config.GetInt("task.test_size")};
+  return {config.task().train_size, config.task().valid_size, config.task().test_size};
 }
 
 Splits SplitBySourceHash(std::vector<Example> examples, uint64_t seed, const SplitCaps& caps) {

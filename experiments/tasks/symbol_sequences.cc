@@ -19,7 +19,7 @@ class SymbolSequenceTask : public Task {
       : transform_(transform), name_(name) {}
 
   absl::StatusOr<Splits> LoadSplits(const Config& config) const override {
-    const int64_t vocab_size = config.GetInt("task.vocab_size");
+    const int64_t vocab_size = config.task().vocab_size;
     return GenerateSplits(config, name_, [&](TaskRandom& random, const LengthRange& lengths) {
       std::vector<int64_t> symbols(random.Uniform(lengths.min, lengths.max));
       for (int64_t& symbol : symbols) symbol = random.Uniform(1, vocab_size);

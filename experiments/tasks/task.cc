@@ -61,7 +61,7 @@ void RegisterTask(const std::string& name, TaskFactory factory) {
 }
 
 absl::StatusOr<std::unique_ptr<Task>> MakeTask(const Config& config) {
-  const std::string& name = config.GetString("task.name");
+  const std::string& name = config.task().name;
   auto it = Registry().find(name);
   if (it == Registry().end()) {
     return absl::InvalidArgumentError(absl::StrCat(config.Origin("task.name"), ": unknown task '",

@@ -28,10 +28,10 @@ std::string ExperimentData::DecodeTarget(const std::vector<int32_t>& ids) const 
 }
 
 std::optional<int64_t> LongestModelSequence(const Config& config) {
-  const std::string& positional = config.GetString("model.positional");
-  if (config.GetString("model.type") != "transformer") return std::nullopt;
+  const std::string& positional = config.model().positional;
+  if (config.model().type != "transformer") return std::nullopt;
   if (positional != "sinusoidal" && positional != "learned") return std::nullopt;
-  return config.GetInt("model.max_len");
+  return config.model().max_len;
 }
 
 namespace {
@@ -51,17 +51,17 @@ absl::Status CheckSequencesFit(const Config& config, const std::string& split_na
       const int64_t length = static_cast<int64_t>(ids->size());
       if (length <= *longest) continue;
       if (too_long++ > 0) continue;
-      const std::string where = examples[i].origin.empty()
-                                    ? absl::StrCat("task ", config.GetString("task.name"), ", ",
-                                                   split_name, " example ", i + 1)
-                                    : examples[i].origin;
+      const std::string where =
+          examples[i].origin.empty()
+              ? absl::StrCat("task ", config.task().name, ", ", split_name, " example ", i + 1)
+              : examples[i].origin;
       first = absl::StrCat(where, ": the ", side, " is ", length,
                            " tokens long with its bos/eos mark, more than ",
                            config.Describe("model.max_len"), " allows");
     }
   }
   if (too_long == 0) return absl::OkStatus();
-  const char* length_key = split_name == "test" && config.GetInt("task.test_max_length") > 0
+  const char* length_key = split_name == "test" && config.task().test_max_length > 0
                                ? "task.test_max_length"
                                : "task.max_length";
   return absl::InvalidArgumentError(absl::StrCat(
@@ -80,7 +80,7 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const Config& config,
   ASSIGN_OR_RETURN(data.splits, data.task->LoadSplits(config));
   if (data.splits.train.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("task ", config.GetString("task.name"), ": the training split is empty"));
+        absl::StrCat("task ", config.task().name, ": the training split is empty"));
   }
   data.source_tokenizer = data.task->SourceTokenizer();
   data.target_tokenizer = data.task->TargetTokenizer();
@@ -95,7 +95,7 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const Config& config,
       sources.push_back(data.source_tokenizer->Split(example.source));
       targets.push_back(data.target_tokenizer->Split(example.references.at(0)));
     }
-    if (config.GetBool("model.share_embeddings")) {
+    if (config.model().share_embeddings) {
       std::vector<std::vector<std::string>> both = sources;
       both.insert(both.end(), targets.begin(), targets.end());
       data.source_vocabulary = data.target_vocabulary = Vocabulary::FromSequences(both);

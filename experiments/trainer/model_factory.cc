@@ -4,6 +4,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "framework/autograd/grad_mode.h"
+#include "framework/core/error.h"
 #include "framework/ops/ops.h"
 #include "framework/tensor/allocator.h"
 #include "layers/rnn/rnn_seq2seq.h"
@@ -16,36 +17,36 @@ TrainingMemoryEstimate EstimateTrainingMemory(const Config& config, int64_t sour
   // Doubles throughout: the point is to refuse absurd sizes, whose int64 products wrap.
   const double source_vocab = static_cast<double>(source_vocab_size);
   const double target_vocab = static_cast<double>(target_vocab_size);
-  const double d_model = static_cast<double>(config.GetInt("model.d_model"));
-  const double batch_tokens = static_cast<double>(config.GetInt("train.batch_tokens"));
+  const double d_model = static_cast<double>(config.model().d_model);
+  const double batch_tokens = static_cast<double>(config.train().batch_tokens);
   TrainingMemoryEstimate estimate;
   double activations_per_token = 0;  // floats every training batch keeps for backward
-  if (config.GetString("model.type") == "transformer") {
-    const double heads = static_cast<double>(config.GetInt("model.heads"));
-    const double key_size = static_cast<double>(config.GetInt("model.key_size"));
+  if (config.model().type == "transformer") {
+    const double heads = static_cast<double>(config.model().attention.heads);
+    const double key_size = static_cast<double>(config.model().attention.key_size);
     const double attention_width = key_size > 0 ? heads * key_size : d_model;
-    const double d_ff = static_cast<double>(config.GetInt("model.d_ff"));
-    const double encoder_layers = static_cast<double>(config.GetInt("model.encoder_layers"));
-    const double decoder_layers = static_cast<double>(config.GetInt("model.decoder_layers"));
+    const double d_ff = static_cast<double>(config.model().d_ff);
+    const double encoder_layers = static_cast<double>(config.model().encoder_layers);
+    const double decoder_layers = static_cast<double>(config.model().decoder_layers);
     // q, k, v and output projections with biases; two linear maps of the feed-forward;
     // a LayerNorm (gain and bias) per sublayer.
     const double attention = 4 * (d_model * attention_width + attention_width);
     const double feed_forward = 2 * d_model * d_ff + d_ff + d_model;
-    const double embeddings = config.GetBool("model.share_embeddings")
+    const double embeddings = config.model().share_embeddings
                                   ? source_vocab * d_model
                                   : (source_vocab + target_vocab) * d_model;
     const double generator =
-        config.GetBool("model.tie_generator") ? target_vocab : (d_model + 1) * target_vocab;
+        config.model().tie_generator ? target_vocab : (d_model + 1) * target_vocab;
     estimate.parameters = embeddings + generator +
                           encoder_layers * (attention + feed_forward + 4 * d_model) +
                           decoder_layers * (2 * attention + feed_forward + 6 * d_model);
     // Sinusoidal and learned encodings are [max_len, d_model] tables.
-    estimate.other_floats = static_cast<double>(config.GetInt("model.max_len")) * d_model;
+    estimate.other_floats = static_cast<double>(config.model().max_len) * d_model;
     // Sublayer inputs and outputs of width d_model, the feed-forward's hidden layer.
     activations_per_token = (encoder_layers + decoder_layers) * (4 * d_model + d_ff);
   } else {
-    const double hidden = static_cast<double>(config.GetInt("model.hidden_size"));
-    const double gates = config.GetString("model.rnn_cell") == "lstm" ? 4 : 3;
+    const double hidden = static_cast<double>(config.model().hidden_size);
+    const double gates = config.model().rnn_cell == "lstm" ? 4 : 3;
     // Bidirectional encoder cells, a decoder cell reading embedding and context, attention
     // and output layers of a few H x H maps.
     estimate.parameters = (source_vocab + target_vocab) * d_model +
@@ -78,46 +79,16 @@ absl::StatusOr<std::shared_ptr<nn::Seq2SeqModel>> BuildModel(const Config& confi
   RETURN_IF_ERROR(CheckMemoryAvailable(
       estimate.bytes, absl::StrFormat("%s: the model would have %.3g parameters, and training it",
                                       absl::StrJoin(chosen_sizes, ", "), estimate.parameters)));
-  const uint64_t seed = static_cast<uint64_t>(config.GetInt("experiment.seed"));
-  const std::string& type = config.GetString("model.type");
-  if (type == "transformer") {
-    nn::TransformerOptions options;
-    options.src_vocab = source_vocab_size;
-    options.tgt_vocab = target_vocab_size;
-    options.d_model = config.GetInt("model.d_model");
-    options.num_heads = config.GetInt("model.heads");
-    options.head_dim = config.GetInt("model.key_size");
-    options.d_ff = config.GetInt("model.d_ff");
-    options.encoder_layers = config.GetInt("model.encoder_layers");
-    options.decoder_layers = config.GetInt("model.decoder_layers");
-    options.dropout = static_cast<float>(config.GetFloat("model.dropout"));
-    options.attention_dropout = static_cast<float>(config.GetFloat("model.attention_dropout"));
-    options.attention = config.GetString("model.attention");
-    options.positional = config.GetString("model.positional");
-    options.max_len = config.GetInt("model.max_len");
-    options.norm_position =
-        config.GetString("model.norm") == "pre" ? nn::NormPosition::kPre : nn::NormPosition::kPost;
-    options.activation = config.GetString("model.activation") == "gelu"
-                             ? nn::FeedForwardActivation::kGelu
-                             : nn::FeedForwardActivation::kRelu;
-    options.share_embeddings = config.GetBool("model.share_embeddings");
-    options.tie_generator = config.GetBool("model.tie_generator");
-    auto model = nn::Transformer::Create(options, seed);
-    if (!model.ok()) return model.status();
-    return std::shared_ptr<nn::Seq2SeqModel>(*model);
+  const uint64_t seed = static_cast<uint64_t>(config.experiment().seed);
+  const nn::Vocabularies vocabularies{source_vocab_size, target_vocab_size, nn::SpecialTokens()};
+  if (config.model().type == "transformer") {
+    ASSIGN_OR_RETURN(std::shared_ptr<nn::Transformer> model,
+                     nn::Transformer::Create(config.model(), vocabularies, seed));
+    return std::shared_ptr<nn::Seq2SeqModel>(std::move(model));
   }
-  nn::RnnSeq2SeqOptions options;
-  options.source_vocab_size = source_vocab_size;
-  options.target_vocab_size = target_vocab_size;
-  options.embedding_dim = config.GetInt("model.d_model");
-  options.hidden_size = config.GetInt("model.hidden_size");
-  options.cell = config.GetString("model.rnn_cell");
-  options.attention = config.GetString("model.attention");
-  options.attention_style = config.GetString("model.attention_style");
-  options.dropout = static_cast<float>(config.GetFloat("model.dropout"));
-  auto model = nn::RnnSeq2Seq::Create(options, seed);
-  if (!model.ok()) return model.status();
-  return std::shared_ptr<nn::Seq2SeqModel>(*model);
+  ASSIGN_OR_RETURN(std::shared_ptr<nn::RnnSeq2Seq> model,
+                   nn::RnnSeq2Seq::Create(config.model(), vocabularies, seed));
+  return std::shared_ptr<nn::Seq2SeqModel>(std::move(model));
 }
 
 std::vector<std::pair<std::string, Tensor>> AttentionForPlots(nn::Seq2SeqModel& model,

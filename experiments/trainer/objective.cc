@@ -34,13 +34,13 @@ void RegisterObjective(const std::string& task_name, ObjectiveFactory factory,
 
 absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(const Config& config,
                                                          const CheckpointContents* resumed) {
-  const auto registered = Registry().find(config.GetString("task.name"));
+  const auto registered = Registry().find(config.task().name);
   if (registered != Registry().end()) return registered->second.factory(config, resumed);
   return MakeSeq2SeqObjective(config, resumed);
 }
 
 absl::StatusOr<ReportedMetrics> ObjectiveReportedMetrics(const Config& config) {
-  const auto registered = Registry().find(config.GetString("task.name"));
+  const auto registered = Registry().find(config.task().name);
   if (registered != Registry().end()) return registered->second.reported_metrics(config);
   return Seq2SeqReportedMetrics(config);
 }

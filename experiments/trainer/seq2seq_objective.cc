@@ -67,20 +67,19 @@ class Seq2SeqObjective : public Objective {
   Seq2SeqObjective(const Config& config, ExperimentData data,
                    std::shared_ptr<nn::Seq2SeqModel> model)
       : config_(config), data_(std::move(data)), model_(std::move(model)) {
-    eval_options_.batch_tokens = config.GetInt("train.batch_tokens");
-    eval_options_.max_batch_size = config.GetInt("train.max_batch_size");
-    eval_options_.max_decode_length = config.GetInt("eval.max_decode_length");
-    eval_options_.length_penalty = static_cast<float>(config.GetFloat("eval.length_penalty"));
+    eval_options_.batch_tokens = config.train().batch_tokens;
+    eval_options_.max_batch_size = config.train().max_batch_size;
+    eval_options_.max_decode_length = config.eval().max_decode_length;
+    eval_options_.length_penalty = static_cast<float>(config.eval().length_penalty);
   }
 
   nn::Module& module() override { return *model_; }
 
   std::string Description() const override {
     return absl::StrFormat("%s on task %s: %d parameters, %d/%d/%d examples, vocabularies %d/%d",
-                           config_.GetString("model.type"), config_.GetString("task.name"),
-                           model_->ParameterCount(), data_.train.size(), data_.valid.size(),
-                           data_.test.size(), data_.source_vocabulary.size(),
-                           data_.target_vocabulary.size());
+                           config_.model().type, config_.task().name, model_->ParameterCount(),
+                           data_.train.size(), data_.valid.size(), data_.test.size(),
+                           data_.source_vocabulary.size(), data_.target_vocabulary.size());
   }
 
   void AddToCheckpoint(CheckpointContents& contents) const override {
@@ -89,7 +88,7 @@ class Seq2SeqObjective : public Objective {
   }
 
   std::vector<std::vector<int64_t>> EpochPlan(int64_t epoch) override {
-    const uint64_t seed = static_cast<uint64_t>(config_.GetInt("experiment.seed"));
+    const uint64_t seed = static_cast<uint64_t>(config_.experiment().seed);
     return MakeBatchPlan(data_.train, eval_options_.batch_tokens, eval_options_.max_batch_size,
                          /*shuffle=*/true, seed * 1000003ull + static_cast<uint64_t>(epoch));
   }
@@ -97,7 +96,7 @@ class Seq2SeqObjective : public Objective {
   BatchLoss Loss(const std::vector<int64_t>& indices) override {
     const Batch batch = MakeBatch(data_.train, indices);
     const Tensor logits = model_->Forward(batch.source, batch.target_input);
-    const float label_smoothing = static_cast<float>(config_.GetFloat("train.label_smoothing"));
+    const float label_smoothing = static_cast<float>(config_.train().label_smoothing);
     return {CrossEntropy(Reshape(logits, {-1, logits.size(-1)}), Reshape(batch.target_output, {-1}),
                          label_smoothing, Vocabulary::kPad),
             batch.target_tokens};
@@ -118,15 +117,15 @@ class Seq2SeqObjective : public Objective {
     const EvaluationResult valid = experiments::Evaluate(*model_, data_, "valid", options);
     if (valid.interrupted) return false;
     RETURN_IF_ERROR(WriteSamples(absl::StrCat(run_dir, "/samples.txt"), data_.splits.valid,
-                                 valid.predictions, config_.GetInt("eval.samples")));
+                                 valid.predictions, config_.eval().samples));
     RETURN_IF_ERROR(WriteAttentionPlots(absl::StrCat(run_dir, "/attention.safetensors"), *model_,
-                                        data_, config_.GetInt("eval.attention_plots"),
-                                        config_.GetBool("eval.all_heads")));
+                                        data_, config_.eval().attention_plots,
+                                        config_.eval().all_heads));
     return true;
   }
 
   // Greedy decoding, then beam search with eval.beam_size > 1.
-  int64_t TestPasses() const override { return config_.GetInt("eval.beam_size") > 1 ? 2 : 1; }
+  int64_t TestPasses() const override { return config_.eval().beam_size > 1 ? 2 : 1; }
 
   TestPass Test(int64_t pass, const StopRequestedFn& stop_requested) override {
     EvaluationOptions options = eval_options_;
@@ -136,7 +135,7 @@ class Seq2SeqObjective : public Objective {
               {{"decoder", "greedy"}},
               ""};
     }
-    options.beam_size = config_.GetInt("eval.beam_size");
+    options.beam_size = config_.eval().beam_size;
     return {ToEvaluation(experiments::Evaluate(*model_, data_, "test", options)),
             {{"decoder", absl::StrCat("beam", options.beam_size)}},
             "beam_"};
@@ -176,7 +175,7 @@ absl::StatusOr<ReportedMetrics> Seq2SeqReportedMetrics(const Config& config) {
     }
   }
   for (const MetricSpec& spec : reported.validation) reported.test.push_back(spec.name);
-  if (config.GetInt("eval.beam_size") > 1) {
+  if (config.eval().beam_size > 1) {
     const size_t greedy = reported.test.size();
     for (size_t i = 0; i < greedy; ++i) reported.test.push_back("beam_" + reported.test[i]);
   }

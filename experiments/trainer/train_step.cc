@@ -11,30 +11,30 @@ namespace attnlab::experiments {
 
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const Config& config,
                                                          const NamedTensors& parameters) {
-  const std::string& name = config.GetString("train.optimizer");
+  const std::string& name = config.train().optimizer;
   if (name == "sgd") {
     SgdOptions options;
-    options.momentum = config.GetFloat("train.momentum");
-    options.weight_decay = config.GetFloat("train.weight_decay");
+    options.momentum = config.train().momentum;
+    options.weight_decay = config.train().weight_decay;
     return std::unique_ptr<Optimizer>(new Sgd(parameters, options));
   }
   AdamOptions options;
-  options.beta1 = config.GetFloat("train.beta1");
-  options.beta2 = config.GetFloat("train.beta2");
-  options.epsilon = config.GetFloat("train.eps");
-  options.weight_decay = config.GetFloat("train.weight_decay");
+  options.beta1 = config.train().beta1;
+  options.beta2 = config.train().beta2;
+  options.epsilon = config.train().eps;
+  options.weight_decay = config.train().weight_decay;
   options.decoupled_weight_decay = name == "adamw";
   return std::unique_ptr<Optimizer>(new Adam(parameters, options));
 }
 
 absl::StatusOr<std::unique_ptr<LearningRateSchedule>> MakeSchedule(const Config& config,
                                                                    int64_t total_steps) {
-  const std::string& name = config.GetString("train.schedule");
-  const double lr = config.GetFloat("train.lr");
-  const int64_t warmup = config.GetInt("train.warmup_steps");
+  const std::string& name = config.train().schedule;
+  const double lr = config.train().lr;
+  const int64_t warmup = config.train().warmup_steps;
   if (name == "inverse_sqrt") {
-    return std::make_unique<InverseSqrtWarmup>(config.GetInt("model.d_model"),
-                                               std::max<int64_t>(warmup, 1), lr);
+    return std::make_unique<InverseSqrtWarmup>(config.model().d_model, std::max<int64_t>(warmup, 1),
+                                               lr);
   }
   if (name == "cosine") {
     if (warmup >= total_steps) {
@@ -42,14 +42,13 @@ absl::StatusOr<std::unique_ptr<LearningRateSchedule>> MakeSchedule(const Config&
           "train.warmup_steps (", warmup, ") must be less than the run's ", total_steps,
           " steps (train.max_steps, or train.epochs x batches) for the cosine schedule"));
     }
-    return std::make_unique<LinearWarmupCosine>(lr, warmup, total_steps,
-                                                config.GetFloat("train.min_lr"));
+    return std::make_unique<LinearWarmupCosine>(lr, warmup, total_steps, config.train().min_lr);
   }
   return std::make_unique<Constant>(lr);
 }
 
 absl::StatusOr<DType> MatmulInputDTypeOf(const Config& config) {
-  const DType dtype = config.GetString("train.dtype") == "bf16" ? DType::kBF16 : DType::kF32;
+  const DType dtype = config.train().dtype == "bf16" ? DType::kBF16 : DType::kF32;
   if (const absl::Status usable = CheckMatmulInputDType(dtype); !usable.ok()) {
     return absl::Status(usable.code(), absl::StrCat("train.dtype: ", usable.message()));
   }

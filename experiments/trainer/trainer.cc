@@ -50,9 +50,9 @@ ProfileWindow ChooseProfileWindow(int64_t start_step, int64_t total_steps) {
 
 // Steps the run will take: max_steps, or epochs x batches per epoch.
 int64_t TotalSteps(const Config& config, int64_t batches_per_epoch) {
-  if (config.GetInt("train.max_steps") > 0) return config.GetInt("train.max_steps");
-  const int64_t accumulation = config.GetInt("train.accumulation");
-  return config.GetInt("train.epochs") * ((batches_per_epoch + accumulation - 1) / accumulation);
+  if (config.train().max_steps > 0) return config.train().max_steps;
+  const int64_t accumulation = config.train().accumulation;
+  return config.train().epochs * ((batches_per_epoch + accumulation - 1) / accumulation);
 }
 
 bool Improved(double value, double best, bool higher_is_better, int64_t best_step) {
@@ -79,22 +79,9 @@ std::string FormatMetrics(const std::map<std::string, double>& metrics) {
 // Keys a resumed run must keep: they fix the data, the model's shapes, the batches the
 // saved position points into (seed, batch sizes) and the optimizer state's layout.
 bool FixedWhenResuming(const std::string& key) {
-  return key.rfind("task.", 0) == 0 || key.rfind("model.", 0) == 0 || key == "experiment.seed" ||
+  return key.rfind("task.", 0) == 0 || key.rfind("model.", 0) == 0 ||
+         key.rfind("attention.", 0) == 0 || key == "experiment.seed" ||
          key == "train.batch_tokens" || key == "train.max_batch_size" || key == "train.optimizer";
-}
-
-std::string ValueText(const Config& config, const ConfigKey& key) {
-  switch (key.type) {
-    case ValueType::kInt:
-      return FormatConfigValue(config.GetInt(key.name));
-    case ValueType::kFloat:
-      return FormatConfigValue(config.GetFloat(key.name));
-    case ValueType::kBool:
-      return FormatConfigValue(config.GetBool(key.name));
-    case ValueType::kString:
-      return FormatConfigValue(config.GetString(key.name));
-  }
-  return "";
 }
 
 // --resume with a config that changes what the checkpoint was trained on is refused,
@@ -105,8 +92,8 @@ absl::Status CheckResumableConfig(const Config& config, const std::string& saved
   std::vector<std::string> changed;
   for (const ConfigKey& key : ConfigSchema()) {
     if (!FixedWhenResuming(key.name)) continue;
-    const std::string before = ValueText(saved, key);
-    const std::string after = ValueText(config, key);
+    const std::string before = FormatOptionValue(key.get(saved.values()));
+    const std::string after = FormatOptionValue(key.get(config.values()));
     if (before != after) changed.push_back(absl::StrCat(key.name, " ", before, " -> ", after));
   }
   if (changed.empty()) return absl::OkStatus();
@@ -123,7 +110,7 @@ constexpr char kBestCheckpoint[] = "checkpoint_best.safetensors";
 // Creates and locks the run directory (this process's until Train returns: two trainers,
 // or a trainer and an ablation runner, would interleave metrics.jsonl and overwrite each
 // other's files) and removes the temporary files of killed processes from it.
-absl::StatusOr<RunDirectoryLock> ClaimRunDirectory(const TrainOptions& options) {
+absl::StatusOr<RunDirectoryLock> ClaimRunDirectory(const RunOptions& options) {
   const fs::path run_dir(options.run_dir);
   if (options.resume && !fs::exists(run_dir)) {  // and nothing created
     return absl::NotFoundError(
@@ -142,7 +129,7 @@ absl::StatusOr<RunDirectoryLock> ClaimRunDirectory(const TrainOptions& options) 
 }
 
 // --resume needs a checkpoint; a new run needs a directory without a run in it.
-absl::Status CheckRunDirectoryContents(const TrainOptions& options) {
+absl::Status CheckRunDirectoryContents(const RunOptions& options) {
   const fs::path run_dir(options.run_dir);
   if (options.resume && !fs::exists(run_dir / kLastCheckpoint)) {
     return absl::NotFoundError(
@@ -162,7 +149,7 @@ absl::Status CheckRunDirectoryContents(const TrainOptions& options) {
 }
 
 // A finished run has nothing to resume; training it "again" would log a second end.
-absl::StatusOr<TrainResult> FinishedRun(const TrainOptions& options) {
+absl::StatusOr<TrainResult> FinishedRun(const RunOptions& options) {
   ASSIGN_OR_RETURN(const RunResult finished,
                    ReadRunResult((fs::path(options.run_dir) / kRunResultFile).string()));
   TrainResult result;
@@ -179,7 +166,7 @@ absl::StatusOr<TrainResult> FinishedRun(const TrainOptions& options) {
 
 class TrainingRun {
  public:
-  TrainingRun(const Config& config, const TrainOptions& options)
+  TrainingRun(const Config& config, const RunOptions& options)
       : config_(config),
         options_(options),
         run_dir_(options.run_dir),
@@ -188,18 +175,17 @@ class TrainingRun {
 
   // Load and PlanRun together: everything before the first step.
   static absl::StatusOr<std::unique_ptr<TrainingRun>> Start(const Config& config,
-                                                            const TrainOptions& options);
+                                                            const RunOptions& options);
 
   bool Done() const { return progress_.step >= total_steps_ || early_stopped_; }
   bool StopWasRequested() const { return stop_requested_(); }
   int64_t step() const { return progress_.step; }
   bool evaluation_pending() const { return progress_.evaluation_pending; }
   bool EvaluationDue() const {
-    return progress_.step % config_.GetInt("train.eval_every") == 0 ||
-           progress_.step == total_steps_;
+    return progress_.step % config_.train().eval_every == 0 || progress_.step == total_steps_;
   }
   bool CheckpointDue() const {
-    return progress_.step % config_.GetInt("train.checkpoint_every") == 0 ||
+    return progress_.step % config_.train().checkpoint_every == 0 ||
            progress_.step == total_steps_ || early_stopped_;
   }
 
@@ -232,7 +218,7 @@ class TrainingRun {
   }
 
   const Config& config_;
-  const TrainOptions& options_;
+  const RunOptions& options_;
   const fs::path run_dir_;
   const StopRequestedFn stop_requested_;
   std::unique_ptr<Objective> objective_;
@@ -257,7 +243,7 @@ class TrainingRun {
 };
 
 absl::StatusOr<std::unique_ptr<TrainingRun>> TrainingRun::Start(const Config& config,
-                                                                const TrainOptions& options) {
+                                                                const RunOptions& options) {
   auto run = std::make_unique<TrainingRun>(config, options);
   RETURN_IF_ERROR(run->Load());
   RETURN_IF_ERROR(run->PlanRun());
@@ -275,7 +261,7 @@ absl::Status TrainingRun::Load() {
   }
   ASSIGN_OR_RETURN(objective_, MakeObjective(config_, resumed ? &*resumed : nullptr));
   ASSIGN_OR_RETURN(optimizer_, objective_->MakeOptimizer(config_));
-  ManualSeed(static_cast<uint64_t>(config_.GetInt("experiment.seed")));
+  ManualSeed(static_cast<uint64_t>(config_.experiment().seed));
   if (!resumed) return absl::OkStatus();
   ASSIGN_OR_RETURN(const CheckpointContents loaded,
                    LoadCheckpoint(last_path, objective_->module(), optimizer_.get()));
@@ -304,13 +290,13 @@ absl::Status TrainingRun::PlanRun() {
   metrics_log_.emplace(std::move(log));
 
   const std::vector<MetricSpec> metrics = objective_->Metrics();
-  main_metric_ = config_.GetString("train.early_stopping_metric");
+  main_metric_ = config_.train().early_stopping_metric;
   if (main_metric_.empty()) main_metric_ = metrics.front().name;
   higher_is_better_ = main_metric_ != "loss";
   for (const MetricSpec& spec : metrics) {
     if (spec.name == main_metric_) higher_is_better_ = spec.higher_is_better;
   }
-  const int64_t patience = config_.GetInt("train.patience");
+  const int64_t patience = config_.train().patience;
   early_stopped_ = patience > 0 && progress_.evaluations_without_improvement >= patience;
   profile_window_ = ChooseProfileWindow(progress_.step, total_steps_);
 
@@ -345,14 +331,13 @@ absl::StatusOr<bool> TrainingRun::TrainStep() {
   const TrainingProgress step_start = progress_;
   const GeneratorState generator_at_step_start = DefaultGenerator().state();
   const StepLoss forward_backward = ForwardBackward(
-      *objective_, config_.GetInt("train.accumulation"), [&] { return NextBatch(); },
-      stop_requested_);
+      *objective_, config_.train().accumulation, [&] { return NextBatch(); }, stop_requested_);
   if (!forward_backward.completed) {
     DropPartialStep(step_start, generator_at_step_start);
     return false;
   }
   const double step_loss = forward_backward.mean();
-  const double clip_norm = config_.GetFloat("train.clip_norm");
+  const double clip_norm = config_.train().clip_norm;
   const float gradient_norm =
       clip_norm > 0 ? ClipGradNorm(optimizer_->parameters(), clip_norm) : 0.0f;
   if (!std::isfinite(step_loss) || !std::isfinite(gradient_norm)) {
@@ -384,7 +369,7 @@ void TrainingRun::DropPartialStep(const TrainingProgress& step_start,
 // their schedule ("skip"), up to train.max_skipped_steps in a row.
 absl::StatusOr<bool> TrainingRun::SkipNonFiniteStep(double step_loss) {
   optimizer_->ZeroGrad();
-  if (config_.GetString("train.nan_policy") != "skip") {
+  if (config_.train().nan_policy != "skip") {
     display_.Finish();
     return absl::DataLossError(absl::StrCat(
         "step ", progress_.step + 1, ": the loss is ", step_loss, "; training stopped. ",
@@ -397,7 +382,7 @@ absl::StatusOr<bool> TrainingRun::SkipNonFiniteStep(double step_loss) {
   RETURN_IF_ERROR(metrics_log_->Write({{"kind", "skipped"}, {"step", progress_.step + 1}}));
   ++progress_.step;
   progress_.elapsed_seconds = Elapsed();
-  const int64_t max_skipped = config_.GetInt("train.max_skipped_steps");
+  const int64_t max_skipped = config_.train().max_skipped_steps;
   if (++progress_.consecutive_skipped_steps >= max_skipped) {
     display_.Finish();
     return absl::DataLossError(absl::StrCat(
@@ -415,7 +400,7 @@ absl::Status TrainingRun::LogStep(double step_loss, int64_t step_weight, double 
   progress_.window_loss += step_loss * static_cast<double>(step_weight);
   progress_.window_tokens += step_weight;
   const bool log_now =
-      progress_.step % config_.GetInt("train.log_every") == 0 || progress_.step == total_steps_;
+      progress_.step % config_.train().log_every == 0 || progress_.step == total_steps_;
   const double tokens_per_second =
       progress_.window_tokens /
       std::max(1e-9, progress_.elapsed_seconds - progress_.window_start_seconds);
@@ -464,7 +449,7 @@ absl::StatusOr<bool> TrainingRun::EvaluateAndKeepBest() {
                                                    main_metric_, "'; the evaluation gives ",
                                                    FormatMetrics(evaluation.metrics)));
   }
-  const int64_t patience = config_.GetInt("train.patience");
+  const int64_t patience = config_.train().patience;
   if (Improved(metric->second, progress_.best_metric, higher_is_better_, progress_.best_step)) {
     progress_.best_metric = metric->second;
     progress_.best_step = progress_.step;
@@ -601,7 +586,7 @@ absl::Status TrainingRun::WriteResult(double end_seconds) {
 }  // namespace
 
 std::string DefaultRunDirectory(const Config& config) {
-  std::string experiment = config.GetString("experiment.name");
+  std::string experiment = config.experiment().name;
   if (experiment.empty()) {
     fs::path path = config.path().empty() ? fs::path("run") : fs::path(config.path());
     path.replace_extension();
@@ -614,20 +599,19 @@ std::string DefaultRunDirectory(const Config& config) {
     experiment = marker == std::string::npos ? path.filename().string()
                                              : text.substr(marker + prefix.size());
   }
-  return (fs::path(config.GetString("experiment.runs_dir")) / experiment /
-          absl::StrCat("seed-", config.GetInt("experiment.seed")))
+  return (fs::path(config.experiment().runs_dir) / experiment /
+          absl::StrCat("seed-", config.experiment().seed))
       .string();
 }
 
-absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& options) {
+absl::StatusOr<TrainResult> Train(const Config& config, const RunOptions& options) {
   // ---- The run directory: locked, checked, or already finished ----
   ASSIGN_OR_RETURN(const RunDirectoryLock lock, ClaimRunDirectory(options));
   RETURN_IF_ERROR(CheckRunDirectoryContents(options));
   if (options.resume && fs::exists(fs::path(options.run_dir) / kRunResultFile)) {
     return FinishedRun(options);
   }
-  if (config.GetInt("experiment.threads") > 0)
-    SetNumThreads(static_cast<int>(config.GetInt("experiment.threads")));
+  if (config.experiment().threads > 0) SetNumThreads(static_cast<int>(config.experiment().threads));
   // train.dtype: training, validation and the final test all run in its precision.
   ASSIGN_OR_RETURN(const DType matmul_inputs, MatmulInputDTypeOf(config));
   const MixedPrecision precision(matmul_inputs);

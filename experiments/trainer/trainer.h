@@ -16,7 +16,7 @@
 
 namespace attnlab::experiments {
 
-struct TrainOptions {
+struct RunOptions {
   std::string run_dir;  // created if missing
   // Continue from run_dir/checkpoint_last.safetensors (refused if the config changes a
   // key that fixes the data, the model's shapes or the batches; a finished run is
@@ -51,7 +51,7 @@ struct TrainResult {
   std::map<std::string, double> test_metrics;   // best checkpoint; beam metrics as beam_<name>
 };
 
-absl::StatusOr<TrainResult> Train(const Config& config, const TrainOptions& options);
+absl::StatusOr<TrainResult> Train(const Config& config, const RunOptions& options);
 
 // The run directory a config trains into by default: <runs_dir>/<experiment>/seed-<seed>,
 // where <experiment> is experiment.name or the config path below experiments/recipes/

@@ -15,8 +15,7 @@ namespace {
 
 class AdditiveAttention : public ScoreAttention {
  public:
-  AdditiveAttention(const AttentionConfig& config, Generator& generator)
-      : head_dim_(config.head_dim) {
+  AdditiveAttention(const AttentionShape& shape, Generator& generator) : head_dim_(shape.head_dim) {
     Tensor query_weight = Tensor::Empty({head_dim_, head_dim_});
     Tensor key_weight = Tensor::Empty({head_dim_, head_dim_});
     Tensor score_weight = Tensor::Empty({1, head_dim_});  // v^T
@@ -50,8 +49,8 @@ class AdditiveAttention : public ScoreAttention {
 };
 
 ATTNLAB_REGISTER_ATTENTION(additive, "additive",
-                           [](const AttentionConfig& config, Generator& generator) {
-                             return std::make_shared<AdditiveAttention>(config, generator);
+                           [](const AttentionShape& shape, Generator& generator) {
+                             return std::make_shared<AdditiveAttention>(shape, generator);
                            });
 
 }  // namespace

@@ -43,9 +43,9 @@ std::vector<double> AlibiSlopes(int64_t num_heads) {
 
 class AlibiAttention : public ScoreAttention {
  public:
-  explicit AlibiAttention(const AttentionConfig& config)
-      : scale_(1.0f / std::sqrt(static_cast<float>(config.head_dim))),
-        slopes_(AlibiSlopes(config.num_heads)) {}
+  explicit AlibiAttention(const AttentionShape& shape)
+      : scale_(1.0f / std::sqrt(static_cast<float>(shape.head_dim))),
+        slopes_(AlibiSlopes(shape.heads)) {}
 
  protected:
   // q k^T / sqrt(d) + bias: [b, h, tgt, src] + [1, h, tgt, src]
@@ -78,8 +78,8 @@ class AlibiAttention : public ScoreAttention {
   std::vector<double> slopes_;  // m_h, one per head
 };
 
-ATTNLAB_REGISTER_ATTENTION(alibi, "alibi", [](const AttentionConfig& config, Generator&) {
-  return std::make_shared<AlibiAttention>(config);
+ATTNLAB_REGISTER_ATTENTION(alibi, "alibi", [](const AttentionShape& shape, Generator&) {
+  return std::make_shared<AlibiAttention>(shape);
 });
 
 }  // namespace

@@ -10,33 +10,43 @@
 namespace attnlab::nn {
 namespace {
 
-std::map<std::string, AttentionFactory>& Registry() {
-  static auto* registry = new std::map<std::string, AttentionFactory>();
+std::map<std::string, AttentionVariantEntry, std::less<>>& Registry() {
+  static auto* registry = new std::map<std::string, AttentionVariantEntry, std::less<>>();
   return *registry;
 }
 
 }  // namespace
 
-void RegisterAttention(const std::string& name, AttentionFactory factory) {
-  ATTNLAB_CHECK(Registry().count(name) == 0, "attention variant '", name, "' registered twice");
-  Registry()[name] = std::move(factory);
+void RegisterAttention(AttentionVariantEntry entry) {
+  ATTNLAB_CHECK(Registry().count(entry.name) == 0, "attention variant '", entry.name,
+                "' registered twice");
+  const std::string name = entry.name;
+  Registry().emplace(name, std::move(entry));
+}
+
+const AttentionVariantEntry* FindAttentionVariant(std::string_view name) {
+  auto it = Registry().find(name);
+  return it == Registry().end() ? nullptr : &it->second;
 }
 
 absl::StatusOr<std::shared_ptr<Attention>> MakeAttention(std::string_view name,
-                                                         const AttentionConfig& config,
-                                                         Generator& generator) {
-  auto it = Registry().find(std::string(name));
-  if (it == Registry().end()) {
+                                                         const AttentionShape& shape,
+                                                         Generator& generator,
+                                                         const AttentionVariantOptions& options) {
+  const AttentionVariantEntry* entry = FindAttentionVariant(name);
+  if (entry == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown attention variant '", std::string(name),
                      "'; known: ", absl::StrJoin(AttentionNames(), ", ")));
   }
-  return it->second(config, generator);
+  auto given = options.find(name);
+  return entry->factory(shape, given != options.end() ? given->second : entry->default_options(),
+                        generator);
 }
 
 std::vector<std::string> AttentionNames() {
   std::vector<std::string> names;
-  for (const auto& [name, factory] : Registry()) names.push_back(name);
+  for (const auto& [name, entry] : Registry()) names.push_back(name);
   return names;
 }
 

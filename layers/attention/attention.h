@@ -9,23 +9,26 @@
 // and one ATTNLAB_REGISTER_ATTENTION line (see layers/attention/README.md).
 #pragma once
 
+#include <any>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "framework/core/option_fields.h"
 #include "framework/random/generator.h"
 #include "layers/module.h"
 
 namespace attnlab::nn {
 
-// What a variant is built from; configs choose the variant by name.
-struct AttentionConfig {
+// The shape of the heads a variant serves. Its own hyper-parameters, if it has any, come
+// in its own options struct (see the registry below).
+struct AttentionShape {
+  int64_t heads = 1;
   int64_t head_dim = 64;  // d_k = d_v, per head
-  int64_t num_heads = 1;
-  int64_t max_relative_position = 16;  // clipping distance k of relative variants (Shaw et al.)
 };
 
 // One call. Shapes: query [batch, heads, tgt, head_dim]; key, value [batch, heads, src, head_dim].
@@ -70,24 +73,61 @@ Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t b
                           int64_t src, int64_t query_offset);
 
 // ---- Registry ----------------------------------------------------------------------
-using AttentionFactory =
-    std::function<std::shared_ptr<Attention>(const AttentionConfig& config, Generator& generator)>;
+// A variant is registered with a factory and, if it has hyper-parameters, with the
+// fields of its options struct (framework/core/option_fields.h). Configs learn those
+// fields from here: variant `local` with option `window` is the key `attention.local.window`
+// (a `[attention.local]` table), listed by `attnlab keys` and checked when a config loads.
 
-void RegisterAttention(const std::string& name, AttentionFactory factory);
-// The variant registered as `name`; an unknown name is an error listing the known ones.
-absl::StatusOr<std::shared_ptr<Attention>> MakeAttention(std::string_view name,
-                                                         const AttentionConfig& config,
-                                                         Generator& generator);
+// The options of every variant that has them, by variant name, each a std::any holding
+// that variant's options struct; a variant missing here gets its defaults.
+using AttentionVariantOptions = std::map<std::string, std::any, std::less<>>;
+
+struct AttentionVariantEntry {
+  std::string name;
+  OptionFields<std::any> option_fields;  // empty for variants without options
+  std::function<std::any()> default_options;
+  std::function<std::shared_ptr<Attention>(const AttentionShape& shape, const std::any& options,
+                                           Generator& generator)>
+      factory;
+};
+
+void RegisterAttention(AttentionVariantEntry entry);
+// The variant registered as `name`, built with its options from `options` (defaults when
+// absent); an unknown name is an error listing the known ones.
+absl::StatusOr<std::shared_ptr<Attention>> MakeAttention(
+    std::string_view name, const AttentionShape& shape, Generator& generator,
+    const AttentionVariantOptions& options = {});
 std::vector<std::string> AttentionNames();
+// The registered entry called `name`, or nullptr.
+const AttentionVariantEntry* FindAttentionVariant(std::string_view name);
 
 struct AttentionRegistration {
-  AttentionRegistration(const std::string& name, AttentionFactory factory) {
-    RegisterAttention(name, std::move(factory));
+  // A variant without options: factory(const AttentionShape&, Generator&).
+  template <class Factory>
+  AttentionRegistration(const std::string& name, Factory factory) {
+    RegisterAttention({name,
+                       {},
+                       [] { return std::any(); },
+                       [factory](const AttentionShape& shape, const std::any&,
+                                 Generator& generator) { return factory(shape, generator); }});
+  }
+  // A variant with an options struct: factory(const AttentionShape&, const Options&,
+  // Generator&), and the fields of Options.
+  template <class Options, class Factory>
+  AttentionRegistration(const std::string& name, const OptionFields<Options>& fields,
+                        Factory factory) {
+    RegisterAttention(
+        {name, ErasedOptions(fields), [] { return std::any(Options()); },
+         [factory](const AttentionShape& shape, const std::any& options, Generator& generator) {
+           return factory(shape, std::any_cast<const Options&>(options), generator);
+         }});
   }
 };
 
 }  // namespace attnlab::nn
 
-// At namespace scope in the variant's file: ATTNLAB_REGISTER_ATTENTION(dot, "dot", factory).
-#define ATTNLAB_REGISTER_ATTENTION(identifier, name, factory) \
-  static ::attnlab::nn::AttentionRegistration attention_registration_##identifier(name, factory)
+// At namespace scope in the variant's file:
+//   ATTNLAB_REGISTER_ATTENTION(dot, "dot", factory)
+//   ATTNLAB_REGISTER_ATTENTION(local, "local", LocalOptionFields(), factory)  // with options
+#define ATTNLAB_REGISTER_ATTENTION(identifier, name, ...) \
+  static ::attnlab::nn::AttentionRegistration attention_registration_##identifier(name, __VA_ARGS__)

@@ -13,7 +13,7 @@ class DotAttention : public ScoreAttention {
   }
 };
 
-ATTNLAB_REGISTER_ATTENTION(dot, "dot", [](const AttentionConfig&, Generator&) {
+ATTNLAB_REGISTER_ATTENTION(dot, "dot", [](const AttentionShape&, Generator&) {
   return std::make_shared<DotAttention>();
 });
 

@@ -12,8 +12,8 @@ namespace {
 
 class GeneralAttention : public ScoreAttention {
  public:
-  GeneralAttention(const AttentionConfig& config, Generator& generator) {
-    Tensor weight = Tensor::Empty({config.head_dim, config.head_dim});
+  GeneralAttention(const AttentionShape& shape, Generator& generator) {
+    Tensor weight = Tensor::Empty({shape.head_dim, shape.head_dim});
     init::XavierUniform(weight, generator);
     weight_ = RegisterParameter("weight", weight);
   }
@@ -29,8 +29,8 @@ class GeneralAttention : public ScoreAttention {
 };
 
 ATTNLAB_REGISTER_ATTENTION(general, "general",
-                           [](const AttentionConfig& config, Generator& generator) {
-                             return std::make_shared<GeneralAttention>(config, generator);
+                           [](const AttentionShape& shape, Generator& generator) {
+                             return std::make_shared<GeneralAttention>(shape, generator);
                            });
 
 }  // namespace

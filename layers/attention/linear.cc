@@ -132,7 +132,7 @@ class LinearAttention : public Attention {
   }
 };
 
-ATTNLAB_REGISTER_ATTENTION(linear, "linear", [](const AttentionConfig&, Generator&) {
+ATTNLAB_REGISTER_ATTENTION(linear, "linear", [](const AttentionShape&, Generator&) {
   return std::make_shared<LinearAttention>();
 });
 

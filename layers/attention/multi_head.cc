@@ -1,66 +1,78 @@
 #include "layers/attention/multi_head.h"
 
 #include "absl/strings/str_cat.h"
+#include "framework/core/error.h"
 #include "framework/ops/ops.h"
 #include "layers/positional/rope.h"
 
 namespace attnlab::nn {
 
+const OptionFields<AttentionOptions>& AttentionOptionFields() {
+  static const auto* fields = new OptionFields<AttentionOptions>{
+      StringOption("attention", &AttentionOptions::variant,
+                   "Attention variant of every attention block (layers/attention/README.md).",
+                   AttentionNames),
+      IntOption("heads", &AttentionOptions::heads,
+                "Attention heads (d_model must be divisible by heads unless model.key_size is "
+                "set).",
+                1, 1024),
+      IntOption("key_size", &AttentionOptions::key_size,
+                "Per-head query/key/value size d_k = d_v; 0 = d_model / heads (the paper). "
+                "Otherwise attention projects d_model to heads x key_size and back.",
+                0, 1 << 16),
+      FloatOption("attention_dropout", &AttentionOptions::dropout, "Dropout on attention weights.",
+                  0, 0.99),
+  };
+  return *fields;
+}
+
 absl::StatusOr<std::shared_ptr<MultiHeadAttention>> MultiHeadAttention::Create(
-    const MultiHeadAttentionOptions& options, Generator& generator) {
-  if (options.num_heads <= 0 || options.head_dim < 0 ||
-      (options.head_dim == 0 && options.d_model % options.num_heads != 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "d_model ", options.d_model, " is not divisible by num_heads ", options.num_heads));
-  }
-  const int64_t head_dim =
-      options.head_dim > 0 ? options.head_dim : options.d_model / options.num_heads;
-  if (options.rotary && head_dim % 2 != 0) {
+    int64_t d_model, const AttentionOptions& options, bool rotary, Generator& generator) {
+  if (options.heads <= 0 || options.key_size < 0 ||
+      (options.key_size == 0 && d_model % options.heads != 0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("rotary positions need an even head dimension, got ", head_dim));
+        absl::StrCat("d_model ", d_model, " is not divisible by heads ", options.heads));
   }
-  AttentionConfig config;
-  config.head_dim = head_dim;
-  config.num_heads = options.num_heads;
-  config.max_relative_position = options.max_relative_position;
+  if (rotary && options.HeadDim(d_model) % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rotary positions need an even head dimension, got ", options.HeadDim(d_model)));
+  }
   // Projections are created before the variant so that their initial values do not
   // depend on which variant is chosen.
-  auto module =
-      std::shared_ptr<MultiHeadAttention>(new MultiHeadAttention(options, generator, nullptr));
-  auto variant = MakeAttention(options.variant, config, generator);
-  if (!variant.ok()) return variant.status();
-  module->variant_ = module->RegisterModule("attention", *variant);
+  auto module = std::shared_ptr<MultiHeadAttention>(
+      new MultiHeadAttention(d_model, options, rotary, generator));
+  const AttentionShape shape{options.heads, module->head_dim_};
+  ASSIGN_OR_RETURN(std::shared_ptr<Attention> variant,
+                   MakeAttention(options.variant, shape, generator, options.variant_options));
+  module->variant_ = module->RegisterModule("attention", std::move(variant));
   return module;
 }
 
-MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionOptions& options,
-                                       Generator& generator, std::shared_ptr<Attention> variant)
-    : options_(options),
-      head_dim_(options.head_dim > 0 ? options.head_dim : options.d_model / options.num_heads) {
-  const int64_t d = options.d_model;
-  const int64_t inner = options.num_heads * head_dim_;  // = d_model unless head_dim is set
-  q_proj_ = RegisterModule("q_proj", std::make_shared<Linear>(d, inner, options.bias, generator));
-  k_proj_ = RegisterModule("k_proj", std::make_shared<Linear>(d, inner, options.bias, generator));
-  v_proj_ = RegisterModule("v_proj", std::make_shared<Linear>(d, inner, options.bias, generator));
-  out_proj_ =
-      RegisterModule("out_proj", std::make_shared<Linear>(inner, d, options.bias, generator));
+MultiHeadAttention::MultiHeadAttention(int64_t d_model, const AttentionOptions& options,
+                                       bool rotary, Generator& generator)
+    : options_(options), d_model_(d_model), head_dim_(options.HeadDim(d_model)), rotary_(rotary) {
+  const int64_t inner = options.heads * head_dim_;  // = d_model unless key_size is set
+  q_proj_ = RegisterModule("q_proj", std::make_shared<Linear>(d_model, inner, true, generator));
+  k_proj_ = RegisterModule("k_proj", std::make_shared<Linear>(d_model, inner, true, generator));
+  v_proj_ = RegisterModule("v_proj", std::make_shared<Linear>(d_model, inner, true, generator));
+  out_proj_ = RegisterModule("out_proj", std::make_shared<Linear>(inner, d_model, true, generator));
 }
 
 Tensor MultiHeadAttention::SplitHeads(const Tensor& x) const {
   const int64_t batch = x.size(0), time = x.size(1);
-  return Permute(Reshape(x, {batch, time, options_.num_heads, head_dim_}), {0, 2, 1, 3});
+  return Permute(Reshape(x, {batch, time, options_.heads, head_dim_}), {0, 2, 1, 3});
 }
 
 Tensor MultiHeadAttention::MergeHeads(const Tensor& x) const {
   const int64_t batch = x.size(0), time = x.size(2);
-  return Reshape(Permute(x, {0, 2, 1, 3}), {batch, time, options_.num_heads * head_dim_});
+  return Reshape(Permute(x, {0, 2, 1, 3}), {batch, time, options_.heads * head_dim_});
 }
 
 MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCall& call) const {
   const auto profile_scope = ProfileScope("multi_head_attention");
-  ATTNLAB_CHECK(call.query.rank() == 3 && call.query.size(2) == options_.d_model,
+  ATTNLAB_CHECK(call.query.rank() == 3 && call.query.size(2) == d_model_,
                 "multi-head attention: query ", call.query.Describe(), " should be [batch, tgt, ",
-                options_.d_model, "]");
+                d_model_, "]");
   KeyValueCache* cache = call.cache;
   // Position of the first query: the number of keys already cached in self-attention,
   // the number of queries already attended with this cache in cross-attention.
@@ -79,7 +91,7 @@ MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCal
   } else {
     key = SplitHeads(k_proj_->Forward(call.key));
     value = SplitHeads(v_proj_->Forward(call.value));
-    if (options_.rotary) key = ApplyRotaryEmbedding(key, query_offset);
+    if (rotary_) key = ApplyRotaryEmbedding(key, query_offset);
     if (cache != nullptr) {
       if (!call.static_keys && cache->filled()) {
         key = Concat({cache->key, key}, 2);
@@ -89,7 +101,7 @@ MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCal
       cache->value = value;
     }
   }
-  if (options_.rotary) query = ApplyRotaryEmbedding(query, query_offset);
+  if (rotary_) query = ApplyRotaryEmbedding(query, query_offset);
 
   AttentionInputs inputs;
   inputs.query = query;
@@ -98,7 +110,7 @@ MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCal
   inputs.key_padding_mask = call.key_padding_mask;
   inputs.causal = call.causal;
   inputs.query_offset = query_offset;
-  inputs.dropout = options_.dropout;
+  inputs.dropout = static_cast<float>(options_.dropout);
   inputs.need_weights = call.need_weights;
   AttentionOutput attended = variant_->Forward(inputs);
 

@@ -12,18 +12,25 @@
 
 namespace attnlab::nn {
 
-struct MultiHeadAttentionOptions {
-  int64_t d_model = 512;
-  int64_t num_heads = 8;
-  // d_k = d_v per head; 0 = d_model / num_heads (the paper). Otherwise the projections
-  // map d_model to num_heads x head_dim and back (Table 3, row B, varies it).
-  int64_t head_dim = 0;
-  std::string variant = "scaled_dot";
-  float dropout = 0.0f;  // on attention weights
-  bool bias = true;      // in the four projections
-  bool rotary = false;   // apply RoPE to queries and keys
-  int64_t max_relative_position = 16;
+// The attention keys of a config's [model] table, as attention blocks read them; the
+// defaults here are the config's defaults.
+struct AttentionOptions {
+  std::string variant = "scaled_dot";  // model.attention: a registered variant
+  int64_t heads = 4;                   // model.heads
+  // model.key_size: d_k = d_v per head; 0 = d_model / heads (the paper). Otherwise the
+  // projections map d_model to heads x key_size and back (Table 3, row B, varies it).
+  int64_t key_size = 0;
+  double dropout = 0.0;  // model.attention_dropout: on the attention weights
+  // The variants' own hyper-parameters ([attention.<variant>] tables); the chosen
+  // variant's entry, or its defaults, is what it is built with.
+  AttentionVariantOptions variant_options;
+
+  // d_k: key_size, or d_model / heads.
+  int64_t HeadDim(int64_t d_model) const { return key_size > 0 ? key_size : d_model / heads; }
 };
+// Keys, meanings and ranges of AttentionOptions' fields (variant_options excepted: each
+// variant registers its own).
+const OptionFields<AttentionOptions>& AttentionOptionFields();
 
 // Projected keys and values kept between decoding steps. Self-attention appends one
 // step at a time; cross-attention fills it once from the encoder output.
@@ -63,14 +70,17 @@ struct MultiHeadAttentionOutput {
 
 class MultiHeadAttention : public Module {
  public:
-  // Fails if the variant is unknown, or head_dim is 0 and d_model is not divisible by
-  // num_heads.
-  static absl::StatusOr<std::shared_ptr<MultiHeadAttention>> Create(
-      const MultiHeadAttentionOptions& options, Generator& generator);
+  // Attention over width d_model; `rotary` applies RoPE to queries and keys. Fails if the
+  // variant is unknown, or key_size is 0 and d_model is not divisible by heads.
+  static absl::StatusOr<std::shared_ptr<MultiHeadAttention>> Create(int64_t d_model,
+                                                                    const AttentionOptions& options,
+                                                                    bool rotary,
+                                                                    Generator& generator);
 
   MultiHeadAttentionOutput Forward(const MultiHeadAttentionCall& call) const;
 
-  const MultiHeadAttentionOptions& options() const { return options_; }
+  const AttentionOptions& options() const { return options_; }
+  int64_t d_model() const { return d_model_; }
   const Attention& variant() const { return *variant_; }
 
   // [batch, time, heads * head_dim] -> [batch, heads, time, head_dim] and back.
@@ -78,11 +88,13 @@ class MultiHeadAttention : public Module {
   Tensor MergeHeads(const Tensor& x) const;
 
  private:
-  MultiHeadAttention(const MultiHeadAttentionOptions& options, Generator& generator,
-                     std::shared_ptr<Attention> variant);
+  MultiHeadAttention(int64_t d_model, const AttentionOptions& options, bool rotary,
+                     Generator& generator);
 
-  MultiHeadAttentionOptions options_;
+  AttentionOptions options_;
+  int64_t d_model_;
   int64_t head_dim_;
+  bool rotary_;
   std::shared_ptr<Linear> q_proj_, k_proj_, v_proj_, out_proj_;
   std::shared_ptr<Attention> variant_;
 };

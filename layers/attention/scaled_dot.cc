@@ -9,8 +9,8 @@ namespace {
 
 class ScaledDotAttention : public ScoreAttention {
  public:
-  explicit ScaledDotAttention(const AttentionConfig& config)
-      : scale_(1.0f / std::sqrt(static_cast<float>(config.head_dim))) {}
+  explicit ScaledDotAttention(const AttentionShape& shape)
+      : scale_(1.0f / std::sqrt(static_cast<float>(shape.head_dim))) {}
 
  protected:
   // [b, h, tgt, d] x [b, h, src, d]^T -> [b, h, tgt, src]
@@ -22,8 +22,8 @@ class ScaledDotAttention : public ScoreAttention {
   float scale_;
 };
 
-ATTNLAB_REGISTER_ATTENTION(scaled_dot, "scaled_dot", [](const AttentionConfig& config, Generator&) {
-  return std::make_shared<ScaledDotAttention>(config);
+ATTNLAB_REGISTER_ATTENTION(scaled_dot, "scaled_dot", [](const AttentionShape& shape, Generator&) {
+  return std::make_shared<ScaledDotAttention>(shape);
 });
 
 }  // namespace

@@ -10,42 +10,42 @@
 namespace attnlab::nn {
 namespace {
 
-absl::Status CheckOptions(const RnnSeq2SeqOptions& options) {
+absl::Status CheckOptions(const ModelOptions& options, const Vocabularies& vocabularies) {
   auto invalid = [](auto&&... parts) {
     return absl::InvalidArgumentError(absl::StrCat("RnnSeq2Seq: ", parts...));
   };
-  if (options.source_vocab_size <= 0 || options.target_vocab_size <= 0) {
-    return invalid("source_vocab_size and target_vocab_size must be positive, got ",
-                   options.source_vocab_size, " and ", options.target_vocab_size);
+  if (vocabularies.source_size <= 0 || vocabularies.target_size <= 0) {
+    return invalid("vocabulary sizes must be positive, got ", vocabularies.source_size, " and ",
+                   vocabularies.target_size);
   }
-  if (options.embedding_dim <= 0) {
-    return invalid("embedding_dim must be positive, got ", options.embedding_dim);
+  if (options.d_model <= 0) {
+    return invalid("d_model (the embedding size) must be positive, got ", options.d_model);
   }
   if (options.hidden_size <= 0) {
     return invalid("hidden_size must be positive, got ", options.hidden_size);
   }
-  if (options.cell != "gru" && options.cell != "lstm") {
-    return invalid("unknown cell '", options.cell, "'; known: gru, lstm");
+  if (options.rnn_cell != "gru" && options.rnn_cell != "lstm") {
+    return invalid("unknown rnn_cell '", options.rnn_cell, "'; known: gru, lstm");
   }
   if (options.attention_style != "bahdanau" && options.attention_style != "luong") {
     return invalid("unknown attention_style '", options.attention_style,
                    "'; known: bahdanau, luong");
   }
-  if (!(options.dropout >= 0.0f && options.dropout < 1.0f)) {
+  if (!(options.dropout >= 0.0 && options.dropout < 1.0)) {
     return invalid("dropout must be in [0, 1), got ", options.dropout);
   }
-  const SpecialTokens& tokens = options.special_tokens;
+  const SpecialTokens& tokens = vocabularies.special_tokens;
   const std::pair<const char*, int32_t> target_ids[] = {
       {"pad_id", tokens.pad_id}, {"bos_id", tokens.bos_id}, {"eos_id", tokens.eos_id}};
   for (const auto& [name, id] : target_ids) {
-    if (id < 0 || id >= options.target_vocab_size) {
+    if (id < 0 || id >= vocabularies.target_size) {
       return invalid(name, " ", id, " is outside the target vocabulary of ",
-                     options.target_vocab_size);
+                     vocabularies.target_size);
     }
   }
-  if (tokens.pad_id >= options.source_vocab_size) {
+  if (tokens.pad_id >= vocabularies.source_size) {
     return invalid("pad_id ", tokens.pad_id, " is outside the source vocabulary of ",
-                   options.source_vocab_size);
+                   vocabularies.source_size);
   }
   return absl::OkStatus();
 }
@@ -85,30 +85,31 @@ Tensor RnnDecoderState::AttentionMatrix() const {
   return Concat(rows, 1);  // [rows, steps, src]
 }
 
-absl::StatusOr<std::shared_ptr<RnnSeq2Seq>> RnnSeq2Seq::Create(const RnnSeq2SeqOptions& options,
+absl::StatusOr<std::shared_ptr<RnnSeq2Seq>> RnnSeq2Seq::Create(const ModelOptions& options,
+                                                               const Vocabularies& vocabularies,
                                                                uint64_t seed) {
-  RETURN_IF_ERROR(CheckOptions(options));
+  RETURN_IF_ERROR(CheckOptions(options, vocabularies));
   Generator generator(seed);
-  std::shared_ptr<RnnSeq2Seq> model(new RnnSeq2Seq(options));
+  std::shared_ptr<RnnSeq2Seq> model(new RnnSeq2Seq(options, vocabularies));
   RETURN_IF_ERROR(model->Build(generator));
   return model;
 }
 
 absl::Status RnnSeq2Seq::Build(Generator& generator) {
-  const int64_t embedding_dim = options_.embedding_dim, hidden = options_.hidden_size;
-  const int32_t pad_id = options_.special_tokens.pad_id;
+  const int64_t embedding_dim = options_.d_model, hidden = options_.hidden_size;
+  const int32_t pad_id = vocabularies_.special_tokens.pad_id;
   source_embedding_ = RegisterModule(
       "source_embedding",
-      std::make_shared<Embedding>(options_.source_vocab_size, embedding_dim, pad_id, generator));
+      std::make_shared<Embedding>(vocabularies_.source_size, embedding_dim, pad_id, generator));
   target_embedding_ = RegisterModule(
       "target_embedding",
-      std::make_shared<Embedding>(options_.target_vocab_size, embedding_dim, pad_id, generator));
+      std::make_shared<Embedding>(vocabularies_.target_size, embedding_dim, pad_id, generator));
   ASSIGN_OR_RETURN(std::shared_ptr<RnnEncoder> encoder,
-                   RnnEncoder::Create(options_.cell, embedding_dim, hidden, generator));
+                   RnnEncoder::Create(options_.rnn_cell, embedding_dim, hidden, generator));
   encoder_ = RegisterModule("encoder", std::move(encoder));
   bridge_hidden_ = RegisterModule("bridge_hidden",
                                   std::make_shared<Linear>(2 * hidden, hidden, true, generator));
-  if (options_.cell == "lstm") {
+  if (options_.rnn_cell == "lstm") {
     bridge_cell_ = RegisterModule("bridge_cell",
                                   std::make_shared<Linear>(2 * hidden, hidden, true, generator));
   }
@@ -116,18 +117,18 @@ absl::Status RnnSeq2Seq::Build(Generator& generator) {
                                    std::make_shared<Linear>(2 * hidden, hidden, false, generator));
   value_projection_ = RegisterModule(
       "value_projection", std::make_shared<Linear>(2 * hidden, hidden, false, generator));
-  AttentionConfig attention_config;
-  attention_config.head_dim = hidden;
-  attention_config.num_heads = 1;
+  // One head as wide as the decoder state, whatever model.heads says (the decoder state
+  // is the query).
   absl::StatusOr<std::shared_ptr<Attention>> attention =
-      MakeAttention(options_.attention, attention_config, generator);
+      MakeAttention(options_.attention.variant, AttentionShape{1, hidden}, generator,
+                    options_.attention.variant_options);
   if (!attention.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("RnnSeq2Seq: ", attention.status().message()));
   }
   attention_ = RegisterModule("attention", std::move(attention).value());
   // Bahdanau: the cell reads [E y_{t-1}; c_t]; Luong: [E y_{t-1}; h~_{t-1}]. Both E + H.
   ASSIGN_OR_RETURN(decoder_cell_,
-                   MakeRecurrentCell(options_.cell, embedding_dim + hidden, hidden, generator));
+                   MakeRecurrentCell(options_.rnn_cell, embedding_dim + hidden, hidden, generator));
   RegisterModule("decoder_cell", decoder_cell_);
   if (is_luong()) {
     attentional_ = RegisterModule("attentional",
@@ -137,7 +138,7 @@ absl::Status RnnSeq2Seq::Build(Generator& generator) {
         "readout", std::make_shared<Linear>(2 * hidden + embedding_dim, hidden, false, generator));
   }
   generator_ = RegisterModule(
-      "generator", std::make_shared<Linear>(hidden, options_.target_vocab_size, true, generator));
+      "generator", std::make_shared<Linear>(hidden, vocabularies_.target_size, true, generator));
   return absl::OkStatus();
 }
 
@@ -146,7 +147,7 @@ std::unique_ptr<RnnDecoderState> RnnSeq2Seq::Encode(const Tensor& src) {
                 "RnnSeq2Seq: src ", src.Describe(), " should be i32 [batch, src_len > 0]");
   const int64_t batch = src.size(0), src_len = src.size(1), hidden = options_.hidden_size;
   auto state = std::make_unique<RnnDecoderState>();
-  state->key_padding_mask = PaddingMask(src, options_.special_tokens.pad_id);
+  state->key_padding_mask = PaddingMask(src, vocabularies_.special_tokens.pad_id);
   const Tensor embedded =
       Dropout(source_embedding_->Forward(src), options_.dropout, is_training());  // [B, S, E]
   const RnnEncoderOutput encoded = encoder_->Forward(embedded, state->key_padding_mask);
@@ -208,7 +209,7 @@ RnnSeq2SeqOutput RnnSeq2Seq::ForwardWithAttention(const Tensor& src, const Tenso
                 "RnnSeq2Seq: tgt_in ", tgt_in.Describe(), " should be i32 [batch, tgt_len > 0] ",
                 "with the batch of src ", src.Describe());
   const int64_t batch = tgt_in.size(0), tgt_len = tgt_in.size(1);
-  const int64_t embedding_dim = options_.embedding_dim, hidden = options_.hidden_size;
+  const int64_t embedding_dim = options_.d_model, hidden = options_.hidden_size;
   std::unique_ptr<RnnDecoderState> state = Encode(src);
   // E y_{t-1} for every step, time-major so that a step's slice is contiguous: [T, B, E].
   const Tensor embedded = Permute(

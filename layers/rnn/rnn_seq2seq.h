@@ -60,22 +60,11 @@
 #include "layers/decoding/seq2seq_model.h"
 #include "layers/embedding.h"
 #include "layers/linear.h"
+#include "layers/model_options.h"
 #include "layers/rnn/recurrent_cell.h"
 #include "layers/rnn/rnn_encoder.h"
 
 namespace attnlab::nn {
-
-struct RnnSeq2SeqOptions {
-  int64_t source_vocab_size = 0;
-  int64_t target_vocab_size = 0;
-  int64_t embedding_dim = 256;         // E, source and target
-  int64_t hidden_size = 512;           // H: each encoder direction, the decoder, the attention
-  std::string cell = "gru";            // "gru" | "lstm"
-  std::string attention = "additive";  // any registered variant (AttentionNames())
-  std::string attention_style = "bahdanau";  // "bahdanau" | "luong"
-  float dropout = 0.0f;
-  SpecialTokens special_tokens;
-};
 
 // The decoding state of N rows (sources, or sources x beams).
 struct RnnDecoderState : DecoderState {
@@ -102,7 +91,10 @@ class RnnSeq2Seq : public Seq2SeqModel {
   // Builds the model with parameters drawn from `seed`. Fails (InvalidArgument, naming
   // the option) on non-positive sizes, an unknown cell, style or attention variant,
   // dropout outside [0, 1), or special tokens outside the vocabularies.
-  static absl::StatusOr<std::shared_ptr<RnnSeq2Seq>> Create(const RnnSeq2SeqOptions& options,
+  // It reads options.d_model (the embedding size E), hidden_size, rnn_cell,
+  // attention_style, dropout, attention.variant and that variant's options.
+  static absl::StatusOr<std::shared_ptr<RnnSeq2Seq>> Create(const ModelOptions& options,
+                                                            const Vocabularies& vocabularies,
                                                             uint64_t seed);
 
   // src i32 [batch, src_len], tgt_in i32 [batch, tgt_len] -> logits [batch, tgt_len, V].
@@ -118,13 +110,14 @@ class RnnSeq2Seq : public Seq2SeqModel {
   // IndexSelect along rows on every state tensor (memory, recurrence, input feed, history).
   void ReorderState(DecoderState& state, const Tensor& indices) override;
 
-  const SpecialTokens& special_tokens() const override { return options_.special_tokens; }
-  int64_t target_vocab_size() const override { return options_.target_vocab_size; }
-  const RnnSeq2SeqOptions& options() const { return options_; }
+  const SpecialTokens& special_tokens() const override { return vocabularies_.special_tokens; }
+  int64_t target_vocab_size() const override { return vocabularies_.target_size; }
+  const ModelOptions& options() const { return options_; }
   const RnnEncoder& encoder() const { return *encoder_; }
 
  private:
-  explicit RnnSeq2Seq(const RnnSeq2SeqOptions& options) : options_(options) {}
+  RnnSeq2Seq(const ModelOptions& options, const Vocabularies& vocabularies)
+      : options_(options), vocabularies_(vocabularies) {}
   // Creates and registers the submodules in data-flow order.
   absl::Status Build(Generator& generator);
 
@@ -139,7 +132,8 @@ class RnnSeq2Seq : public Seq2SeqModel {
   // features [..., H] -> logits [..., V] (dropout, then the generator).
   Tensor Generate(const Tensor& features) const;
 
-  RnnSeq2SeqOptions options_;
+  ModelOptions options_;
+  Vocabularies vocabularies_;
   std::shared_ptr<Embedding> source_embedding_;
   std::shared_ptr<Embedding> target_embedding_;
   std::shared_ptr<RnnEncoder> encoder_;

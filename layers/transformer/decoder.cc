@@ -5,15 +5,16 @@
 
 namespace attnlab::nn {
 
-absl::StatusOr<std::shared_ptr<Decoder>> Decoder::Create(const TransformerLayerOptions& options,
-                                                         int64_t num_layers, Generator& generator) {
+absl::StatusOr<std::shared_ptr<Decoder>> Decoder::Create(const ModelOptions& options, bool rotary,
+                                                         Generator& generator) {
   auto decoder = std::shared_ptr<Decoder>(new Decoder());
-  for (int64_t index = 0; index < num_layers; ++index) {
-    ASSIGN_OR_RETURN(std::shared_ptr<DecoderLayer> layer, DecoderLayer::Create(options, generator));
+  for (int64_t index = 0; index < options.decoder_layers; ++index) {
+    ASSIGN_OR_RETURN(std::shared_ptr<DecoderLayer> layer,
+                     DecoderLayer::Create(options, rotary, generator));
     // The child's name holds the dot, so parameters read `layers.0.self_attn...` as in PyTorch.
     decoder->layers_.push_back(decoder->RegisterModule(absl::StrCat("layers.", index), layer));
   }
-  if (options.norm_position == NormPosition::kPre) {
+  if (options.norm == NormPosition::kPre) {
     decoder->norm_ = decoder->RegisterModule("norm", std::make_shared<LayerNorm>(options.d_model));
   }
   return decoder;

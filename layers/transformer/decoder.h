@@ -11,16 +11,16 @@
 #include "absl/status/statusor.h"
 #include "framework/random/generator.h"
 #include "layers/layer_norm.h"
+#include "layers/model_options.h"
 #include "layers/module.h"
 #include "layers/transformer/decoder_layer.h"
-#include "layers/transformer/layer_options.h"
 
 namespace attnlab::nn {
 
 class Decoder : public Module {
  public:
-  static absl::StatusOr<std::shared_ptr<Decoder>> Create(const TransformerLayerOptions& options,
-                                                         int64_t num_layers, Generator& generator);
+  static absl::StatusOr<std::shared_ptr<Decoder>> Create(const ModelOptions& options, bool rotary,
+                                                         Generator& generator);
 
   // x: embedded target [batch, tgt, d_model]; memory: [batch, src, d_model];
   // src_padding_mask: f32 [batch, src], 1 at padding, or undefined -> [batch, tgt, d_model].

@@ -4,24 +4,22 @@
 
 namespace attnlab::nn {
 
-absl::StatusOr<std::shared_ptr<DecoderLayer>> DecoderLayer::Create(
-    const TransformerLayerOptions& options, Generator& generator) {
+absl::StatusOr<std::shared_ptr<DecoderLayer>> DecoderLayer::Create(const ModelOptions& options,
+                                                                   bool rotary,
+                                                                   Generator& generator) {
   auto layer = std::shared_ptr<DecoderLayer>(new DecoderLayer());
   auto make_sublayer = [&options] {
-    return std::make_shared<SublayerConnection>(options.d_model, options.dropout,
-                                                options.norm_position);
+    return std::make_shared<SublayerConnection>(options.d_model, options.dropout, options.norm);
   };
   ASSIGN_OR_RETURN(
       std::shared_ptr<MultiHeadAttention> self_attn,
-      MultiHeadAttention::Create(
-          AttentionBlockOptions(options, options.self_attention, options.rotary), generator));
+      MultiHeadAttention::Create(options.d_model, options.attention, rotary, generator));
   layer->self_attn_ = layer->RegisterModule("self_attn", std::move(self_attn));
   layer->self_attn_sublayer_ = layer->RegisterModule("self_attn_sublayer", make_sublayer());
   // Source and target positions are different sequences, so cross-attention never rotates.
   ASSIGN_OR_RETURN(
       std::shared_ptr<MultiHeadAttention> cross_attn,
-      MultiHeadAttention::Create(
-          AttentionBlockOptions(options, options.cross_attention, /*rotary=*/false), generator));
+      MultiHeadAttention::Create(options.d_model, options.attention, /*rotary=*/false, generator));
   layer->cross_attn_ = layer->RegisterModule("cross_attn", std::move(cross_attn));
   layer->cross_attn_sublayer_ = layer->RegisterModule("cross_attn_sublayer", make_sublayer());
   layer->feed_forward_ = layer->RegisterModule(

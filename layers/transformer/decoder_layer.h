@@ -20,8 +20,8 @@
 #include "framework/random/generator.h"
 #include "layers/attention/multi_head.h"
 #include "layers/feed_forward.h"
+#include "layers/model_options.h"
 #include "layers/module.h"
-#include "layers/transformer/layer_options.h"
 #include "layers/transformer/sublayer_connection.h"
 
 namespace attnlab::nn {
@@ -42,8 +42,8 @@ struct DecoderLayerAttentionWeights {
 class DecoderLayer : public Module {
  public:
   // Fails if an attention variant is unknown or d_model does not split into heads.
-  static absl::StatusOr<std::shared_ptr<DecoderLayer>> Create(
-      const TransformerLayerOptions& options, Generator& generator);
+  static absl::StatusOr<std::shared_ptr<DecoderLayer>> Create(const ModelOptions& options,
+                                                              bool rotary, Generator& generator);
 
   // x: [batch, tgt, d_model]; memory (the encoder output): [batch, src, d_model];
   // src_padding_mask: f32 [batch, src], 1 at padding, or undefined -> [batch, tgt, d_model].

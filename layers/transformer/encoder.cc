@@ -5,15 +5,16 @@
 
 namespace attnlab::nn {
 
-absl::StatusOr<std::shared_ptr<Encoder>> Encoder::Create(const TransformerLayerOptions& options,
-                                                         int64_t num_layers, Generator& generator) {
+absl::StatusOr<std::shared_ptr<Encoder>> Encoder::Create(const ModelOptions& options, bool rotary,
+                                                         Generator& generator) {
   auto encoder = std::shared_ptr<Encoder>(new Encoder());
-  for (int64_t index = 0; index < num_layers; ++index) {
-    ASSIGN_OR_RETURN(std::shared_ptr<EncoderLayer> layer, EncoderLayer::Create(options, generator));
+  for (int64_t index = 0; index < options.encoder_layers; ++index) {
+    ASSIGN_OR_RETURN(std::shared_ptr<EncoderLayer> layer,
+                     EncoderLayer::Create(options, rotary, generator));
     // The child's name holds the dot, so parameters read `layers.0.self_attn...` as in PyTorch.
     encoder->layers_.push_back(encoder->RegisterModule(absl::StrCat("layers.", index), layer));
   }
-  if (options.norm_position == NormPosition::kPre) {
+  if (options.norm == NormPosition::kPre) {
     encoder->norm_ = encoder->RegisterModule("norm", std::make_shared<LayerNorm>(options.d_model));
   }
   return encoder;

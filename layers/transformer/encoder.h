@@ -12,16 +12,16 @@
 #include "absl/status/statusor.h"
 #include "framework/random/generator.h"
 #include "layers/layer_norm.h"
+#include "layers/model_options.h"
 #include "layers/module.h"
 #include "layers/transformer/encoder_layer.h"
-#include "layers/transformer/layer_options.h"
 
 namespace attnlab::nn {
 
 class Encoder : public Module {
  public:
-  static absl::StatusOr<std::shared_ptr<Encoder>> Create(const TransformerLayerOptions& options,
-                                                         int64_t num_layers, Generator& generator);
+  static absl::StatusOr<std::shared_ptr<Encoder>> Create(const ModelOptions& options, bool rotary,
+                                                         Generator& generator);
 
   // x: embedded source [batch, src, d_model]; src_padding_mask: f32 [batch, src], 1 at
   // padding, or undefined -> memory [batch, src, d_model]. If self_attention_weights is

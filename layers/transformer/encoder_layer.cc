@@ -4,24 +4,24 @@
 
 namespace attnlab::nn {
 
-absl::StatusOr<std::shared_ptr<EncoderLayer>> EncoderLayer::Create(
-    const TransformerLayerOptions& options, Generator& generator) {
+absl::StatusOr<std::shared_ptr<EncoderLayer>> EncoderLayer::Create(const ModelOptions& options,
+                                                                   bool rotary,
+                                                                   Generator& generator) {
   auto layer = std::shared_ptr<EncoderLayer>(new EncoderLayer());
   ASSIGN_OR_RETURN(
       std::shared_ptr<MultiHeadAttention> self_attn,
-      MultiHeadAttention::Create(
-          AttentionBlockOptions(options, options.self_attention, options.rotary), generator));
+      MultiHeadAttention::Create(options.d_model, options.attention, rotary, generator));
   layer->self_attn_ = layer->RegisterModule("self_attn", std::move(self_attn));
   layer->self_attn_sublayer_ = layer->RegisterModule(
-      "self_attn_sublayer", std::make_shared<SublayerConnection>(options.d_model, options.dropout,
-                                                                 options.norm_position));
+      "self_attn_sublayer",
+      std::make_shared<SublayerConnection>(options.d_model, options.dropout, options.norm));
   layer->feed_forward_ = layer->RegisterModule(
       "feed_forward",
       std::make_shared<PositionwiseFeedForward>(options.d_model, options.d_ff, options.dropout,
                                                 options.activation, generator));
   layer->feed_forward_sublayer_ = layer->RegisterModule(
-      "feed_forward_sublayer", std::make_shared<SublayerConnection>(
-                                   options.d_model, options.dropout, options.norm_position));
+      "feed_forward_sublayer",
+      std::make_shared<SublayerConnection>(options.d_model, options.dropout, options.norm));
   return layer;
 }
 

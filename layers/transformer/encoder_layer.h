@@ -17,8 +17,8 @@
 #include "framework/random/generator.h"
 #include "layers/attention/multi_head.h"
 #include "layers/feed_forward.h"
+#include "layers/model_options.h"
 #include "layers/module.h"
-#include "layers/transformer/layer_options.h"
 #include "layers/transformer/sublayer_connection.h"
 
 namespace attnlab::nn {
@@ -26,8 +26,8 @@ namespace attnlab::nn {
 class EncoderLayer : public Module {
  public:
   // Fails if the attention variant is unknown or d_model does not split into heads.
-  static absl::StatusOr<std::shared_ptr<EncoderLayer>> Create(
-      const TransformerLayerOptions& options, Generator& generator);
+  static absl::StatusOr<std::shared_ptr<EncoderLayer>> Create(const ModelOptions& options,
+                                                              bool rotary, Generator& generator);
 
   // x: [batch, src, d_model]; src_padding_mask: f32 [batch, src], 1 at padding, or
   // undefined -> [batch, src, d_model]. If self_attention_weights is given, it receives

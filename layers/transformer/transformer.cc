@@ -15,7 +15,7 @@ namespace attnlab::nn {
 namespace {
 
 absl::Status OptionError(absl::string_view option, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat("TransformerOptions.", option, ": ", problem));
+  return absl::InvalidArgumentError(absl::StrCat("Transformer: ", option, ": ", problem));
 }
 
 absl::Status CheckPositive(absl::string_view option, int64_t value) {
@@ -23,8 +23,8 @@ absl::Status CheckPositive(absl::string_view option, int64_t value) {
   return OptionError(option, absl::StrCat("must be positive, got ", value));
 }
 
-absl::Status CheckProbability(absl::string_view option, float value) {
-  if (value >= 0.0f && value < 1.0f) return absl::OkStatus();
+absl::Status CheckProbability(absl::string_view option, double value) {
+  if (value >= 0.0 && value < 1.0) return absl::OkStatus();
   return OptionError(option, absl::StrCat("must be in [0, 1), got ", value));
 }
 
@@ -35,54 +35,34 @@ absl::Status CheckToken(absl::string_view option, int32_t id, int64_t vocab,
                                           " = ", vocab, ")"));
 }
 
-absl::Status CheckAttentionVariant(absl::string_view option, const std::string& name) {
-  const std::vector<std::string> known = AttentionNames();
-  if (std::find(known.begin(), known.end(), name) != known.end()) return absl::OkStatus();
-  return OptionError(option, absl::StrCat("unknown attention variant '", name,
-                                          "'; known: ", absl::StrJoin(known, ", ")));
-}
-
-// Everything that can be checked before building anything.
-absl::Status ValidateOptions(const TransformerOptions& options) {
-  RETURN_IF_ERROR(CheckPositive("src_vocab", options.src_vocab));
-  RETURN_IF_ERROR(CheckPositive("tgt_vocab", options.tgt_vocab));
+// Everything that can be checked before building anything. The ranges of single keys are
+// the config's (ModelOptionFields); these are what code that builds a model directly
+// can still get wrong, and the rules that involve the vocabularies.
+absl::Status ValidateOptions(const ModelOptions& options, const Vocabularies& vocabularies) {
+  RETURN_IF_ERROR(CheckPositive("source_size", vocabularies.source_size));
+  RETURN_IF_ERROR(CheckPositive("target_size", vocabularies.target_size));
   RETURN_IF_ERROR(CheckPositive("d_model", options.d_model));
-  RETURN_IF_ERROR(CheckPositive("num_heads", options.num_heads));
-  if (options.head_dim < 0) return OptionError("head_dim", "must be >= 0 (0: d_model / num_heads)");
-  if (options.head_dim == 0 && options.d_model % options.num_heads != 0) {
-    return OptionError(
-        "num_heads", absl::StrCat(options.num_heads, " does not divide d_model ", options.d_model));
-  }
   RETURN_IF_ERROR(CheckPositive("d_ff", options.d_ff));
   RETURN_IF_ERROR(CheckPositive("encoder_layers", options.encoder_layers));
   RETURN_IF_ERROR(CheckPositive("decoder_layers", options.decoder_layers));
-  RETURN_IF_ERROR(CheckProbability("dropout", options.dropout));
-  RETURN_IF_ERROR(CheckProbability("attention_dropout", options.attention_dropout));
-  RETURN_IF_ERROR(CheckAttentionVariant("attention", options.attention));
-  if (!options.cross_attention.empty()) {
-    RETURN_IF_ERROR(CheckAttentionVariant("cross_attention", options.cross_attention));
-  }
   RETURN_IF_ERROR(CheckPositive("max_len", options.max_len));
-  RETURN_IF_ERROR(CheckPositive("max_relative_position", options.max_relative_position));
-  if (options.share_embeddings && options.src_vocab != options.tgt_vocab) {
+  RETURN_IF_ERROR(CheckProbability("dropout", options.dropout));
+  RETURN_IF_ERROR(CheckProbability("attention_dropout", options.attention.dropout));
+  if (options.share_embeddings && vocabularies.source_size != vocabularies.target_size) {
     return OptionError("share_embeddings",
-                       absl::StrCat("needs src_vocab == tgt_vocab, got ", options.src_vocab,
-                                    " and ", options.tgt_vocab));
+                       absl::StrCat("needs equal source and target vocabularies, got ",
+                                    vocabularies.source_size, " and ", vocabularies.target_size));
   }
-  const SpecialTokens& tokens = options.special_tokens;
-  RETURN_IF_ERROR(
-      CheckToken("special_tokens.pad_id", tokens.pad_id, options.src_vocab, "src_vocab"));
-  RETURN_IF_ERROR(
-      CheckToken("special_tokens.pad_id", tokens.pad_id, options.tgt_vocab, "tgt_vocab"));
-  RETURN_IF_ERROR(
-      CheckToken("special_tokens.bos_id", tokens.bos_id, options.tgt_vocab, "tgt_vocab"));
-  RETURN_IF_ERROR(
-      CheckToken("special_tokens.eos_id", tokens.eos_id, options.tgt_vocab, "tgt_vocab"));
+  const SpecialTokens& tokens = vocabularies.special_tokens;
+  RETURN_IF_ERROR(CheckToken("pad_id", tokens.pad_id, vocabularies.source_size, "source_size"));
+  RETURN_IF_ERROR(CheckToken("pad_id", tokens.pad_id, vocabularies.target_size, "target_size"));
+  RETURN_IF_ERROR(CheckToken("bos_id", tokens.bos_id, vocabularies.target_size, "target_size"));
+  RETURN_IF_ERROR(CheckToken("eos_id", tokens.eos_id, vocabularies.target_size, "target_size"));
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<PositionalEncoding>> MakePositional(
-    const TransformerOptions& options, Generator& generator) {
+absl::StatusOr<std::shared_ptr<PositionalEncoding>> MakePositional(const ModelOptions& options,
+                                                                   Generator& generator) {
   auto positional =
       MakePositionalEncoding(options.positional, options.d_model, options.max_len, generator);
   if (!positional.ok()) {
@@ -106,23 +86,24 @@ void CheckTokenMatrix(const char* name, const Tensor& ids) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Transformer>> Transformer::Create(const TransformerOptions& options,
+absl::StatusOr<std::shared_ptr<Transformer>> Transformer::Create(const ModelOptions& options,
+                                                                 const Vocabularies& vocabularies,
                                                                  uint64_t seed) {
-  RETURN_IF_ERROR(ValidateOptions(options));
+  RETURN_IF_ERROR(ValidateOptions(options, vocabularies));
   Generator generator(seed);
-  auto model = std::shared_ptr<Transformer>(new Transformer(options));
+  auto model = std::shared_ptr<Transformer>(new Transformer(options, vocabularies));
   model->embedding_scale_ = std::sqrt(static_cast<float>(options.d_model));
-  const int64_t pad_id = options.special_tokens.pad_id;
+  const int64_t pad_id = vocabularies.special_tokens.pad_id;
 
   model->src_embed_ = model->RegisterModule(
       "src_embed",
-      std::make_shared<Embedding>(options.src_vocab, options.d_model, pad_id, generator));
+      std::make_shared<Embedding>(vocabularies.source_size, options.d_model, pad_id, generator));
   model->tgt_embed_ =
       options.share_embeddings
           ? model->src_embed_
           : model->RegisterModule(
-                "tgt_embed",
-                std::make_shared<Embedding>(options.tgt_vocab, options.d_model, pad_id, generator));
+                "tgt_embed", std::make_shared<Embedding>(vocabularies.target_size, options.d_model,
+                                                         pad_id, generator));
   ASSIGN_OR_RETURN(std::shared_ptr<PositionalEncoding> src_pos_encoding,
                    MakePositional(options, generator));
   ASSIGN_OR_RETURN(std::shared_ptr<PositionalEncoding> tgt_pos_encoding,
@@ -130,42 +111,27 @@ absl::StatusOr<std::shared_ptr<Transformer>> Transformer::Create(const Transform
   model->src_pos_encoding_ = model->RegisterModule("src_pos_encoding", src_pos_encoding);
   model->tgt_pos_encoding_ = model->RegisterModule("tgt_pos_encoding", tgt_pos_encoding);
 
-  TransformerLayerOptions layer_options;
-  layer_options.d_model = options.d_model;
-  layer_options.num_heads = options.num_heads;
-  layer_options.head_dim = options.head_dim;
-  layer_options.d_ff = options.d_ff;
-  layer_options.dropout = options.dropout;
-  layer_options.attention_dropout = options.attention_dropout;
-  layer_options.self_attention = options.attention;
-  layer_options.cross_attention =
-      options.cross_attention.empty() ? options.attention : options.cross_attention;
-  layer_options.rotary = src_pos_encoding->rotary();
-  layer_options.max_relative_position = options.max_relative_position;
-  layer_options.norm_position = options.norm_position;
-  layer_options.activation = options.activation;
-  const int64_t head_dim =
-      options.head_dim > 0 ? options.head_dim : options.d_model / options.num_heads;
-  if (layer_options.rotary && head_dim % 2 != 0) {
+  // A rotary encoding (RoPE) acts inside self-attention instead of on the embeddings.
+  const bool rotary = src_pos_encoding->rotary();
+  if (rotary && options.attention.HeadDim(options.d_model) % 2 != 0) {
     return OptionError("positional", absl::StrCat("'", options.positional,
                                                   "' rotates pairs of channels and needs an even "
-                                                  "head dimension (head_dim, or d_model / "
-                                                  "num_heads), got ",
-                                                  head_dim));
+                                                  "head dimension (key_size, or d_model / "
+                                                  "heads), got ",
+                                                  options.attention.HeadDim(options.d_model)));
   }
-
-  auto encoder = Encoder::Create(layer_options, options.encoder_layers, generator);
+  auto encoder = Encoder::Create(options, rotary, generator);
   if (!encoder.ok()) return OptionError("attention", encoder.status().message());
   model->encoder_ = model->RegisterModule("encoder", *std::move(encoder));
-  auto decoder = Decoder::Create(layer_options, options.decoder_layers, generator);
+  auto decoder = Decoder::Create(options, rotary, generator);
   if (!decoder.ok()) return OptionError("attention", decoder.status().message());
   model->decoder_ = model->RegisterModule("decoder", *std::move(decoder));
 
   model->generator_ = model->RegisterModule(
-      "generator",
-      options.tie_generator
-          ? std::make_shared<OutputProjection>(model->tgt_embed_->weight())
-          : std::make_shared<OutputProjection>(options.d_model, options.tgt_vocab, generator));
+      "generator", options.tie_generator
+                       ? std::make_shared<OutputProjection>(model->tgt_embed_->weight())
+                       : std::make_shared<OutputProjection>(options.d_model,
+                                                            vocabularies.target_size, generator));
   return model;
 }
 
@@ -174,7 +140,7 @@ Tensor Transformer::SourcePaddingMask(const Tensor& src) const {
   const std::vector<int32_t> ids = src.ToInts();
   std::vector<float> is_padding(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
-    is_padding[i] = ids[i] == options_.special_tokens.pad_id ? 1.0f : 0.0f;
+    is_padding[i] = ids[i] == vocabularies_.special_tokens.pad_id ? 1.0f : 0.0f;
   }
   return Tensor::FromFloats(is_padding, src.shape());
 }
@@ -259,7 +225,7 @@ Tensor Transformer::DecodeStep(DecoderState& state, const Tensor& last_tokens) {
     hidden = Narrow(all_hidden, 1, decoding.steps, 1);
   }
   ++decoding.steps;
-  const Tensor logits = Reshape(generator_->Forward(hidden), {rows, options_.tgt_vocab});
+  const Tensor logits = Reshape(generator_->Forward(hidden), {rows, vocabularies_.target_size});
   return LogSoftmax(logits);  // [rows, tgt_vocab]
 }
 

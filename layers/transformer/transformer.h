@@ -15,6 +15,7 @@
 #include "layers/decoding/seq2seq_model.h"
 #include "layers/embedding.h"
 #include "layers/feed_forward.h"
+#include "layers/model_options.h"
 #include "layers/positional/positional_encoding.h"
 #include "layers/transformer/decoder.h"
 #include "layers/transformer/encoder.h"
@@ -22,37 +23,6 @@
 #include "layers/transformer/sublayer_connection.h"
 
 namespace attnlab::nn {
-
-struct TransformerOptions {
-  int64_t src_vocab = 0;
-  int64_t tgt_vocab = 0;
-  int64_t d_model = 512;
-  int64_t num_heads = 8;
-  // d_k = d_v per head; 0 = d_model / num_heads (the paper). Otherwise every attention
-  // block projects d_model to num_heads x head_dim and back (Table 3, row B).
-  int64_t head_dim = 0;
-  int64_t d_ff = 2048;
-  int64_t encoder_layers = 6;
-  int64_t decoder_layers = 6;
-  float dropout = 0.1f;            // embeddings, sublayer outputs, inside the feed-forward
-  float attention_dropout = 0.1f;  // attention weights
-  // Registered attention variant of all three attention blocks; cross_attention, if not
-  // empty, overrides it for decoder-encoder attention.
-  std::string attention = "scaled_dot";
-  std::string cross_attention;
-  // Registered positional encoding; a rotary one (RoPE) rotates self-attention queries
-  // and keys instead of adding to the embeddings.
-  std::string positional = "sinusoidal";
-  int64_t max_len = 512;               // longest source or target the positional encoding supports
-  int64_t max_relative_position = 16;  // for relative-position attention variants
-  NormPosition norm_position = NormPosition::kPost;
-  FeedForwardActivation activation = FeedForwardActivation::kRelu;
-  // One embedding table for source and target (requires src_vocab == tgt_vocab).
-  bool share_embeddings = false;
-  // The generator's weight is the target embedding table (section 3.4).
-  bool tie_generator = false;
-  SpecialTokens special_tokens;
-};
 
 // Attention weights of every layer, for plots.
 struct TransformerAttentionWeights {
@@ -81,9 +51,11 @@ struct TransformerDecoderState : DecoderState {
 
 class Transformer : public Seq2SeqModel {
  public:
-  // Builds the model with weights drawn from `seed`. Invalid options are
-  // InvalidArgument errors that name the option.
-  static absl::StatusOr<std::shared_ptr<Transformer>> Create(const TransformerOptions& options,
+  // Builds the model `options` describe (its Transformer and attention keys) for
+  // `vocabularies`, with weights drawn from `seed`. Invalid options are InvalidArgument
+  // errors that name the option.
+  static absl::StatusOr<std::shared_ptr<Transformer>> Create(const ModelOptions& options,
+                                                             const Vocabularies& vocabularies,
                                                              uint64_t seed);
 
   // src: i32 [batch, src_len], tgt_in: i32 [batch, tgt_len] -> logits [batch, tgt_len, tgt_vocab]
@@ -108,10 +80,11 @@ class Transformer : public Seq2SeqModel {
   void set_decoding_cache(bool enabled) { decoding_cache_ = enabled; }
   bool decoding_cache() const { return decoding_cache_; }
 
-  const SpecialTokens& special_tokens() const override { return options_.special_tokens; }
-  int64_t target_vocab_size() const override { return options_.tgt_vocab; }
+  const SpecialTokens& special_tokens() const override { return vocabularies_.special_tokens; }
+  int64_t target_vocab_size() const override { return vocabularies_.target_size; }
   int64_t max_decode_positions() const override { return options_.max_len; }
-  const TransformerOptions& options() const { return options_; }
+  const ModelOptions& options() const { return options_; }
+  const Vocabularies& vocabularies() const { return vocabularies_; }
 
   const Embedding& src_embed() const { return *src_embed_; }
   const Embedding& tgt_embed() const { return *tgt_embed_; }
@@ -120,7 +93,8 @@ class Transformer : public Seq2SeqModel {
   const OutputProjection& generator() const { return *generator_; }
 
  private:
-  explicit Transformer(const TransformerOptions& options) : options_(options) {}
+  Transformer(const ModelOptions& options, const Vocabularies& vocabularies)
+      : options_(options), vocabularies_(vocabularies) {}
 
   // ids: i32 [batch, time] at positions offset.. -> [batch, time, d_model]
   Tensor EmbedSource(const Tensor& ids) const;
@@ -128,7 +102,8 @@ class Transformer : public Seq2SeqModel {
   Tensor EmbedTokens(const Embedding& embed, const PositionalEncoding& positional,
                      const Tensor& ids, int64_t position_offset) const;
 
-  TransformerOptions options_;
+  ModelOptions options_;
+  Vocabularies vocabularies_;
   float embedding_scale_ = 1.0f;  // sqrt(d_model)
   bool decoding_cache_ = true;
   std::shared_ptr<Embedding> src_embed_;

@@ -197,12 +197,11 @@ TEST_F(AblationRunnerTest, EachRunStartsFromItsRunSpec) {
   // The spec the run trained from is the planned config (the trainer rewrote it with the
   // thread count of --threads).
   absl::StatusOr<Config> spec = Config::Load(
-      RunSpecPath(run),
-      {"experiment.threads=" + std::to_string(run.config.GetInt("experiment.threads"))});
+      RunSpecPath(run), {"experiment.threads=" + std::to_string(run.config.experiment().threads)});
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->ToToml(), run.config.ToToml());
-  EXPECT_EQ(spec->GetString("model.attention"), "dot");
-  EXPECT_EQ(spec->GetInt("experiment.seed"), 2);
+  EXPECT_EQ(spec->model().attention.variant, "dot");
+  EXPECT_EQ(spec->experiment().seed, 2);
 }
 
 }  // namespace

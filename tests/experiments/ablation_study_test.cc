@@ -53,7 +53,7 @@ std::vector<std::string> Names(const std::vector<Cell>& cells) {
 std::string Final(const Cell& cell, const std::string& key) {
   std::string value;
   for (const KeyAssignment& assignment : cell.assignments) {
-    if (assignment.key == key) value = FormatConfigValue(assignment.value);
+    if (assignment.key == key) value = FormatOptionValue(assignment.value);
   }
   return value;
 }
@@ -437,13 +437,13 @@ values = [4, 2]
   EXPECT_EQ(plan->runs[1].seed, 2);
   EXPECT_EQ(plan->runs[1].run_dir, (directory_ / "runs/study/heads-4/seed-2").string());
   // Each run's spec: the base config with the cell's keys and the run's seed.
-  EXPECT_EQ(plan->runs[2].config.GetInt("model.heads"), 2);
-  EXPECT_EQ(plan->runs[2].config.GetInt("experiment.seed"), 1);
-  EXPECT_EQ(plan->runs[1].config.GetInt("experiment.seed"), 2);
-  EXPECT_EQ(plan->runs[1].config.GetInt("train.max_steps"), 5);
+  EXPECT_EQ(plan->runs[2].config.model().attention.heads, 2);
+  EXPECT_EQ(plan->runs[2].config.experiment().seed, 1);
+  EXPECT_EQ(plan->runs[1].config.experiment().seed, 2);
+  EXPECT_EQ(plan->runs[1].config.train().max_steps, 5);
   for (const PlannedRun& run : plan->runs) EXPECT_EQ(run.action, RunAction::kRun);
-  EXPECT_EQ(plan->configs[1].GetInt("model.heads"), 2);
-  EXPECT_EQ(plan->configs[1].GetInt("train.max_steps"), 5);  // from the base config
+  EXPECT_EQ(plan->configs[1].model().attention.heads, 2);
+  EXPECT_EQ(plan->configs[1].train().max_steps, 5);  // from the base config
   EXPECT_EQ(plan->configs[1].Origin("model.heads"), (directory_ / "study.toml").string() + ":8");
 }
 

@@ -23,11 +23,11 @@ using testing::CliOutput;
 TEST(ReferenceConfigTest, ShapesAreThoseOfTheDesign) {
   ASSERT_EQ(ReferenceConfigs().size(), 3u);
   const ReferenceConfig base = FindReferenceConfig("base").value();
-  EXPECT_EQ(base.d_model, 512);
-  EXPECT_EQ(base.heads, 8);
-  EXPECT_EQ(base.d_ff, 2048);
-  EXPECT_EQ(base.encoder_layers, 6);
-  EXPECT_EQ(base.decoder_layers, 6);
+  EXPECT_EQ(base.model.d_model, 512);
+  EXPECT_EQ(base.model.attention.heads, 8);
+  EXPECT_EQ(base.model.d_ff, 2048);
+  EXPECT_EQ(base.model.encoder_layers, 6);
+  EXPECT_EQ(base.model.decoder_layers, 6);
   EXPECT_EQ(base.vocab, 8000);
   EXPECT_EQ(base.batch, 32);
   EXPECT_EQ(base.length, 64);
@@ -57,7 +57,7 @@ TEST(FlopCountTest, TinyMatchesTheHandWorkedCount) {
 
 // Source and target lengths enter differently (cross-attention K, V on the source).
 TEST(FlopCountTest, ScalesWithEachDimensionAsTheFormulaSays) {
-  ReferenceConfig config{"one", 1, 1, 1, 1, 1, 1, 1, 1};
+  ReferenceConfig config{"one", ReferenceModel(1, 1, 1, 1), 1, 1, 1};
   // Encoder 8 + 4 + 4 = 16; decoder 8 + 4 + 4 + 4 + 4 + 4 = 28; generator 2.
   EXPECT_EQ(CountTrainingStepFlops(config).forward, 46.0);
   config.vocab = 10;  // generator 20

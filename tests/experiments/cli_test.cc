@@ -128,7 +128,7 @@ TEST_F(CliTest, TrainWritesARunAndPrintsItsTestMetrics) {
   // --threads is recorded in the resolved config.
   absl::StatusOr<Config> saved = Config::Load(Path("run/config.toml").string());
   ASSERT_TRUE(saved.ok()) << saved.status();
-  EXPECT_EQ(saved->GetInt("experiment.threads"), 1);
+  EXPECT_EQ(saved->experiment().threads, 1);
 }
 
 TEST_F(CliTest, EvaluateOfTheBestCheckpointMatchesItsEvaluationInTraining) {
@@ -310,7 +310,7 @@ TEST_F(CliTest, DumpWritesLogitsLossAndEveryGradient) {
       (*model)->Forward(Tensor::FromInts(src, {2, 4}), Tensor::FromInts(tgt_in, {2, 4}));
   const float expected =
       CrossEntropy(Reshape(logits, {-1, vocabulary}), Tensor::FromInts(tgt_out, {8}),
-                   static_cast<float>(config->GetFloat("train.label_smoothing")), 0)
+                   static_cast<float>(config->train().label_smoothing), 0)
           .item();
   EXPECT_NEAR(loss, expected, 1e-5f * expected);
   for (const auto& [name, parameter] : (*model)->NamedParameters()) {

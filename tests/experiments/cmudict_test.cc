@@ -135,9 +135,9 @@ TEST(CmudictConfigsTest, ShippedConfigsLoadAndFitTheLongestWord) {
     const absl::StatusOr<Config> config = Config::Load(
         std::string(ATTNLAB_SOURCE_DIR) + "/experiments/recipes/cmudict/" + name + ".toml");
     ASSERT_TRUE(config.ok()) << config.status();
-    EXPECT_EQ(config->GetString("task.name"), "cmudict");
+    EXPECT_EQ(config->task().name, "cmudict");
     // The longest headword has 28 letters, the longest pronunciation 28 phonemes; + eos.
-    EXPECT_GE(config->GetInt("model.max_len"), 29) << name;
+    EXPECT_GE(config->model().max_len, 29) << name;
   }
 }
 

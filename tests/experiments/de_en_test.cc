@@ -166,9 +166,9 @@ TEST(DeEnConfigsTest, ShippedConfigLoadsAndItsModelFitsTheLongestPair) {
   const absl::StatusOr<Config> config =
       Config::Load(std::string(ATTNLAB_SOURCE_DIR) + "/experiments/recipes/de_en/transformer.toml");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->GetString("task.name"), "de_en");
+  EXPECT_EQ(config->task().name, "de_en");
   // A SentencePiece piece covers at least one character, plus the leading "▁" and eos.
-  EXPECT_GE(config->GetInt("model.max_len"), config->GetInt("task.max_length") + 2);
+  EXPECT_GE(config->model().max_len, config->task().max_length + 2);
 }
 
 }  // namespace

@@ -48,7 +48,7 @@ TEST(DefaultRunDirectoryTest, EveryShippedRecipeIsNamedAfterItsTaskAndFile) {
       const Config config = Load(file.path().string());
       EXPECT_EQ(DefaultRunDirectory(config), "runs/" + task.path().filename().string() + "/" +
                                                  file.path().stem().string() + "/seed-" +
-                                                 std::to_string(config.GetInt("experiment.seed")))
+                                                 std::to_string(config.experiment().seed))
           << file.path();
       ++recipes;
     }

@@ -154,10 +154,9 @@ class PyTorchGoldenTest : public ::testing::TestWithParam<std::string> {
   Tensor Loss(Tensor* logits = nullptr) {
     const Tensor output = model_->Forward(golden_.at("src"), golden_.at("tgt_in"));
     if (logits != nullptr) *logits = output;
-    return CrossEntropy(Reshape(output, {-1, output.size(-1)}),
-                        Reshape(golden_.at("tgt_out"), {-1}),
-                        static_cast<float>(config_.GetFloat("train.label_smoothing")),
-                        model_->special_tokens().pad_id);
+    return CrossEntropy(
+        Reshape(output, {-1, output.size(-1)}), Reshape(golden_.at("tgt_out"), {-1}),
+        static_cast<float>(config_.train().label_smoothing), model_->special_tokens().pad_id);
   }
 
   ::testing::AssertionResult CloseOutput(const std::string& name, const Tensor& actual,
@@ -212,10 +211,10 @@ TEST_P(PyTorchGoldenTest, LogitsLossAndEveryGradientMatchPyTorch) {
 
 TEST_P(PyTorchGoldenTest, AdamStepsFollowPyTorch) {
   AdamOptions options;
-  options.beta1 = config_.GetFloat("train.beta1");
-  options.beta2 = config_.GetFloat("train.beta2");
-  options.epsilon = config_.GetFloat("train.eps");
-  const double learning_rate = config_.GetFloat("train.lr");  // constant schedule
+  options.beta1 = config_.train().beta1;
+  options.beta2 = config_.train().beta2;
+  options.epsilon = config_.train().eps;
+  const double learning_rate = config_.train().lr;  // constant schedule
   Adam adam(model_->NamedParameters(), options);
   const std::vector<float> expected = golden_.at("adam_losses").ToFloats();
   ASSERT_EQ(expected.size(), static_cast<size_t>(kAdamSteps));

@@ -82,8 +82,8 @@ std::map<std::string, std::string> TensorBytes(const fs::path& path) {
 
 class SeedPoolingTest : public testing::TempDirTest {
  protected:
-  TrainOptions Options(const std::string& name, bool resume = false) const {
-    TrainOptions options;
+  RunOptions Options(const std::string& name, bool resume = false) const {
+    RunOptions options;
     options.run_dir = (directory_ / name).string();
     options.resume = resume;
     options.show_progress = false;
@@ -183,7 +183,7 @@ void ExpectIdenticalRuns(const fs::path& a, const fs::path& b) {
 TEST_F(SeedPoolingTest, ACtrlCAfterAStepSavesAndResumesBitIdentically) {
   const Config config = TinyConfig({"train.max_steps=60", "train.eval_every=20"});
   ASSERT_FALSE(TestMetrics(config, "a").empty());
-  TrainOptions interrupted = Options("b");
+  RunOptions interrupted = Options("b");
   interrupted.after_step = [](int64_t step) {
     if (step == 27) RequestStop(SIGINT);
   };
@@ -207,7 +207,7 @@ TEST_F(SeedPoolingTest, AStopBetweenMicroBatchesAcrossAnEpochResumesBitIdentical
   const Config config =
       TinyConfig({"task.train_size=64", "train.accumulation=3", "train.max_steps=12"});
   ASSERT_FALSE(TestMetrics(config, "a").empty());
-  TrainOptions interrupted = Options("b");
+  RunOptions interrupted = Options("b");
   // Asked before each step and each micro-batch: the 16th question comes before the
   // third micro-batch of step 4, whose first took epoch 4's last batch and second
   // started epoch 5.

@@ -169,8 +169,8 @@ std::string NonFiniteParametersOf(const fs::path& path) {
 
 class TrainerTest : public attnlab::testing::TempDirTest {
  protected:
-  TrainOptions Options(const std::string& name, bool resume = false) const {
-    TrainOptions options;
+  RunOptions Options(const std::string& name, bool resume = false) const {
+    RunOptions options;
     options.run_dir = (directory_ / name).string();
     options.resume = resume;
     options.show_progress = false;
@@ -182,7 +182,7 @@ class TrainerTest : public attnlab::testing::TempDirTest {
 
 TEST_F(TrainerTest, RunWritesEveryArtefact) {
   const Config config = TinyConfig();
-  const TrainOptions options = Options("run");
+  const RunOptions options = Options("run");
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->steps, 30);
@@ -290,7 +290,7 @@ TEST_F(TrainerTest, ResumeAfterSigintIsBitIdenticalToAnUninterruptedRun) {
 
   // B: interrupted by Ctrl-C's stop request after step 13 (between two log steps and
   // two checkpoints), then resumed to the end.
-  TrainOptions interrupted = Options("b");
+  RunOptions interrupted = Options("b");
   interrupted.after_step = [](int64_t step) {
     if (step == 13) RequestStop(SIGINT);
   };
@@ -345,7 +345,7 @@ TEST_F(TrainerTest, Bf16RunLearnsDiffersFromF32AndReproduces) {
 // ---- Ctrl-C and SIGTERM ----------------------------------------------------------------
 
 TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
-  TrainOptions options = Options("run");
+  RunOptions options = Options("run");
   std::vector<int64_t> seen;
   options.after_step = [&seen](int64_t step) {
     seen.push_back(step);
@@ -369,7 +369,7 @@ TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
 }
 
 TEST_F(TrainerTest, SigtermStopsLikeCtrlC) {
-  TrainOptions options = Options("run");
+  RunOptions options = Options("run");
   options.after_step = [](int64_t step) {
     if (step == 12) RequestStop(SIGTERM);
   };
@@ -392,7 +392,7 @@ TEST_F(TrainerTest, SigtermStopsLikeCtrlC) {
 TEST_F(TrainerTest, NanStopIsADataLossErrorAndKeepsTheLastGoodCheckpoint) {
   const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
                                     "train.checkpoint_every=1", "train.nan_policy=\"stop\""});
-  TrainOptions options = Options("run");
+  RunOptions options = Options("run");
   const fs::path last_path = fs::path(options.run_dir) / "checkpoint_last.safetensors";
   int64_t last_step = 0;
   std::string last_bytes;
@@ -421,7 +421,7 @@ TEST_F(TrainerTest, NanStopIsADataLossErrorAndKeepsTheLastGoodCheckpoint) {
 TEST_F(TrainerTest, NanSkipFinishesTheRunWithSkippedRecordsAndCheckpoints) {
   const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
                                     "train.nan_policy=\"skip\"", "train.max_skipped_steps=1000"});
-  const TrainOptions options = Options("run");
+  const RunOptions options = Options("run");
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->steps, 30);
@@ -451,7 +451,7 @@ TEST_F(TrainerTest, ANanValidationMetricIsNeverTheBest) {
   const Config config =
       TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"", "train.nan_policy=\"skip\"",
                   "train.max_skipped_steps=1000", "train.early_stopping_metric=\"loss\""});
-  const TrainOptions options = Options("run");
+  const RunOptions options = Options("run");
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
   const std::vector<Json> eval = RecordsOfKind(ReadMetrics(options.run_dir), "eval");
@@ -471,7 +471,7 @@ TEST_F(TrainerTest, ANanValidationMetricIsNeverTheBest) {
 TEST_F(TrainerTest, CtrlCStopsARunThatIsSkippingSteps) {
   const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
                                     "train.nan_policy=\"skip\"", "train.max_skipped_steps=1000"});
-  TrainOptions options = Options("run");
+  RunOptions options = Options("run");
   options.after_step = [](int64_t step) {
     if (step == 6) RequestStop(SIGINT);
   };
@@ -492,7 +492,7 @@ TEST_F(TrainerTest, AStopBetweenMicroBatchesDropsThePartialStepAndResumesBitIden
   ASSERT_TRUE(Train(config, Options("a")).ok());
   // Each step asks once before it and once before each of its 3 micro-batches: the 23rd
   // question comes after the first micro-batch of step 6.
-  TrainOptions interrupted = Options("b");
+  RunOptions interrupted = Options("b");
   interrupted.stop_requested = StopAtQuestion(23);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -511,7 +511,7 @@ TEST_F(TrainerTest, AStopInsideAValidationIsResumedByThatValidation) {
   ASSERT_TRUE(Train(config, Options("a")).ok());
   // Two questions per step (before it, before its one micro-batch); the 22nd is before the
   // second batch of step 10's validation.
-  TrainOptions interrupted = Options("b");
+  RunOptions interrupted = Options("b");
   interrupted.stop_requested = StopAtQuestion(22);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -530,7 +530,7 @@ TEST_F(TrainerTest, AStopInTheFinalTestLeavesTheEndToResumeWithOneRecordPerDecod
   const Config config = TinyConfig({"eval.beam_size=2"});
   ASSERT_TRUE(Train(config, Options("a")).ok());
   // Stopped during beam search, after the greedy test record was written.
-  TrainOptions interrupted = Options("b");
+  RunOptions interrupted = Options("b");
   const fs::path run_b = directory_ / "b";
   interrupted.stop_requested = [&run_b] {
     return !RecordsOfKind(ReadMetrics(run_b), "test").empty();
@@ -559,7 +559,7 @@ TEST_F(TrainerTest, ResumingAFinishedRunSaysSoAndChangesNothing) {
 }
 
 TEST_F(TrainerTest, ResumingWithChangedDataOrModelKeysIsRefusedNamingThem) {
-  TrainOptions options = Options("run");
+  RunOptions options = Options("run");
   options.after_step = [](int64_t step) {
     if (step == 5) RequestStop(SIGINT);
   };

@@ -38,13 +38,11 @@ constexpr int64_t kHeadDim = kModel / kHeads;
 
 std::shared_ptr<MultiHeadAttention> MakeMultiHead(const std::string& variant, bool rotary,
                                                   int64_t heads = kHeads) {
-  MultiHeadAttentionOptions options;
-  options.d_model = kModel;
-  options.num_heads = heads;
+  AttentionOptions options;
+  options.heads = heads;
   options.variant = variant;
-  options.rotary = rotary;
   Generator generator(7);
-  auto created = MultiHeadAttention::Create(options, generator);
+  auto created = MultiHeadAttention::Create(kModel, options, rotary, generator);
   EXPECT_TRUE(created.ok()) << created.status();
   (*created)->Eval();
   return *created;
@@ -52,11 +50,8 @@ std::shared_ptr<MultiHeadAttention> MakeMultiHead(const std::string& variant, bo
 
 std::shared_ptr<Attention> MakeVariant(const std::string& name, int64_t heads = kHeads,
                                        int64_t head_dim = kHeadDim) {
-  AttentionConfig config;
-  config.head_dim = head_dim;
-  config.num_heads = heads;
   Generator generator(11);
-  auto created = MakeAttention(name, config, generator);
+  auto created = MakeAttention(name, AttentionShape{heads, head_dim}, generator);
   EXPECT_TRUE(created.ok()) << created.status();
   (*created)->Eval();
   return *created;
@@ -143,14 +138,12 @@ TEST_P(AttentionVariantTest, CrossAttentionGradientsMatchFiniteDifferences) {
 // model.key_size (Table 3, row B of Vaswani et al. 2017): heads x key_size need not be
 // d_model; the projections map d_model to 2 x 6 = 12 and back.
 TEST_P(AttentionVariantTest, AKeySizeSetsTheProjectionWidths) {
-  MultiHeadAttentionOptions options;
-  options.d_model = kModel;
-  options.num_heads = kHeads;
-  options.head_dim = 6;
+  AttentionOptions options;
+  options.heads = kHeads;
+  options.key_size = 6;
   options.variant = GetParam().variant;
-  options.rotary = GetParam().rotary;
   Generator generator(7);
-  auto created = MultiHeadAttention::Create(options, generator);
+  auto created = MultiHeadAttention::Create(kModel, options, GetParam().rotary, generator);
   ASSERT_TRUE(created.ok()) << created.status();
   const auto attention = *created;
   attention->Eval();
@@ -428,7 +421,7 @@ TEST(AttentionRegistryTest, PaperVariantsAreRegistered) {
 
 TEST(AttentionRegistryTest, UnknownVariantIsAnErrorListingTheKnownOnes) {
   Generator generator(1);
-  const auto made = MakeAttention("softmax_free", AttentionConfig(), generator);
+  const auto made = MakeAttention("softmax_free", AttentionShape(), generator);
   ASSERT_FALSE(made.ok());
   EXPECT_NE(made.status().message().find("softmax_free"), std::string::npos);
   EXPECT_NE(made.status().message().find("additive"), std::string::npos) << made.status();

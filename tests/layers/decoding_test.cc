@@ -267,7 +267,7 @@ TEST_P(TransformerDecodingTest, BeamSizeOneEqualsGreedy) {
 // than failing there (cmudict's longest words asked for 2 x 29 + 10 = 68 tokens of a
 // max_len 64 model, and the run died in its final test).
 TEST(TransformerDecodingTest, StopsAtTheEndOfThePositionalTable) {
-  TransformerOptions options = TinyTransformerOptions();
+  ModelOptions options = TinyTransformerOptions();
   options.max_len = 6;
   std::shared_ptr<Transformer> model = MakeTransformer(options, 5);
   // eos never wins, so only the limit can end a hypothesis.

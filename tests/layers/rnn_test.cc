@@ -293,21 +293,23 @@ std::string CaseName(const ::testing::TestParamInfo<ModelCase>& info) {
   return info.param.cell + "_" + info.param.style + "_" + info.param.variant();
 }
 
-RnnSeq2SeqOptions TinyOptions(const ModelCase& model_case) {
-  RnnSeq2SeqOptions options;
-  options.source_vocab_size = 9;
-  options.target_vocab_size = 8;
-  options.embedding_dim = 3;
+ModelOptions TinyOptions(const ModelCase& model_case) {
+  ModelOptions options;
+  options.type = "rnn";
+  options.d_model = 3;  // the embedding size
   options.hidden_size = 4;
-  options.cell = model_case.cell;
+  options.rnn_cell = model_case.cell;
   options.attention_style = model_case.style;
-  options.attention = model_case.variant();
-  options.special_tokens = {kPad, kBos, kEos};
+  options.attention.variant = model_case.variant();
+  options.dropout = 0.0;
   return options;
 }
 
+// 9 source and 8 target tokens.
+Vocabularies TinyVocabularies() { return {9, 8, {kPad, kBos, kEos}}; }
+
 std::shared_ptr<RnnSeq2Seq> MakeTinyModel(const ModelCase& model_case, uint64_t seed = 7) {
-  auto model = RnnSeq2Seq::Create(TinyOptions(model_case), seed);
+  auto model = RnnSeq2Seq::Create(TinyOptions(model_case), TinyVocabularies(), seed);
   EXPECT_TRUE(model.ok()) << model.status();
   return model.value();
 }
@@ -452,9 +454,9 @@ TEST_P(RnnSeq2SeqTest, ReorderStateFollowsTheRows) {
 }
 
 TEST_P(RnnSeq2SeqTest, DropoutOnlyInTraining) {
-  RnnSeq2SeqOptions options = TinyOptions(GetParam());
-  options.dropout = 0.5f;
-  auto model = RnnSeq2Seq::Create(options, 3).value();
+  ModelOptions options = TinyOptions(GetParam());
+  options.dropout = 0.5;
+  auto model = RnnSeq2Seq::Create(options, TinyVocabularies(), 3).value();
   const Tensor src = TinySource(), tgt_in = TinyTargetIn();
   model->Eval();
   const Tensor eval_a = model->Forward(src, tgt_in), eval_b = model->Forward(src, tgt_in);
@@ -545,35 +547,36 @@ TEST(RnnSeq2SeqNamesTest, SameSeedSameWeights) {
 }
 
 TEST(RnnSeq2SeqOptionsTest, InvalidOptionsAreErrorsNamingTheOption) {
-  const RnnSeq2SeqOptions valid = TinyOptions({"gru", "bahdanau", "dot", "dot"});
-  ASSERT_TRUE(RnnSeq2Seq::Create(valid, 1).ok());
+  const ModelOptions valid = TinyOptions({"gru", "bahdanau", "dot", "dot"});
+  ASSERT_TRUE(RnnSeq2Seq::Create(valid, TinyVocabularies(), 1).ok());
   struct BadCase {
     std::string expected_text;
-    RnnSeq2SeqOptions options;
+    ModelOptions options;
+    Vocabularies vocabularies;
   };
   auto with = [&valid](std::string expected_text, auto change) {
-    BadCase bad{std::move(expected_text), valid};
-    change(bad.options);
+    BadCase bad{std::move(expected_text), valid, TinyVocabularies()};
+    change(bad.options, bad.vocabularies);
     return bad;
   };
   const std::vector<BadCase> cases = {
-      with("cell 'rnn'", [](RnnSeq2SeqOptions& o) { o.cell = "rnn"; }),
+      with("rnn_cell 'rnn'", [](ModelOptions& o, Vocabularies&) { o.rnn_cell = "rnn"; }),
       with("attention_style 'vaswani'",
-           [](RnnSeq2SeqOptions& o) { o.attention_style = "vaswani"; }),
+           [](ModelOptions& o, Vocabularies&) { o.attention_style = "vaswani"; }),
       with("unknown attention variant 'no_such_variant'",
-           [](RnnSeq2SeqOptions& o) { o.attention = "no_such_variant"; }),
-      with("dropout", [](RnnSeq2SeqOptions& o) { o.dropout = 1.0f; }),
-      with("hidden_size", [](RnnSeq2SeqOptions& o) { o.hidden_size = 0; }),
-      with("eos_id", [](RnnSeq2SeqOptions& o) { o.special_tokens.eos_id = 8; })};
+           [](ModelOptions& o, Vocabularies&) { o.attention.variant = "no_such_variant"; }),
+      with("dropout", [](ModelOptions& o, Vocabularies&) { o.dropout = 1.0; }),
+      with("hidden_size", [](ModelOptions& o, Vocabularies&) { o.hidden_size = 0; }),
+      with("eos_id", [](ModelOptions&, Vocabularies& v) { v.special_tokens.eos_id = 8; })};
   for (const BadCase& bad : cases) {
-    const auto model = RnnSeq2Seq::Create(bad.options, 1);
+    const auto model = RnnSeq2Seq::Create(bad.options, bad.vocabularies, 1);
     ASSERT_FALSE(model.ok()) << bad.expected_text;
     EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(model.status().message().find(bad.expected_text), std::string::npos)
         << model.status().message();
   }
   // The unknown-variant error lists the registered ones.
-  const auto unknown = RnnSeq2Seq::Create(cases[2].options, 1);
+  const auto unknown = RnnSeq2Seq::Create(cases[2].options, cases[2].vocabularies, 1);
   EXPECT_NE(unknown.status().message().find("scaled_dot"), std::string::npos);
 }
 
@@ -662,16 +665,15 @@ TEST_P(RnnSeq2SeqCopyTest, LearnsToCopy) {
   // target step t attends most to source token t in at least 90% of cases (both 100%).
   constexpr int kSteps = 150;
   constexpr double kLossThreshold = 0.05, kExactMatchThreshold = 0.95, kDiagonalThreshold = 0.9;
-  RnnSeq2SeqOptions options;
-  options.source_vocab_size = 10;
-  options.target_vocab_size = 10;
-  options.embedding_dim = 16;
+  ModelOptions options;
+  options.type = "rnn";
+  options.d_model = 16;  // the embedding size
   options.hidden_size = 32;
-  options.cell = GetParam().cell;
+  options.rnn_cell = GetParam().cell;
   options.attention_style = GetParam().style;
-  options.attention = GetParam().variant();
-  options.special_tokens = {kPad, kBos, kEos};
-  auto model = RnnSeq2Seq::Create(options, 42).value();
+  options.attention.variant = GetParam().variant();
+  options.dropout = 0.0;
+  auto model = RnnSeq2Seq::Create(options, {10, 10, {kPad, kBos, kEos}}, 42).value();
   Adam optimizer(model->NamedParameters());
   Generator data(43);
   double recent_loss = 0.0;

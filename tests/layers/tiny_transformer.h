@@ -17,28 +17,30 @@ inline constexpr int64_t kTinyVocab = 7;
 
 // d_model 8, 2 heads, d_ff 16, 1 + 1 layers, vocabulary 7, no dropout. GELU rather than
 // ReLU, so that finite differences never straddle a kink.
-inline TransformerOptions TinyTransformerOptions(const std::string& positional = "sinusoidal",
-                                                 const std::string& attention = "scaled_dot") {
-  TransformerOptions options;
-  options.src_vocab = kTinyVocab;
-  options.tgt_vocab = kTinyVocab;
+inline ModelOptions TinyTransformerOptions(const std::string& positional = "sinusoidal",
+                                           const std::string& attention = "scaled_dot") {
+  ModelOptions options;
   options.d_model = 8;
-  options.num_heads = 2;
+  options.attention.heads = 2;
   options.d_ff = 16;
   options.encoder_layers = 1;
   options.decoder_layers = 1;
-  options.dropout = 0.0f;
-  options.attention_dropout = 0.0f;
-  options.attention = attention;
+  options.dropout = 0.0;
+  options.attention.dropout = 0.0;
+  options.attention.variant = attention;
   options.positional = positional;
   options.max_len = 16;
   options.activation = FeedForwardActivation::kGelu;
   return options;
 }
 
-inline std::shared_ptr<Transformer> MakeTransformer(const TransformerOptions& options,
+// Source and target vocabularies of kTinyVocab tokens, special tokens 0, 1, 2.
+inline Vocabularies TinyVocabularies() { return {kTinyVocab, kTinyVocab, SpecialTokens()}; }
+
+inline std::shared_ptr<Transformer> MakeTransformer(const ModelOptions& options,
                                                     uint64_t seed = 7) {
-  absl::StatusOr<std::shared_ptr<Transformer>> model = Transformer::Create(options, seed);
+  absl::StatusOr<std::shared_ptr<Transformer>> model =
+      Transformer::Create(options, TinyVocabularies(), seed);
   ATTNLAB_CHECK(model.ok(), "Transformer::Create: ", model.status().ToString());
   return *model;
 }

@@ -48,6 +48,7 @@ using testing::TinySource;
 using testing::TinyTargetInput;
 using testing::TinyTargetOutput;
 using testing::TinyTransformerOptions;
+using testing::TinyVocabularies;
 
 std::vector<std::pair<std::string, Shape>> NamesAndShapes(const Module& module) {
   std::vector<std::pair<std::string, Shape>> out;
@@ -194,15 +195,9 @@ TEST(NormPositionTest, ParsesNames) {
 
 // ---- EncoderLayer and DecoderLayer ---------------------------------------------------------
 
-TransformerLayerOptions TinyLayerOptions(NormPosition norm_position) {
-  TransformerLayerOptions options;
-  options.d_model = 8;
-  options.num_heads = 2;
-  options.d_ff = 16;
-  options.dropout = 0.0f;
-  options.attention_dropout = 0.0f;
-  options.norm_position = norm_position;
-  options.activation = FeedForwardActivation::kGelu;
+ModelOptions TinyLayerOptions(NormPosition norm_position) {
+  ModelOptions options = TinyTransformerOptions();
+  options.norm = norm_position;
   return options;
 }
 
@@ -216,7 +211,7 @@ class TransformerLayerTest : public ::testing::TestWithParam<NormPosition> {};
 TEST_P(TransformerLayerTest, EncoderLayerGradientMatchesFiniteDifferences) {
   Generator generator(20);
   std::shared_ptr<EncoderLayer> layer =
-      *EncoderLayer::Create(TinyLayerOptions(GetParam()), generator);
+      *EncoderLayer::Create(TinyLayerOptions(GetParam()), /*rotary=*/false, generator);
   const Tensor mask = LayerPaddingMask();
   EXPECT_TRUE(
       GradCheck([&](const std::vector<Tensor>& inputs) { return layer->Forward(inputs[0], mask); },
@@ -229,7 +224,7 @@ TEST_P(TransformerLayerTest, EncoderLayerGradientMatchesFiniteDifferences) {
 TEST_P(TransformerLayerTest, EncoderLayerIgnoresPaddedPositions) {
   Generator generator(22);
   std::shared_ptr<EncoderLayer> layer =
-      *EncoderLayer::Create(TinyLayerOptions(GetParam()), generator);
+      *EncoderLayer::Create(TinyLayerOptions(GetParam()), /*rotary=*/false, generator);
   NoGradGuard no_grad;
   const Tensor x = RandomInput({2, 4, 8}, 23);
   Tensor changed = x.Clone();
@@ -244,7 +239,7 @@ TEST_P(TransformerLayerTest, EncoderLayerIgnoresPaddedPositions) {
 TEST_P(TransformerLayerTest, DecoderLayerGradientMatchesFiniteDifferences) {
   Generator generator(24);
   std::shared_ptr<DecoderLayer> layer =
-      *DecoderLayer::Create(TinyLayerOptions(GetParam()), generator);
+      *DecoderLayer::Create(TinyLayerOptions(GetParam()), /*rotary=*/false, generator);
   const Tensor mask = LayerPaddingMask();
   EXPECT_TRUE(GradCheck(
       [&](const std::vector<Tensor>& inputs) { return layer->Forward(inputs[0], inputs[1], mask); },
@@ -259,7 +254,7 @@ TEST_P(TransformerLayerTest, DecoderLayerGradientMatchesFiniteDifferences) {
 TEST_P(TransformerLayerTest, DecoderLayerOutputAtTIgnoresLaterInputs) {
   Generator generator(27);
   std::shared_ptr<DecoderLayer> layer =
-      *DecoderLayer::Create(TinyLayerOptions(GetParam()), generator);
+      *DecoderLayer::Create(TinyLayerOptions(GetParam()), /*rotary=*/false, generator);
   NoGradGuard no_grad;
   const Tensor x = RandomInput({2, 5, 8}, 28), memory = RandomInput({2, 4, 8}, 29);
   const Tensor later = RandomInput({2, 2, 8}, 30);
@@ -282,7 +277,7 @@ using ModelCase = std::tuple<std::string, std::string>;  // positional, attentio
 
 class TransformerModelTest : public ::testing::TestWithParam<ModelCase> {
  protected:
-  TransformerOptions Options() const {
+  ModelOptions Options() const {
     return TinyTransformerOptions(std::get<0>(GetParam()), std::get<1>(GetParam()));
   }
 };
@@ -413,7 +408,7 @@ TEST(TransformerTest, ParameterNamesAndShapesAreAsDocumented) {
 }
 
 TEST(TransformerTest, LayersAreNumberedInTheirStacks) {
-  TransformerOptions options = TinyTransformerOptions();
+  ModelOptions options = TinyTransformerOptions();
   options.encoder_layers = 2;
   options.decoder_layers = 3;
   std::shared_ptr<Transformer> model = MakeTransformer(options);
@@ -431,9 +426,9 @@ TEST(TransformerTest, LearnedPositionsAreParametersOfEachSide) {
 }
 
 TEST(TransformerTest, PreLnAddsFinalNormsAndChangesTheOutput) {
-  TransformerOptions post_options = TinyTransformerOptions();
-  TransformerOptions pre_options = post_options;
-  pre_options.norm_position = NormPosition::kPre;
+  ModelOptions post_options = TinyTransformerOptions();
+  ModelOptions pre_options = post_options;
+  pre_options.norm = NormPosition::kPre;
   std::shared_ptr<Transformer> post = MakeTransformer(post_options, 3);
   std::shared_ptr<Transformer> pre = MakeTransformer(pre_options, 3);
 
@@ -454,7 +449,7 @@ TEST(TransformerTest, PreLnAddsFinalNormsAndChangesTheOutput) {
 }
 
 TEST(TransformerTest, SharedEmbeddingsAndTiedGeneratorAreOneTensor) {
-  TransformerOptions options = TinyTransformerOptions();
+  ModelOptions options = TinyTransformerOptions();
   options.share_embeddings = true;
   options.tie_generator = true;
   std::shared_ptr<Transformer> model = MakeTransformer(options);
@@ -484,10 +479,11 @@ TEST(TransformerTest, SharedEmbeddingsAndTiedGeneratorAreOneTensor) {
 }
 
 TEST(TransformerTest, TiedGeneratorWithSeparateEmbeddingsUsesTheTargetTable) {
-  TransformerOptions options = TinyTransformerOptions();
-  options.src_vocab = 9;
+  ModelOptions options = TinyTransformerOptions();
   options.tie_generator = true;
-  std::shared_ptr<Transformer> model = MakeTransformer(options);
+  Vocabularies vocabularies = TinyVocabularies();
+  vocabularies.source_size = 9;
+  std::shared_ptr<Transformer> model = Transformer::Create(options, vocabularies, 7).value();
   EXPECT_NE(model->src_embed().weight().impl(), model->tgt_embed().weight().impl());
   EXPECT_EQ(model->generator().weight().impl(), model->tgt_embed().weight().impl());
   EXPECT_EQ(model->src_embed().weight().shape(), (Shape{9, 8}));
@@ -496,44 +492,45 @@ TEST(TransformerTest, TiedGeneratorWithSeparateEmbeddingsUsesTheTargetTable) {
 TEST(TransformerTest, InvalidOptionsAreErrorsNamingTheOption) {
   struct Case {
     const char* option;
-    std::function<void(TransformerOptions&)> change;
+    std::function<void(ModelOptions&, Vocabularies&)> change;
   };
   const std::vector<Case> cases = {
-      {"src_vocab", [](TransformerOptions& o) { o.src_vocab = 0; }},
-      {"tgt_vocab", [](TransformerOptions& o) { o.tgt_vocab = -1; }},
-      {"d_model", [](TransformerOptions& o) { o.d_model = 0; }},
-      {"num_heads", [](TransformerOptions& o) { o.num_heads = 3; }},
-      {"d_ff", [](TransformerOptions& o) { o.d_ff = 0; }},
-      {"encoder_layers", [](TransformerOptions& o) { o.encoder_layers = 0; }},
-      {"decoder_layers", [](TransformerOptions& o) { o.decoder_layers = 0; }},
-      {"dropout", [](TransformerOptions& o) { o.dropout = 1.0f; }},
-      {"attention_dropout", [](TransformerOptions& o) { o.attention_dropout = -0.1f; }},
-      {"attention", [](TransformerOptions& o) { o.attention = "telepathic"; }},
-      {"cross_attention", [](TransformerOptions& o) { o.cross_attention = "telepathic"; }},
-      {"positional", [](TransformerOptions& o) { o.positional = "astrological"; }},
+      {"source_size", [](ModelOptions&, Vocabularies& v) { v.source_size = 0; }},
+      {"target_size", [](ModelOptions&, Vocabularies& v) { v.target_size = -1; }},
+      {"d_model", [](ModelOptions& o, Vocabularies&) { o.d_model = 0; }},
+      {"attention", [](ModelOptions& o, Vocabularies&) { o.attention.heads = 3; }},
+      {"d_ff", [](ModelOptions& o, Vocabularies&) { o.d_ff = 0; }},
+      {"encoder_layers", [](ModelOptions& o, Vocabularies&) { o.encoder_layers = 0; }},
+      {"decoder_layers", [](ModelOptions& o, Vocabularies&) { o.decoder_layers = 0; }},
+      {"dropout", [](ModelOptions& o, Vocabularies&) { o.dropout = 1.0; }},
+      {"attention_dropout", [](ModelOptions& o, Vocabularies&) { o.attention.dropout = -0.1; }},
+      {"attention", [](ModelOptions& o, Vocabularies&) { o.attention.variant = "telepathic"; }},
+      {"positional", [](ModelOptions& o, Vocabularies&) { o.positional = "astrological"; }},
       {"positional",
-       [](TransformerOptions& o) {  // RoPE with an odd head dimension
+       [](ModelOptions& o, Vocabularies&) {  // RoPE with an odd head dimension
          o.positional = "rope";
          o.d_model = 6;
        }},
-      {"max_len", [](TransformerOptions& o) { o.max_len = 0; }},
+      {"max_len", [](ModelOptions& o, Vocabularies&) { o.max_len = 0; }},
       {"share_embeddings",
-       [](TransformerOptions& o) {
+       [](ModelOptions& o, Vocabularies& v) {
          o.share_embeddings = true;
-         o.src_vocab = 9;
+         v.source_size = 9;
        }},
-      {"special_tokens.pad_id", [](TransformerOptions& o) { o.special_tokens.pad_id = 7; }},
-      {"special_tokens.bos_id", [](TransformerOptions& o) { o.special_tokens.bos_id = -1; }},
-      {"special_tokens.eos_id", [](TransformerOptions& o) { o.special_tokens.eos_id = 70; }},
+      {"pad_id", [](ModelOptions&, Vocabularies& v) { v.special_tokens.pad_id = 7; }},
+      {"bos_id", [](ModelOptions&, Vocabularies& v) { v.special_tokens.bos_id = -1; }},
+      {"eos_id", [](ModelOptions&, Vocabularies& v) { v.special_tokens.eos_id = 70; }},
   };
   for (const Case& c : cases) {
-    TransformerOptions options = TinyTransformerOptions();
-    c.change(options);
-    const absl::StatusOr<std::shared_ptr<Transformer>> model = Transformer::Create(options, 1);
+    ModelOptions options = TinyTransformerOptions();
+    Vocabularies vocabularies = TinyVocabularies();
+    c.change(options, vocabularies);
+    const absl::StatusOr<std::shared_ptr<Transformer>> model =
+        Transformer::Create(options, vocabularies, 1);
     ASSERT_FALSE(model.ok()) << c.option;
     EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument) << c.option;
     const std::string message(model.status().message());
-    EXPECT_NE(message.find(std::string("TransformerOptions.") + c.option + ":"), std::string::npos)
+    EXPECT_NE(message.find(std::string("Transformer: ") + c.option + ":"), std::string::npos)
         << message;
   }
 }
@@ -549,10 +546,10 @@ TEST(TransformerTest, SameSeedSameWeightsOtherSeedOtherWeights) {
 }
 
 TEST(TransformerTest, DropoutActsOnlyInTrainingMode) {
-  TransformerOptions options = TinyTransformerOptions();
+  ModelOptions options = TinyTransformerOptions();
   std::shared_ptr<Transformer> plain = MakeTransformer(options, 9);
-  options.dropout = 0.3f;
-  options.attention_dropout = 0.2f;
+  options.dropout = 0.3;
+  options.attention.dropout = 0.2;
   std::shared_ptr<Transformer> dropping = MakeTransformer(options, 9);
   NoGradGuard no_grad;
   // Dropout draws nothing at construction, so both models have the same weights.
@@ -583,7 +580,7 @@ TEST(TransformerTest, SourcePaddingDoesNotChangeTheOutput) {
 }
 
 TEST(TransformerTest, ForwardWithAttentionReturnsEveryLayersWeights) {
-  TransformerOptions options = TinyTransformerOptions();
+  ModelOptions options = TinyTransformerOptions();
   options.encoder_layers = 2;
   options.decoder_layers = 2;
   std::shared_ptr<Transformer> model = MakeTransformer(options);
@@ -658,16 +655,16 @@ TEST(TransformerTest, ReorderStateMovesEveryCachedRow) {
 TEST(TransformerTrainingTest, LearnsToCopySequences) {
   constexpr int64_t kVocab = 10, kLength = 6, kBatch = 64, kMaxSteps = 800, kWarmup = 20;
   constexpr double kLearningRate = 5e-3, kLossThreshold = 0.002;
-  TransformerOptions options;
-  options.src_vocab = options.tgt_vocab = kVocab;
+  ModelOptions options;
   options.d_model = 32;
-  options.num_heads = 4;
+  options.attention.heads = 4;
   options.d_ff = 64;
   options.encoder_layers = options.decoder_layers = 2;
-  options.dropout = 0.0f;
-  options.attention_dropout = 0.0f;
+  options.dropout = 0.0;
+  options.attention.dropout = 0.0;
   options.max_len = 16;
-  std::shared_ptr<Transformer> model = MakeTransformer(options, 1);
+  std::shared_ptr<Transformer> model =
+      Transformer::Create(options, {kVocab, kVocab, SpecialTokens()}, 1).value();
   model->Train();
   AdamOptions adam_options;
   adam_options.beta2 = 0.98;
