@@ -43,11 +43,11 @@ Json ToJson(const experiments::BenchResult& result) {
   const experiments::TrainingBench& training = result.training;
   Json json;
   json["model"] = config.name;
-  json["config"] = {{"d_model", config.d_model},
-                    {"heads", config.heads},
-                    {"d_ff", config.d_ff},
-                    {"encoder_layers", config.encoder_layers},
-                    {"decoder_layers", config.decoder_layers},
+  json["config"] = {{"d_model", config.model.d_model},
+                    {"heads", config.model.attention.heads},
+                    {"d_ff", config.model.d_ff},
+                    {"encoder_layers", config.model.encoder_layers},
+                    {"decoder_layers", config.model.decoder_layers},
                     {"vocab", config.vocab},
                     {"batch", config.batch},
                     {"length", config.length}};
@@ -98,12 +98,13 @@ void PrintTable(const experiments::BenchResult& result) {
   std::printf(
       "attnlab bench: %s (d_model %lld, heads %lld, d_ff %lld, layers %lld+%lld, vocab %lld, "
       "batch %lld, length %lld), %.2fM parameters, %d threads, %s\n",
-      config.name.c_str(), static_cast<long long>(config.d_model),
-      static_cast<long long>(config.heads), static_cast<long long>(config.d_ff),
-      static_cast<long long>(config.encoder_layers), static_cast<long long>(config.decoder_layers),
-      static_cast<long long>(config.vocab), static_cast<long long>(config.batch),
-      static_cast<long long>(config.length), static_cast<double>(result.parameters) * 1e-6,
-      result.threads,
+      config.name.c_str(), static_cast<long long>(config.model.d_model),
+      static_cast<long long>(config.model.attention.heads),
+      static_cast<long long>(config.model.d_ff),
+      static_cast<long long>(config.model.encoder_layers),
+      static_cast<long long>(config.model.decoder_layers), static_cast<long long>(config.vocab),
+      static_cast<long long>(config.batch), static_cast<long long>(config.length),
+      static_cast<double>(result.parameters) * 1e-6, result.threads,
       result.dtype == DType::kBF16 ? "bf16 mixed precision (bf16 matmul inputs)" : "f32");
   std::printf("training step (forward + backward + Adam), %lld steps after %lld warm-up\n",
               static_cast<long long>(result.steps), static_cast<long long>(result.warmup));

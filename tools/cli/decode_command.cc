@@ -94,7 +94,7 @@ absl::Status RunDecode(const std::vector<std::string>& args) {
   experiments::EvaluationOptions options;
   options.beam_size = beam;
   options.max_decode_length = max_len;
-  options.length_penalty = static_cast<float>(loaded.config.GetFloat("eval.length_penalty"));
+  options.length_penalty = static_cast<float>(loaded.config.eval().length_penalty);
   for (const std::string& prediction :
        experiments::DecodeTexts(*loaded.model, loaded.data, sources, options)) {
     std::printf("%s\n", prediction.c_str());

@@ -80,7 +80,7 @@ absl::Status RunDump(const std::vector<std::string>& args) {
   model->Eval();  // dropout off
   const Tensor logits = model->Forward(src, tgt_in);
   const Tensor loss = CrossEntropy(Reshape(logits, {-1, logits.size(-1)}), Reshape(tgt_out, {-1}),
-                                   static_cast<float>(config.GetFloat("train.label_smoothing")),
+                                   static_cast<float>(config.train().label_smoothing),
                                    model->special_tokens().pad_id);
   loss.backward();
   NamedTensors out = {{"logits", logits}, {"loss", loss}};

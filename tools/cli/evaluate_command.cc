@@ -46,8 +46,8 @@ absl::Status RunEvaluate(const std::vector<std::string>& args) {
   const MixedPrecision precision(matmul_inputs);  // as trained, unless --set train.dtype=...
   experiments::EvaluationOptions options;
   options.beam_size = beam;
-  options.length_penalty = static_cast<float>(loaded.config.GetFloat("eval.length_penalty"));
-  options.max_decode_length = loaded.config.GetInt("eval.max_decode_length");
+  options.length_penalty = static_cast<float>(loaded.config.eval().length_penalty);
+  options.max_decode_length = loaded.config.eval().max_decode_length;
   const auto result = experiments::Evaluate(*loaded.model, loaded.data, split, options);
   std::printf("%s split, %zu examples, %s decoding, %.1f s\n", split.c_str(),
               loaded.data.Examples(split).size(),

@@ -46,8 +46,7 @@ absl::Status RunProfile(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const experiments::Config config,
                    experiments::Config::Load(flags.positional()[0], overrides));
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
-  if (config.GetInt("experiment.threads") > 0)
-    SetNumThreads(static_cast<int>(config.GetInt("experiment.threads")));
+  if (config.experiment().threads > 0) SetNumThreads(static_cast<int>(config.experiment().threads));
   const std::string out_dir = flags.Get("out", "profile");
   std::error_code error;
   std::filesystem::create_directories(out_dir, error);
@@ -57,14 +56,14 @@ absl::Status RunProfile(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const std::unique_ptr<experiments::Objective> objective,
                    experiments::MakeObjective(config));
   ASSIGN_OR_RETURN(const std::unique_ptr<Optimizer> optimizer, objective->MakeOptimizer(config));
-  ManualSeed(static_cast<uint64_t>(config.GetInt("experiment.seed")));
+  ManualSeed(static_cast<uint64_t>(config.experiment().seed));
   ASSIGN_OR_RETURN(const auto schedule, objective->MakeSchedule(config, warmup + steps));
   ASSIGN_OR_RETURN(const DType matmul_inputs, experiments::MatmulInputDTypeOf(config));
   const MixedPrecision precision(matmul_inputs);
   const std::vector<std::vector<int64_t>> plan = objective->EpochPlan(0);
   if (plan.empty()) return absl::InvalidArgumentError("the training split has no batches");
-  const int64_t accumulation = config.GetInt("train.accumulation");
-  const double clip_norm = config.GetFloat("train.clip_norm");
+  const int64_t accumulation = config.train().accumulation;
+  const double clip_norm = config.train().clip_norm;
   size_t next = 0;
   auto next_batch = [&] { return plan[next++ % plan.size()]; };
   objective->module().Train();

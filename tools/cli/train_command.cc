@@ -40,7 +40,7 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const experiments::Config config,
                    experiments::Config::Load(flags.positional()[0], overrides));
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
-  experiments::TrainOptions options;
+  experiments::RunOptions options;
   options.run_dir = flags.Get("run_dir");
   if (options.run_dir.empty()) {
     // The default directory; a new run never reuses an occupied one (seed-1, seed-1.2, ...).
