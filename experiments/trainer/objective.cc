@@ -32,6 +32,10 @@ void RegisterObjective(const std::string& task_name, ObjectiveFactory factory,
   Registry()[task_name] = {std::move(factory), std::move(reported_metrics)};
 }
 
+bool HasRegisteredObjective(const std::string& task_name) {
+  return Registry().count(task_name) != 0;
+}
+
 absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(const Config& config,
                                                          const CheckpointContents* resumed) {
   const auto registered = Registry().find(config.task().name);

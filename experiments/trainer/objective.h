@@ -110,6 +110,8 @@ using ReportedMetricsFn = std::function<absl::StatusOr<ReportedMetrics>(const Co
 void RegisterObjective(const std::string& task_name, ObjectiveFactory factory,
                        ReportedMetricsFn reported_metrics);
 
+// Whether `task_name` has an objective of its own (else it is a seq2seq task).
+bool HasRegisteredObjective(const std::string& task_name);
 // The registered objective of `task.name`, or else a Seq2SeqObjective of that task.
 absl::StatusOr<std::unique_ptr<Objective>> MakeObjective(
     const Config& config, const CheckpointContents* resumed = nullptr);

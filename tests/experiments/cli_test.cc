@@ -163,6 +163,35 @@ TEST_F(CliTest, EvaluateOfTheBestCheckpointMatchesItsEvaluationInTraining) {
   EXPECT_TRUE(MetricLines(beam.out).count("exact_match")) << beam.out;
 }
 
+// A model that is not sequence-to-sequence (the seed's attention pooling) is scored by
+// evaluate through its objective, with the metrics its run logged; decode refuses it.
+TEST_F(CliTest, EvaluateScoresAModelOfItsOwnThroughItsObjective) {
+  WriteFile(Path("pooling.toml"),
+            "[experiment]\nthreads = 1\n[task]\nname = \"seed_pooling\"\ntrain_size = 64\n"
+            "valid_size = 16\ntest_size = 16\n[model]\nattention = \"dot\"\n"
+            "[train]\nlr = 0.01\nmax_steps = 8\nmax_batch_size = 16\neval_every = 4\n");
+  const CliOutput trained = Run("train pooling.toml --run_dir pooling --quiet");
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const CliOutput output = Run("evaluate --checkpoint pooling/checkpoint_best.safetensors");
+  ASSERT_EQ(output.exit_code, 0) << output.err;
+  EXPECT_EQ(output.out.rfind("test split, seed_pooling", 0), 0u) << output.out;
+  Json test_record;
+  std::ifstream metrics(Path("pooling/metrics.jsonl"));
+  for (std::string line; std::getline(metrics, line);) {
+    const Json parsed = Json::parse(line);
+    if (parsed["kind"] == "test") test_record = parsed;
+  }
+  const std::map<std::string, double> printed = MetricLines(output.out);
+  for (const char* metric : {"mse", "weight_difference"}) {
+    ASSERT_TRUE(printed.count(metric)) << metric << " not in " << output.out;
+    EXPECT_NEAR(printed.at(metric), test_record.at(metric).get<double>(), 5.1e-5) << metric;
+  }
+  EXPECT_TRUE(FailsWith(Run("evaluate --checkpoint pooling/checkpoint_best.safetensors --beam 2"),
+                        {"--beam applies to sequence-to-sequence models only"}));
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint pooling/checkpoint_best.safetensors"),
+                        {"task 'seed_pooling' trains a model of its own", "attnlab evaluate"}));
+}
+
 TEST_F(CliTest, DecodeFromStandardInputMatchesTheSamplesOfTheRun) {
   ASSERT_EQ(train_->exit_code, 0) << train_->err;
   const CliOutput output =
