@@ -1,5 +1,6 @@
 #include "experiments/trainer/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -41,20 +42,24 @@ absl::StatusOr<std::vector<std::string>> ParseTokens(const std::string& text,
 std::string DescribeNonFiniteParameters(const nn::Module& model) {
   NamedTensors tensors = model.NamedParameters();
   for (auto& named : model.NamedBuffers()) tensors.push_back(named);
-  int64_t values = 0, bad_tensors = 0;
-  std::string first;
+  int64_t values = 0;
+  std::vector<std::string> broken;  // "name (bad of size)"
   for (const auto& [name, tensor] : tensors) {
     if (tensor.dtype() != DType::kF32) continue;
     int64_t bad = 0;
     for (const float value : tensor.ToFloats()) bad += !std::isfinite(value);
     if (bad == 0) continue;
     values += bad;
-    ++bad_tensors;
-    if (first.empty()) first = name;
+    broken.push_back(absl::StrCat(name, " (", bad, " of ", tensor.numel(), ")"));
   }
   if (values == 0) return "";
-  return absl::StrCat(values, " non-finite values in ", bad_tensors, " of ", tensors.size(),
-                      " tensors (first: ", first, ")");
+  constexpr size_t kNamesShown = 3;
+  const size_t shown = std::min(broken.size(), kNamesShown);
+  return absl::StrCat(
+      values, " non-finite weights (NaN or inf) in ", broken.size(), " of ", tensors.size(),
+      " tensors: ",
+      absl::StrJoin(broken.begin(), broken.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+      broken.size() > shown ? ", ..." : "");
 }
 
 absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Optimizer* optimizer,
