@@ -117,13 +117,20 @@ class SeedPoolingObjective : public Objective {
     return plan;
   }
 
-  BatchLoss Loss(const std::vector<int64_t>& batch) override {
-    const std::vector<int32_t> indices(batch.begin(), batch.end());
-    const Tensor rows = Tensor::FromInts(indices, {static_cast<int64_t>(indices.size())});
+  BatchLoss Loss(const std::vector<int64_t>& batch, const BatchShard& shard) override {
+    const int64_t batch_rows = static_cast<int64_t>(batch.size());
+    const int64_t first = shard.FirstRow(batch_rows), end = shard.EndRow(batch_rows);
+    if (first == end) return EmptyShardLoss(batch_rows);
+    const std::vector<int32_t> indices(batch.begin() + first, batch.begin() + end);
+    const Tensor rows = Tensor::FromInts(indices, {end - first});
     const Tensor inputs = IndexSelect(train_.inputs, 0, rows);
     const Tensor targets = IndexSelect(train_.targets, 0, rows);
-    return {MseLoss(student_->Forward(inputs).pooled, targets),
-            static_cast<int64_t>(indices.size())};
+    const Tensor shard_mean = MseLoss(student_->Forward(inputs).pooled, targets);
+    if (shard.whole()) return {shard_mean, batch_rows};
+    // The shard's squared errors summed, over the whole batch's (every row has as many).
+    return {MulScalar(shard_mean, static_cast<float>(static_cast<double>(end - first) /
+                                                     static_cast<double>(batch_rows))),
+            batch_rows};
   }
 
   std::vector<MetricSpec> Metrics() const override { return kValidationMetrics; }

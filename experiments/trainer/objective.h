@@ -36,10 +36,30 @@ using StopRequestedFn = std::function<bool()>;
 
 // The loss of one micro-batch: a scalar tensor whose backward() gives the gradients, the
 // mean over `weight` units (target tokens, examples) that weight the logged mean loss.
+// Computed on a shard (below), it is this shard's part of that mean: the sum of its units'
+// losses divided by the whole batch's `weight`, so that the shards' losses (and their
+// gradients) add up to the whole batch's.
 struct BatchLoss {
   Tensor loss;
   int64_t weight = 0;
 };
+
+// The part of every batch this process computes in data-parallel training: of a batch of
+// R rows (examples, padded as one process pads them), rank r of N takes the contiguous
+// rows [R r / N, R (r + 1) / N). The default, 0 of 1, is the whole batch.
+struct BatchShard {
+  int rank = 0;
+  int ranks = 1;
+  int64_t FirstRow(int64_t rows) const { return rows * rank / ranks; }
+  int64_t EndRow(int64_t rows) const { return rows * (rank + 1) / ranks; }
+  bool whole() const { return ranks == 1; }
+};
+
+// The loss of a shard with no rows (a batch smaller than the number of ranks): zero, with
+// no gradient (the trainer skips its backward; the all-reduce brings the others').
+inline BatchLoss EmptyShardLoss(int64_t batch_weight) {
+  return {Tensor::Scalar(0.0f), batch_weight};
+}
 
 struct Evaluation {
   std::map<std::string, double> metrics;
@@ -74,8 +94,10 @@ class Objective {
   // The training batches of epoch `epoch` as example indices. A function of the config
   // and `epoch` only, so that a resumed run sees the batches the uninterrupted one would.
   virtual std::vector<std::vector<int64_t>> EpochPlan(int64_t epoch) = 0;
-  // The training loss of one batch of EpochPlan(), in training mode.
-  virtual BatchLoss Loss(const std::vector<int64_t>& batch) = 0;
+  // The training loss of `shard` of one batch of EpochPlan(), in training mode. Dropout
+  // draws the masks the whole batch would get on those rows (DropoutBatchShard), so the
+  // result does not depend on the number of shards beyond rounding.
+  virtual BatchLoss Loss(const std::vector<int64_t>& batch, const BatchShard& shard) = 0;
 
   // What Evaluate("valid") measures and which way is better; the first is the main
   // metric (best checkpoint, early stopping) unless train.early_stopping_metric says.

@@ -18,6 +18,13 @@ namespace {
 
 using Json = nlohmann::json;
 
+// Target tokens that are not padding in i32 ids.
+int64_t CountNonPad(const Tensor& ids) {
+  int64_t count = 0;
+  for (const int32_t id : ids.contiguous().ToInts()) count += id != Vocabulary::kPad;
+  return count;
+}
+
 // samples.txt: the first `count` validation examples with reference and prediction.
 absl::Status WriteSamples(const std::string& path, const std::vector<Example>& examples,
                           const std::vector<std::string>& predictions, int64_t count) {
@@ -93,12 +100,30 @@ class Seq2SeqObjective : public Objective {
                          /*shuffle=*/true, seed * 1000003ull + static_cast<uint64_t>(epoch));
   }
 
-  BatchLoss Loss(const std::vector<int64_t>& indices) override {
+  BatchLoss Loss(const std::vector<int64_t>& indices, const BatchShard& shard) override {
+    // The whole batch, padded as one process pads it, then this shard's rows of it.
     const Batch batch = MakeBatch(data_.train, indices);
-    const Tensor logits = model_->Forward(batch.source, batch.target_input);
+    const int64_t rows = batch.source.size(0);
+    const int64_t first = shard.FirstRow(rows), shard_rows = shard.EndRow(rows) - first;
     const float label_smoothing = static_cast<float>(config_.train().label_smoothing);
-    return {CrossEntropy(Reshape(logits, {-1, logits.size(-1)}), Reshape(batch.target_output, {-1}),
-                         label_smoothing, Vocabulary::kPad),
+    auto loss_of = [&](const Tensor& source, const Tensor& target_input,
+                       const Tensor& target_output) {
+      const Tensor logits = model_->Forward(source, target_input);
+      return CrossEntropy(Reshape(logits, {-1, logits.size(-1)}), Reshape(target_output, {-1}),
+                          label_smoothing, Vocabulary::kPad);
+    };
+    if (shard.whole()) {
+      return {loss_of(batch.source, batch.target_input, batch.target_output), batch.target_tokens};
+    }
+    const Tensor target_output = Narrow(batch.target_output, 0, first, shard_rows);
+    const int64_t shard_tokens = CountNonPad(target_output);
+    if (shard_tokens == 0) return EmptyShardLoss(batch.target_tokens);
+    const Tensor shard_mean =
+        loss_of(Narrow(batch.source, 0, first, shard_rows),
+                Narrow(batch.target_input, 0, first, shard_rows), target_output);
+    // The shard's token losses summed, over the whole batch's tokens.
+    return {MulScalar(shard_mean, static_cast<float>(static_cast<double>(shard_tokens) /
+                                                     static_cast<double>(batch.target_tokens))),
             batch.target_tokens};
   }
 

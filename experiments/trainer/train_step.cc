@@ -57,7 +57,7 @@ absl::StatusOr<DType> MatmulInputDTypeOf(const Config& config) {
 
 StepLoss ForwardBackward(Objective& objective, int64_t micro_batches,
                          const std::function<std::vector<int64_t>()>& next_batch,
-                         const StopRequestedFn& stop_requested) {
+                         const StopRequestedFn& stop_requested, const BatchShard& shard) {
   StepLoss step;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
     if (stop_requested && stop_requested()) {
@@ -67,10 +67,11 @@ StepLoss ForwardBackward(Objective& objective, int64_t micro_batches,
     BatchLoss batch;
     {
       profiler::MarkerScope profile("forward");
-      batch = objective.Loss(next_batch());
+      batch = objective.Loss(next_batch(), shard);
     }
     step.loss_sum += static_cast<double>(batch.loss.item()) * static_cast<double>(batch.weight);
     step.weight += batch.weight;
+    if (!batch.loss.requires_grad()) continue;  // a shard with no rows
     (micro_batches > 1 ? MulScalar(batch.loss, 1.0f / static_cast<float>(micro_batches))
                        : batch.loss)
         .backward();

@@ -38,11 +38,12 @@ struct StepLoss {
 };
 
 // Forward and backward of the `micro_batches` batches of one optimizer step, taken from
-// next_batch() in turn. Gradients accumulate into the parameters; each micro-batch's
-// objective.Loss() is scaled by 1/micro_batches. `stop_requested`, if given, is asked
-// before each micro-batch.
+// next_batch() in turn, or of `shard` of each of them. Gradients accumulate into the
+// parameters; each micro-batch's objective.Loss() is scaled by 1/micro_batches.
+// `stop_requested`, if given, is asked before each micro-batch.
 StepLoss ForwardBackward(Objective& objective, int64_t micro_batches,
                          const std::function<std::vector<int64_t>()>& next_batch,
-                         const StopRequestedFn& stop_requested = nullptr);
+                         const StopRequestedFn& stop_requested = nullptr,
+                         const BatchShard& shard = BatchShard());
 
 }  // namespace attnlab::experiments
