@@ -1,6 +1,7 @@
 // The backward pass: Kahn's algorithm over the recorded graph, so every node runs once,
 // after all of its consumers have added their gradient to it. A node's saved tensors
 // and incoming gradient are freed as soon as its backward has run.
+#include <cstring>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -32,7 +33,16 @@ void Accumulate(Tensor& slot, const Tensor& gradient) {
 void AccumulateIntoLeaf(TensorImpl& leaf, const Tensor& gradient) {
   ATTNLAB_CHECK(gradient.shape() == leaf.shape, "backward: gradient ", gradient.Describe(),
                 " does not match leaf shape ", ShapeToString(leaf.shape));
-  if (leaf.grad == nullptr) {
+  if (leaf.grad == nullptr && leaf.grad_arena_view != nullptr) {
+    // The leaf's gradient lives in a flat arena: the first gradient is copied into its
+    // view (the same bits Clone() would give, with no allocation), later ones add in place.
+    ATTNLAB_CHECK(gradient.dtype() == leaf.grad_arena_view->dtype, "backward: gradient ",
+                  gradient.Describe(), " does not match the dtype of its arena view");
+    const Tensor source = gradient.is_contiguous() ? gradient : gradient.Clone();
+    std::memcpy(Tensor(leaf.grad_arena_view).raw_data(), source.raw_data(),
+                static_cast<size_t>(source.numel()) * ElementSize(source.dtype()));
+    leaf.grad = leaf.grad_arena_view;
+  } else if (leaf.grad == nullptr) {
     // A leaf's gradient is always its own storage, so later steps may add in place.
     leaf.grad = gradient.Clone().impl_ptr();
   } else {
