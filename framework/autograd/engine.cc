@@ -109,7 +109,8 @@ void Record(OpKind op, Tensor& output, std::initializer_list<const Tensor*> inpu
   output.impl()->requires_grad = true;
 }
 
-void RunBackward(const Tensor& root, const Tensor& seed) {
+void RunBackward(const Tensor& root, const Tensor& seed,
+                 const GradientReadyHook& on_gradient_ready) {
   ATTNLAB_CHECK(root.requires_grad(), "backward: the tensor ", root.Describe(),
                 " does not require grad (no input of its graph requires grad, or it was "
                 "computed under NoGradGuard)");
@@ -117,13 +118,16 @@ void RunBackward(const Tensor& root, const Tensor& seed) {
                 " does not match ", root.Describe());
   if (root.grad_fn() == nullptr) {  // backward on a leaf: its gradient is the seed
     AccumulateIntoLeaf(*root.impl(), seed);
+    if (on_gradient_ready) on_gradient_ready(*root.impl());
     return;
   }
   NoGradGuard no_grad;  // gradients are computed without recording a graph
   profiler::MarkerScope profile("backward");
 
-  // Count, for every reachable node, how many edges point at it.
+  // Count, for every reachable node, how many edges point at it; with a hook, the same
+  // for leaves, so the hook can fire when a leaf's last consumer has run.
   absl::flat_hash_map<Node*, int> pending_consumers;
+  absl::flat_hash_map<TensorImpl*, int> pending_leaf_consumers;
   std::vector<Node*> stack = {root.grad_fn().get()};
   pending_consumers[root.grad_fn().get()] = 0;
   while (!stack.empty()) {
@@ -133,6 +137,7 @@ void RunBackward(const Tensor& root, const Tensor& seed) {
                   "' was already used by an earlier backward() and its saved tensors are "
                   "freed; run the forward pass again");
     for (const Edge& edge : node->inputs) {
+      if (edge.leaf != nullptr && on_gradient_ready) ++pending_leaf_consumers[edge.leaf.get()];
       if (edge.node == nullptr) continue;
       auto [it, inserted] = pending_consumers.try_emplace(edge.node.get(), 0);
       ++it->second;
@@ -158,6 +163,11 @@ void RunBackward(const Tensor& root, const Tensor& seed) {
     for (const Edge& edge : node->inputs) {
       if (edge.node != nullptr && --pending_consumers[edge.node.get()] == 0) {
         ready.push_back(edge.node.get());
+      }
+      // Whether or not this node's backward added to it, no later node will.
+      if (edge.leaf != nullptr && on_gradient_ready &&
+          --pending_leaf_consumers[edge.leaf.get()] == 0) {
+        on_gradient_ready(*edge.leaf);
       }
     }
   }

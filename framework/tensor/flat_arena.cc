@@ -3,8 +3,6 @@
 #include <cstring>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
-
 namespace attnlab {
 namespace {
 
@@ -39,6 +37,7 @@ FlatArena FlatArena::Adopt(const NamedTensors& parameters) {
         storages.try_emplace(parameter.impl()->storage.get(), name);
     ATTNLAB_CHECK(new_storage, "FlatArena::Adopt: '", name, "' shares its storage with '",
                   storage_entry->second, "' (moving one would untie them)");
+    arena.slot_of_[parameter.impl()] = static_cast<int>(arena.offsets_.size());
     arena.offsets_.push_back(total);
     total += RoundUp(parameter.numel(), kSlotAlignment);
   }
@@ -97,16 +96,28 @@ bool FlatArena::GradientsAreInArena() const {
   return true;
 }
 
+int FlatArena::SlotOf(const TensorImpl* parameter) const {
+  const auto it = slot_of_.find(parameter);
+  return it == slot_of_.end() ? -1 : it->second;
+}
+
+void FlatArena::FillMissingGradient(int slot) {
+  ATTNLAB_CHECK(slot >= 0 && static_cast<size_t>(slot) < parameters_.size(),
+                "FlatArena::FillMissingGradient: slot ", slot, " of ", parameters_.size());
+  const auto& [name, parameter] = parameters_[slot];
+  TensorImpl& impl = *parameter.impl();
+  ATTNLAB_CHECK(impl.grad == nullptr || impl.grad == impl.grad_arena_view,
+                "FlatArena::FillMissingGradient: the gradient of '", name,
+                "' was replaced by a tensor outside the arena");
+  if (impl.grad != nullptr) return;
+  std::memset(Tensor(impl.grad_arena_view).raw_data(), 0,
+              static_cast<size_t>(NumElements(impl.shape)) * sizeof(float));
+  impl.grad = impl.grad_arena_view;
+}
+
 void FlatArena::FillMissingGradients() {
-  for (const auto& [name, parameter] : parameters_) {
-    TensorImpl& impl = *parameter.impl();
-    ATTNLAB_CHECK(impl.grad == nullptr || impl.grad == impl.grad_arena_view,
-                  "FlatArena::FillMissingGradients: the gradient of '", name,
-                  "' was replaced by a tensor outside the arena");
-    if (impl.grad != nullptr) continue;
-    std::memset(Tensor(impl.grad_arena_view).raw_data(), 0,
-                static_cast<size_t>(NumElements(impl.shape)) * sizeof(float));
-    impl.grad = impl.grad_arena_view;
+  for (size_t slot = 0; slot < parameters_.size(); ++slot) {
+    FillMissingGradient(static_cast<int>(slot));
   }
 }
 

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "framework/tensor/tensor.h"
 
 namespace attnlab {
@@ -61,6 +62,9 @@ class FlatArena {
   // Views of each parameter's gradient slot, whether or not the parameter has a
   // gradient now (named as the parameters).
   NamedTensors GradientViews() const;
+  // The index of `parameter`'s slot, or -1 when it is not in this arena (e.g. the leaf
+  // that autograd's gradient-ready hook reports is an input, not a parameter).
+  int SlotOf(const TensorImpl* parameter) const;
 
   // Zeroes the whole gradient arena and forgets every gradient (set-to-none), so the
   // next backward starts from zero everywhere.
@@ -68,6 +72,8 @@ class FlatArena {
   // Zeroes the slot of every parameter without a gradient and makes every parameter's
   // gradient its view. Checks that no gradient was replaced by a tensor outside the arena.
   void FillMissingGradients();
+  // The same for one slot (from a gradient-ready hook, before its bucket is reduced).
+  void FillMissingGradient(int slot);
   // Whether every parameter that has a gradient has it in the arena.
   bool GradientsAreInArena() const;
 
@@ -76,6 +82,7 @@ class FlatArena {
 
   NamedTensors parameters_;
   std::vector<int64_t> offsets_;
+  absl::flat_hash_map<const TensorImpl*, int> slot_of_;
   Tensor parameter_buffer_;
   Tensor gradient_buffer_;
 };
