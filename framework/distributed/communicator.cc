@@ -50,6 +50,7 @@ class Communicator::MpiState {
   bool finalize = false;          // we initialised MPI, so we finalise it
   std::vector<float> scratch;     // [size][chunk]: every rank's values of our chunk
   std::vector<int> send_counts, send_displacements, receive_counts, receive_displacements;
+  std::vector<const float*> contributions;  // [size]: where each rank's values of our chunk are
 };
 
 Communicator::Communicator(const CommunicatorOptions& options) : options_(options) {}
@@ -222,26 +223,29 @@ void Communicator::Finish(const Request& request, int64_t started_ns, int64_t by
 absl::Status Communicator::Run(const Request& request, int64_t& bytes_sent) {
   MpiState& mpi = *mpi_;
   const int64_t count = static_cast<int64_t>(request.buffer.size());
-  const std::string what =
-      request.kind == CollectiveKind::kBarrier
-          ? std::string(CollectiveName(request.kind))
-          : absl::StrCat(std::string(CollectiveName(request.kind)), " of ", count, " floats");
+  // Only an error message needs the collective's description, so it is built only then
+  // (a steady-state step allocates nothing here).
+  const auto what = [&] {
+    const std::string name(CollectiveName(request.kind));
+    return request.kind == CollectiveKind::kBarrier ? name
+                                                    : absl::StrCat(name, " of ", count, " floats");
+  };
   const bool has_deadline = options_.collective_timeout > absl::ZeroDuration();
   const int64_t deadline_ns =
       has_deadline ? NowNs() + absl::ToInt64Nanoseconds(options_.collective_timeout) : 0;
 
   // Starts nothing; waits for one non-blocking MPI call to finish (see kSpinTests).
   auto complete = [&](int start_code, MPI_Request& pending, std::string_view call) {
-    RETURN_IF_ERROR(MpiStatus(start_code, rank_, size_, call, what));
+    if (start_code != MPI_SUCCESS) return MpiStatus(start_code, rank_, size_, call, what());
     std::chrono::microseconds sleep(0);
     for (int tests = 1;; ++tests) {
       int done = 0;
-      RETURN_IF_ERROR(
-          MpiStatus(MPI_Test(&pending, &done, MPI_STATUS_IGNORE), rank_, size_, call, what));
+      const int test_code = MPI_Test(&pending, &done, MPI_STATUS_IGNORE);
+      if (test_code != MPI_SUCCESS) return MpiStatus(test_code, rank_, size_, call, what());
       if (done) return absl::OkStatus();
       if (has_deadline && NowNs() > deadline_ns) {
         return absl::DeadlineExceededError(
-            absl::StrCat("rank ", rank_, " of ", size_, ": ", what, " did not complete within ",
+            absl::StrCat("rank ", rank_, " of ", size_, ": ", what(), " did not complete within ",
                          absl::FormatDuration(options_.collective_timeout),
                          " (a peer is stuck, or is not taking part in this collective)"));
       }
@@ -272,7 +276,8 @@ absl::Status Communicator::Run(const Request& request, int64_t& bytes_sent) {
 
   // The deterministic all-reduce of rank_order_sum.h, piece by piece.
   const float divisor = request.op == ReduceOp::kMean ? static_cast<float>(size_) : 1.0f;
-  std::vector<const float*> contributions(size_);
+  std::vector<const float*>& contributions = mpi.contributions;
+  contributions.resize(size_);
   for (int64_t begin = 0; begin < count; begin += kMaxPieceFloats) {
     const int64_t piece = std::min(kMaxPieceFloats, count - begin);
     float* data = request.buffer.data() + begin;

@@ -42,25 +42,25 @@ void GradientBuckets::Reset() {
   next_to_start_ = 0;
 }
 
-std::vector<int> GradientBuckets::MarkReady(int slot) {
+GradientBuckets::BucketRange GradientBuckets::MarkReady(int slot) {
   ATTNLAB_CHECK(slot >= 0 && static_cast<size_t>(slot) < slot_ready_.size(),
                 "GradientBuckets::MarkReady: slot ", slot, " of ", slot_ready_.size());
   ATTNLAB_CHECK(!slot_ready_[slot], "GradientBuckets::MarkReady: slot ", slot,
                 " was already marked in this backward (missing Reset()?)");
   slot_ready_[slot] = true;
   --pending_slots_[bucket_of_slot_[slot]];
-  std::vector<int> startable;
+  const int first = next_to_start_;
   while (next_to_start_ < static_cast<int>(buckets_.size()) &&
          pending_slots_[next_to_start_] == 0) {
-    startable.push_back(next_to_start_++);
+    ++next_to_start_;
   }
-  return startable;
+  return BucketRange(first, next_to_start_);
 }
 
-std::vector<int> GradientBuckets::Remaining() {
-  std::vector<int> remaining;
-  while (next_to_start_ < static_cast<int>(buckets_.size())) remaining.push_back(next_to_start_++);
-  return remaining;
+GradientBuckets::BucketRange GradientBuckets::Remaining() {
+  const int first = next_to_start_;
+  next_to_start_ = static_cast<int>(buckets_.size());
+  return BucketRange(first, next_to_start_);
 }
 
 }  // namespace attnlab::distributed

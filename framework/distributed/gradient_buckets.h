@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ranges>
 #include <span>
 #include <vector>
 
@@ -49,11 +50,13 @@ class GradientBuckets {
 
   // Before each backward: every slot pending, no bucket handed out.
   void Reset();
+  // The bucket indices [begin, end), for a range-for; returning it allocates nothing.
+  using BucketRange = std::ranges::iota_view<int, int>;
   // Marks `slot`'s gradient final (at most once per backward). Returns the buckets that
   // may start now, in order: possibly none, possibly several that waited for this one.
-  std::vector<int> MarkReady(int slot);
+  BucketRange MarkReady(int slot);
   // The buckets not handed out yet, in order (marks them handed out).
-  std::vector<int> Remaining();
+  BucketRange Remaining();
 
  private:
   std::vector<Bucket> buckets_;

@@ -11,6 +11,11 @@ namespace attnlab::distributed {
 namespace {
 
 // Five slots of 16, 16, 32, 16 and 48 elements (as a FlatArena lays them out): 128 in all.
+// A returned range of buckets as a vector, to compare.
+std::vector<int> Indices(GradientBuckets::BucketRange range) {
+  return std::vector<int>(range.begin(), range.end());
+}
+
 const std::vector<int64_t> kOffsets = {0, 16, 32, 64, 80};
 constexpr int64_t kTotal = 128;
 
@@ -40,17 +45,17 @@ TEST(GradientBuckets, OneBigBucketOrOneSlotEach) {
 
 TEST(GradientBuckets, HandsBucketsOutInOrderOnly) {
   GradientBuckets buckets(kOffsets, kTotal, 40);
-  EXPECT_TRUE(buckets.MarkReady(0).empty());  // bucket 2 complete, but 0 and 1 are not
-  EXPECT_TRUE(buckets.MarkReady(1).empty());
-  EXPECT_EQ(buckets.MarkReady(4), std::vector<int>{0});
-  EXPECT_TRUE(buckets.MarkReady(3).empty());
-  EXPECT_EQ(buckets.MarkReady(2), (std::vector<int>{1, 2}));  // 2 was waiting for 1
-  EXPECT_TRUE(buckets.Remaining().empty());
+  EXPECT_TRUE(Indices(buckets.MarkReady(0)).empty());  // bucket 2 complete, but 0 and 1 are not
+  EXPECT_TRUE(Indices(buckets.MarkReady(1)).empty());
+  EXPECT_EQ(Indices(buckets.MarkReady(4)), std::vector<int>{0});
+  EXPECT_TRUE(Indices(buckets.MarkReady(3)).empty());
+  EXPECT_EQ(Indices(buckets.MarkReady(2)), (std::vector<int>{1, 2}));  // 2 was waiting for 1
+  EXPECT_TRUE(Indices(buckets.Remaining()).empty());
   EXPECT_THROW(buckets.MarkReady(2), Error);  // twice in one backward
 
   buckets.Reset();
-  EXPECT_EQ(buckets.MarkReady(4), std::vector<int>{0});
-  EXPECT_EQ(buckets.Remaining(), (std::vector<int>{1, 2}));  // slots never reached
+  EXPECT_EQ(Indices(buckets.MarkReady(4)), std::vector<int>{0});
+  EXPECT_EQ(Indices(buckets.Remaining()), (std::vector<int>{1, 2}));  // slots never reached
 }
 
 }  // namespace
