@@ -1,6 +1,7 @@
 // The backward pass: Kahn's algorithm over the recorded graph, so every node runs once,
 // after all of its consumers have added their gradient to it. A node's saved tensors
 // and incoming gradient are freed as soon as its backward has run.
+#include <cstring>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -32,7 +33,16 @@ void Accumulate(Tensor& slot, const Tensor& gradient) {
 void AccumulateIntoLeaf(TensorImpl& leaf, const Tensor& gradient) {
   ATTNLAB_CHECK(gradient.shape() == leaf.shape, "backward: gradient ", gradient.Describe(),
                 " does not match leaf shape ", ShapeToString(leaf.shape));
-  if (leaf.grad == nullptr) {
+  if (leaf.grad == nullptr && leaf.grad_arena_view != nullptr) {
+    // The leaf's gradient lives in a flat arena: the first gradient is copied into its
+    // view (the same bits Clone() would give, with no allocation), later ones add in place.
+    ATTNLAB_CHECK(gradient.dtype() == leaf.grad_arena_view->dtype, "backward: gradient ",
+                  gradient.Describe(), " does not match the dtype of its arena view");
+    const Tensor source = gradient.is_contiguous() ? gradient : gradient.Clone();
+    std::memcpy(Tensor(leaf.grad_arena_view).raw_data(), source.raw_data(),
+                static_cast<size_t>(source.numel()) * ElementSize(source.dtype()));
+    leaf.grad = leaf.grad_arena_view;
+  } else if (leaf.grad == nullptr) {
     // A leaf's gradient is always its own storage, so later steps may add in place.
     leaf.grad = gradient.Clone().impl_ptr();
   } else {
@@ -99,7 +109,8 @@ void Record(OpKind op, Tensor& output, std::initializer_list<const Tensor*> inpu
   output.impl()->requires_grad = true;
 }
 
-void RunBackward(const Tensor& root, const Tensor& seed) {
+void RunBackward(const Tensor& root, const Tensor& seed,
+                 const GradientReadyHook& on_gradient_ready) {
   ATTNLAB_CHECK(root.requires_grad(), "backward: the tensor ", root.Describe(),
                 " does not require grad (no input of its graph requires grad, or it was "
                 "computed under NoGradGuard)");
@@ -107,13 +118,16 @@ void RunBackward(const Tensor& root, const Tensor& seed) {
                 " does not match ", root.Describe());
   if (root.grad_fn() == nullptr) {  // backward on a leaf: its gradient is the seed
     AccumulateIntoLeaf(*root.impl(), seed);
+    if (on_gradient_ready) on_gradient_ready(*root.impl());
     return;
   }
   NoGradGuard no_grad;  // gradients are computed without recording a graph
   profiler::MarkerScope profile("backward");
 
-  // Count, for every reachable node, how many edges point at it.
+  // Count, for every reachable node, how many edges point at it; with a hook, the same
+  // for leaves, so the hook can fire when a leaf's last consumer has run.
   absl::flat_hash_map<Node*, int> pending_consumers;
+  absl::flat_hash_map<TensorImpl*, int> pending_leaf_consumers;
   std::vector<Node*> stack = {root.grad_fn().get()};
   pending_consumers[root.grad_fn().get()] = 0;
   while (!stack.empty()) {
@@ -123,6 +137,7 @@ void RunBackward(const Tensor& root, const Tensor& seed) {
                   "' was already used by an earlier backward() and its saved tensors are "
                   "freed; run the forward pass again");
     for (const Edge& edge : node->inputs) {
+      if (edge.leaf != nullptr && on_gradient_ready) ++pending_leaf_consumers[edge.leaf.get()];
       if (edge.node == nullptr) continue;
       auto [it, inserted] = pending_consumers.try_emplace(edge.node.get(), 0);
       ++it->second;
@@ -148,6 +163,11 @@ void RunBackward(const Tensor& root, const Tensor& seed) {
     for (const Edge& edge : node->inputs) {
       if (edge.node != nullptr && --pending_consumers[edge.node.get()] == 0) {
         ready.push_back(edge.node.get());
+      }
+      // Whether or not this node's backward added to it, no later node will.
+      if (edge.leaf != nullptr && on_gradient_ready &&
+          --pending_leaf_consumers[edge.leaf.get()] == 0) {
+        on_gradient_ready(*edge.leaf);
       }
     }
   }

@@ -62,7 +62,16 @@ bool ShouldRecord(std::initializer_list<const Tensor*> inputs);
 void Record(OpKind op, Tensor& output, std::initializer_list<const Tensor*> inputs,
             BackwardFn backward);
 
-// Runs backward from `root` with the given seed gradient (shaped like root).
-void RunBackward(const Tensor& root, const Tensor& seed);
+// Called by RunBackward once for every leaf that needs a gradient, as soon as the leaf's
+// gradient is final for this backward: every recorded op that reads the leaf has run its
+// backward. The leaf's `grad` may still be null (no gradient flowed to it). Data-parallel
+// training uses it to start the all-reduce of a bucket of gradients while the rest of
+// backward runs (PyTorch's DDP does the same with autograd hooks).
+using GradientReadyHook = std::function<void(TensorImpl& leaf)>;
+
+// Runs backward from `root` with the given seed gradient (shaped like root), calling
+// `on_gradient_ready` (when set) for each leaf as its gradient becomes final.
+void RunBackward(const Tensor& root, const Tensor& seed,
+                 const GradientReadyHook& on_gradient_ready = {});
 
 }  // namespace attnlab::autograd

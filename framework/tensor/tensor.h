@@ -47,6 +47,11 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;         // accumulated gradient of a leaf
   std::shared_ptr<autograd::Node> grad_fn;  // the op that produced this tensor
+  // Set by FlatArena (framework/tensor/flat_arena.h) for a parameter whose gradient lives
+  // in a flat gradient arena: this leaf's view of it. Backward then writes the leaf's
+  // first gradient into this view (a copy, bit for bit) instead of a fresh tensor, and
+  // adds later ones in place, so `grad` is either null (set-to-none) or this view.
+  std::shared_ptr<TensorImpl> grad_arena_view;
 };
 
 class Tensor {
