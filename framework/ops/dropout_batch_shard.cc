@@ -6,7 +6,7 @@
 namespace attnlab {
 namespace {
 // Per thread, as GradMode: set by the thread that calls the ops, read by it alone.
-thread_local std::optional<BatchShard> active_shard;
+thread_local std::optional<ShardRows> active_shard;
 }  // namespace
 
 DropoutBatchShard::DropoutBatchShard(int64_t first_row, int64_t rows, int64_t global_rows)
@@ -14,12 +14,12 @@ DropoutBatchShard::DropoutBatchShard(int64_t first_row, int64_t rows, int64_t gl
   ATTNLAB_CHECK(first_row >= 0 && rows >= 1 && first_row + rows <= global_rows,
                 "DropoutBatchShard: rows [", first_row, ", ", first_row + rows,
                 ") are not a non-empty part of a batch of ", global_rows, " rows");
-  active_shard = BatchShard{first_row, rows, global_rows};
+  active_shard = ShardRows{first_row, rows, global_rows};
 }
 
 DropoutBatchShard::~DropoutBatchShard() { active_shard = previous_; }
 
-std::optional<BatchShard> DropoutBatchShard::Active() { return active_shard; }
+std::optional<ShardRows> DropoutBatchShard::Active() { return active_shard; }
 
 DropoutStream ReserveDropoutStream(const Shape& shape, std::string_view op) {
   Generator& generator = DefaultGenerator();
@@ -28,7 +28,7 @@ DropoutStream ReserveDropoutStream(const Shape& shape, std::string_view op) {
     return DropoutStream{generator.seed(),
                          generator.Reserve(static_cast<uint64_t>((count + 3) / 4)), 0};
   }
-  const BatchShard& shard = *active_shard;
+  const ShardRows& shard = *active_shard;
   ATTNLAB_CHECK(!shape.empty() && shape[0] == shard.rows, op, ": under DropoutBatchShard(rows [",
                 shard.first_row, ", ", shard.first_row + shard.rows, ") of ", shard.global_rows,
                 "), dim 0 of the input must be the batch of ", shard.rows,

@@ -26,6 +26,9 @@
 //
 // Every rank must make the same sequence of dropout calls with the same per_row (the
 // same padded lengths), as it does when all ranks pad the global batch the same way. A
+// rank that skips its forward (a shard with no rows) draws nothing and falls behind the
+// others: it must be brought to their generator offset (all ranks that ran agree on it,
+// so the maximum over ranks is the right one) before the next batch. A
 // call whose dim 0 is not the batch (a time-major [T, B, E] tensor) cannot be mapped to
 // global positions and is an error (when T == rows it cannot be detected: keep the batch
 // outermost at every dropout call site).
@@ -40,7 +43,7 @@
 namespace attnlab {
 
 // Rows [first_row, first_row + rows) of a batch of global_rows examples.
-struct BatchShard {
+struct ShardRows {
   int64_t first_row = 0;
   int64_t rows = 0;
   int64_t global_rows = 0;
@@ -57,10 +60,10 @@ class DropoutBatchShard {
   DropoutBatchShard& operator=(const DropoutBatchShard&) = delete;
 
   // The shard active on the calling thread, if any.
-  static std::optional<BatchShard> Active();
+  static std::optional<ShardRows> Active();
 
  private:
-  std::optional<BatchShard> previous_;
+  std::optional<ShardRows> previous_;
 };
 
 // The part of the default generator's Philox stream that one dropout call draws from:

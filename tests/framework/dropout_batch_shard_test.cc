@@ -319,7 +319,7 @@ TEST(DropoutShardTest, TheShardIsScopedAndPerThread) {
       DropoutBatchShard inner(0, 1, 2);
       EXPECT_EQ(DropoutBatchShard::Active()->global_rows, 2);
     }
-    const std::optional<BatchShard> active = DropoutBatchShard::Active();
+    const std::optional<ShardRows> active = DropoutBatchShard::Active();
     ASSERT_TRUE(active.has_value());
     EXPECT_EQ(active->first_row, 2);
     EXPECT_EQ(active->rows, 3);
