@@ -73,7 +73,8 @@ Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float
 // comes from a counter-based Philox stream: element i of a call whose reserved blocks
 // start at o uses word i % 4 of Philox block (o + i / 4), so it is the same for any
 // thread count; forward keeps it as 1 bit per element for backward. Identity when
-// !training or p == 0.
+// !training or p == 0. Under a DropoutBatchShard (dropout_batch_shard.h), x's dim 0 is
+// the shard's rows and each element is keyed by its position in the global batch.
 Tensor Dropout(const Tensor& x, float p, bool training);
 
 // ---- attention.cc (fused; see the file for the algorithm) -------------------------
@@ -82,7 +83,8 @@ Tensor Dropout(const Tensor& x, float p, bool training);
 // [batch, heads, src, dim] -> [batch, heads, tgt, dim]. key_padding_mask: f32 [batch,
 // src], nonzero at padding, or undefined; causal: query t may see keys s <= t +
 // query_offset. Equals Matmul(Dropout(Softmax(scale * q k^T, mask), p), value), dropout
-// mask included; fully masked rows give 0.
+// mask included (under a DropoutBatchShard too: batch is the shard's rows); fully
+// masked rows give 0.
 Tensor ScaledDotProductAttention(const Tensor& query, const Tensor& key, const Tensor& value,
                                  const Tensor& key_padding_mask, bool causal, int64_t query_offset,
                                  float scale, float dropout, bool training);

@@ -212,6 +212,8 @@ RnnSeq2SeqOutput RnnSeq2Seq::ForwardWithAttention(const Tensor& src, const Tenso
   const int64_t embedding_dim = options_.d_model, hidden = options_.hidden_size;
   std::unique_ptr<RnnDecoderState> state = Encode(src);
   // E y_{t-1} for every step, time-major so that a step's slice is contiguous: [T, B, E].
+  // Dropout comes before the permute, on [B, T, E]: a DropoutBatchShard keys masks by
+  // batch row, so dim 0 must be the batch.
   const Tensor embedded = Permute(
       Dropout(target_embedding_->Forward(tgt_in), options_.dropout, is_training()), {1, 0, 2});
   std::vector<Tensor> features(tgt_len), weights(tgt_len);

@@ -16,12 +16,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
+#include <optional>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/dropout_batch_shard.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/random/generator.h"
@@ -178,7 +181,7 @@ void BM_LayerNormForwardBackward(benchmark::State& state) {
 BENCHMARK(BM_LayerNormForwardBackward)->Apply(AtEveryConfig);
 
 // Dropout (p = 0.1) on the feed-forward hidden activations [batch*len, d_ff], forward +
-// backward: the mask is drawn from Philox in forward and drawn again in backward. Bytes:
+// backward: the mask is drawn from Philox in forward, and backward reads its bits. Bytes:
 // forward reads x and writes y, backward reads dy and writes dx.
 void BM_DropoutForwardBackward(benchmark::State& state) {
   const ModelConfig& config = ConfigAt(state.range(0));
@@ -190,6 +193,46 @@ void BM_DropoutForwardBackward(benchmark::State& state) {
   SetLabel(state, config);
 }
 BENCHMARK(BM_DropoutForwardBackward)->Apply(AtEveryConfig);
+
+// Dropout on a data-parallel rank's rows (DropoutBatchShard): [batch*len, d_ff + 1]
+// (odd rows, so that the shard's first element can fall inside a Philox block), forward
+// + backward, with no shard (range(1) = 0), as rows 4.. of a batch 8 rows longer (1:
+// first element 4 * (d_ff + 1), a multiple of 4, the aligned kernel) and as rows 1.. (2:
+// first element d_ff + 1, odd, the shifted kernel). Before timing, a shard's output is
+// checked against those rows of the whole batch's.
+void BM_DropoutShardForwardBackward(benchmark::State& state) {
+  const ModelConfig& config = ConfigAt(state.range(0));
+  const int64_t mode = state.range(1);
+  const int64_t rows = config.batch * config.length, per_row = config.d_ff + 1;
+  const int64_t global_rows = rows + 8, first_row = mode == 1 ? 4 : 1;
+  const Shape shape = {rows, per_row};
+  const Tensor whole_input = RandomTensor({global_rows, per_row}, 38);
+  Tensor x = whole_input.narrow(0, first_row, rows).contiguous();
+  x.set_requires_grad(true);
+  const Tensor output_grad = RandomTensor(shape, 39);
+  std::optional<DropoutBatchShard> shard;
+  if (mode != 0) {
+    NoGradGuard no_grad;
+    ManualSeed(40);
+    const Tensor whole = Dropout(whole_input, 0.1f, true).narrow(0, first_row, rows).contiguous();
+    ManualSeed(40);
+    shard.emplace(first_row, rows, global_rows);
+    const std::vector<float> expected = whole.ToFloats();
+    if (Dropout(x.detach(), 0.1f, true).ToFloats() != expected) {
+      state.SkipWithError("the shard's mask differs from the whole batch's rows");
+      return;
+    }
+  }
+  ForwardBackwardLoop(state, x, output_grad, [&] { return Dropout(x, 0.1f, true); });
+  state.SetBytesProcessed(state.iterations() * 4 * NumElements(shape) * sizeof(float));
+  state.SetLabel(absl::StrCat(config.name, mode == 0   ? " no shard"
+                                           : mode == 1 ? " shard, aligned"
+                                                       : " shard, shifted"));
+}
+BENCHMARK(BM_DropoutShardForwardBackward)
+    ->ArgsProduct({{0, 1, 2}, {0, 1, 2}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 // Cross-entropy over the vocabulary: logits [batch*len, 8000], forward + backward. Bytes:
 // forward reads the logits, backward reads them again and writes their gradient.
