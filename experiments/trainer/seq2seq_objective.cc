@@ -11,6 +11,7 @@
 #include "experiments/trainer/model_factory.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/safetensors.h"
+#include "framework/ops/dropout_batch_shard.h"
 #include "framework/ops/ops.h"
 
 namespace attnlab::experiments {
@@ -115,12 +116,16 @@ class Seq2SeqObjective : public Objective {
     if (shard.whole()) {
       return {loss_of(batch.source, batch.target_input, batch.target_output), batch.target_tokens};
     }
-    const Tensor target_output = Narrow(batch.target_output, 0, first, shard_rows);
-    const int64_t shard_tokens = CountNonPad(target_output);
-    if (shard_tokens == 0) return EmptyShardLoss(batch.target_tokens);
+    // A shard with no rows (a batch of fewer rows than ranks) runs row 0 at weight 0: it
+    // then draws the dropout masks the other ranks draw, and its generator stays in step.
+    const bool stand_in = shard_rows == 0;
+    const int64_t run_first = stand_in ? 0 : first, run_rows = stand_in ? 1 : shard_rows;
+    const Tensor target_output = Narrow(batch.target_output, 0, run_first, run_rows);
+    const int64_t shard_tokens = stand_in ? 0 : CountNonPad(target_output);
+    const DropoutBatchShard dropout_rows(run_first, run_rows, rows);
     const Tensor shard_mean =
-        loss_of(Narrow(batch.source, 0, first, shard_rows),
-                Narrow(batch.target_input, 0, first, shard_rows), target_output);
+        loss_of(Narrow(batch.source, 0, run_first, run_rows),
+                Narrow(batch.target_input, 0, run_first, run_rows), target_output);
     // The shard's token losses summed, over the whole batch's tokens.
     return {MulScalar(shard_mean, static_cast<float>(static_cast<double>(shard_tokens) /
                                                      static_cast<double>(batch.target_tokens))),

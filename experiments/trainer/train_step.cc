@@ -57,7 +57,8 @@ absl::StatusOr<DType> MatmulInputDTypeOf(const Config& config) {
 
 StepLoss ForwardBackward(Objective& objective, int64_t micro_batches,
                          const std::function<std::vector<int64_t>()>& next_batch,
-                         const StopRequestedFn& stop_requested, const BatchShard& shard) {
+                         const StopRequestedFn& stop_requested, const BatchShard& shard,
+                         const autograd::GradientReadyHook& last_backward_hook) {
   StepLoss step;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
     if (stop_requested && stop_requested()) {
@@ -72,9 +73,14 @@ StepLoss ForwardBackward(Objective& objective, int64_t micro_batches,
     step.loss_sum += static_cast<double>(batch.loss.item()) * static_cast<double>(batch.weight);
     step.weight += batch.weight;
     if (!batch.loss.requires_grad()) continue;  // a shard with no rows
-    (micro_batches > 1 ? MulScalar(batch.loss, 1.0f / static_cast<float>(micro_batches))
-                       : batch.loss)
-        .backward();
+    const Tensor loss = micro_batches > 1
+                            ? MulScalar(batch.loss, 1.0f / static_cast<float>(micro_batches))
+                            : batch.loss;
+    if (micro + 1 == micro_batches && last_backward_hook) {
+      autograd::RunBackward(loss, Tensor::Scalar(1.0f), last_backward_hook);
+    } else {
+      loss.backward();
+    }
   }
   return step;
 }

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "experiments/config/config.h"
 #include "experiments/trainer/objective.h"
+#include "framework/autograd/node.h"
 #include "framework/optim/optimizer.h"
 #include "framework/optim/schedule.h"
 
@@ -40,10 +41,13 @@ struct StepLoss {
 // Forward and backward of the `micro_batches` batches of one optimizer step, taken from
 // next_batch() in turn, or of `shard` of each of them. Gradients accumulate into the
 // parameters; each micro-batch's objective.Loss() is scaled by 1/micro_batches.
-// `stop_requested`, if given, is asked before each micro-batch.
+// `stop_requested`, if given, is asked before each micro-batch. The backward of the last
+// micro-batch calls `last_backward_hook` (if set) as each parameter's gradient becomes
+// final (data-parallel training starts its all-reduce there).
 StepLoss ForwardBackward(Objective& objective, int64_t micro_batches,
                          const std::function<std::vector<int64_t>()>& next_batch,
                          const StopRequestedFn& stop_requested = nullptr,
-                         const BatchShard& shard = BatchShard());
+                         const BatchShard& shard = BatchShard(),
+                         const autograd::GradientReadyHook& last_backward_hook = nullptr);
 
 }  // namespace attnlab::experiments

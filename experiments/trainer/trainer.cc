@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "experiments/report/report.h"
 #include "experiments/trainer/checkpoint.h"
+#include "experiments/trainer/data_parallel.h"
 #include "experiments/trainer/metrics_log.h"
 #include "experiments/trainer/objective.h"
 #include "experiments/trainer/progress.h"
@@ -170,15 +171,24 @@ class TrainingRun {
       : config_(config),
         options_(options),
         run_dir_(options.run_dir),
-        stop_requested_(options.stop_requested ? options.stop_requested
-                                               : StopRequestedFn(&attnlab::StopRequested)) {}
+        local_stop_requested_(options.stop_requested ? options.stop_requested
+                                                     : StopRequestedFn(&attnlab::StopRequested)),
+        writes_files_(options.communicator == nullptr || options.communicator->rank() == 0),
+        distributed_(options.communicator != nullptr && options.communicator->size() > 1),
+        // With several ranks a stop is decided once per step, by all (StopWasRequested);
+        // within a step no rank may stop alone, or the others would wait for it forever.
+        stop_requested_(distributed_ ? StopRequestedFn([] { return false; })
+                                     : local_stop_requested_) {}
 
   // Load and PlanRun together: everything before the first step.
   static absl::StatusOr<std::unique_ptr<TrainingRun>> Start(const Config& config,
                                                             const RunOptions& options);
 
   bool Done() const { return progress_.step >= total_steps_ || early_stopped_; }
-  bool StopWasRequested() const { return stop_requested_(); }
+  // Whether to stop before the next step; with several ranks, whether any rank was asked.
+  absl::StatusOr<bool> StopWasRequested() const {
+    return data_parallel_->AnyRankAsks(local_stop_requested_());
+  }
   int64_t step() const { return progress_.step; }
   bool evaluation_pending() const { return progress_.evaluation_pending; }
   bool EvaluationDue() const {
@@ -199,6 +209,7 @@ class TrainingRun {
 
  private:
   absl::Status Load();
+  absl::Status JoinRanks();
   absl::Status PlanRun();
   std::vector<int64_t> NextBatch();
   void DropPartialStep(const TrainingProgress& step_start, const GeneratorState& generator);
@@ -206,6 +217,12 @@ class TrainingRun {
   absl::Status LogStep(double step_loss, int64_t step_weight, double learning_rate);
   absl::StatusOr<bool> RunFinalTest();
   absl::Status WriteResult(double end_seconds);
+  // Progress output comes from rank 0 only.
+  bool show_progress() const { return options_.show_progress && writes_files_; }
+  // A metrics.jsonl record (rank 0; the other ranks write nothing).
+  absl::Status WriteRecord(const Json& record) {
+    return metrics_log_ ? metrics_log_->Write(record) : absl::OkStatus();
+  }
   double Elapsed() const {
     return elapsed_before_ +
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -220,8 +237,12 @@ class TrainingRun {
   const Config& config_;
   const RunOptions& options_;
   const fs::path run_dir_;
-  const StopRequestedFn stop_requested_;
+  const StopRequestedFn local_stop_requested_;  // this process's stop request
+  const bool writes_files_;                     // rank 0 (or the only process)
+  const bool distributed_;                      // several ranks
+  const StopRequestedFn stop_requested_;        // what steps and evaluations ask
   std::unique_ptr<Objective> objective_;
+  std::unique_ptr<DataParallel> data_parallel_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LearningRateSchedule> schedule_;
   std::optional<MetricsLog> metrics_log_;
@@ -262,7 +283,7 @@ absl::Status TrainingRun::Load() {
   ASSIGN_OR_RETURN(objective_, MakeObjective(config_, resumed ? &*resumed : nullptr));
   ASSIGN_OR_RETURN(optimizer_, objective_->MakeOptimizer(config_));
   ManualSeed(static_cast<uint64_t>(config_.experiment().seed));
-  if (!resumed) return absl::OkStatus();
+  if (!resumed) return JoinRanks();
   ASSIGN_OR_RETURN(const CheckpointContents loaded,
                    LoadCheckpoint(last_path, objective_->module(), optimizer_.get()));
   if (const std::string non_finite = DescribeNonFiniteParameters(objective_->module());
@@ -275,6 +296,13 @@ absl::Status TrainingRun::Load() {
   resumed_ = true;
   last_good_checkpoint_ = last_path;
   last_good_step_ = progress_.step;
+  return JoinRanks();
+}
+
+// With several ranks: the parameters in flat arenas, rank 0's values on every rank.
+absl::Status TrainingRun::JoinRanks() {
+  ASSIGN_OR_RETURN(data_parallel_,
+                   DataParallel::Create(options_.communicator, objective_->module()));
   return absl::OkStatus();
 }
 
@@ -284,10 +312,12 @@ absl::Status TrainingRun::PlanRun() {
   plan_ = objective_->EpochPlan(progress_.epoch);
   total_steps_ = TotalSteps(config_, static_cast<int64_t>(plan_.size()));
   ASSIGN_OR_RETURN(schedule_, objective_->MakeSchedule(config_, total_steps_));
-  RETURN_IF_ERROR(WriteFileAtomically((run_dir_ / "config.toml").string(), config_.ToToml()));
-  ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Open((run_dir_ / "metrics.jsonl").string(),
-                                                    resumed_ ? progress_.step : -1));
-  metrics_log_.emplace(std::move(log));
+  if (writes_files_) {
+    RETURN_IF_ERROR(WriteFileAtomically((run_dir_ / "config.toml").string(), config_.ToToml()));
+    ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Open((run_dir_ / "metrics.jsonl").string(),
+                                                      resumed_ ? progress_.step : -1));
+    metrics_log_.emplace(std::move(log));
+  }
 
   const std::vector<MetricSpec> metrics = objective_->Metrics();
   main_metric_ = config_.train().early_stopping_metric;
@@ -301,9 +331,11 @@ absl::Status TrainingRun::PlanRun() {
   profile_window_ = ChooseProfileWindow(progress_.step, total_steps_);
 
   display_ = ProgressDisplay(total_steps_);
-  if (options_.show_progress) {
-    display_.Message(absl::StrFormat("attnlab: %s, %d threads -> %s", objective_->Description(),
-                                     NumThreads(), options_.run_dir));
+  if (show_progress()) {
+    display_.Message(
+        absl::StrFormat("attnlab: %s, %d threads%s -> %s", objective_->Description(), NumThreads(),
+                        distributed_ ? absl::StrFormat(" x %d ranks", data_parallel_->ranks()) : "",
+                        options_.run_dir));
     if (resumed_) display_.Message(absl::StrCat("resuming at step ", progress_.step));
   }
   result_.run_dir = options_.run_dir;
@@ -331,12 +363,16 @@ absl::StatusOr<bool> TrainingRun::TrainStep() {
   const TrainingProgress step_start = progress_;
   const GeneratorState generator_at_step_start = DefaultGenerator().state();
   const StepLoss forward_backward = ForwardBackward(
-      *objective_, config_.train().accumulation, [&] { return NextBatch(); }, stop_requested_);
+      *objective_, config_.train().accumulation, [&] { return NextBatch(); }, stop_requested_,
+      data_parallel_->shard(), data_parallel_->BackwardHook());
   if (!forward_backward.completed) {
     DropPartialStep(step_start, generator_at_step_start);
     return false;
   }
-  const double step_loss = forward_backward.mean();
+  // Several ranks: every rank now holds the sum of the ranks' gradients, and the loss is
+  // the sum of the ranks' parts of it.
+  RETURN_IF_ERROR(data_parallel_->FinishGradientReduce());
+  ASSIGN_OR_RETURN(const double step_loss, data_parallel_->SumOverRanks(forward_backward.mean()));
   const double clip_norm = config_.train().clip_norm;
   const float gradient_norm =
       clip_norm > 0 ? ClipGradNorm(optimizer_->parameters(), clip_norm) : 0.0f;
@@ -375,11 +411,11 @@ absl::StatusOr<bool> TrainingRun::SkipNonFiniteStep(double step_loss) {
         "step ", progress_.step + 1, ": the loss is ", step_loss, "; training stopped. ",
         LastGoodText(), " (train.nan_policy = \"skip\" skips such steps instead)"));
   }
-  if (options_.show_progress) {
+  if (show_progress()) {
     display_.Message(
         absl::StrCat("step ", progress_.step + 1, ": loss is ", step_loss, "; step skipped"));
   }
-  RETURN_IF_ERROR(metrics_log_->Write({{"kind", "skipped"}, {"step", progress_.step + 1}}));
+  RETURN_IF_ERROR(WriteRecord({{"kind", "skipped"}, {"step", progress_.step + 1}}));
   ++progress_.step;
   progress_.elapsed_seconds = Elapsed();
   const int64_t max_skipped = config_.train().max_skipped_steps;
@@ -404,19 +440,19 @@ absl::Status TrainingRun::LogStep(double step_loss, int64_t step_weight, double 
   const double tokens_per_second =
       progress_.window_tokens /
       std::max(1e-9, progress_.elapsed_seconds - progress_.window_start_seconds);
-  if (options_.show_progress) {
+  if (show_progress()) {
     display_.Update(progress_.step, step_loss, tokens_per_second, learning_rate,
                     progress_.elapsed_seconds - elapsed_before_, log_now);
   }
   if (!log_now) return absl::OkStatus();
-  RETURN_IF_ERROR(metrics_log_->Write(
-      {{"kind", "train"},
-       {"step", progress_.step},
-       {"epoch", progress_.epoch + 1},
-       {"loss", progress_.window_loss / std::max<int64_t>(progress_.window_tokens, 1)},
-       {"lr", learning_rate},
-       {"tokens_per_second", tokens_per_second},
-       {"elapsed_seconds", progress_.elapsed_seconds}}));
+  RETURN_IF_ERROR(
+      WriteRecord({{"kind", "train"},
+                   {"step", progress_.step},
+                   {"epoch", progress_.epoch + 1},
+                   {"loss", progress_.window_loss / std::max<int64_t>(progress_.window_tokens, 1)},
+                   {"lr", learning_rate},
+                   {"tokens_per_second", tokens_per_second},
+                   {"elapsed_seconds", progress_.elapsed_seconds}}));
   progress_.window_loss = 0.0;
   progress_.window_tokens = 0;
   progress_.window_start_seconds = progress_.elapsed_seconds;
@@ -438,8 +474,8 @@ absl::StatusOr<bool> TrainingRun::EvaluateAndKeepBest() {
                  {"seconds", evaluation.seconds},
                  {"elapsed_seconds", progress_.elapsed_seconds}};
   record.update(MetricsJson(evaluation.metrics));
-  RETURN_IF_ERROR(metrics_log_->Write(record));
-  if (options_.show_progress) {
+  RETURN_IF_ERROR(WriteRecord(record));
+  if (show_progress()) {
     display_.Message(
         absl::StrCat("step ", progress_.step, " valid: ", FormatMetrics(evaluation.metrics)));
   }
@@ -457,7 +493,7 @@ absl::StatusOr<bool> TrainingRun::EvaluateAndKeepBest() {
     RETURN_IF_ERROR(SaveCheckpoint(kBestCheckpoint));
   } else if (patience > 0 && ++progress_.evaluations_without_improvement >= patience) {
     early_stopped_ = true;
-    if (options_.show_progress) {
+    if (show_progress()) {
       display_.Message(absl::StrCat("early stopping: no improvement of ", main_metric_, " in ",
                                     patience, " evaluations (best ", progress_.best_metric,
                                     " at step ", progress_.best_step, ")"));
@@ -470,6 +506,11 @@ absl::StatusOr<bool> TrainingRun::EvaluateAndKeepBest() {
 // (DataLoss): the run cannot go on from it.
 absl::Status TrainingRun::SaveCheckpoint(const std::string& file) {
   const std::string path = (run_dir_ / file).string();
+  if (!writes_files_) {  // rank 0 saves; every rank's parameters are the same
+    last_good_checkpoint_ = path;
+    last_good_step_ = progress_.step;
+    return absl::OkStatus();
+  }
   CheckpointContents contents;
   contents.config_toml = config_.ToToml();
   objective_->AddToCheckpoint(contents);
@@ -505,14 +546,15 @@ void TrainingRun::StartProfileIfDue() const {
 }
 
 absl::Status TrainingRun::WriteProfileIfDue() {
-  if (!options_.profile || !profiler::Enabled() || progress_.step != profile_window_.last) {
+  if (!options_.profile || !profiler::Enabled() || progress_.step != profile_window_.last ||
+      !writes_files_) {
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(profiler::WriteProfileFiles(profiler::Stop(),
                                               profile_window_.last - profile_window_.first,
                                               options_.run_dir)
                       .status());
-  if (options_.show_progress) {
+  if (show_progress()) {
     display_.Message(absl::StrCat("profile of steps ", profile_window_.first + 1, "-",
                                   profile_window_.last, ": ", (run_dir_ / "profile.txt").string(),
                                   ", ", (run_dir_ / "trace.json").string()));
@@ -527,6 +569,8 @@ absl::StatusOr<TrainResult> TrainingRun::FinishRun() {
   display_.Finish();
   result_.steps = progress_.step;
   result_.train_seconds = progress_.elapsed_seconds;
+  // Rank 0 tests the best checkpoint and writes the report; the other ranks are done.
+  if (!writes_files_) return result_;
   const auto end_start = std::chrono::steady_clock::now();
   if (stop_requested_()) return StopForResume(/*save_last=*/false);
   const std::string best_path = (run_dir_ / kBestCheckpoint).string();
@@ -538,7 +582,7 @@ absl::StatusOr<TrainResult> TrainingRun::FinishRun() {
   if (!written) return StopForResume(/*save_last=*/false);
   ASSIGN_OR_RETURN(const bool tested, RunFinalTest());
   if (!tested) return StopForResume(/*save_last=*/false);
-  if (options_.show_progress) {
+  if (show_progress()) {
     display_.Message(absl::StrCat("test (best checkpoint, step ",
                                   std::max<int64_t>(progress_.best_step, 0),
                                   "): ", FormatMetrics(result_.test_metrics)));
@@ -546,7 +590,7 @@ absl::StatusOr<TrainResult> TrainingRun::FinishRun() {
   RETURN_IF_ERROR(WriteRunReport({options_.run_dir}, (run_dir_ / "report.html").string()));
   RETURN_IF_ERROR(WriteResult(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - end_start).count()));
-  if (options_.show_progress) {
+  if (show_progress()) {
     display_.Message(absl::StrCat("report: ", (run_dir_ / "report.html").string()));
   }
   return result_;
@@ -564,7 +608,7 @@ absl::StatusOr<bool> TrainingRun::RunFinalTest() {
                    {"seconds", test.evaluation.seconds}};
     record.update(test.record_fields);
     record.update(MetricsJson(test.evaluation.metrics));
-    RETURN_IF_ERROR(metrics_log_->Write(record));
+    RETURN_IF_ERROR(WriteRecord(record));
     for (const auto& [name, value] : test.evaluation.metrics) {
       result_.test_metrics[test.metric_prefix + name] = value;
     }
@@ -605,8 +649,13 @@ std::string DefaultRunDirectory(const Config& config) {
 }
 
 absl::StatusOr<TrainResult> Train(const Config& config, const RunOptions& options) {
-  // ---- The run directory: locked, checked, or already finished ----
-  ASSIGN_OR_RETURN(const RunDirectoryLock lock, ClaimRunDirectory(options));
+  // ---- The run directory: locked (by rank 0), checked, or already finished ----
+  std::optional<RunDirectoryLock> lock;
+  if (options.communicator == nullptr || options.communicator->rank() == 0) {
+    absl::StatusOr<RunDirectoryLock> claimed = ClaimRunDirectory(options);
+    if (!claimed.ok()) return claimed.status();
+    lock.emplace(*std::move(claimed));
+  }
   RETURN_IF_ERROR(CheckRunDirectoryContents(options));
   if (options.resume && fs::exists(fs::path(options.run_dir) / kRunResultFile)) {
     return FinishedRun(options);
@@ -639,7 +688,8 @@ absl::StatusOr<TrainResult> Train(const Config& config, const RunOptions& option
 
   // ---- Step, evaluate, checkpoint ----
   while (!run->Done()) {
-    if (run->StopWasRequested()) return run->StopForResume(/*save_last=*/true);
+    ASSIGN_OR_RETURN(const bool stop, run->StopWasRequested());
+    if (stop) return run->StopForResume(/*save_last=*/true);
     run->StartProfileIfDue();
     ASSIGN_OR_RETURN(const bool stepped, run->TrainStep());
     if (!stepped) return run->StopForResume(/*save_last=*/true);

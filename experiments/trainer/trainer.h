@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "experiments/config/config.h"
+#include "framework/distributed/communicator.h"
 
 namespace attnlab::experiments {
 
@@ -32,9 +33,14 @@ struct RunOptions {
   bool profile = false;
   // Called after every optimizer step.
   std::function<void(int64_t step)> after_step;
+  // The job's ranks for data-parallel training (mpirun -np N; data_parallel.h), or null
+  // for one process. Rank 0 alone locks and writes the run directory; every rank reads
+  // it when resuming, so with several machines it must be on a shared file system.
+  distributed::Communicator* communicator = nullptr;
   // Asked before every step and micro-batch and between evaluation batches; true stops
-  // the run (saved, resumable). The default reads the process's stop request (Ctrl-C,
-  // SIGTERM, SIGHUP; framework/core/stop_request.h); tests stop at a chosen point.
+  // the run (saved, resumable). With several ranks it is asked once per step, and the
+  // ranks stop together if any of them is asked to. The default reads the process's stop request
+  // (Ctrl-C, SIGTERM, SIGHUP; framework/core/stop_request.h); tests stop at a chosen point.
   std::function<bool()> stop_requested;
 };
 

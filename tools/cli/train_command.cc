@@ -9,6 +9,7 @@
 #include "experiments/trainer/trainer.h"
 #include "framework/core/error.h"
 #include "framework/core/stop_request.h"
+#include "framework/distributed/communicator.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
 
@@ -54,7 +55,20 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
   options.resume = flags.Has("resume");
   options.show_progress = !flags.Has("quiet");
   options.profile = flags.Has("profile");
-  ASSIGN_OR_RETURN(const experiments::TrainResult result, experiments::Train(config, options));
+  // Under mpirun: the job's ranks train one model (data parallel); else one process. A
+  // collective that waits longer than this for a peer (one that hangs, not one that dies:
+  // mpirun ends the job then) fails with a line naming the rank.
+  ASSIGN_OR_RETURN(const std::unique_ptr<distributed::Communicator> communicator,
+                   distributed::Communicator::Create({.collective_timeout = absl::Minutes(30)}));
+  if (communicator->size() > 1) options.communicator = communicator.get();
+  absl::StatusOr<experiments::TrainResult> trained = experiments::Train(config, options);
+  if (!trained.ok() && communicator->size() > 1) {
+    return absl::Status(trained.status().code(),
+                        absl::StrCat("rank ", communicator->rank(), " of ", communicator->size(),
+                                     ": ", trained.status().message()));
+  }
+  ASSIGN_OR_RETURN(const experiments::TrainResult result, std::move(trained));
+  if (communicator->rank() != 0) return absl::OkStatus();  // rank 0 reports
   if (result.interrupted) {
     // Also with --quiet: the user (or a script) must learn where the run can continue.
     std::fprintf(stderr,
@@ -85,7 +99,10 @@ const std::string kUsage = absl::StrCat(
     "best and last checkpoints, and at the end scores the best checkpoint on the test split\n"
     "and writes report.html. Ctrl-C (or SIGTERM, SIGHUP) saves a checkpoint and stops with\n"
     "exit code 130 (143, 129); --resume continues. A run directory is used by one process\n"
-    "at a time.\n\nflags:\n",
+    "at a time.\n\n"
+    "Under mpirun (mpirun -np N [--hostfile H] attnlab train CONFIG ...) the N ranks train\n"
+    "one model: each takes its share of every batch, gradients are summed over ranks, and\n"
+    "rank 0 writes the run directory (which every rank reads on --resume).\n\nflags:\n",
     FlagsHelp(TrainFlags()));
 
 ATTNLAB_COMMAND(train, "train", "train an experiment from its config", kUsage.c_str(), RunTrain);

@@ -1,0 +1,72 @@
+// What data-parallel training adds to the trainer's step, over a Communicator
+// (framework/distributed): this rank's shard of every batch, the gradients summed over
+// ranks in buckets that start while backward is still running (as PyTorch's DDP does),
+// the logged loss summed, and one stop decision for all ranks.
+//
+// Every rank keeps a full replica. Shards are rows of the batch one process would take
+// (Objective::Loss normalises each shard's loss by the whole batch's weight), so the sum
+// of the ranks' gradients is the one-process gradient up to the order of additions, and
+// the communicator adds in rank order: the same N gives bit-identical runs. The
+// parameters and gradients live in one FlatArena each; buckets are contiguous ranges of
+// the gradient arena, reduced from the last parameters (which backward finishes first).
+//
+// With one rank (a plain process, no mpirun) nothing here runs: shard() is the whole
+// batch, and the trainer neither adopts an arena nor reduces anything.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "experiments/trainer/objective.h"
+#include "framework/autograd/node.h"
+#include "framework/distributed/communicator.h"
+#include "framework/distributed/gradient_buckets.h"
+#include "framework/tensor/flat_arena.h"
+#include "layers/module.h"
+
+namespace attnlab::experiments {
+
+class DataParallel {
+ public:
+  // Gradient buckets of about this many bytes (PyTorch DDP's default is 25 MB).
+  static constexpr int64_t kBucketBytes = 25 << 20;
+
+  // `communicator` may be null (one process). With several ranks, moves `module`'s
+  // parameters into a FlatArena and makes every rank start from rank 0's values.
+  static absl::StatusOr<std::unique_ptr<DataParallel>> Create(
+      distributed::Communicator* communicator, nn::Module& module);
+
+  int rank() const { return rank_; }
+  int ranks() const { return ranks_; }
+  bool distributed() const { return ranks_ > 1; }
+  // Rank 0 writes the run's files (metrics, checkpoints, report); the others write nothing.
+  bool writes_files() const { return rank_ == 0; }
+  BatchShard shard() const { return {rank_, ranks_}; }
+
+  // For the backward of a step's last micro-batch: starts the all-reduce of each bucket of
+  // gradients as soon as backward has finished it. Null with one rank.
+  autograd::GradientReadyHook BackwardHook();
+  // After that backward: reduces the buckets still held back and waits for all of them;
+  // then every rank holds the sum of the ranks' gradients.
+  absl::Status FinishGradientReduce();
+  // The step's loss (each rank's part) summed over ranks.
+  absl::StatusOr<double> SumOverRanks(double value);
+  // Whether any rank asks to stop (its own stop request): the same answer on every rank,
+  // so all stop at the same step.
+  absl::StatusOr<bool> AnyRankAsks(bool asks);
+
+ private:
+  DataParallel(distributed::Communicator* communicator, int rank, int ranks)
+      : communicator_(communicator), rank_(rank), ranks_(ranks) {}
+  void StartBuckets(distributed::GradientBuckets::BucketRange buckets);
+
+  distributed::Communicator* communicator_;
+  int rank_;
+  int ranks_;
+  std::optional<FlatArena> arena_;
+  std::optional<distributed::GradientBuckets> buckets_;
+};
+
+}  // namespace attnlab::experiments
