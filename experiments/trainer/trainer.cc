@@ -203,6 +203,11 @@ class TrainingRun {
   absl::StatusOr<bool> EvaluateAndKeepBest();
   absl::Status SaveCheckpoint(const std::string& file);
   absl::StatusOr<TrainResult> StopForResume(bool save_last);
+  absl::StatusOr<TrainResult> StopAtStep() {
+    ASSIGN_OR_RETURN(TrainResult result, StopForResume(/*save_last=*/!CheckpointDue()));
+    result.stopped_at_step = true;
+    return result;
+  }
   void StartProfileIfDue() const;
   absl::Status WriteProfileIfDue();
   absl::StatusOr<TrainResult> FinishRun();
@@ -700,6 +705,9 @@ absl::StatusOr<TrainResult> Train(const Config& config, const RunOptions& option
     }
     if (run->CheckpointDue()) RETURN_IF_ERROR(run->SaveCheckpoint(kLastCheckpoint));
     if (options.after_step) options.after_step(run->step());
+    if (options.stop_at_step > 0 && run->step() >= options.stop_at_step && !run->Done()) {
+      return run->StopAtStep();
+    }
   }
 
   // ---- Finish: test the best checkpoint, write the report and result.json ----

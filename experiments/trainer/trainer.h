@@ -33,6 +33,10 @@ struct RunOptions {
   bool profile = false;
   // Called after every optimizer step.
   std::function<void(int64_t step)> after_step;
+  // If > 0: stop as a stop request would (checkpoint saved, resumable) once this step is
+  // done, e.g. to fit a job into a scheduler's time slot and resume it in the next one
+  // (perhaps on another number of ranks).
+  int64_t stop_at_step = 0;
   // The job's ranks for data-parallel training (mpirun -np N; data_parallel.h), or null
   // for one process. Rank 0 alone locks and writes the run directory; every rank reads
   // it when resuming, so with several machines it must be on a shared file system.
@@ -52,6 +56,8 @@ struct TrainResult {
   // run early: checkpoint_last holds step `steps`, the last completed one (a step cut
   // between micro-batches is dropped whole), and --resume continues bit-identically.
   bool interrupted = false;
+  // RunOptions::stop_at_step ended it (interrupted is then true as well).
+  bool stopped_at_step = false;
   bool already_finished = false;                // --resume of a run with a result.json
   std::map<std::string, double> valid_metrics;  // the last evaluation
   std::map<std::string, double> test_metrics;   // best checkpoint; beam metrics as beam_<name>

@@ -26,6 +26,9 @@ std::vector<FlagSpec> TrainFlags() {
            "profile training steps 11-20 (or the second half of a shorter run); writes "
            "profile.txt and trace.json into the run directory",
            false},
+          {"stop_at_step",
+           "stop after this step as Ctrl-C would (checkpoint saved; continue with --resume, "
+           "with any number of ranks)"},
           ThreadsFlag()};
 }
 
@@ -55,6 +58,11 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
   options.resume = flags.Has("resume");
   options.show_progress = !flags.Has("quiet");
   options.profile = flags.Has("profile");
+  ASSIGN_OR_RETURN(options.stop_at_step, flags.GetInt("stop_at_step", 0));
+  if (options.stop_at_step < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--stop_at_step must be a positive step, got ", options.stop_at_step));
+  }
   // Under mpirun: the job's ranks train one model (data parallel); else one process. A
   // collective that waits longer than this for a peer (one that hangs, not one that dies:
   // mpirun ends the job then) fails with a line naming the rank.
@@ -69,6 +77,11 @@ absl::Status RunTrain(const std::vector<std::string>& args) {
   }
   ASSIGN_OR_RETURN(const experiments::TrainResult result, std::move(trained));
   if (communicator->rank() != 0) return absl::OkStatus();  // rank 0 reports
+  if (result.stopped_at_step) {
+    std::printf("run: %s stopped after step %lld (--stop_at_step); continue with --resume\n",
+                result.run_dir.c_str(), static_cast<long long>(result.steps));
+    return absl::OkStatus();
+  }
   if (result.interrupted) {
     // Also with --quiet: the user (or a script) must learn where the run can continue.
     std::fprintf(stderr,
