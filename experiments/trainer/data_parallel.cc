@@ -56,6 +56,16 @@ absl::StatusOr<double> DataParallel::SumOverRanks(double value) {
   return static_cast<double>(buffer[0]);
 }
 
+DataParallel::Communication DataParallel::TakeCommunication() {
+  if (!distributed()) return {};
+  const distributed::CommunicationStats now = communicator_->stats();
+  const Communication since{now.all_reduce_bytes - reported_.all_reduce_bytes,
+                            now.all_reduce_seconds - reported_.all_reduce_seconds,
+                            now.wait_seconds - reported_.wait_seconds};
+  reported_ = now;
+  return since;
+}
+
 absl::StatusOr<bool> DataParallel::AnyRankAsks(bool asks) {
   if (!distributed()) return asks;
   float buffer[1] = {asks ? 1.0f : 0.0f};

@@ -53,6 +53,14 @@ class DataParallel {
   absl::Status FinishGradientReduce();
   // The step's loss (each rank's part) summed over ranks.
   absl::StatusOr<double> SumOverRanks(double value);
+  // This rank's communication since the last call: all-reduce payload bytes, seconds in
+  // MPI, and seconds the trainer waited for it (communication that backward did not hide).
+  struct Communication {
+    int64_t all_reduce_bytes = 0;
+    double all_reduce_seconds = 0.0;
+    double wait_seconds = 0.0;
+  };
+  Communication TakeCommunication();
   // Whether any rank asks to stop (its own stop request): the same answer on every rank,
   // so all stop at the same step.
   absl::StatusOr<bool> AnyRankAsks(bool asks);
@@ -67,6 +75,7 @@ class DataParallel {
   int ranks_;
   std::optional<FlatArena> arena_;
   std::optional<distributed::GradientBuckets> buckets_;
+  distributed::CommunicationStats reported_;  // the totals at the last TakeCommunication
 };
 
 }  // namespace attnlab::experiments

@@ -450,14 +450,22 @@ absl::Status TrainingRun::LogStep(double step_loss, int64_t step_weight, double 
                     progress_.elapsed_seconds - elapsed_before_, log_now);
   }
   if (!log_now) return absl::OkStatus();
-  RETURN_IF_ERROR(
-      WriteRecord({{"kind", "train"},
-                   {"step", progress_.step},
-                   {"epoch", progress_.epoch + 1},
-                   {"loss", progress_.window_loss / std::max<int64_t>(progress_.window_tokens, 1)},
-                   {"lr", learning_rate},
-                   {"tokens_per_second", tokens_per_second},
-                   {"elapsed_seconds", progress_.elapsed_seconds}}));
+  Json record = {{"kind", "train"},
+                 {"step", progress_.step},
+                 {"epoch", progress_.epoch + 1},
+                 {"loss", progress_.window_loss / std::max<int64_t>(progress_.window_tokens, 1)},
+                 {"lr", learning_rate},
+                 {"tokens_per_second", tokens_per_second},
+                 {"elapsed_seconds", progress_.elapsed_seconds}};
+  if (distributed_) {
+    // Rank 0's communication since the last record: what one replica sends and waits for.
+    const DataParallel::Communication communication = data_parallel_->TakeCommunication();
+    record["ranks"] = data_parallel_->ranks();
+    record["all_reduce_bytes"] = communication.all_reduce_bytes;
+    record["all_reduce_seconds"] = communication.all_reduce_seconds;
+    record["communication_wait_seconds"] = communication.wait_seconds;
+  }
+  RETURN_IF_ERROR(WriteRecord(record));
   progress_.window_loss = 0.0;
   progress_.window_tokens = 0;
   progress_.window_start_seconds = progress_.elapsed_seconds;
