@@ -18,6 +18,7 @@
 #include "experiments/trainer/run_directory_lock.h"
 #include "experiments/trainer/run_result.h"
 #include "framework/core/stop_request.h"
+#include "framework/distributed/launch.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/text_file.h"
 
@@ -75,8 +76,15 @@ pid_t Spawn(const std::vector<std::string>& command, const std::string& log_path
   std::vector<char*> argv;
   for (const std::string& argument : command) argv.push_back(const_cast<char*>(argument.c_str()));
   argv.push_back(nullptr);
+  // Under mpirun (a study spread over ranks) the run is still a plain process of its own.
+  std::vector<char*> environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (!distributed::IsMpiLauncherVariable(*entry)) environment.push_back(*entry);
+  }
+  environment.push_back(nullptr);
   pid_t pid = -1;
-  const int status = posix_spawn(&pid, argv[0], &actions, &attributes, argv.data(), environ);
+  const int status =
+      posix_spawn(&pid, argv[0], &actions, &attributes, argv.data(), environment.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   if (status != 0) {

@@ -12,4 +12,11 @@ bool StartedByMpiLauncher() {
   return false;
 }
 
+bool IsMpiLauncherVariable(std::string_view entry) {
+  for (const std::string_view prefix : {"OMPI_", "PMIX_", "PMI_"}) {
+    if (entry.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
 }  // namespace attnlab::distributed

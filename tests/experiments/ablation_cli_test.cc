@@ -55,6 +55,36 @@ class AblationCliTest : public attnlab::testing::TempDirTest {
   CliOutput Run(const std::string& arguments) { return testing::RunAttnlab(directory_, arguments); }
 };
 
+// Under mpirun the ranks share the runs (each still its own `attnlab train` process, a
+// plain one: it must not take itself for a rank) and rank 0 writes the one summary.
+TEST_F(AblationCliTest, RanksOfAnMpiJobShareTheRunsAndRankZeroSummarises) {
+  const CliOutput output = testing::RunShell(
+      directory_, std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                              "mpirun --oversubscribe -np 2 '") +
+                      ATTNLAB_CLI + "' ablate study.toml --jobs 1 --threads 1 < /dev/null");
+  ASSERT_EQ(output.exit_code, 0) << output.out << output.err;
+  for (const std::string cell : {"scaled_dot", "dot"}) {
+    for (const std::string seed : {"1", "2"}) {
+      const fs::path run = directory_ / "runs" / "tiny" / cell / ("seed-" + seed);
+      EXPECT_TRUE(fs::exists(run / "result.json")) << run;
+    }
+  }
+  // Two runs each, and one summary, by rank 0.
+  for (const std::string rank :
+       {"rank 0/2 [1/2]", "rank 0/2 [2/2]", "rank 1/2 [1/2]", "rank 1/2 [2/2]"}) {
+    EXPECT_NE(output.out.find(rank), std::string::npos) << rank << " in\n" << output.out;
+  }
+  EXPECT_NE(output.out.find("shared by 2 ranks"), std::string::npos) << output.out;
+  size_t summaries = 0;
+  for (size_t at = output.out.find("wrote runs/tiny/summary.md"); at != std::string::npos;
+       at = output.out.find("wrote runs/tiny/summary.md", at + 1)) {
+    ++summaries;
+  }
+  EXPECT_EQ(summaries, 1u) << output.out;
+  const std::string summary = ReadFile(directory_ / "runs" / "tiny" / "summary.md");
+  EXPECT_NE(summary.find("dot"), std::string::npos) << summary;
+}
+
 TEST_F(AblationCliTest, DryRunListsTheRunsAndStartsNothing) {
   const CliOutput output = Run("ablate study.toml --dry_run --jobs 2 --threads 2");
   ASSERT_EQ(output.exit_code, 0) << output.err;

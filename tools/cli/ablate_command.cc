@@ -18,6 +18,7 @@
 #include "experiments/trainer/run_result.h"
 #include "framework/core/error.h"
 #include "framework/core/stop_request.h"
+#include "framework/distributed/communicator.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
 
@@ -63,6 +64,18 @@ int DefaultThreads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// The plan with only rank `rank`'s share of the runs still to do (the others skipped):
+// the j-th run to do goes to rank j % ranks.
+experiments::StudyPlan RunsOfRank(const experiments::StudyPlan& plan, int rank, int ranks) {
+  experiments::StudyPlan mine = plan;
+  int to_do = 0;
+  for (experiments::PlannedRun& run : mine.runs) {
+    if (run.action == experiments::RunAction::kSkip) continue;
+    if (to_do++ % ranks != rank) run.action = experiments::RunAction::kSkip;
+  }
+  return mine;
+}
+
 std::string FormatMetrics(const std::vector<std::string>& names, const std::string& run_dir) {
   absl::StatusOr<experiments::RunResult> result =
       experiments::ReadRunResult((fs::path(run_dir) / experiments::kRunResultFile).string());
@@ -98,6 +111,16 @@ absl::Status RunAblate(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const experiments::Study study, experiments::LoadStudy(flags.positional()[0]));
   ASSIGN_OR_RETURN(const experiments::StudyPlan plan, experiments::PlanStudy(study, plan_options));
 
+  // Under mpirun the ranks share the study (on one machine or many, with the runs
+  // directory on a shared file system): rank r takes the r-th, (r + R)-th, ... run still to
+  // do, each still its own process; rank 0 writes the summary once every rank is done.
+  // Collectives wait without limit: one rank's runs may take hours longer than another's.
+  ASSIGN_OR_RETURN(const std::unique_ptr<distributed::Communicator> communicator,
+                   distributed::Communicator::Create());
+  const int rank = communicator->rank(), ranks = communicator->size();
+  const experiments::StudyPlan my_plan = ranks > 1 ? RunsOfRank(plan, rank, ranks) : plan;
+  const std::string rank_prefix = ranks > 1 ? absl::StrFormat("rank %d/%d ", rank, ranks) : "";
+
   experiments::SchedulerOptions options;
   options.executable = fs::read_symlink("/proc/self/exe").string();
   options.jobs = static_cast<int>(jobs);
@@ -109,16 +132,23 @@ absl::Status RunAblate(const std::vector<std::string>& args) {
     ++counts[run.action];
     if (run.action != experiments::RunAction::kSkip) ++to_do;
   }
-  std::printf("study %s (%s): %zu cells x %zu seeds = %zu runs in %s\n", plan.study.name.c_str(),
-              plan.study.path.c_str(), plan.cells.size(), plan.study.seeds.size(), plan.runs.size(),
-              plan.study_dir.c_str());
-  std::printf("to run %d, resume %d, rerun %d, skip %d (finished); %d job%s x %d thread%s\n",
-              counts[experiments::RunAction::kRun], counts[experiments::RunAction::kResume],
-              counts[experiments::RunAction::kRerun], counts[experiments::RunAction::kSkip],
-              options.jobs, options.jobs == 1 ? "" : "s", options.threads_per_run,
-              options.threads_per_run == 1 ? "" : "s");
+  size_t my_to_do = 0;  // this rank's share
+  for (const experiments::PlannedRun& run : my_plan.runs) {
+    my_to_do += run.action != experiments::RunAction::kSkip;
+  }
+  if (rank == 0) {
+    std::printf("study %s (%s): %zu cells x %zu seeds = %zu runs in %s\n", plan.study.name.c_str(),
+                plan.study.path.c_str(), plan.cells.size(), plan.study.seeds.size(),
+                plan.runs.size(), plan.study_dir.c_str());
+    std::printf("to run %d, resume %d, rerun %d, skip %d (finished); %d job%s x %d thread%s\n",
+                counts[experiments::RunAction::kRun], counts[experiments::RunAction::kResume],
+                counts[experiments::RunAction::kRerun], counts[experiments::RunAction::kSkip],
+                options.jobs, options.jobs == 1 ? "" : "s", options.threads_per_run,
+                options.threads_per_run == 1 ? "" : "s");
+    if (ranks > 1) std::printf("shared by %d ranks\n", ranks);
+  }
 
-  if (flags.Has("dry_run")) {
+  if (flags.Has("dry_run") && rank == 0) {
     size_t width = 4;
     for (const experiments::Cell& cell : plan.cells) width = std::max(width, cell.name.size());
     std::printf("\n  %-*s  %-5s %-7s %s\n", static_cast<int>(width), "cell", "seed", "action",
@@ -138,15 +168,20 @@ absl::Status RunAblate(const std::vector<std::string>& args) {
       break;
     }
     std::printf("\ndry run: nothing was started\n");
-    return absl::OkStatus();
   }
+  if (flags.Has("dry_run")) return absl::OkStatus();
 
   // One runner per study: a second one would start the same runs again.
   std::error_code error;
   fs::create_directories(plan.study_dir, error);
   if (error) return absl::InternalError(absl::StrCat(plan.study_dir, ": ", error.message()));
-  ASSIGN_OR_RETURN(const experiments::RunDirectoryLock study_lock,
-                   experiments::RunDirectoryLock::Acquire(plan.study_dir));
+  std::optional<experiments::RunDirectoryLock> study_lock;
+  if (rank == 0) {
+    absl::StatusOr<experiments::RunDirectoryLock> lock =
+        experiments::RunDirectoryLock::Acquire(plan.study_dir);
+    if (!lock.ok()) return lock.status();
+    study_lock.emplace(*std::move(lock));
+  }
   // Ctrl-C, SIGTERM and SIGHUP request a stop (framework/core/stop_request.h), which the
   // scheduler passes on to the running trainers.
   const StopRequestScope listen_for_stop_requests;
@@ -154,8 +189,9 @@ absl::Status RunAblate(const std::vector<std::string>& args) {
   size_t started = 0;
   std::map<size_t, size_t> ordinal;  // plan index -> 1-based position among this invocation's runs
   auto label = [&](size_t index, const experiments::PlannedRun& run) {
-    return absl::StrFormat("[%*d/%d] %s seed %d", static_cast<int>(absl::StrCat(to_do).size()),
-                           ordinal[index], to_do, plan.cells[run.cell].name, run.seed);
+    return absl::StrFormat("%s[%*d/%d] %s seed %d", rank_prefix,
+                           static_cast<int>(absl::StrCat(my_to_do).size()), ordinal[index],
+                           my_to_do, plan.cells[run.cell].name, run.seed);
   };
   options.on_start = [&](size_t index, const experiments::PlannedRun& run) {
     ordinal[index] = ++started;
@@ -179,16 +215,22 @@ absl::Status RunAblate(const std::vector<std::string>& args) {
     }
     std::fflush(stdout);
   };
-  const std::vector<experiments::RunOutcome> outcomes = experiments::ExecuteStudy(plan, options);
+  const std::vector<experiments::RunOutcome> outcomes = experiments::ExecuteStudy(my_plan, options);
 
-  ASSIGN_OR_RETURN(const std::string markdown, experiments::WriteStudyOutputs(plan));
-  std::printf("\n%s\nwrote %s/summary.md, summary.csv and report.html\n", markdown.c_str(),
-              plan.study_dir.c_str());
-  int failed = 0, unfinished = 0;
+  // Every rank's counts, summed: also the point where rank 0 knows all runs are done.
+  float counts_of_ranks[2] = {0.0f, 0.0f};  // failed, unfinished
   for (const experiments::RunOutcome& outcome : outcomes) {
-    failed += outcome.status == experiments::RunStatus::kFailed;
-    unfinished += outcome.status == experiments::RunStatus::kInterrupted ||
-                  outcome.status == experiments::RunStatus::kNotStarted;
+    counts_of_ranks[0] += outcome.status == experiments::RunStatus::kFailed;
+    counts_of_ranks[1] += outcome.status == experiments::RunStatus::kInterrupted ||
+                          outcome.status == experiments::RunStatus::kNotStarted;
+  }
+  RETURN_IF_ERROR(communicator->AllReduce(counts_of_ranks, distributed::ReduceOp::kSum));
+  const int failed = static_cast<int>(counts_of_ranks[0]);
+  const int unfinished = static_cast<int>(counts_of_ranks[1]);
+  if (rank == 0) {
+    ASSIGN_OR_RETURN(const std::string markdown, experiments::WriteStudyOutputs(plan));
+    std::printf("\n%s\nwrote %s/summary.md, summary.csv and report.html\n", markdown.c_str(),
+                plan.study_dir.c_str());
   }
   if (StopRequested()) {
     return absl::CancelledError(absl::StrCat("interrupted: ", unfinished,
@@ -218,7 +260,9 @@ const std::string kUsage = absl::StrCat(
     FlagsHelp(AblateFlags()),
     "\nexamples:\n"
     "  attnlab ablate experiments/recipes/studies/attention_variants.toml --dry_run\n"
-    "  attnlab ablate experiments/recipes/studies/attention_variants.toml --jobs 2 --threads 2\n");
+    "  attnlab ablate experiments/recipes/studies/attention_variants.toml --jobs 2 --threads 2\n"
+    "  mpirun -np 8 --hostfile H attnlab ablate STUDY --jobs 1 --threads 2 --runs_dir /shared\n"
+    "    (the ranks share the runs; rank 0 writes the summary)\n");
 
 ATTNLAB_COMMAND(ablate, "ablate", "run an ablation study (cells x seeds) and tabulate it",
                 kUsage.c_str(), RunAblate);
