@@ -6,11 +6,14 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "experiments/trainer/data_parallel.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
+#include "framework/ops/dropout_batch_shard.h"
 #include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
@@ -114,10 +117,21 @@ TrainingBench RunTraining(nn::Transformer& model, const ReferenceConfig& config,
     target_input[row * length] = model.special_tokens().bos_id;
     std::copy_n(target.begin() + row * length, length - 1, target_input.begin() + row * length + 1);
   }
-  const Tensor src =
+  Tensor src =
       Tensor::FromInts(RandomTokens(batch, length, config.vocab, token_generator), {batch, length});
-  const Tensor tgt_in = Tensor::FromInts(target_input, {batch, length});
-  const Tensor tgt_out = Tensor::FromInts(target, {batch * length});
+  Tensor tgt_in = Tensor::FromInts(target_input, {batch, length});
+  Tensor tgt_out = Tensor::FromInts(target, {batch * length});
+  // Several ranks: this rank's rows of the batch; its loss is its rows' share of the mean.
+  std::unique_ptr<DataParallel> data_parallel =
+      DataParallel::Create(options.communicator, model).value();
+  const BatchShard shard = data_parallel->shard();
+  const int64_t first = shard.FirstRow(batch), rows = shard.EndRow(batch) - first;
+  if (data_parallel->distributed()) {
+    src = Narrow(src, 0, first, rows).contiguous();
+    tgt_in = Narrow(tgt_in, 0, first, rows).contiguous();
+    tgt_out = Narrow(tgt_out, 0, first * length, rows * length).contiguous();
+  }
+  const float shard_share = static_cast<float>(rows) / static_cast<float>(batch);
 
   AdamOptions adam_options;  // the paper's (section 5.3)
   adam_options.beta1 = 0.9;
@@ -127,10 +141,20 @@ TrainingBench RunTraining(nn::Transformer& model, const ReferenceConfig& config,
   model.Train();
   Tensor loss;
   auto step = [&] {
-    const Tensor logits = model.Forward(src, tgt_in);  // [batch, length, vocab]
-    loss = CrossEntropy(Reshape(logits, {-1, config.vocab}), tgt_out, kLabelSmoothing,
-                        model.special_tokens().pad_id);
-    loss.backward();
+    if (!data_parallel->distributed()) {
+      const Tensor logits = model.Forward(src, tgt_in);  // [batch, length, vocab]
+      loss = CrossEntropy(Reshape(logits, {-1, config.vocab}), tgt_out, kLabelSmoothing,
+                          model.special_tokens().pad_id);
+      loss.backward();
+    } else {
+      const DropoutBatchShard dropout_rows(first, rows, batch);
+      const Tensor logits = model.Forward(src, tgt_in);  // [rows, length, vocab]
+      loss = MulScalar(CrossEntropy(Reshape(logits, {-1, config.vocab}), tgt_out, kLabelSmoothing,
+                                    model.special_tokens().pad_id),
+                       shard_share);
+      autograd::RunBackward(loss, Tensor::Scalar(1.0f), data_parallel->BackwardHook());
+      ATTNLAB_CHECK(data_parallel->FinishGradientReduce().ok(), "bench: all-reduce failed");
+    }
     optimizer.Step(kLearningRate);
     optimizer.ZeroGrad();
   };
@@ -141,7 +165,15 @@ TrainingBench RunTraining(nn::Transformer& model, const ReferenceConfig& config,
   allocator.ResetPeak();
   const uint64_t allocations_before = allocator.Stats().system_allocations;
   const uint64_t primitives_before = dnnl_backend::Stats().primitives_created;
+  data_parallel->TakeCommunication();
   const std::vector<double> seconds = TimeRuns(options.steps, step);
+  const DataParallel::Communication communication = data_parallel->TakeCommunication();
+  const double timed_seconds = std::accumulate(seconds.begin(), seconds.end(), 0.0);
+  result.ranks = data_parallel->ranks();
+  result.all_reduce_bytes_per_step =
+      static_cast<double>(communication.all_reduce_bytes) / static_cast<double>(options.steps);
+  result.all_reduce_share = communication.all_reduce_seconds / timed_seconds;
+  result.communication_wait_share = communication.wait_seconds / timed_seconds;
   const AllocatorStats allocator_after = allocator.Stats();
   result.total_primitives_created = dnnl_backend::Stats().primitives_created;
   result.total_system_allocations = allocator_after.system_allocations;

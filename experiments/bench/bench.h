@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "experiments/bench/flop_count.h"
 #include "experiments/bench/reference_config.h"
+#include "framework/distributed/communicator.h"
 #include "framework/tensor/dtype.h"
 
 namespace attnlab::experiments {
@@ -38,6 +39,9 @@ struct BenchOptions {
   int64_t decode_length = 64;  // tokens generated per sentence
   uint64_t seed = 1;           // weights, tokens and dropout
   DType dtype = DType::kF32;   // matmul inputs: f32 or bf16 (mixed precision)
+  // Under mpirun: the ranks train the reference batch data-parallel (each its rows, the
+  // gradients summed over ranks as the trainer does, data_parallel.h); null: one process.
+  distributed::Communicator* communicator = nullptr;
 };
 
 struct TrainingBench {
@@ -51,6 +55,13 @@ struct TrainingBench {
   uint64_t total_primitives_created = 0;
   int64_t allocator_peak_bytes = 0;  // live tensor bytes at most, during the timed steps
   int64_t peak_rss_bytes = 0;        // the process's maximum resident set after training
+  // Data-parallel: ranks, and per timed step this rank's all-reduce payload, the share of
+  // the step spent in all-reduce and the share spent waiting for it (not hidden by
+  // backward).
+  int ranks = 1;
+  double all_reduce_bytes_per_step = 0;
+  double all_reduce_share = 0;
+  double communication_wait_share = 0;
 };
 
 struct DecodingBench {

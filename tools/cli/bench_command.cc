@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "experiments/bench/bench.h"
 #include "framework/core/error.h"
+#include "framework/distributed/communicator.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
 
@@ -72,7 +73,11 @@ Json ToJson(const experiments::BenchResult& result) {
                       {"steady_primitives_created", training.steady_primitives_created},
                       {"total_system_allocations", training.total_system_allocations},
                       {"total_primitives_created", training.total_primitives_created},
-                      {"final_loss", training.final_loss}};
+                      {"final_loss", training.final_loss},
+                      {"ranks", training.ranks},
+                      {"all_reduce_bytes_per_step", training.all_reduce_bytes_per_step},
+                      {"all_reduce_share", training.all_reduce_share},
+                      {"communication_wait_share", training.communication_wait_share}};
   if (result.decoding_measured) {
     const experiments::DecodingBench& decoding = result.decoding;
     json["decoding"] = {
@@ -111,6 +116,13 @@ void PrintTable(const experiments::BenchResult& result) {
   std::printf("  step time              median %.2f ms (min %.2f, max %.2f)\n",
               training.step_ms_median, training.step_ms_min, training.step_ms_max);
   std::printf("  target tokens/s        %.0f\n", training.target_tokens_per_second);
+  if (training.ranks > 1) {
+    std::printf(
+        "  data parallel          %d ranks x %d threads: %.1f MB all-reduced per step, %.1f%% "
+        "of the step in all-reduce, %.1f%% waiting for it\n",
+        training.ranks, result.threads, training.all_reduce_bytes_per_step * 1e-6,
+        100.0 * training.all_reduce_share, 100.0 * training.communication_wait_share);
+  }
   std::printf("  FLOPs per step         %.3f GFLOP (matmuls, 3 x forward)\n",
               result.flops.training_step * 1e-9);
   std::printf("  achieved               %.1f GFLOP/s\n", training.achieved_gflops);
@@ -170,7 +182,16 @@ absl::Status RunBenchCommand(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const int64_t seed, flags.GetInt("seed", 1));
   options.seed = static_cast<uint64_t>(seed);
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
+  // Under mpirun the ranks train the reference batch data-parallel; decoding is not
+  // distributed, so it is skipped there.
+  ASSIGN_OR_RETURN(const std::unique_ptr<distributed::Communicator> communicator,
+                   distributed::Communicator::Create({.collective_timeout = absl::Minutes(10)}));
+  if (communicator->size() > 1) {
+    options.communicator = communicator.get();
+    options.decode_runs = 0;
+  }
   ASSIGN_OR_RETURN(const experiments::BenchResult result, experiments::RunBench(options));
+  if (communicator->rank() != 0) return absl::OkStatus();  // rank 0 reports
   if (flags.Has("json")) {
     std::printf("%s\n", ToJson(result).dump().c_str());
   } else {
@@ -190,7 +211,10 @@ const std::string kUsage = absl::StrCat(
     "and oneDNN primitives of the timed steps; then greedy and beam-4 decoding with the\n"
     "key/value cache and greedy with full recomputation, in sentences/s. --dtype bf16\n"
     "runs both in mixed precision: bf16 matmul inputs, f32 weights, accumulation, softmax,\n"
-    "norms and loss; it adds the bf16 GEMM ceiling (oneDNN bf16 matmul 1024^3).\n\nflags:\n",
+    "norms and loss; it adds the bf16 GEMM ceiling (oneDNN bf16 matmul 1024^3).\n"
+    "Under mpirun (mpirun -np 2 attnlab bench --model base --threads 1) the ranks train the\n"
+    "batch data-parallel as `attnlab train` does, and the table adds the bytes all-reduced\n"
+    "per step and the step's share in all-reduce; decoding is skipped.\n\nflags:\n",
     FlagsHelp(BenchFlags()));
 
 ATTNLAB_COMMAND(bench, "bench", "time training and decoding of a reference model", kUsage.c_str(),
