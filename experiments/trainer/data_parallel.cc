@@ -1,5 +1,8 @@
 #include "experiments/trainer/data_parallel.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
 #include "framework/core/error.h"
 
 namespace attnlab::experiments {
@@ -64,6 +67,63 @@ DataParallel::Communication DataParallel::TakeCommunication() {
                             now.wait_seconds - reported_.wait_seconds};
   reported_ = now;
   return since;
+}
+
+void DataParallel::ForgetCollectives() {
+  if (distributed()) communicator_->TakeRecords();
+  if (distributed()) gathered_ = communicator_->stats();
+}
+
+// The communicator moves f32 buffers only, so the records travel as floats: times in
+// microseconds since `origin_steady_ns` (exact to ~2 us over half a minute), bytes as
+// they are (exact below 16 MB, to a few bytes above: for a trace, not for accounting).
+absl::StatusOr<std::vector<DataParallel::RankCommunication>> DataParallel::GatherCollectives(
+    int64_t origin_steady_ns) {
+  std::vector<distributed::CollectiveRecord> records =
+      distributed() ? communicator_->TakeRecords() : std::vector<distributed::CollectiveRecord>();
+  const distributed::CommunicationStats now =
+      distributed() ? communicator_->stats() : distributed::CommunicationStats();
+  // How many records the largest rank has: every rank's section is that long.
+  float counts[kMaxRanksGathered] = {};
+  if (ranks_ > kMaxRanksGathered) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("profiling communication gathers at most ", kMaxRanksGathered, " ranks"));
+  }
+  counts[rank_] = static_cast<float>(records.size());
+  if (distributed()) {
+    RETURN_IF_ERROR(communicator_->AllReduce(counts, distributed::ReduceOp::kSum));
+  }
+  int64_t longest = 0;
+  for (int r = 0; r < ranks_; ++r) longest = std::max(longest, static_cast<int64_t>(counts[r]));
+  constexpr int64_t kFields = 3;  // per record: start, duration (microseconds), bytes
+  const int64_t section = longest * kFields + 2;  // + all-reduce and wait seconds
+  std::vector<float> buffer(static_cast<size_t>(section * ranks_), 0.0f);
+  float* mine = buffer.data() + section * rank_;
+  for (size_t i = 0; i < records.size(); ++i) {
+    mine[i * kFields] = static_cast<float>((records[i].started_ns - origin_steady_ns) * 1e-3);
+    mine[i * kFields + 1] =
+        static_cast<float>((records[i].finished_ns - records[i].started_ns) * 1e-3);
+    mine[i * kFields + 2] = static_cast<float>(records[i].bytes);
+  }
+  mine[section - 2] = static_cast<float>(now.all_reduce_seconds - gathered_.all_reduce_seconds);
+  mine[section - 1] = static_cast<float>(now.wait_seconds - gathered_.wait_seconds);
+  gathered_ = now;
+  if (distributed()) {
+    RETURN_IF_ERROR(communicator_->AllReduce(buffer, distributed::ReduceOp::kSum));
+  }
+  std::vector<RankCommunication> ranks(static_cast<size_t>(ranks_));
+  for (int r = 0; r < ranks_; ++r) {
+    const float* section_of = buffer.data() + section * r;
+    for (int64_t i = 0; i < static_cast<int64_t>(counts[r]); ++i) {
+      ranks[r].spans.push_back(
+          {origin_steady_ns + static_cast<int64_t>(section_of[i * kFields] * 1e3),
+           static_cast<int64_t>(section_of[i * kFields + 1] * 1e3),
+           static_cast<int64_t>(section_of[i * kFields + 2])});
+    }
+    ranks[r].all_reduce_seconds = section_of[section - 2];
+    ranks[r].wait_seconds = section_of[section - 1];
+  }
+  return ranks;
 }
 
 absl::StatusOr<bool> DataParallel::AnyRankAsks(bool asks) {

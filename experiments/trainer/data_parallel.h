@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "experiments/trainer/objective.h"
@@ -61,6 +62,22 @@ class DataParallel {
     double wait_seconds = 0.0;
   };
   Communication TakeCommunication();
+  // Every rank's collectives since the last call (or since ForgetCollectives()), gathered
+  // on every rank: per rank, spans on steady_clock (start, duration, bytes) and the
+  // seconds the trainer waited. For the profiler's communication tracks. Collective: every
+  // rank must call it at the same point.
+  struct CollectiveSpan {
+    int64_t start_steady_ns = 0;
+    int64_t duration_ns = 0;
+    int64_t bytes = 0;
+  };
+  struct RankCommunication {
+    std::vector<CollectiveSpan> spans;
+    double all_reduce_seconds = 0.0;
+    double wait_seconds = 0.0;
+  };
+  absl::StatusOr<std::vector<RankCommunication>> GatherCollectives(int64_t origin_steady_ns);
+  void ForgetCollectives();
   // Whether any rank asks to stop (its own stop request): the same answer on every rank,
   // so all stop at the same step.
   absl::StatusOr<bool> AnyRankAsks(bool asks);
@@ -76,6 +93,8 @@ class DataParallel {
   std::optional<FlatArena> arena_;
   std::optional<distributed::GradientBuckets> buckets_;
   distributed::CommunicationStats reported_;  // the totals at the last TakeCommunication
+  distributed::CommunicationStats gathered_;  // the totals at the last GatherCollectives
+  static constexpr int kMaxRanksGathered = 1024;
 };
 
 }  // namespace attnlab::experiments

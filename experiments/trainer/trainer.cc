@@ -22,6 +22,7 @@
 #include "experiments/trainer/train_step.h"
 #include "framework/core/stop_request.h"
 #include "framework/io/atomic_file.h"
+#include "framework/io/text_file.h"
 #include "framework/ops/mixed_precision.h"
 #include "framework/optim/clip.h"
 #include "framework/parallel/parallel_for.h"
@@ -161,6 +162,44 @@ absl::StatusOr<TrainResult> FinishedRun(const RunOptions& options) {
   result.test_metrics = finished.test_metrics;
   result.valid_metrics = finished.valid_metrics;
   return result;
+}
+
+// One Chrome-trace track per rank ("rank R communication", an "all_reduce" span per
+// collective, its bytes as bytes read), added to `recording`; returns the table of the
+// ranks' communication for profile.txt.
+std::string AddCommunicationTracks(const std::vector<DataParallel::RankCommunication>& ranks,
+                                   profiler::Recording& recording) {
+  const uint32_t all_reduce = static_cast<uint32_t>(recording.names.size());
+  recording.names.push_back("all_reduce");
+  recording.layer_parent.push_back(0);
+  std::string table = absl::StrFormat(
+      "\ncommunication of the profiled steps (data parallel, %d ranks; spans in trace.json on "
+      "the tracks \"rank R communication\")\n  %-5s %11s %10s %13s %10s %22s\n",
+      static_cast<int>(ranks.size()), "rank", "collectives", "MB", "in all-reduce", "waited",
+      "hidden behind backward");
+  for (size_t rank = 0; rank < ranks.size(); ++rank) {
+    profiler::ThreadSpans track{
+        static_cast<int>(1000 + rank), absl::StrCat("rank ", rank, " communication"), {}};
+    double bytes = 0;
+    for (const DataParallel::CollectiveSpan& span : ranks[rank].spans) {
+      profiler::Span marker{profiler::SpanKind::kMarker};
+      marker.name = all_reduce;
+      marker.start_ns = span.start_steady_ns - recording.origin_steady_ns;
+      marker.duration_ns = span.duration_ns;
+      marker.bytes_read = span.bytes;
+      track.spans.push_back(marker);
+      bytes += static_cast<double>(span.bytes);
+    }
+    recording.threads_spans.push_back(std::move(track));
+    const double in_all_reduce = ranks[rank].all_reduce_seconds;
+    const double hidden =
+        in_all_reduce > 0 ? 1.0 - std::min(1.0, ranks[rank].wait_seconds / in_all_reduce) : 0.0;
+    absl::StrAppendFormat(&table, "  %-5d %11d %10.1f %11.1f ms %7.1f ms %21.0f%%\n",
+                          static_cast<int>(rank), static_cast<int>(ranks[rank].spans.size()),
+                          bytes * 1e-6, in_all_reduce * 1e3, ranks[rank].wait_seconds * 1e3,
+                          100.0 * hidden);
+  }
+  return table;
 }
 
 // ---- One run: the objective, its optimizer, where the run is, and its logs --------------
@@ -555,18 +594,32 @@ absl::StatusOr<TrainResult> TrainingRun::StopForResume(bool save_last) {
 
 // `--profile` records the steps of profile_window_ (see ChooseProfileWindow).
 void TrainingRun::StartProfileIfDue() const {
-  if (options_.profile && progress_.step == profile_window_.first) profiler::Start();
+  if (options_.profile && progress_.step == profile_window_.first) {
+    profiler::Start();
+    data_parallel_->ForgetCollectives();  // the communication tracks start here too
+  }
 }
 
 absl::Status TrainingRun::WriteProfileIfDue() {
-  if (!options_.profile || !profiler::Enabled() || progress_.step != profile_window_.last ||
-      !writes_files_) {
+  if (!options_.profile || !profiler::Enabled() || progress_.step != profile_window_.last) {
     return absl::OkStatus();
   }
-  RETURN_IF_ERROR(profiler::WriteProfileFiles(profiler::Stop(),
-                                              profile_window_.last - profile_window_.first,
-                                              options_.run_dir)
+  profiler::Recording recording = profiler::Stop();
+  std::string communication_table;
+  if (distributed_) {  // every rank takes part; rank 0 writes
+    ASSIGN_OR_RETURN(const std::vector<DataParallel::RankCommunication> ranks,
+                     data_parallel_->GatherCollectives(recording.origin_steady_ns));
+    communication_table = AddCommunicationTracks(ranks, recording);
+  }
+  if (!writes_files_) return absl::OkStatus();
+  RETURN_IF_ERROR(profiler::WriteProfileFiles(
+                      recording, profile_window_.last - profile_window_.first, options_.run_dir)
                       .status());
+  if (!communication_table.empty()) {
+    const std::string profile_path = (run_dir_ / "profile.txt").string();
+    ASSIGN_OR_RETURN(const std::string tables, ReadTextFile(profile_path));
+    RETURN_IF_ERROR(WriteFileAtomically(profile_path, tables + communication_table));
+  }
   if (show_progress()) {
     display_.Message(absl::StrCat("profile of steps ", profile_window_.first + 1, "-",
                                   profile_window_.last, ": ", (run_dir_ / "profile.txt").string(),

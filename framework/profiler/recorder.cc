@@ -115,6 +115,9 @@ Recording Stop() {
   Registry& registry = GlobalRegistry();
   Recording recording;
   recording.wall_ns = Now();
+  recording.origin_steady_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   GlobalRegistry().origin.time_since_epoch())
+                                   .count();
   recording.threads = omp_get_max_threads();
   std::lock_guard<std::mutex> lock(registry.mutex);
   // Scopes still open close as no-ops (Scope::Close() finds an empty stack).

@@ -42,7 +42,10 @@ struct ThreadSpans {
 };
 
 struct Recording {
-  int64_t wall_ns = 0;                     // Start() to Stop()
+  int64_t wall_ns = 0;  // Start() to Stop()
+  // When Start() ran, as std::chrono::steady_clock nanoseconds since its epoch: spans
+  // measured elsewhere on that clock (e.g. MPI collectives) convert to start_ns.
+  int64_t origin_steady_ns = 0;
   int threads = 1;                         // OpenMP threads available during the recording
   std::vector<ThreadSpans> threads_spans;  // main thread first
   std::vector<std::string> names;          // by id; names[0] is ""
