@@ -132,6 +132,21 @@ TEST_F(DataParallelTest, MixedPrecisionTrainsAlikeOnTwoRanks) {
   }
 }
 
+// --profile on 2 ranks: rank 0's tables end with every rank's communication, and the
+// Chrome trace has one communication track per rank with an all_reduce span per collective.
+TEST_F(DataParallelTest, TheProfileShowsEveryRanksCommunication) {
+  const CliOutput two = Train(2, "profiled", "--profile");
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  const std::string tables = testing::ReadFile(directory_ / "profiled" / "profile.txt");
+  EXPECT_NE(tables.find("communication of the profiled steps (data parallel, 2 ranks"),
+            std::string::npos)
+      << tables;
+  const std::string trace = testing::ReadFile(directory_ / "profiled" / "trace.json");
+  for (const char* track : {"rank 0 communication", "rank 1 communication", "\"all_reduce\""}) {
+    EXPECT_NE(trace.find(track), std::string::npos) << track;
+  }
+}
+
 TEST_F(DataParallelTest, TheSameNumberOfRanksTwiceIsBitIdentical) {
   const std::string flags = "--set train.max_steps=8";
   ASSERT_EQ(Train(2, "first", flags).exit_code, 0);
