@@ -22,6 +22,7 @@
 #include "framework/ops/ops.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_config.h"
 
@@ -29,16 +30,13 @@ namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
+using attnlab::testing::ReadFile;
+using attnlab::testing::WriteFile;
 using testing::CliOutput;
-using testing::ReadFile;
 using Json = nlohmann::json;
 
 const char* const kCommands[] = {"ablate", "bench", "decode",  "demo",   "dump", "evaluate",
                                  "init",   "keys",  "profile", "report", "train"};
-
-void WriteFile(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-}
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines = absl::StrSplit(text, '\n');

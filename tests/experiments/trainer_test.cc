@@ -32,6 +32,7 @@
 #include "framework/io/safetensors.h"
 #include "framework/optim/adam.h"
 #include "gtest/gtest.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/metrics_jsonl.h"
 #include "tests/support/tensor_bytes.h"
 #include "tests/support/tiny_config.h"
@@ -43,16 +44,10 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using attnlab::testing::LoadedTensorBytesOf;
+using attnlab::testing::ReadFile;
 using attnlab::testing::ReadMetricsJsonl;
 using attnlab::testing::RecordsOfKind;
 using testing::TinyConfig;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<int64_t> Steps(const std::vector<Json>& records) {
   std::vector<int64_t> steps;
