@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -23,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
 #include "tests/support/file_contents.h"
+#include "tests/support/metrics_jsonl.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_config.h"
 
@@ -31,6 +31,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using attnlab::testing::ReadFile;
+using attnlab::testing::ReadMetricsJsonl;
+using attnlab::testing::RecordsOfKind;
 using attnlab::testing::WriteFile;
 using testing::CliOutput;
 using Json = nlohmann::json;
@@ -143,10 +145,8 @@ TEST_F(CliTest, EvaluateOfTheBestCheckpointMatchesItsEvaluationInTraining) {
       ReadCheckpointMetadata(Path("run/checkpoint_best.safetensors").string());
   ASSERT_TRUE(best.ok()) << best.status();
   Json record;
-  std::ifstream metrics(Path("run/metrics.jsonl"));
-  for (std::string line; std::getline(metrics, line);) {
-    const Json parsed = Json::parse(line);
-    if (parsed["kind"] == "eval" && parsed["step"] == best->progress.best_step) record = parsed;
+  for (const Json& eval : RecordsOfKind(ReadMetricsJsonl(Path("run")), "eval")) {
+    if (eval["step"] == best->progress.best_step) record = eval;
   }
   ASSERT_TRUE(record.is_object()) << "no eval record at step " << best->progress.best_step;
   for (const char* metric : {"loss", "token_accuracy", "exact_match"}) {
@@ -174,10 +174,8 @@ TEST_F(CliTest, EvaluateScoresAModelOfItsOwnThroughItsObjective) {
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_EQ(output.out.rfind("test split, seed_pooling", 0), 0u) << output.out;
   Json test_record;
-  std::ifstream metrics(Path("pooling/metrics.jsonl"));
-  for (std::string line; std::getline(metrics, line);) {
-    const Json parsed = Json::parse(line);
-    if (parsed["kind"] == "test") test_record = parsed;
+  for (const Json& test : RecordsOfKind(ReadMetricsJsonl(Path("pooling")), "test")) {
+    test_record = test;
   }
   const std::map<std::string, double> printed = MetricLines(output.out);
   for (const char* metric : {"mse", "weight_difference"}) {
