@@ -9,10 +9,8 @@
 
 #include <unistd.h>
 
-#include <csignal>
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,7 +18,6 @@
 #include "experiments/config/config.h"
 #include "experiments/trainer/checkpoint.h"
 #include "experiments/trainer/trainer.h"
-#include "framework/core/stop_request.h"
 #include "gtest/gtest.h"
 #include "tests/support/metrics_jsonl.h"
 #include "tests/support/tensor_bytes.h"
@@ -161,9 +158,7 @@ TEST_F(SeedPoolingTest, ACtrlCAfterAStepSavesAndResumesBitIdentically) {
   const Config config = TinyConfig({"train.max_steps=60", "train.eval_every=20"});
   ASSERT_FALSE(TestMetrics(config, "a").empty());
   RunOptions interrupted = Options("b");
-  interrupted.after_step = [](int64_t step) {
-    if (step == 27) RequestStop(SIGINT);
-  };
+  interrupted.after_step = testing::RequestStopAfterStep(27);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->interrupted);
@@ -188,8 +183,7 @@ TEST_F(SeedPoolingTest, AStopBetweenMicroBatchesAcrossAnEpochResumesBitIdentical
   // Asked before each step and each micro-batch: the 16th question comes before the
   // third micro-batch of step 4, whose first took epoch 4's last batch and second
   // started epoch 5.
-  auto asked = std::make_shared<int64_t>(0);
-  interrupted.stop_requested = [asked] { return ++*asked >= 16; };
+  interrupted.stop_requested = testing::StopAtQuestion(16);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->interrupted);

@@ -47,6 +47,8 @@ using attnlab::testing::LoadedTensorBytesOf;
 using attnlab::testing::ReadFile;
 using attnlab::testing::ReadMetricsJsonl;
 using attnlab::testing::RecordsOfKind;
+using testing::RequestStopAfterStep;
+using testing::StopAtQuestion;
 using testing::TinyConfig;
 
 std::vector<int64_t> Steps(const std::vector<Json>& records) {
@@ -106,12 +108,6 @@ void ExpectIdenticalRuns(const fs::path& a, const fs::path& b) {
   EXPECT_EQ(LoadedTensorBytesOf(a / "checkpoint_best.safetensors"),
             LoadedTensorBytesOf(b / "checkpoint_best.safetensors"));
   EXPECT_EQ(ReadFile(a / "samples.txt"), ReadFile(b / "samples.txt"));
-}
-
-// A stop request at the `question`-th time the trainer asks (counting from 1) and after.
-std::function<bool()> StopAtQuestion(int64_t question) {
-  auto asked = std::make_shared<int64_t>(0);
-  return [asked, question] { return ++*asked >= question; };
 }
 
 // "" if the checkpoint's parameters are all finite (loaded into a model of its config).
@@ -244,9 +240,7 @@ TEST_F(TrainerTest, ResumeAfterSigintIsBitIdenticalToAnUninterruptedRun) {
   // B: interrupted by Ctrl-C's stop request after step 13 (between two log steps and
   // two checkpoints), then resumed to the end.
   RunOptions interrupted = Options("b");
-  interrupted.after_step = [](int64_t step) {
-    if (step == 13) RequestStop(SIGINT);
-  };
+  interrupted.after_step = RequestStopAfterStep(13);
   absl::StatusOr<TrainResult> b_first = Train(config, interrupted);
   ASSERT_TRUE(b_first.ok()) << b_first.status();
   EXPECT_TRUE(b_first->interrupted);
@@ -324,9 +318,7 @@ TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
 
 TEST_F(TrainerTest, SigtermStopsLikeCtrlC) {
   RunOptions options = Options("run");
-  options.after_step = [](int64_t step) {
-    if (step == 12) RequestStop(SIGTERM);
-  };
+  options.after_step = RequestStopAfterStep(12, SIGTERM);
   absl::StatusOr<TrainResult> result = Train(TinyConfig(), options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->interrupted);
@@ -426,9 +418,7 @@ TEST_F(TrainerTest, CtrlCStopsARunThatIsSkippingSteps) {
   const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
                                     "train.nan_policy=\"skip\"", "train.max_skipped_steps=1000"});
   RunOptions options = Options("run");
-  options.after_step = [](int64_t step) {
-    if (step == 6) RequestStop(SIGINT);
-  };
+  options.after_step = RequestStopAfterStep(6);
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->interrupted);
@@ -514,9 +504,7 @@ TEST_F(TrainerTest, ResumingAFinishedRunSaysSoAndChangesNothing) {
 
 TEST_F(TrainerTest, ResumingWithChangedDataOrModelKeysIsRefusedNamingThem) {
   RunOptions options = Options("run");
-  options.after_step = [](int64_t step) {
-    if (step == 5) RequestStop(SIGINT);
-  };
+  options.after_step = RequestStopAfterStep(5);
   ASSERT_TRUE(Train(TinyConfig(), options).ok());
   const auto before = DirectoryContents(directory_ / "run");
   absl::StatusOr<TrainResult> changed =
