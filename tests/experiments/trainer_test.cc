@@ -49,6 +49,7 @@ using attnlab::testing::ReadMetricsJsonl;
 using attnlab::testing::RecordsOfKind;
 using testing::RequestStopAfterStep;
 using testing::StopAtQuestion;
+using testing::StoppedAfter;
 using testing::TinyConfig;
 
 std::vector<int64_t> Steps(const std::vector<Json>& records) {
@@ -242,9 +243,7 @@ TEST_F(TrainerTest, ResumeAfterSigintIsBitIdenticalToAnUninterruptedRun) {
   RunOptions interrupted = Options("b");
   interrupted.after_step = RequestStopAfterStep(13);
   absl::StatusOr<TrainResult> b_first = Train(config, interrupted);
-  ASSERT_TRUE(b_first.ok()) << b_first.status();
-  EXPECT_TRUE(b_first->interrupted);
-  EXPECT_EQ(b_first->steps, 13);
+  ASSERT_TRUE(StoppedAfter(b_first, 13));
   absl::StatusOr<TrainResult> b = Train(config, Options("b", /*resume=*/true));
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_FALSE(b->interrupted);
@@ -300,9 +299,7 @@ TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
     if (step == 7) RequestStop(SIGINT);
   };
   absl::StatusOr<TrainResult> result = Train(TinyConfig(), options);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_TRUE(result->interrupted);
-  EXPECT_EQ(result->steps, 7);
+  ASSERT_TRUE(StoppedAfter(result, 7));
   EXPECT_EQ(seen.size(), 7u);  // it stopped right after the request
   EXPECT_EQ(StopSignal(), SIGINT);
 
@@ -320,9 +317,7 @@ TEST_F(TrainerTest, SigtermStopsLikeCtrlC) {
   RunOptions options = Options("run");
   options.after_step = RequestStopAfterStep(12, SIGTERM);
   absl::StatusOr<TrainResult> result = Train(TinyConfig(), options);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_TRUE(result->interrupted);
-  EXPECT_EQ(result->steps, 12);
+  ASSERT_TRUE(StoppedAfter(result, 12));
   absl::StatusOr<CheckpointContents> last =
       LoadIntoFreshModel(fs::path(options.run_dir) / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
@@ -420,9 +415,7 @@ TEST_F(TrainerTest, CtrlCStopsARunThatIsSkippingSteps) {
   RunOptions options = Options("run");
   options.after_step = RequestStopAfterStep(6);
   absl::StatusOr<TrainResult> result = Train(config, options);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_TRUE(result->interrupted);
-  EXPECT_EQ(result->steps, 6);
+  ASSERT_TRUE(StoppedAfter(result, 6));
   absl::StatusOr<CheckpointContents> last =
       LoadIntoFreshModel(fs::path(options.run_dir) / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
@@ -439,9 +432,7 @@ TEST_F(TrainerTest, AStopBetweenMicroBatchesDropsThePartialStepAndResumesBitIden
   RunOptions interrupted = Options("b");
   interrupted.stop_requested = StopAtQuestion(23);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(first->interrupted);
-  EXPECT_EQ(first->steps, 5);
+  ASSERT_TRUE(StoppedAfter(first, 5));
   absl::StatusOr<CheckpointContents> last =
       LoadIntoFreshModel(directory_ / "b" / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
@@ -458,9 +449,7 @@ TEST_F(TrainerTest, AStopInsideAValidationIsResumedByThatValidation) {
   RunOptions interrupted = Options("b");
   interrupted.stop_requested = StopAtQuestion(22);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(first->interrupted);
-  EXPECT_EQ(first->steps, 10);
+  ASSERT_TRUE(StoppedAfter(first, 10));
   EXPECT_TRUE(RecordsOfKind(ReadMetricsJsonl(directory_ / "b"), "eval").empty());
   absl::StatusOr<CheckpointContents> last =
       LoadIntoFreshModel(directory_ / "b" / "checkpoint_last.safetensors");
@@ -480,9 +469,7 @@ TEST_F(TrainerTest, AStopInTheFinalTestLeavesTheEndToResumeWithOneRecordPerDecod
     return !RecordsOfKind(ReadMetricsJsonl(run_b), "test").empty();
   };
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(first->interrupted);
-  EXPECT_EQ(first->steps, 30);
+  ASSERT_TRUE(StoppedAfter(first, 30));
   EXPECT_FALSE(fs::exists(run_b / "result.json"));
   ASSERT_TRUE(Train(config, Options("b", /*resume=*/true)).ok());
   EXPECT_EQ(RecordsOfKind(ReadMetricsJsonl(run_b), "test").size(), 2u);  // greedy and beam2

@@ -19,8 +19,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "experiments/trainer/trainer.h"
 #include "framework/core/stop_request.h"
+#include "gtest/gtest.h"
 #include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments::testing {
@@ -35,6 +37,24 @@ class TrainerRunTest : public attnlab::testing::TempDirTest {
     return options;
   }
 };
+
+// A run that stopped on request: Train returned it (not an error), interrupted, after
+// `steps` steps.
+//
+//   ASSERT_TRUE(StoppedAfter(first, 5));
+inline ::testing::AssertionResult StoppedAfter(const absl::StatusOr<TrainResult>& result,
+                                               int64_t steps) {
+  if (!result.ok()) return ::testing::AssertionFailure() << result.status();
+  if (!result->interrupted) {
+    return ::testing::AssertionFailure()
+           << "the run was not interrupted (" << result->steps << " steps)";
+  }
+  if (result->steps != steps) {
+    return ::testing::AssertionFailure()
+           << "stopped after " << result->steps << " steps, expected " << steps;
+  }
+  return ::testing::AssertionSuccess();
+}
 
 // For RunOptions::after_step: `signal`'s stop request (framework/core/stop_request.h)
 // right after step `step`.
