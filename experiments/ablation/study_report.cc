@@ -68,13 +68,7 @@ std::string Chart(const std::vector<CellRuns>& results, bool (*keep)(const Metri
     series.insert(series.end(), cell.begin(), cell.end());
   }
   if (series.empty()) return "";
-  ChartOptions options;
-  options.title = title;
-  options.x_label = "step";
-  options.y_label = key;
-  options.y_scale = scale;
-  options.x_from_zero = true;
-  return RenderLineChart(series, options) + "\n";
+  return RenderLineChart(series, StepChart(title, key, scale)) + "\n";
 }
 
 std::string SummaryTable(const StudySummary& summary) {

@@ -28,15 +28,6 @@ std::string Fixed(double value, int decimals) {
   return absl::StrFormat("%.*f", decimals, value);
 }
 
-// "123.4 s", "3 min 05 s", "1 h 02 min" (as in the run report).
-std::string Duration(double seconds) {
-  if (!std::isfinite(seconds)) return "–";
-  if (seconds < 60) return absl::StrFormat("%.1f s", seconds);
-  const int64_t total = std::llround(seconds);
-  if (total < 3600) return absl::StrFormat("%d min %02d s", total / 60, total % 60);
-  return absl::StrFormat("%d h %02d min", total / 3600, (total % 3600) / 60);
-}
-
 std::string Csv(double value) {
   return std::isfinite(value) ? absl::StrFormat("%.10g", value) : "";
 }
@@ -214,7 +205,7 @@ std::string SummaryMarkdown(const StudySummary& summary) {
                     std::isfinite(row.parameters.mean)
                         ? absl::StrFormat("%d", std::llround(row.parameters.mean))
                         : "–",
-                    " | ", Duration(row.wall_seconds.mean), " | ",
+                    " | ", FormatWallTime(row.wall_seconds.mean), " | ",
                     std::isfinite(row.tokens_per_second.mean)
                         ? absl::StrFormat("%d", std::llround(row.tokens_per_second.mean))
                         : "–",

@@ -1,7 +1,10 @@
 #include "experiments/report/html.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+
+#include "absl/strings/str_format.h"
 
 namespace attnlab::experiments {
 
@@ -54,6 +57,14 @@ double EstimateTextWidth(std::string_view text, double font_size) {
     em += c >= 0xE3 ? 1.0 : 0.6;
   }
   return em * font_size;
+}
+
+std::string FormatWallTime(double seconds) {
+  if (!std::isfinite(seconds)) return "–";
+  if (seconds < 60) return absl::StrFormat("%.1f s", seconds);
+  const int64_t total = std::llround(seconds);
+  if (total < 3600) return absl::StrFormat("%d min %02d s", total / 60, total % 60);
+  return absl::StrFormat("%d h %02d min", total / 3600, (total % 3600) / 60);
 }
 
 }  // namespace attnlab::experiments

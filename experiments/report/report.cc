@@ -98,15 +98,6 @@ bool IsTest(const MetricsRecord& record) {
   return record.kind == "test" || (record.kind == "eval" && record.split == "test");
 }
 
-// "12.3 s", "4 min 05 s", "1 h 02 min".
-std::string FormatDuration(double seconds) {
-  if (!std::isfinite(seconds)) return "–";
-  if (seconds < 60) return absl::StrFormat("%.1f s", seconds);
-  const int64_t total = std::llround(seconds);
-  if (total < 3600) return absl::StrFormat("%d min %02d s", total / 60, total % 60);
-  return absl::StrFormat("%d h %02d min", total / 3600, (total % 3600) / 60);
-}
-
 std::string Cell(double value) { return std::isfinite(value) ? FormatNumber(value) : "–"; }
 
 // ---- samples.txt ---------------------------------------------------------------------
@@ -511,7 +502,7 @@ std::string RunsSection(const std::vector<Run>& runs) {
         &html, "<tr><td>", Swatch(run.color), HtmlEscape(run.label), "</td><td class=\"mono\">",
         HtmlEscape(run.dir), "</td><td class=\"num\">", last ? Cell(last->Get("step")) : "–",
         "</td><td class=\"num\">", last ? Cell(last->Get("epoch")) : "–", "</td><td class=\"num\">",
-        last ? FormatDuration(last->Get("elapsed_seconds")) : "–", "</td><td class=\"num\">",
+        last ? FormatWallTime(last->Get("elapsed_seconds")) : "–", "</td><td class=\"num\">",
         std::isfinite(median) ? FormatNumber(std::round(median)) : "–", "</td><td class=\"num\">",
         last ? Cell(last->Get("loss")) : "–", "</td><td class=\"num\">",
         std::isfinite(best_loss)
@@ -597,18 +588,6 @@ std::vector<ChartSeries> SeriesPerRun(const std::vector<Run>& runs,
     series.push_back(std::move(s));
   }
   return series;
-}
-
-// A chart of a value against the training step (the x axis starts at step 0).
-ChartOptions StepChart(const std::string& title, const std::string& y_label,
-                       AxisScale y_scale = AxisScale::kLinear) {
-  ChartOptions options;
-  options.title = title;
-  options.x_label = "step";
-  options.y_label = y_label;
-  options.y_scale = y_scale;
-  options.x_from_zero = true;
-  return options;
 }
 
 std::string TrainingSection(const std::vector<Run>& runs) {

@@ -125,6 +125,16 @@ std::string FormatTick(double value, bool thousands) {
   return FormatNumber(value, 6);
 }
 
+ChartOptions StepChart(const std::string& title, const std::string& y_label, AxisScale y_scale) {
+  ChartOptions options;
+  options.title = title;
+  options.x_label = "step";
+  options.y_label = y_label;
+  options.y_scale = y_scale;
+  options.x_from_zero = true;
+  return options;
+}
+
 std::string RenderLineChart(const std::vector<ChartSeries>& series, const ChartOptions& options) {
   // Data ranges.
   constexpr double kInf = std::numeric_limits<double>::infinity();

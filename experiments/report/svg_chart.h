@@ -39,6 +39,10 @@ struct ChartOptions {
   bool x_from_zero = false;  // the x axis starts at 0 (e.g. steps), whatever the first x
 };
 
+// A chart of a value against the training step: x labelled "step" and starting at 0.
+ChartOptions StepChart(const std::string& title, const std::string& y_label,
+                       AxisScale y_scale = AxisScale::kLinear);
+
 // The chart as an <svg> element. Series with no finite points draw nothing (but keep
 // their legend entry); with no points at all the axes span [0, 1].
 std::string RenderLineChart(const std::vector<ChartSeries>& series, const ChartOptions& options);

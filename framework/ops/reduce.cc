@@ -1,12 +1,14 @@
 // Reductions: sum, mean, max, argmax along dims.
 //
-// Every reduction is done one dim at a time on a [outer, reduced, inner] view. Each
+// Every reduction is done one dim at a time on a [outer, reduced, inner] view (DimSplit,
+// whose extent is the reduced dim). Each
 // output element is summed by one thread in index order, so the result does not depend
 // on the number of threads.
 #include <algorithm>
 #include <limits>
 
 #include "framework/autograd/node.h"
+#include "framework/ops/dim_split.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profiler.h"
@@ -16,38 +18,21 @@ namespace {
 
 constexpr int64_t kReduceGrain = 1 << 14;
 
-struct ReductionView {
-  int64_t outer = 1, reduced = 1, inner = 1;
-};
-
-ReductionView ViewAround(const Shape& shape, int64_t dim) {
-  ReductionView view;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    if (d < dim)
-      view.outer *= shape[d];
-    else if (d == dim)
-      view.reduced = shape[d];
-    else
-      view.inner *= shape[d];
-  }
-  return view;
-}
-
 // Sums contiguous `x` over `dim`, keeping it as size 1.
 Tensor SumOneDim(const Tensor& x, int64_t dim) {
-  const ReductionView view = ViewAround(x.shape(), dim);
+  const DimSplit view = SplitAroundDim(x.shape(), dim);
   Shape out_shape = x.shape();
   out_shape[dim] = 1;
   Tensor out = Tensor::Empty(out_shape);
   const float* in = x.data<float>();
   float* out_data = out.data<float>();
   if (view.inner == 1) {
-    ParallelFor(view.outer, std::max<int64_t>(1, kReduceGrain / std::max<int64_t>(view.reduced, 1)),
+    ParallelFor(view.outer, std::max<int64_t>(1, kReduceGrain / std::max<int64_t>(view.extent, 1)),
                 [&](int64_t begin, int64_t end) {
                   for (int64_t o = begin; o < end; ++o) {
-                    const float* row = in + o * view.reduced;
+                    const float* row = in + o * view.extent;
                     float total = 0.0f;
-                    for (int64_t r = 0; r < view.reduced; ++r) total += row[r];
+                    for (int64_t r = 0; r < view.extent; ++r) total += row[r];
                     out_data[o] = total;
                   }
                 });
@@ -55,20 +40,15 @@ Tensor SumOneDim(const Tensor& x, int64_t dim) {
   }
   // Parallel over (outer, blocks of inner); each block adds the reduced rows in order.
   constexpr int64_t kBlock = 256;
-  const int64_t blocks_per_outer = (view.inner + kBlock - 1) / kBlock;
-  ParallelFor(view.outer * blocks_per_outer, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t o = task / blocks_per_outer;
-      const int64_t i0 = (task % blocks_per_outer) * kBlock;
-      const int64_t i1 = std::min(view.inner, i0 + kBlock);
-      float* out_row = out_data + o * view.inner;
-      std::fill(out_row + i0, out_row + i1, 0.0f);
-      for (int64_t r = 0; r < view.reduced; ++r) {
-        const float* row = in + (o * view.reduced + r) * view.inner;
-        for (int64_t i = i0; i < i1; ++i) out_row[i] += row[i];
-      }
-    }
-  });
+  ParallelForColumnBlocks(view.outer, view.inner, kBlock, /*grain=*/1,
+                          [&](int64_t o, int64_t i0, int64_t i1) {
+                            float* out_row = out_data + o * view.inner;
+                            std::fill(out_row + i0, out_row + i1, 0.0f);
+                            for (int64_t r = 0; r < view.extent; ++r) {
+                              const float* row = in + (o * view.extent + r) * view.inner;
+                              for (int64_t i = i0; i < i1; ++i) out_row[i] += row[i];
+                            }
+                          });
   return out;
 }
 
@@ -166,8 +146,8 @@ Tensor SumToShape(const Tensor& x, const Shape& shape) {
 namespace {
 // Max (value and first index) over `dim` of contiguous x; both keep dim as size 1.
 void MaxOneDim(const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) {
-  const ReductionView view = ViewAround(x.shape(), dim);
-  ATTNLAB_CHECK(view.reduced > 0, "max: cannot reduce an empty dimension of ", x.Describe());
+  const DimSplit view = SplitAroundDim(x.shape(), dim);
+  ATTNLAB_CHECK(view.extent > 0, "max: cannot reduce an empty dimension of ", x.Describe());
   Shape out_shape = x.shape();
   out_shape[dim] = 1;
   values = Tensor::Empty(out_shape);
@@ -175,14 +155,14 @@ void MaxOneDim(const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) {
   const float* in = x.data<float>();
   float* value_data = values.data<float>();
   int32_t* index_data = indices.data<int32_t>();
-  ParallelFor(view.outer * view.inner, std::max<int64_t>(1, kReduceGrain / view.reduced),
+  ParallelFor(view.outer * view.inner, std::max<int64_t>(1, kReduceGrain / view.extent),
               [&](int64_t begin, int64_t end) {
                 for (int64_t task = begin; task < end; ++task) {
                   const int64_t o = task / view.inner, i = task % view.inner;
-                  const float* base = in + o * view.reduced * view.inner + i;
+                  const float* base = in + o * view.extent * view.inner + i;
                   float best = base[0];
                   int32_t best_index = 0;
-                  for (int64_t r = 1; r < view.reduced; ++r) {
+                  for (int64_t r = 1; r < view.extent; ++r) {
                     const float v = base[r * view.inner];
                     if (v > best) {
                       best = v;
@@ -209,7 +189,7 @@ Tensor Max(const Tensor& x, int64_t dim, bool keepdim) {
         OpKind::kMax, out, {&x},
         [shape = x.shape(), dim, indices](const Tensor& grad, autograd::GradientSink& sink) {
           // Scatter each gradient to the position of its maximum.
-          const ReductionView view = ViewAround(shape, dim);
+          const DimSplit view = SplitAroundDim(shape, dim);
           Tensor grad_in = Tensor::Zeros(shape);
           const Tensor g = grad.is_contiguous() ? grad : grad.Clone();
           const float* g_data = g.data<float>();
@@ -217,7 +197,7 @@ Tensor Max(const Tensor& x, int64_t dim, bool keepdim) {
           float* out_data = grad_in.data<float>();
           for (int64_t task = 0; task < view.outer * view.inner; ++task) {
             const int64_t o = task / view.inner, i = task % view.inner;
-            out_data[(o * view.reduced + index_data[task]) * view.inner + i] += g_data[task];
+            out_data[(o * view.extent + index_data[task]) * view.inner + i] += g_data[task];
           }
           sink.Add(0, grad_in);
         });

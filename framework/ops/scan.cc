@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "framework/autograd/node.h"
+#include "framework/ops/dim_split.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profiler.h"
@@ -27,59 +28,41 @@ ScanDirection Opposite(ScanDirection direction) {
   return direction == ScanDirection::kForward ? ScanDirection::kReverse : ScanDirection::kForward;
 }
 
-struct ScanView {
-  int64_t outer = 1, length = 1, inner = 1;
-};
-
-ScanView ViewAround(const Shape& shape, int64_t dim) {
-  ScanView view;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    if (d < dim)
-      view.outer *= shape[d];
-    else if (d == dim)
-      view.length = shape[d];
-    else
-      view.inner *= shape[d];
-  }
-  return view;
-}
-
 // in, out: contiguous [outer, length, inner]. Forward: out[o, i, :] = sum_{j <= i} in[o, j, :];
 // reverse: out[o, i, :] = sum_{j >= i} in[o, j, :].
-void ScanKernel(const float* in, float* out, const ScanView& view, ScanDirection direction) {
-  if (view.length == 0) return;
-  const int64_t blocks_per_outer = (view.inner + kColumnBlock - 1) / kColumnBlock;
-  const int64_t block_elements = std::min(view.inner, kColumnBlock) * view.length;
+void ScanKernel(const float* in, float* out, const DimSplit& view, ScanDirection direction) {
+  const int64_t length = view.extent;
+  if (length == 0) return;
+  const int64_t block_elements = std::min(view.inner, kColumnBlock) * length;
   const int64_t grain = std::max<int64_t>(1, kScanGrain / std::max<int64_t>(block_elements, 1));
   const bool reverse = direction == ScanDirection::kReverse;
-  ParallelFor(view.outer * blocks_per_outer, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t o = task / blocks_per_outer;
-      const int64_t column_begin = (task % blocks_per_outer) * kColumnBlock;
-      const int64_t column_end = std::min(view.inner, column_begin + kColumnBlock);
-      const int64_t base = o * view.length * view.inner;
-      const int64_t first = reverse ? view.length - 1 : 0;
-      const int64_t step = reverse ? -1 : 1;
-      // The first row along the scan is a copy; every later row adds its predecessor.
-      for (int64_t c = column_begin; c < column_end; ++c) {
-        out[base + first * view.inner + c] = in[base + first * view.inner + c];
-      }
-      for (int64_t n = 1; n < view.length; ++n) {
-        const int64_t row = first + n * step;
-        const float* in_row = in + base + row * view.inner;
-        const float* previous = out + base + (row - step) * view.inner;
-        float* out_row = out + base + row * view.inner;
-        for (int64_t c = column_begin; c < column_end; ++c) out_row[c] = previous[c] + in_row[c];
-      }
-    }
-  });
+  ParallelForColumnBlocks(view.outer, view.inner, kColumnBlock, grain,
+                          [&](int64_t o, int64_t column_begin, int64_t column_end) {
+                            const int64_t base = o * length * view.inner;
+                            const int64_t first = reverse ? length - 1 : 0;
+                            const int64_t step = reverse ? -1 : 1;
+                            // The first row along the scan is a copy; every later row adds its
+                            // predecessor.
+                            for (int64_t c = column_begin; c < column_end; ++c) {
+                              out[base + first * view.inner + c] =
+                                  in[base + first * view.inner + c];
+                            }
+                            for (int64_t n = 1; n < length; ++n) {
+                              const int64_t row = first + n * step;
+                              const float* in_row = in + base + row * view.inner;
+                              const float* previous = out + base + (row - step) * view.inner;
+                              float* out_row = out + base + row * view.inner;
+                              for (int64_t c = column_begin; c < column_end; ++c)
+                                out_row[c] = previous[c] + in_row[c];
+                            }
+                          });
 }
 
 // The recorded op: a scan in `direction` whose backward is the scan in the other one.
 Tensor Scan(const Tensor& x, int64_t dim, ScanDirection direction) {
   const Tensor input = x.is_contiguous() ? x.detach() : x.Clone();
   Tensor out = Tensor::Empty(x.shape());
-  ScanKernel(input.data<float>(), out.data<float>(), ViewAround(x.shape(), dim), direction);
+  ScanKernel(input.data<float>(), out.data<float>(), SplitAroundDim(x.shape(), dim), direction);
   if (autograd::ShouldRecord({&x})) {
     autograd::Record(OpKind::kCumSum, out, {&x},
                      [dim, direction](const Tensor& grad, autograd::GradientSink& sink) {

@@ -8,6 +8,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/dim_split.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profiler.h"
@@ -179,25 +180,6 @@ void RecordMany(OpKind op, Tensor& output, const std::vector<Tensor>& inputs,
   output.impl()->requires_grad = true;
 }
 
-// A shape seen as [outer, extent, inner] around `dim`.
-struct DimSplit {
-  int64_t outer = 1, extent = 1, inner = 1;
-};
-
-DimSplit SplitAroundDim(const Shape& shape, int64_t dim) {
-  DimSplit split;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    if (d < dim) {
-      split.outer *= shape[d];
-    } else if (d == dim) {
-      split.extent = shape[d];
-    } else {
-      split.inner *= shape[d];
-    }
-  }
-  return split;
-}
-
 // Throws, before any memory is read through them, if an index is outside [0, extent).
 void CheckIndices(const int32_t* indices, int64_t count, int64_t extent, int64_t dim,
                   const Tensor& x, const char* op) {
@@ -329,20 +311,16 @@ Tensor IndexSelect(const Tensor& x, int64_t dim, const Tensor& index) {
                        const int32_t* pick_data = picks.data<int32_t>();
                        float* grad_in_data = grad_in.data<float>();
                        const int64_t count = picks.numel();
-                       const int64_t blocks = (split.inner + kScatterBlock - 1) / kScatterBlock;
-                       ParallelFor(split.outer * blocks, 1, [&](int64_t begin, int64_t end) {
-                         for (int64_t task = begin; task < end; ++task) {
-                           const int64_t o = task / blocks;
-                           const int64_t i0 = (task % blocks) * kScatterBlock;
-                           const int64_t i1 = std::min(split.inner, i0 + kScatterBlock);
-                           for (int64_t j = 0; j < count; ++j) {
-                             const float* source = grad_data + (o * count + j) * split.inner;
-                             float* target =
-                                 grad_in_data + (o * split.extent + pick_data[j]) * split.inner;
-                             for (int64_t i = i0; i < i1; ++i) target[i] += source[i];
-                           }
-                         }
-                       });
+                       ParallelForColumnBlocks(
+                           split.outer, split.inner, kScatterBlock, /*grain=*/1,
+                           [&](int64_t o, int64_t i0, int64_t i1) {
+                             for (int64_t j = 0; j < count; ++j) {
+                               const float* source = grad_data + (o * count + j) * split.inner;
+                               float* target =
+                                   grad_in_data + (o * split.extent + pick_data[j]) * split.inner;
+                               for (int64_t i = i0; i < i1; ++i) target[i] += source[i];
+                             }
+                           });
                        sink.Add(0, grad_in);
                      });
   }

@@ -11,20 +11,15 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/io/safetensors.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/tensor/flat_arena.h"
 
 namespace attnlab {
 namespace {
 
 // Elements per unit of parallel work. Fixed, so the split does not depend on threads.
 constexpr int64_t kWorkGrain = int64_t{1} << 15;
-// Each parameter's slice of a moment arena starts on a 64-byte boundary.
-constexpr int64_t kArenaAlignment = 64 / sizeof(float);
 
 constexpr std::string_view kGlobalStepName = "optim.step";
-
-int64_t RoundUp(int64_t value, int64_t multiple) {
-  return (value + multiple - 1) / multiple * multiple;
-}
 
 }  // namespace
 
@@ -32,12 +27,7 @@ Optimizer::Optimizer(NamedTensors parameters, std::vector<std::string> moment_na
     : parameters_(std::move(parameters)), moment_names_(std::move(moment_names)) {
   absl::flat_hash_set<std::string> seen;
   for (const auto& [name, parameter] : parameters_) {
-    ATTNLAB_CHECK(parameter.defined(), "Optimizer: parameter '", name, "' is undefined");
-    ATTNLAB_CHECK(parameter.dtype() == DType::kF32 && parameter.is_contiguous(),
-                  "Optimizer: parameter '", name, "' must be a contiguous f32 tensor, got ",
-                  parameter.Describe());
-    ATTNLAB_CHECK(parameter.grad_fn() == nullptr, "Optimizer: parameter '", name,
-                  "' is not a leaf (it was produced by an op)");
+    CheckTrainableParameter("Optimizer", name, parameter);
     ATTNLAB_CHECK(seen.insert(name).second, "Optimizer: parameter name '", name, "' appears twice");
   }
   parameter_data_.assign(parameters_.size(), nullptr);
@@ -51,7 +41,8 @@ void Optimizer::EnsureState() {
   int64_t total = 0;
   for (size_t p = 0; p < count; ++p) {
     offsets[p] = total;
-    total += RoundUp(parameters_[p].second.numel(), kArenaAlignment);
+    // Each parameter's slice of a moment arena starts on a 64-byte boundary.
+    total += AlignedSliceSize(parameters_[p].second.numel());
   }
   moment_arenas_.clear();
   moment_views_.assign(moment_names_.size(), {});

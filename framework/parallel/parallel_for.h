@@ -40,6 +40,21 @@ void ParallelFor(int64_t count, int64_t grain, Fn&& fn) {
   }
 }
 
+// For kernels along one dim of an [outer, extent, inner] view (DimSplit): one task per
+// outer index and block of `block` inner columns, fn(o, column_begin, column_end), run by
+// ParallelFor in chunks of `grain` tasks. A task walks the extent in order over its own
+// columns, so the result does not depend on the thread count.
+template <typename Fn>
+void ParallelForColumnBlocks(int64_t outer, int64_t inner, int64_t block, int64_t grain, Fn&& fn) {
+  const int64_t blocks_per_outer = (inner + block - 1) / block;
+  ParallelFor(outer * blocks_per_outer, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t column_begin = (task % blocks_per_outer) * block;
+      fn(task / blocks_per_outer, column_begin, std::min(inner, column_begin + block));
+    }
+  });
+}
+
 // Threads used by our kernels and by oneDNN. Default: OMP_NUM_THREADS or every core.
 inline int NumThreads() { return omp_get_max_threads(); }
 inline void SetNumThreads(int threads) { omp_set_num_threads(std::max(threads, 1)); }

@@ -4,16 +4,22 @@
 #include <utility>
 
 namespace attnlab {
-namespace {
+namespace {}  // namespace
 
-// Every slot starts on a 64-byte boundary, as the allocator aligns a fresh tensor.
-constexpr int64_t kSlotAlignment = 64 / sizeof(float);
-
-int64_t RoundUp(int64_t value, int64_t multiple) {
-  return (value + multiple - 1) / multiple * multiple;
+void CheckTrainableParameter(std::string_view holder, const std::string& name,
+                             const Tensor& parameter) {
+  ATTNLAB_CHECK(parameter.defined(), holder, ": parameter '", name, "' is undefined");
+  ATTNLAB_CHECK(parameter.dtype() == DType::kF32 && parameter.is_contiguous(), holder,
+                ": parameter '", name, "' must be a contiguous f32 tensor, got ",
+                parameter.Describe());
+  ATTNLAB_CHECK(parameter.grad_fn() == nullptr, holder, ": parameter '", name,
+                "' is not a leaf (it was produced by an op)");
 }
 
-}  // namespace
+int64_t AlignedSliceSize(int64_t numel) {
+  constexpr int64_t kAlignment = 64 / sizeof(float);  // floats in 64 bytes
+  return (numel + kAlignment - 1) / kAlignment * kAlignment;
+}
 
 FlatArena FlatArena::Adopt(const NamedTensors& parameters) {
   // Which name first used each TensorImpl and each storage.
@@ -22,12 +28,7 @@ FlatArena FlatArena::Adopt(const NamedTensors& parameters) {
   FlatArena arena;
   int64_t total = 0;
   for (const auto& [name, parameter] : parameters) {
-    ATTNLAB_CHECK(parameter.defined(), "FlatArena::Adopt: parameter '", name, "' is undefined");
-    ATTNLAB_CHECK(parameter.dtype() == DType::kF32 && parameter.is_contiguous(),
-                  "FlatArena::Adopt: parameter '", name, "' must be a contiguous f32 tensor, got ",
-                  parameter.Describe());
-    ATTNLAB_CHECK(parameter.grad_fn() == nullptr, "FlatArena::Adopt: parameter '", name,
-                  "' is not a leaf (it was produced by an op)");
+    CheckTrainableParameter("FlatArena::Adopt", name, parameter);
     ATTNLAB_CHECK(parameter.impl()->grad_arena_view == nullptr, "FlatArena::Adopt: parameter '",
                   name, "' is already in a FlatArena");
     const auto [impl_entry, new_impl] = impls.try_emplace(parameter.impl(), name);
@@ -39,7 +40,7 @@ FlatArena FlatArena::Adopt(const NamedTensors& parameters) {
                   storage_entry->second, "' (moving one would untie them)");
     arena.slot_of_[parameter.impl()] = static_cast<int>(arena.offsets_.size());
     arena.offsets_.push_back(total);
-    total += RoundUp(parameter.numel(), kSlotAlignment);
+    total += AlignedSliceSize(parameter.numel());
   }
   arena.parameter_buffer_ = Tensor::Zeros({total});
   arena.gradient_buffer_ = Tensor::Zeros({total});

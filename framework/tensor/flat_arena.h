@@ -31,12 +31,23 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "framework/tensor/tensor.h"
 
 namespace attnlab {
+
+// What a holder of trainable parameters (FlatArena::Adopt, the optimizer) requires of
+// each: defined, a contiguous f32 tensor, and a leaf (not produced by an op). Anything
+// else is a programming error (attnlab::Error naming `holder` and the parameter).
+void CheckTrainableParameter(std::string_view holder, const std::string& name,
+                             const Tensor& parameter);
+
+// The floats a parameter of `numel` elements takes in a flat buffer whose every slice
+// starts on a 64-byte boundary, as a freshly allocated tensor's data does.
+int64_t AlignedSliceSize(int64_t numel);
 
 class FlatArena {
  public:

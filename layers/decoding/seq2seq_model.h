@@ -45,4 +45,8 @@ class Seq2SeqModel : public Module {
   virtual int64_t max_decode_positions() const { return std::numeric_limits<int64_t>::max(); }
 };
 
+// For ReorderState: rows = rows[indices] along dimension 0 (indices i32 [new_rows]); an
+// undefined tensor (a part of the state the model does not use) stays undefined.
+void ReorderRows(Tensor& rows, const Tensor& indices);
+
 }  // namespace attnlab::nn

@@ -6,7 +6,6 @@
 // Initialisation: N(0, 0.02^2), as GPT-2 and BERT initialise theirs. Small next to
 // token embeddings, so the model starts close to position-free and learns positions as
 // the data asks; a unit-scale init would swamp the token signal at d_model = 8..64.
-#include "framework/ops/ops.h"
 #include "layers/init.h"
 #include "layers/positional/positional_encoding.h"
 
@@ -17,8 +16,7 @@ constexpr float kLearnedPositionStddev = 0.02f;
 
 class LearnedPositionalEncoding : public PositionalEncoding {
  public:
-  LearnedPositionalEncoding(int64_t d_model, int64_t max_len, Generator& generator)
-      : d_model_(d_model), max_len_(max_len) {
+  LearnedPositionalEncoding(int64_t d_model, int64_t max_len, Generator& generator) {
     Tensor weight = Tensor::Empty({max_len, d_model});
     init::Normal(weight, 0.0f, kLearnedPositionStddev, generator);
     weight_ = RegisterParameter("weight", weight);
@@ -27,15 +25,10 @@ class LearnedPositionalEncoding : public PositionalEncoding {
   // [batch, time, d] + weight[offset : offset + time] broadcast over the batch; rows
   // outside the window receive no gradient.
   Tensor Forward(const Tensor& embeddings, int64_t position_offset) const override {
-    const auto profile_scope = ProfileScope("positional_encoding");
-    CheckEmbeddingShape(embeddings, d_model_, "learned");
-    const int64_t time = embeddings.size(1);
-    CheckPositionsWithin(position_offset, time, max_len_, "learned");
-    return Add(embeddings, Narrow(weight_, 0, position_offset, time));
+    return AddPositionRows(embeddings, weight_, position_offset, "learned");
   }
 
  private:
-  int64_t d_model_, max_len_;
   Tensor weight_;  // [max_len, d_model]
 };
 

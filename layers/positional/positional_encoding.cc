@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "framework/ops/ops.h"
 
 namespace attnlab::nn {
 namespace {
@@ -51,12 +52,18 @@ void CheckEmbeddingShape(const Tensor& embeddings, int64_t d_model, const char* 
                 " should be [batch, time, ", d_model, "]");
 }
 
-void CheckPositionsWithin(int64_t position_offset, int64_t time, int64_t max_len,
-                          const char* encoding_name) {
+Tensor PositionalEncoding::AddPositionRows(const Tensor& embeddings, const Tensor& table,
+                                           int64_t position_offset,
+                                           const char* encoding_name) const {
+  const auto profile_scope = ProfileScope("positional_encoding");
+  const int64_t max_len = table.size(0);
+  CheckEmbeddingShape(embeddings, table.size(1), encoding_name);
+  const int64_t time = embeddings.size(1);
   ATTNLAB_CHECK(position_offset >= 0 && position_offset + time <= max_len, encoding_name,
                 " positional encoding: positions ", position_offset, "..",
                 position_offset + time - 1, " exceed max_len ", max_len,
                 " (raise the model's max_len, or shorten the sequence)");
+  return Add(embeddings, Narrow(table, 0, position_offset, time));
 }
 
 }  // namespace attnlab::nn

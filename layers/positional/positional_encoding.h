@@ -34,6 +34,14 @@ class PositionalEncoding : public Module {
   virtual Tensor Forward(const Tensor& embeddings, int64_t position_offset) const = 0;
   // True when positions are applied to queries and keys inside attention (RoPE).
   virtual bool rotary() const { return false; }
+
+ protected:
+  // The Forward() of a table-based encoding (`encoding_name`, e.g. "learned"):
+  // embeddings [batch, time, d_model] + table[position_offset : position_offset + time]
+  // broadcast over the batch, where table is [max_len, d_model]. Throws attnlab::Error
+  // for embeddings of another shape and for positions at or beyond max_len.
+  Tensor AddPositionRows(const Tensor& embeddings, const Tensor& table, int64_t position_offset,
+                         const char* encoding_name) const;
 };
 
 // ---- Registry ----------------------------------------------------------------------
@@ -57,10 +65,6 @@ struct PositionalEncodingRegistration {
 
 // Checks that embeddings are [batch, time, d_model]; for encodings' Forward().
 void CheckEmbeddingShape(const Tensor& embeddings, int64_t d_model, const char* encoding_name);
-// Throws attnlab::Error unless positions [position_offset, position_offset + time) all
-// lie below max_len; for table-based encodings.
-void CheckPositionsWithin(int64_t position_offset, int64_t time, int64_t max_len,
-                          const char* encoding_name);
 
 }  // namespace attnlab::nn
 

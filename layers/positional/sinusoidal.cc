@@ -6,7 +6,6 @@
 // checkpoints leave it out and an old checkpoint loads into a model with another max_len.
 #include <cmath>
 
-#include "framework/ops/ops.h"
 #include "layers/positional/positional_encoding.h"
 
 namespace attnlab::nn {
@@ -14,8 +13,7 @@ namespace {
 
 class SinusoidalPositionalEncoding : public PositionalEncoding {
  public:
-  SinusoidalPositionalEncoding(int64_t d_model, int64_t max_len)
-      : d_model_(d_model), max_len_(max_len) {
+  SinusoidalPositionalEncoding(int64_t d_model, int64_t max_len) {
     Tensor table = Tensor::Empty({max_len, d_model});  // [max_len, d_model]
     float* values = table.data<float>();
     for (int64_t pos = 0; pos < max_len; ++pos) {
@@ -32,16 +30,11 @@ class SinusoidalPositionalEncoding : public PositionalEncoding {
 
   // [batch, time, d] + table[offset : offset + time] broadcast over the batch.
   Tensor Forward(const Tensor& embeddings, int64_t position_offset) const override {
-    const auto profile_scope = ProfileScope("positional_encoding");
-    CheckEmbeddingShape(embeddings, d_model_, "sinusoidal");
-    const int64_t time = embeddings.size(1);
-    CheckPositionsWithin(position_offset, time, max_len_, "sinusoidal");
-    return Add(embeddings, Narrow(table_, 0, position_offset, time));
+    return AddPositionRows(embeddings, table_, position_offset, "sinusoidal");
   }
 
  private:
-  int64_t d_model_, max_len_;
-  Tensor table_;
+  Tensor table_;  // [max_len, d_model]
 };
 
 ATTNLAB_REGISTER_POSITIONAL_ENCODING(sinusoidal, "sinusoidal",

@@ -263,16 +263,13 @@ Tensor RnnSeq2Seq::DecodeStep(DecoderState& state, const Tensor& last_tokens) {
 
 void RnnSeq2Seq::ReorderState(DecoderState& state, const Tensor& indices) {
   RnnDecoderState& rnn_state = CheckedState(state);
-  auto reorder = [&indices](Tensor& tensor) {
-    if (tensor.defined()) tensor = IndexSelect(tensor, 0, indices);
-  };
-  reorder(rnn_state.keys);
-  reorder(rnn_state.values);
-  reorder(rnn_state.key_padding_mask);
-  reorder(rnn_state.recurrent.hidden);
-  reorder(rnn_state.recurrent.cell);
-  reorder(rnn_state.attentional_hidden);
-  for (Tensor& weights : rnn_state.attention_weights) reorder(weights);
+  ReorderRows(rnn_state.keys, indices);
+  ReorderRows(rnn_state.values, indices);
+  ReorderRows(rnn_state.key_padding_mask, indices);
+  ReorderRows(rnn_state.recurrent.hidden, indices);
+  ReorderRows(rnn_state.recurrent.cell, indices);
+  ReorderRows(rnn_state.attentional_hidden, indices);
+  for (Tensor& weights : rnn_state.attention_weights) ReorderRows(weights, indices);
 }
 
 }  // namespace attnlab::nn

@@ -1,6 +1,5 @@
 #include "layers/transformer/decoder.h"
 
-#include "absl/strings/str_cat.h"
 #include "framework/core/error.h"
 
 namespace attnlab::nn {
@@ -8,15 +7,7 @@ namespace attnlab::nn {
 absl::StatusOr<std::shared_ptr<Decoder>> Decoder::Create(const ModelOptions& options, bool rotary,
                                                          Generator& generator) {
   auto decoder = std::shared_ptr<Decoder>(new Decoder());
-  for (int64_t index = 0; index < options.decoder_layers; ++index) {
-    ASSIGN_OR_RETURN(std::shared_ptr<DecoderLayer> layer,
-                     DecoderLayer::Create(options, rotary, generator));
-    // The child's name holds the dot, so parameters read `layers.0.self_attn...` as in PyTorch.
-    decoder->layers_.push_back(decoder->RegisterModule(absl::StrCat("layers.", index), layer));
-  }
-  if (options.norm == NormPosition::kPre) {
-    decoder->norm_ = decoder->RegisterModule("norm", std::make_shared<LayerNorm>(options.d_model));
-  }
+  RETURN_IF_ERROR(decoder->BuildLayers(options, options.decoder_layers, rotary, generator));
   return decoder;
 }
 
@@ -34,7 +25,7 @@ Tensor Decoder::Forward(const Tensor& x, const Tensor& memory, const Tensor& src
                                      caches != nullptr ? &(*caches)[index] : nullptr,
                                      weights != nullptr ? &(*weights)[index] : nullptr);
   }
-  return norm_ != nullptr ? norm_->Forward(hidden) : hidden;
+  return FinalNorm(hidden);
 }
 
 }  // namespace attnlab::nn

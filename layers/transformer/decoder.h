@@ -10,14 +10,13 @@
 
 #include "absl/status/statusor.h"
 #include "framework/random/generator.h"
-#include "layers/layer_norm.h"
 #include "layers/model_options.h"
-#include "layers/module.h"
 #include "layers/transformer/decoder_layer.h"
+#include "layers/transformer/layer_stack.h"
 
 namespace attnlab::nn {
 
-class Decoder : public Module {
+class Decoder : public LayerStack<DecoderLayer> {
  public:
   static absl::StatusOr<std::shared_ptr<Decoder>> Create(const ModelOptions& options, bool rotary,
                                                          Generator& generator);
@@ -30,15 +29,8 @@ class Decoder : public Module {
                  std::vector<DecoderLayerCache>* caches = nullptr,
                  std::vector<DecoderLayerAttentionWeights>* weights = nullptr) const;
 
-  int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
-  const DecoderLayer& layer(int64_t index) const { return *layers_.at(index); }
-  bool has_final_norm() const { return norm_ != nullptr; }
-
  private:
   Decoder() = default;
-
-  std::vector<std::shared_ptr<DecoderLayer>> layers_;
-  std::shared_ptr<LayerNorm> norm_;  // pre-LN only
 };
 
 }  // namespace attnlab::nn

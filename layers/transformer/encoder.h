@@ -11,14 +11,13 @@
 
 #include "absl/status/statusor.h"
 #include "framework/random/generator.h"
-#include "layers/layer_norm.h"
 #include "layers/model_options.h"
-#include "layers/module.h"
 #include "layers/transformer/encoder_layer.h"
+#include "layers/transformer/layer_stack.h"
 
 namespace attnlab::nn {
 
-class Encoder : public Module {
+class Encoder : public LayerStack<EncoderLayer> {
  public:
   static absl::StatusOr<std::shared_ptr<Encoder>> Create(const ModelOptions& options, bool rotary,
                                                          Generator& generator);
@@ -29,15 +28,8 @@ class Encoder : public Module {
   Tensor Forward(const Tensor& x, const Tensor& src_padding_mask,
                  std::vector<Tensor>* self_attention_weights = nullptr) const;
 
-  int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
-  const EncoderLayer& layer(int64_t index) const { return *layers_.at(index); }
-  bool has_final_norm() const { return norm_ != nullptr; }
-
  private:
   Encoder() = default;
-
-  std::vector<std::shared_ptr<EncoderLayer>> layers_;
-  std::shared_ptr<LayerNorm> norm_;  // pre-LN only
 };
 
 }  // namespace attnlab::nn

@@ -84,6 +84,14 @@ void CheckTokenMatrix(const char* name, const Tensor& ids) {
                 ids.defined() ? ids.Describe() : std::string("undefined"));
 }
 
+// The inputs of teacher forcing: i32 token matrices with one batch.
+void CheckSourceAndTarget(const Tensor& src, const Tensor& tgt_in) {
+  CheckTokenMatrix("src", src);
+  CheckTokenMatrix("tgt_in", tgt_in);
+  ATTNLAB_CHECK(src.size(0) == tgt_in.size(0), "Transformer: src ", src.Describe(), " and tgt_in ",
+                tgt_in.Describe(), " have different batch sizes");
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Transformer>> Transformer::Create(const ModelOptions& options,
@@ -167,10 +175,7 @@ Tensor Transformer::Encode(const Tensor& src, const Tensor& src_padding_mask,
 
 Tensor Transformer::Forward(const Tensor& src, const Tensor& tgt_in) {
   const auto profile_scope = ProfileScope("transformer");
-  CheckTokenMatrix("src", src);
-  CheckTokenMatrix("tgt_in", tgt_in);
-  ATTNLAB_CHECK(src.size(0) == tgt_in.size(0), "Transformer: src ", src.Describe(), " and tgt_in ",
-                tgt_in.Describe(), " have different batch sizes");
+  CheckSourceAndTarget(src, tgt_in);
   const Tensor src_padding_mask = SourcePaddingMask(src);
   const Tensor memory = Encode(src, src_padding_mask);  // [batch, src, d_model]
   const Tensor hidden = decoder_->Forward(EmbedTarget(tgt_in, 0), memory, src_padding_mask);
@@ -179,10 +184,7 @@ Tensor Transformer::Forward(const Tensor& src, const Tensor& tgt_in) {
 
 TransformerOutput Transformer::ForwardWithAttention(const Tensor& src, const Tensor& tgt_in) {
   const auto profile_scope = ProfileScope("transformer");
-  CheckTokenMatrix("src", src);
-  CheckTokenMatrix("tgt_in", tgt_in);
-  ATTNLAB_CHECK(src.size(0) == tgt_in.size(0), "Transformer: src ", src.Describe(), " and tgt_in ",
-                tgt_in.Describe(), " have different batch sizes");
+  CheckSourceAndTarget(src, tgt_in);
   TransformerOutput output;
   const Tensor src_padding_mask = SourcePaddingMask(src);
   const Tensor memory = Encode(src, src_padding_mask, &output.attention.encoder_self_attn);
@@ -231,17 +233,14 @@ Tensor Transformer::DecodeStep(DecoderState& state, const Tensor& last_tokens) {
 
 void Transformer::ReorderState(DecoderState& state, const Tensor& indices) {
   TransformerDecoderState& decoding = AsTransformerState(state);
-  auto reorder = [&indices](Tensor& rows) {
-    if (rows.defined()) rows = IndexSelect(rows, 0, indices);
-  };
-  reorder(decoding.memory);
-  reorder(decoding.src_padding_mask);
-  reorder(decoding.prefix);
+  ReorderRows(decoding.memory, indices);
+  ReorderRows(decoding.src_padding_mask, indices);
+  ReorderRows(decoding.prefix, indices);
   for (DecoderLayerCache& cache : decoding.caches) {
-    reorder(cache.self_attn.key);
-    reorder(cache.self_attn.value);
-    reorder(cache.cross_attn.key);
-    reorder(cache.cross_attn.value);
+    ReorderRows(cache.self_attn.key, indices);
+    ReorderRows(cache.self_attn.value, indices);
+    ReorderRows(cache.cross_attn.key, indices);
+    ReorderRows(cache.cross_attn.value, indices);
   }
 }
 

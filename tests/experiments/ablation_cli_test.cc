@@ -18,6 +18,7 @@
 #include "experiments/trainer/run_directory_lock.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_config.h"
 
@@ -27,28 +28,16 @@ namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
+using attnlab::testing::ReadFile;
 using testing::CliOutput;
-using testing::ReadFile;
 
 using testing::TinyConfigToml;
-
-constexpr char kStudy[] = R"toml(# A tiny study for the tests.
-[study]
-name = "tiny"
-base = "tiny.toml"
-seeds = [1, 2]
-metrics = ["exact_match", "loss"]
-
-[[axis]]
-key = "model.attention"
-values = ["scaled_dot", "dot"]
-)toml";
 
 class AblationCliTest : public attnlab::testing::TempDirTest {
  protected:
   void SetUp() override {
     std::ofstream(directory_ / "tiny.toml") << TinyConfigToml(testing::kShortRun);
-    std::ofstream(directory_ / "study.toml") << kStudy;
+    std::ofstream(directory_ / "study.toml") << testing::kTinyStudy;
   }
 
   // `attnlab ARGUMENTS` in the test directory.

@@ -16,6 +16,7 @@
 #include "experiments/ablation/study.h"
 #include "experiments/trainer/run_result.h"
 #include "gtest/gtest.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_config.h"
 
@@ -28,14 +29,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using attnlab::testing::ReadFile;
 using testing::TinyConfigToml;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 class AblationRunnerTest : public attnlab::testing::TempDirTest {
  protected:
@@ -43,17 +38,10 @@ class AblationRunnerTest : public attnlab::testing::TempDirTest {
     std::ofstream(directory_ / "tiny.toml") << TinyConfigToml(testing::kShortRun);
   }
 
-  // A study of two cells (attention scaled_dot, dot) x two seeds, with `extra` appended.
+  // The tiny study (two cells, attention scaled_dot and dot, x two seeds) with `extra`
+  // appended.
   absl::StatusOr<StudyPlan> Plan(const std::string& extra = "") {
-    const std::string text = R"toml([study]
-name = "tiny"
-base = "tiny.toml"
-seeds = [1, 2]
-metrics = ["exact_match", "loss"]
-[[axis]]
-key = "model.attention"
-values = ["scaled_dot", "dot"]
-)toml" + extra;
+    const std::string text = testing::kTinyStudy + extra;
     absl::StatusOr<Study> study = ParseStudy(text, (directory_ / "study.toml").string());
     if (!study.ok()) return study.status();
     PlanOptions options;

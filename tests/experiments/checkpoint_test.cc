@@ -23,6 +23,7 @@
 #include "framework/optim/adam.h"
 #include "framework/optim/sgd.h"
 #include "gtest/gtest.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_config.h"
 
@@ -31,6 +32,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using OrderedJson = nlohmann::ordered_json;
+using attnlab::testing::ReadFile;
+using attnlab::testing::WriteFile;
 
 constexpr int64_t kVocabulary = 9;  // 4 special tokens and 5 symbols
 
@@ -141,17 +144,6 @@ void ExpectSameContents(const CheckpointContents& a, const CheckpointContents& b
   EXPECT_EQ(a.progress.window_start_seconds, b.progress.window_start_seconds);
   EXPECT_EQ(a.generator_state.seed, b.generator_state.seed);
   EXPECT_EQ(a.generator_state.offset, b.generator_state.offset);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
 // A safetensors file split into its header (JSON) and data, and put back together.

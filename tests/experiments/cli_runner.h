@@ -7,9 +7,9 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
+
+#include "tests/support/file_contents.h"
 
 #ifndef ATTNLAB_CLI
 #error "ATTNLAB_CLI (the attnlab binary) must be defined by the build"
@@ -21,13 +21,6 @@ struct CliOutput {
   int exit_code = -1;  // -1: killed by a signal (a crash)
   std::string out, err;
 };
-
-inline std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Runs `command_line` with the shell in `directory`. The output goes through files named
 // per process and call (removed afterwards), so concurrent tests never share them.
@@ -41,8 +34,8 @@ inline CliOutput RunShell(const std::filesystem::path& directory, const std::str
   const int status = std::system(full.c_str());
   CliOutput output;
   output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  output.out = ReadFile(out);
-  output.err = ReadFile(err);
+  output.out = attnlab::testing::ReadFile(out);
+  output.err = attnlab::testing::ReadFile(err);
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   return output;

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -22,6 +21,8 @@
 #include "framework/ops/ops.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/file_contents.h"
+#include "tests/support/metrics_jsonl.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_config.h"
 
@@ -29,16 +30,15 @@ namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
+using attnlab::testing::ReadFile;
+using attnlab::testing::ReadMetricsJsonl;
+using attnlab::testing::RecordsOfKind;
+using attnlab::testing::WriteFile;
 using testing::CliOutput;
-using testing::ReadFile;
 using Json = nlohmann::json;
 
 const char* const kCommands[] = {"ablate", "bench", "decode",  "demo",   "dump", "evaluate",
                                  "init",   "keys",  "profile", "report", "train"};
-
-void WriteFile(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-}
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
@@ -145,10 +145,8 @@ TEST_F(CliTest, EvaluateOfTheBestCheckpointMatchesItsEvaluationInTraining) {
       ReadCheckpointMetadata(Path("run/checkpoint_best.safetensors").string());
   ASSERT_TRUE(best.ok()) << best.status();
   Json record;
-  std::ifstream metrics(Path("run/metrics.jsonl"));
-  for (std::string line; std::getline(metrics, line);) {
-    const Json parsed = Json::parse(line);
-    if (parsed["kind"] == "eval" && parsed["step"] == best->progress.best_step) record = parsed;
+  for (const Json& eval : RecordsOfKind(ReadMetricsJsonl(Path("run")), "eval")) {
+    if (eval["step"] == best->progress.best_step) record = eval;
   }
   ASSERT_TRUE(record.is_object()) << "no eval record at step " << best->progress.best_step;
   for (const char* metric : {"loss", "token_accuracy", "exact_match"}) {
@@ -176,10 +174,8 @@ TEST_F(CliTest, EvaluateScoresAModelOfItsOwnThroughItsObjective) {
   ASSERT_EQ(output.exit_code, 0) << output.err;
   EXPECT_EQ(output.out.rfind("test split, seed_pooling", 0), 0u) << output.out;
   Json test_record;
-  std::ifstream metrics(Path("pooling/metrics.jsonl"));
-  for (std::string line; std::getline(metrics, line);) {
-    const Json parsed = Json::parse(line);
-    if (parsed["kind"] == "test") test_record = parsed;
+  for (const Json& test : RecordsOfKind(ReadMetricsJsonl(Path("pooling")), "test")) {
+    test_record = test;
   }
   const std::map<std::string, double> printed = MetricLines(output.out);
   for (const char* metric : {"mse", "weight_difference"}) {

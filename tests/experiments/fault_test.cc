@@ -31,6 +31,7 @@
 #include "framework/io/safetensors.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tensor_bytes.h"
 #include "tests/support/tiny_config.h"
@@ -40,7 +41,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-using testing::ReadFile;
+using attnlab::testing::ReadFile;
 
 // A started `attnlab` process: its pid and where its output goes.
 struct Process {

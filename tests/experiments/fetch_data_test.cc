@@ -8,10 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/temp_dir.h"
 
 namespace attnlab {
@@ -31,16 +31,13 @@ class FetchDataTest : public attnlab::testing::TempDirTest {
                                 ATTNLAB_SOURCE_DIR "/tools/fetch-data' " + arguments + " >'" +
                                 log.string() + "' 2>&1";
     const int status = std::system(command.c_str());
-    std::ifstream in(log);
-    std::stringstream contents;
-    contents << in.rdbuf();
-    output_ = contents.str();
+    output_ = attnlab::testing::ReadFile(log);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
   std::string WriteFile(const std::string& name, const std::string& contents) {
     const fs::path path = directory_ / name;
-    std::ofstream(path, std::ios::binary) << contents;
+    attnlab::testing::WriteFile(path, contents);
     return path.string();
   }
 

@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/temp_dir.h"
 
 #ifndef ATTNLAB_CLI
@@ -27,8 +28,8 @@ namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
+using attnlab::testing::ReadFile;
 using testing::CliOutput;
-using testing::ReadFile;
 using Json = nlohmann::json;
 
 // Tiny sizes for experiments/recipes/copy/transformer.toml.

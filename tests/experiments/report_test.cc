@@ -20,12 +20,15 @@
 #include "experiments/report/svg_chart.h"
 #include "framework/io/safetensors.h"
 #include "gtest/gtest.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/temp_dir.h"
 
 namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
+using attnlab::testing::ReadFile;
+using attnlab::testing::WriteFile;
 
 // Occurrences of `needle` in `haystack`.
 int Count(const std::string& haystack, const std::string& needle) {
@@ -225,18 +228,6 @@ TEST(SvgChartTest, NiceTicksCoverTheRangeWithRoundSteps) {
 
 class ReportTest : public attnlab::testing::TempDirTest {
  protected:
-  static void WriteFile(const fs::path& path, const std::string& text) {
-    std::ofstream file(path, std::ios::binary);
-    file << text;
-    ASSERT_TRUE(file.good()) << path;
-  }
-  static std::string ReadFile(const fs::path& path) {
-    std::ifstream file(path, std::ios::binary);
-    std::stringstream text;
-    text << file.rdbuf();
-    return text.str();
-  }
-
   // runs/<experiment>/<name> with metrics; config, samples and attention if asked.
   fs::path MakeRun(const std::string& name, bool optional_files, const std::string& attention) {
     const fs::path dir = directory_ / "runs" / "copy" / name;

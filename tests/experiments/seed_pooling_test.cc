@@ -9,11 +9,8 @@
 
 #include <unistd.h>
 
-#include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -21,17 +18,19 @@
 #include "experiments/config/config.h"
 #include "experiments/trainer/checkpoint.h"
 #include "experiments/trainer/trainer.h"
-#include "framework/core/stop_request.h"
-#include "framework/io/safetensors.h"
 #include "gtest/gtest.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/metrics_jsonl.h"
 #include "tests/support/tensor_bytes.h"
+#include "tests/support/trainer_run_test.h"
 
 namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
+using attnlab::testing::LoadedTensorBytesOf;
+using attnlab::testing::ReadMetricsJsonl;
+using attnlab::testing::RecordsOfKind;
 
 // 256 training and 128 test inputs, batches of 32, 300 Adam steps at lr 0.01.
 constexpr char kTinyConfig[] = R"toml(
@@ -63,33 +62,8 @@ Config TinyConfig(const std::vector<std::string>& overrides = {}) {
   return *config;
 }
 
-std::vector<Json> TrainRecords(const fs::path& run_dir) {
-  std::vector<Json> records;
-  std::ifstream in(run_dir / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    const Json record = Json::parse(line);
-    if (record.at("kind") == "train") records.push_back(record);
-  }
-  return records;
-}
-
-// Name -> bytes of every tensor of a checkpoint (parameters and Adam moments).
-std::map<std::string, std::string> TensorBytes(const fs::path& path) {
-  absl::StatusOr<std::map<std::string, std::string>> tensors = testing::TensorBytesOf(path);
-  EXPECT_TRUE(tensors.ok()) << tensors.status();
-  return tensors.ok() ? *tensors : std::map<std::string, std::string>{};
-}
-
-class SeedPoolingTest : public testing::TempDirTest {
+class SeedPoolingTest : public testing::TrainerRunTest {
  protected:
-  RunOptions Options(const std::string& name, bool resume = false) const {
-    RunOptions options;
-    options.run_dir = (directory_ / name).string();
-    options.resume = resume;
-    options.show_progress = false;
-    return options;
-  }
-
   // A finished run's test metrics (the test fails if it did not finish).
   std::map<std::string, double> TestMetrics(const Config& config, const std::string& name) {
     absl::StatusOr<TrainResult> result = Train(config, Options(name));
@@ -106,7 +80,7 @@ TEST_F(SeedPoolingTest, StudentWithTheTeachersScoringLearnsIt) {
   std::map<std::string, double> test = TestMetrics(TinyConfig(), "run");
   EXPECT_LT(test["mse"], test["initial_mse"] / 10);
   EXPECT_LT(test["weight_difference"], test["initial_weight_difference"] / 2);
-  const std::vector<Json> train = TrainRecords(directory_ / "run");
+  const std::vector<Json> train = RecordsOfKind(ReadMetricsJsonl(directory_ / "run"), "train");
   ASSERT_EQ(train.size(), 15u);
   EXPECT_LT(train.back().at("loss").get<double>(), train.front().at("loss").get<double>() / 5);
   EXPECT_TRUE(fs::exists(directory_ / "run" / "checkpoint_best.safetensors"));
@@ -168,25 +142,23 @@ TEST_F(SeedPoolingTest, ADivergingRunIsADataLossErrorNamingTheStep) {
 
 // Two runs' logged losses, final parameters and Adam moments are equal bit for bit.
 void ExpectIdenticalRuns(const fs::path& a, const fs::path& b) {
-  const std::vector<Json> train_a = TrainRecords(a);
-  const std::vector<Json> train_b = TrainRecords(b);
+  const std::vector<Json> train_a = RecordsOfKind(ReadMetricsJsonl(a), "train");
+  const std::vector<Json> train_b = RecordsOfKind(ReadMetricsJsonl(b), "train");
   ASSERT_EQ(train_a.size(), train_b.size());
   for (size_t i = 0; i < train_a.size(); ++i) {
     EXPECT_EQ(train_a[i].at("step"), train_b[i].at("step"));
     EXPECT_EQ(train_a[i].at("loss").get<double>(), train_b[i].at("loss").get<double>()) << i;
   }
-  const auto tensors = TensorBytes(a / "checkpoint_last.safetensors");
+  const auto tensors = LoadedTensorBytesOf(a / "checkpoint_last.safetensors");
   EXPECT_TRUE(tensors.count("score_vector") && tensors.count("projection.weight"));
-  EXPECT_TRUE(tensors == TensorBytes(b / "checkpoint_last.safetensors"));
+  EXPECT_TRUE(tensors == LoadedTensorBytesOf(b / "checkpoint_last.safetensors"));
 }
 
 TEST_F(SeedPoolingTest, ACtrlCAfterAStepSavesAndResumesBitIdentically) {
   const Config config = TinyConfig({"train.max_steps=60", "train.eval_every=20"});
   ASSERT_FALSE(TestMetrics(config, "a").empty());
   RunOptions interrupted = Options("b");
-  interrupted.after_step = [](int64_t step) {
-    if (step == 27) RequestStop(SIGINT);
-  };
+  interrupted.after_step = testing::RequestStopAfterStep(27);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->interrupted);
@@ -211,12 +183,9 @@ TEST_F(SeedPoolingTest, AStopBetweenMicroBatchesAcrossAnEpochResumesBitIdentical
   // Asked before each step and each micro-batch: the 16th question comes before the
   // third micro-batch of step 4, whose first took epoch 4's last batch and second
   // started epoch 5.
-  auto asked = std::make_shared<int64_t>(0);
-  interrupted.stop_requested = [asked] { return ++*asked >= 16; };
+  interrupted.stop_requested = testing::StopAtQuestion(16);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(first->interrupted);
-  EXPECT_EQ(first->steps, 3);
+  ASSERT_TRUE(testing::StoppedAfter(first, 3));
   absl::StatusOr<TrainResult> resumed = Train(config, Options("b", /*resume=*/true));
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(resumed->steps, 12);

@@ -32,65 +32,30 @@
 #include "framework/io/safetensors.h"
 #include "framework/optim/adam.h"
 #include "gtest/gtest.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/file_contents.h"
+#include "tests/support/metrics_jsonl.h"
+#include "tests/support/tensor_bytes.h"
 #include "tests/support/tiny_config.h"
+#include "tests/support/trainer_run_test.h"
 
 namespace attnlab::experiments {
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
+using attnlab::testing::LoadedTensorBytesOf;
+using attnlab::testing::ReadFile;
+using attnlab::testing::ReadMetricsJsonl;
+using attnlab::testing::RecordsOfKind;
+using testing::RequestStopAfterStep;
+using testing::StopAtQuestion;
+using testing::StoppedAfter;
 using testing::TinyConfig;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Every line of metrics.jsonl, each of which must be a JSON object.
-std::vector<Json> ReadMetrics(const fs::path& run_dir) {
-  std::vector<Json> records;
-  std::ifstream in(run_dir / "metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    EXPECT_TRUE(record.is_object()) << "not a JSON object: " << line;
-    if (record.is_object()) records.push_back(record);
-  }
-  return records;
-}
-
-std::vector<Json> RecordsOfKind(const std::vector<Json>& records, const std::string& kind) {
-  std::vector<Json> selected;
-  for (const Json& record : records) {
-    if (record.value("kind", "") == kind) selected.push_back(record);
-  }
-  return selected;
-}
 
 std::vector<int64_t> Steps(const std::vector<Json>& records) {
   std::vector<int64_t> steps;
   for (const Json& record : records) steps.push_back(record.at("step").get<int64_t>());
   return steps;
-}
-
-// A tensor's bytes (row-major), for bit-for-bit comparisons.
-std::string TensorBytes(const Tensor& tensor) {
-  const Tensor contiguous = tensor.Clone();
-  const size_t bytes = contiguous.numel() * ElementSize(contiguous.dtype());
-  return std::string(static_cast<const char*>(contiguous.raw_data()), bytes);
-}
-
-// Name -> bytes of every tensor of a safetensors file (parameters and optimizer state).
-std::map<std::string, std::string> TensorsOf(const fs::path& path) {
-  absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path.string());
-  EXPECT_TRUE(contents.ok()) << contents.status();
-  std::map<std::string, std::string> tensors;
-  if (!contents.ok()) return tensors;
-  for (const auto& [name, tensor] : contents->tensors) tensors[name] = TensorBytes(tensor);
-  return tensors;
 }
 
 // Name -> bytes of every file in a directory.
@@ -116,8 +81,8 @@ absl::StatusOr<CheckpointContents> LoadIntoFreshModel(const fs::path& path) {
 // Two runs' records (same numbers, timings aside; no record missing or repeated), final
 // parameters and optimizer state, best checkpoint and samples are identical, bit for bit.
 void ExpectIdenticalRuns(const fs::path& a, const fs::path& b) {
-  const std::vector<Json> records_a = ReadMetrics(a);
-  const std::vector<Json> records_b = ReadMetrics(b);
+  const std::vector<Json> records_a = ReadMetricsJsonl(a);
+  const std::vector<Json> records_b = ReadMetricsJsonl(b);
   ASSERT_EQ(records_a.size(), records_b.size());
   for (size_t i = 0; i < records_a.size(); ++i) {
     const Json& ra = records_a[i];
@@ -133,23 +98,17 @@ void ExpectIdenticalRuns(const fs::path& a, const fs::path& b) {
           << key << " of " << ra.at("kind") << " record at step " << ra.at("step");
     }
   }
-  const auto tensors_a = TensorsOf(a / "checkpoint_last.safetensors");
-  const auto tensors_b = TensorsOf(b / "checkpoint_last.safetensors");
+  const auto tensors_a = LoadedTensorBytesOf(a / "checkpoint_last.safetensors");
+  const auto tensors_b = LoadedTensorBytesOf(b / "checkpoint_last.safetensors");
   ASSERT_FALSE(tensors_a.empty());
   ASSERT_EQ(tensors_a.size(), tensors_b.size());
   for (const auto& [name, bytes] : tensors_a) {
     ASSERT_TRUE(tensors_b.count(name)) << name;
     EXPECT_TRUE(bytes == tensors_b.at(name)) << name << " differs";
   }
-  EXPECT_EQ(TensorsOf(a / "checkpoint_best.safetensors"),
-            TensorsOf(b / "checkpoint_best.safetensors"));
+  EXPECT_EQ(LoadedTensorBytesOf(a / "checkpoint_best.safetensors"),
+            LoadedTensorBytesOf(b / "checkpoint_best.safetensors"));
   EXPECT_EQ(ReadFile(a / "samples.txt"), ReadFile(b / "samples.txt"));
-}
-
-// A stop request at the `question`-th time the trainer asks (counting from 1) and after.
-std::function<bool()> StopAtQuestion(int64_t question) {
-  auto asked = std::make_shared<int64_t>(0);
-  return [asked, question] { return ++*asked >= question; };
 }
 
 // "" if the checkpoint's parameters are all finite (loaded into a model of its config).
@@ -167,16 +126,7 @@ std::string NonFiniteParametersOf(const fs::path& path) {
   return DescribeNonFiniteParameters(**model);
 }
 
-class TrainerTest : public attnlab::testing::TempDirTest {
- protected:
-  RunOptions Options(const std::string& name, bool resume = false) const {
-    RunOptions options;
-    options.run_dir = (directory_ / name).string();
-    options.resume = resume;
-    options.show_progress = false;
-    return options;
-  }
-};
+class TrainerTest : public testing::TrainerRunTest {};
 
 // ---- A run's files ----------------------------------------------------------------------
 
@@ -211,7 +161,7 @@ TEST_F(TrainerTest, RunWritesEveryArtefact) {
 
   // metrics.jsonl: train records at every log step, eval records at every eval step, and
   // one test record at the end.
-  const std::vector<Json> records = ReadMetrics(run_dir);
+  const std::vector<Json> records = ReadMetricsJsonl(run_dir);
   const std::vector<Json> train = RecordsOfKind(records, "train");
   EXPECT_EQ(Steps(train), (std::vector<int64_t>{5, 10, 15, 20, 25, 30}));
   for (const Json& record : train) {
@@ -291,13 +241,9 @@ TEST_F(TrainerTest, ResumeAfterSigintIsBitIdenticalToAnUninterruptedRun) {
   // B: interrupted by Ctrl-C's stop request after step 13 (between two log steps and
   // two checkpoints), then resumed to the end.
   RunOptions interrupted = Options("b");
-  interrupted.after_step = [](int64_t step) {
-    if (step == 13) RequestStop(SIGINT);
-  };
+  interrupted.after_step = RequestStopAfterStep(13);
   absl::StatusOr<TrainResult> b_first = Train(config, interrupted);
-  ASSERT_TRUE(b_first.ok()) << b_first.status();
-  EXPECT_TRUE(b_first->interrupted);
-  EXPECT_EQ(b_first->steps, 13);
+  ASSERT_TRUE(StoppedAfter(b_first, 13));
   absl::StatusOr<TrainResult> b = Train(config, Options("b", /*resume=*/true));
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_FALSE(b->interrupted);
@@ -322,10 +268,11 @@ TEST_F(TrainerTest, Bf16RunLearnsDiffersFromF32AndReproduces) {
   absl::StatusOr<TrainResult> again = Train(bf16_config, Options("bf16_again"));
   ASSERT_TRUE(again.ok()) << again.status();
 
-  const std::vector<Json> f32_train = RecordsOfKind(ReadMetrics(directory_ / "f32"), "train");
-  const std::vector<Json> bf16_train = RecordsOfKind(ReadMetrics(directory_ / "bf16"), "train");
+  const std::vector<Json> f32_train = RecordsOfKind(ReadMetricsJsonl(directory_ / "f32"), "train");
+  const std::vector<Json> bf16_train =
+      RecordsOfKind(ReadMetricsJsonl(directory_ / "bf16"), "train");
   const std::vector<Json> again_train =
-      RecordsOfKind(ReadMetrics(directory_ / "bf16_again"), "train");
+      RecordsOfKind(ReadMetricsJsonl(directory_ / "bf16_again"), "train");
   ASSERT_GE(bf16_train.size(), 2u);
   ASSERT_EQ(bf16_train.size(), f32_train.size());
   ASSERT_EQ(bf16_train.size(), again_train.size());
@@ -352,9 +299,7 @@ TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
     if (step == 7) RequestStop(SIGINT);
   };
   absl::StatusOr<TrainResult> result = Train(TinyConfig(), options);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_TRUE(result->interrupted);
-  EXPECT_EQ(result->steps, 7);
+  ASSERT_TRUE(StoppedAfter(result, 7));
   EXPECT_EQ(seen.size(), 7u);  // it stopped right after the request
   EXPECT_EQ(StopSignal(), SIGINT);
 
@@ -364,19 +309,15 @@ TEST_F(TrainerTest, SigintSavesALoadableCheckpointAtTheInterruptedStep) {
   ASSERT_TRUE(last.ok()) << last.status();
   EXPECT_EQ(last->progress.step, 7);
   // Not a finished run: no test record, samples or report.
-  EXPECT_TRUE(RecordsOfKind(ReadMetrics(run_dir), "test").empty());
+  EXPECT_TRUE(RecordsOfKind(ReadMetricsJsonl(run_dir), "test").empty());
   EXPECT_FALSE(fs::exists(run_dir / "report.html"));
 }
 
 TEST_F(TrainerTest, SigtermStopsLikeCtrlC) {
   RunOptions options = Options("run");
-  options.after_step = [](int64_t step) {
-    if (step == 12) RequestStop(SIGTERM);
-  };
+  options.after_step = RequestStopAfterStep(12, SIGTERM);
   absl::StatusOr<TrainResult> result = Train(TinyConfig(), options);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_TRUE(result->interrupted);
-  EXPECT_EQ(result->steps, 12);
+  ASSERT_TRUE(StoppedAfter(result, 12));
   absl::StatusOr<CheckpointContents> last =
       LoadIntoFreshModel(fs::path(options.run_dir) / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
@@ -415,7 +356,7 @@ TEST_F(TrainerTest, NanStopIsADataLossErrorAndKeepsTheLastGoodCheckpoint) {
   absl::StatusOr<CheckpointContents> last = LoadIntoFreshModel(last_path);
   ASSERT_TRUE(last.ok()) << last.status();
   EXPECT_EQ(last->progress.step, last_step);
-  EXPECT_TRUE(RecordsOfKind(ReadMetrics(options.run_dir), "skipped").empty());
+  EXPECT_TRUE(RecordsOfKind(ReadMetricsJsonl(options.run_dir), "skipped").empty());
 }
 
 TEST_F(TrainerTest, NanSkipFinishesTheRunWithSkippedRecordsAndCheckpoints) {
@@ -427,7 +368,7 @@ TEST_F(TrainerTest, NanSkipFinishesTheRunWithSkippedRecordsAndCheckpoints) {
   EXPECT_EQ(result->steps, 30);
   EXPECT_FALSE(result->interrupted);
 
-  const std::vector<Json> records = ReadMetrics(options.run_dir);
+  const std::vector<Json> records = ReadMetricsJsonl(options.run_dir);
   const std::vector<Json> skipped = RecordsOfKind(records, "skipped");
   ASSERT_FALSE(skipped.empty());
   for (const Json& record : skipped) {
@@ -454,7 +395,7 @@ TEST_F(TrainerTest, ANanValidationMetricIsNeverTheBest) {
   const RunOptions options = Options("run");
   absl::StatusOr<TrainResult> result = Train(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
-  const std::vector<Json> eval = RecordsOfKind(ReadMetrics(options.run_dir), "eval");
+  const std::vector<Json> eval = RecordsOfKind(ReadMetricsJsonl(options.run_dir), "eval");
   ASSERT_FALSE(eval.empty());
   for (const Json& record : eval) ASSERT_TRUE(record.at("loss").is_null()) << record.dump();
   // No best checkpoint, and the last one (whose progress holds the best metric so far)
@@ -472,13 +413,9 @@ TEST_F(TrainerTest, CtrlCStopsARunThatIsSkippingSteps) {
   const Config config = TinyConfig({"train.lr=1e12", "train.schedule=\"constant\"",
                                     "train.nan_policy=\"skip\"", "train.max_skipped_steps=1000"});
   RunOptions options = Options("run");
-  options.after_step = [](int64_t step) {
-    if (step == 6) RequestStop(SIGINT);
-  };
+  options.after_step = RequestStopAfterStep(6);
   absl::StatusOr<TrainResult> result = Train(config, options);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_TRUE(result->interrupted);
-  EXPECT_EQ(result->steps, 6);
+  ASSERT_TRUE(StoppedAfter(result, 6));
   absl::StatusOr<CheckpointContents> last =
       LoadIntoFreshModel(fs::path(options.run_dir) / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
@@ -495,9 +432,7 @@ TEST_F(TrainerTest, AStopBetweenMicroBatchesDropsThePartialStepAndResumesBitIden
   RunOptions interrupted = Options("b");
   interrupted.stop_requested = StopAtQuestion(23);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(first->interrupted);
-  EXPECT_EQ(first->steps, 5);
+  ASSERT_TRUE(StoppedAfter(first, 5));
   absl::StatusOr<CheckpointContents> last =
       LoadIntoFreshModel(directory_ / "b" / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
@@ -514,10 +449,8 @@ TEST_F(TrainerTest, AStopInsideAValidationIsResumedByThatValidation) {
   RunOptions interrupted = Options("b");
   interrupted.stop_requested = StopAtQuestion(22);
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(first->interrupted);
-  EXPECT_EQ(first->steps, 10);
-  EXPECT_TRUE(RecordsOfKind(ReadMetrics(directory_ / "b"), "eval").empty());
+  ASSERT_TRUE(StoppedAfter(first, 10));
+  EXPECT_TRUE(RecordsOfKind(ReadMetricsJsonl(directory_ / "b"), "eval").empty());
   absl::StatusOr<CheckpointContents> last =
       LoadIntoFreshModel(directory_ / "b" / "checkpoint_last.safetensors");
   ASSERT_TRUE(last.ok()) << last.status();
@@ -533,15 +466,13 @@ TEST_F(TrainerTest, AStopInTheFinalTestLeavesTheEndToResumeWithOneRecordPerDecod
   RunOptions interrupted = Options("b");
   const fs::path run_b = directory_ / "b";
   interrupted.stop_requested = [&run_b] {
-    return !RecordsOfKind(ReadMetrics(run_b), "test").empty();
+    return !RecordsOfKind(ReadMetricsJsonl(run_b), "test").empty();
   };
   absl::StatusOr<TrainResult> first = Train(config, interrupted);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(first->interrupted);
-  EXPECT_EQ(first->steps, 30);
+  ASSERT_TRUE(StoppedAfter(first, 30));
   EXPECT_FALSE(fs::exists(run_b / "result.json"));
   ASSERT_TRUE(Train(config, Options("b", /*resume=*/true)).ok());
-  EXPECT_EQ(RecordsOfKind(ReadMetrics(run_b), "test").size(), 2u);  // greedy and beam2
+  EXPECT_EQ(RecordsOfKind(ReadMetricsJsonl(run_b), "test").size(), 2u);  // greedy and beam2
   ExpectIdenticalRuns(directory_ / "a", run_b);
 }
 
@@ -560,9 +491,7 @@ TEST_F(TrainerTest, ResumingAFinishedRunSaysSoAndChangesNothing) {
 
 TEST_F(TrainerTest, ResumingWithChangedDataOrModelKeysIsRefusedNamingThem) {
   RunOptions options = Options("run");
-  options.after_step = [](int64_t step) {
-    if (step == 5) RequestStop(SIGINT);
-  };
+  options.after_step = RequestStopAfterStep(5);
   ASSERT_TRUE(Train(TinyConfig(), options).ok());
   const auto before = DirectoryContents(directory_ / "run");
   absl::StatusOr<TrainResult> changed =
@@ -650,7 +579,7 @@ TEST_F(TrainerTest, TooManySkippedStepsInARowStopTheRun) {
   EXPECT_NE(result.status().message().find("train.max_skipped_steps = 3"), std::string::npos)
       << result.status();
   const std::vector<int64_t> skipped =
-      Steps(RecordsOfKind(ReadMetrics(directory_ / "run"), "skipped"));
+      Steps(RecordsOfKind(ReadMetricsJsonl(directory_ / "run"), "skipped"));
   ASSERT_GE(skipped.size(), 3u);
   EXPECT_EQ(skipped[skipped.size() - 1] - skipped[skipped.size() - 3], 2);  // in a row
   EXPECT_FALSE(fs::exists(directory_ / "run" / "result.json"));

@@ -40,6 +40,32 @@ std::string OpCase::Name() const {
 
 void PrintTo(const OpCase& op_case, std::ostream* os) { *os << op_case.Name(); }
 
+void PrintTo(const Activation& activation, std::ostream* os) { *os << activation.op; }
+
+const std::vector<Activation>& AllActivations() {
+  const auto symmetric = [](const Shape& shape) { return Uniform(shape, -2.0f, 2.0f); };
+  constexpr double kEluAlpha = 0.7;
+  const double sqrt_two_over_pi = std::sqrt(2.0 / std::numbers::pi);
+  static const std::vector<Activation>* activations = new std::vector<Activation>{
+      {"relu", Relu, [](double x) { return x > 0.0 ? x : 0.0; }, AwayFromZero},
+      {"gelu_erf", GeluErf, [](double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); },
+       symmetric},
+      {"gelu_tanh", GeluTanh,
+       [sqrt_two_over_pi](double x) {
+         return 0.5 * x * (1.0 + std::tanh(sqrt_two_over_pi * (x + 0.044715 * x * x * x)));
+       },
+       symmetric},
+      {"tanh", Tanh, [](double x) { return std::tanh(x); }, symmetric},
+      {"sigmoid", Sigmoid, [](double x) { return 1.0 / (1.0 + std::exp(-x)); }, symmetric},
+      {"exp", Exp, [](double x) { return std::exp(x); }, symmetric},
+      {"log", Log, [](double x) { return std::log(x); }, Positive},
+      {"sqrt", Sqrt, [](double x) { return std::sqrt(x); }, Positive},
+      {"elu", [](const Tensor& x) { return Elu(x, static_cast<float>(kEluAlpha)); },
+       [](double x) { return x > 0.0 ? x : kEluAlpha * (std::exp(x) - 1.0); }, AwayFromZero},
+  };
+  return *activations;
+}
+
 namespace {
 
 // FNV-1a: a seed that depends on the case's name only.
@@ -47,24 +73,6 @@ uint64_t SeedFromName(std::string_view name) {
   uint64_t hash = 14695981039346656037ull;
   for (char c : name) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
   return hash;
-}
-
-Tensor Draw(const InputSpec& spec, uint64_t seed) {
-  const int64_t count = NumElements(spec.shape);
-  std::vector<float> values;
-  if (spec.distinct_multiplier > 0) {
-    values.resize(count);
-    for (int64_t i = 0; i < count; ++i) {
-      values[i] = 2.0f * static_cast<float>((i * spec.distinct_multiplier) % count) / count - 1.0f;
-    }
-  } else {
-    Generator generator(seed);
-    values = RandomUniform(spec.shape, spec.low, spec.high, generator).ToFloats();
-    for (float& value : values) value += value < 0.0f ? -spec.away_from_zero : spec.away_from_zero;
-  }
-  Tensor t = Tensor::FromFloats(values, spec.shape);
-  t.set_requires_grad(spec.requires_grad);
-  return t;
 }
 
 // "2x3x4", or "rank0" for a scalar (so that "add_rank0_3x5" is not read as add_scalar).
@@ -396,33 +404,7 @@ void AddReductionCases(std::vector<OpCase>& cases) {
 }
 
 void AddActivationCases(std::vector<OpCase>& cases) {
-  struct Activation {
-    std::string_view op;
-    std::function<Tensor(const Tensor&)> apply;
-    std::function<double(double)> formula;
-    InputSpec (*draw)(const Shape&);
-  };
-  const auto symmetric = [](const Shape& shape) { return Uniform(shape, -2.0f, 2.0f); };
-  constexpr double kEluAlpha = 0.7;
-  const double sqrt_two_over_pi = std::sqrt(2.0 / std::numbers::pi);
-  const std::vector<Activation> activations = {
-      {"relu", Relu, [](double x) { return x > 0.0 ? x : 0.0; }, AwayFromZero},
-      {"gelu_erf", GeluErf, [](double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); },
-       symmetric},
-      {"gelu_tanh", GeluTanh,
-       [sqrt_two_over_pi](double x) {
-         return 0.5 * x * (1.0 + std::tanh(sqrt_two_over_pi * (x + 0.044715 * x * x * x)));
-       },
-       symmetric},
-      {"tanh", Tanh, [](double x) { return std::tanh(x); }, symmetric},
-      {"sigmoid", Sigmoid, [](double x) { return 1.0 / (1.0 + std::exp(-x)); }, symmetric},
-      {"exp", Exp, [](double x) { return std::exp(x); }, symmetric},
-      {"log", Log, [](double x) { return std::log(x); }, Positive},
-      {"sqrt", Sqrt, [](double x) { return std::sqrt(x); }, Positive},
-      {"elu", [](const Tensor& x) { return Elu(x, static_cast<float>(kEluAlpha)); },
-       [](double x) { return x > 0.0 ? x : kEluAlpha * (std::exp(x) - 1.0); }, AwayFromZero},
-  };
-  for (const Activation& activation : activations) {
+  for (const Activation& activation : AllActivations()) {
     for (const Shape& shape : {Shape{3, 7}, Shape{2, 3, 5}, Shape{1, 1}, Shape{4, 1, 3}, Shape{}}) {
       const std::vector<InputSpec> inputs = {activation.draw(shape)};
       const auto apply = activation.apply;
@@ -692,11 +674,29 @@ const std::vector<OpCase>& AllOpCases() {
   return *cases;
 }
 
+Tensor DrawInput(const InputSpec& spec, uint64_t seed) {
+  const int64_t count = NumElements(spec.shape);
+  std::vector<float> values;
+  if (spec.distinct_multiplier > 0) {
+    values.resize(count);
+    for (int64_t i = 0; i < count; ++i) {
+      values[i] = 2.0f * static_cast<float>((i * spec.distinct_multiplier) % count) / count - 1.0f;
+    }
+  } else {
+    Generator generator(seed);
+    values = RandomUniform(spec.shape, spec.low, spec.high, generator).ToFloats();
+    for (float& value : values) value += value < 0.0f ? -spec.away_from_zero : spec.away_from_zero;
+  }
+  Tensor t = Tensor::FromFloats(values, spec.shape);
+  t.set_requires_grad(spec.requires_grad);
+  return t;
+}
+
 std::vector<Tensor> DrawInputs(const OpCase& op_case) {
   const uint64_t seed = SeedFromName(op_case.Name());
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < op_case.inputs.size(); ++i) {
-    inputs.push_back(Draw(op_case.inputs[i], seed + i));
+    inputs.push_back(DrawInput(op_case.inputs[i], seed + i));
   }
   return inputs;
 }

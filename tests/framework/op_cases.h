@@ -71,4 +71,21 @@ const std::vector<OpCase>& AllOpCases();
 // when the table around it changes). Fresh leaves every call.
 std::vector<Tensor> DrawInputs(const OpCase& op_case);
 
+// One input drawn as `spec` says, from `seed`.
+Tensor DrawInput(const InputSpec& spec, uint64_t seed);
+
+// The nine eltwise activations, each with its closed-form formula (evaluated in double)
+// and how its input is drawn (away from the kink of relu and elu, inside the domain of log
+// and sqrt). The table's activation cases and activation_test.cc's checks both use it.
+struct Activation {
+  std::string_view op;  // the op's name, as its errors give it
+  std::function<Tensor(const Tensor&)> apply;
+  std::function<double(double)> formula;
+  InputSpec (*draw)(const Shape&);
+};
+
+void PrintTo(const Activation& activation, std::ostream* os);
+
+const std::vector<Activation>& AllActivations();
+
 }  // namespace attnlab::testing

@@ -12,11 +12,13 @@
 #include "framework/parallel/parallel_for.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/row_major.h"
 
 namespace attnlab {
 namespace {
 
 using testing::AllClose;
+using testing::Coordinates;
 using testing::GradCheck;
 using testing::RandomInput;
 
@@ -24,16 +26,6 @@ struct NaiveResult {
   Shape shape;
   std::vector<float> values;
 };
-
-// Coordinates of row-major element `index` of `shape`.
-Shape Coordinates(const Shape& shape, int64_t index) {
-  Shape coords(shape.size());
-  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
-    coords[d] = index % shape[d];
-    index /= shape[d];
-  }
-  return coords;
-}
 
 std::vector<bool> ReducedMask(int64_t rank, const std::vector<int64_t>& dims) {
   std::vector<bool> reduced(rank, dims.empty());

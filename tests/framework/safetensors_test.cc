@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/support/file_contents.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/temp_dir.h"
 
@@ -25,6 +26,8 @@ namespace attnlab {
 namespace {
 
 using testing::AllClose;
+using testing::ReadFile;
+using testing::WriteFile;
 
 // Each test gets a fresh directory (directory_), removed afterwards.
 class SafetensorsTest : public attnlab::testing::TempDirTest {
@@ -41,16 +44,6 @@ class SafetensorsTest : public attnlab::testing::TempDirTest {
     return names;
   }
 };
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(stream), {});
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream stream(path, std::ios::binary | std::ios::trunc);
-  stream.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 std::string LittleEndian64(uint64_t value) {
   std::string bytes(8, '\0');
@@ -100,7 +93,7 @@ TEST_F(SafetensorsTest, RoundTripKeepsNamesOrderValuesAndMetadata) {
   EXPECT_EQ(std::memcmp(read->tensors[4].second.raw_data(), half_bits, sizeof(half_bits)), 0);
 
   // The header is padded with spaces to a multiple of 8, so the data is 8-byte aligned.
-  const std::string bytes = ReadBytes(path);
+  const std::string bytes = ReadFile(path);
   uint64_t header_size = 0;
   std::memcpy(&header_size, bytes.data(), 8);
   EXPECT_EQ(header_size % 8, 0u);
@@ -132,7 +125,7 @@ TEST_F(SafetensorsTest, WrittenBytesAreExactlyTheFormat) {
   ASSERT_EQ(header.size(), 80u);
   const std::string expected = std::string("\x50\0\0\0\0\0\0\0", 8) + header +
                                std::string("\x00\x00\xc0\x3f\x00\x00\x00\xc0", 8);
-  EXPECT_EQ(ReadBytes(path), expected);
+  EXPECT_EQ(ReadFile(path), expected);
 }
 
 TEST_F(SafetensorsTest, ReadsAFileWrittenByHand) {
@@ -148,7 +141,7 @@ TEST_F(SafetensorsTest, ReadsAFileWrittenByHand) {
   bytes += std::string("\x07\x00\x00\x00", 4);                  // n = 7
   bytes += std::string("\x00\x00\xc0\x3f\x00\x00\x00\xc0", 8);  // x = 1.5, -2.0
   const std::string path = Path("by_hand.safetensors");
-  WriteBytes(path, bytes);
+  WriteFile(path, bytes);
 
   absl::StatusOr<SafetensorsContents> read = ReadSafetensors(path);
   ASSERT_TRUE(read.ok()) << read.status();
@@ -250,7 +243,7 @@ class SafetensorsHeaderTest : public ::testing::TestWithParam<CorruptionCase> {}
 TEST_P(SafetensorsHeaderTest, RejectedWithOneClearLine) {
   const CorruptionCase& c = GetParam();
   const std::string path = ::testing::TempDir() + "/corrupt_" + c.name + ".safetensors";
-  WriteBytes(path, c.bytes);
+  WriteFile(path, c.bytes);
   const absl::StatusOr<SafetensorsContents> read = ReadSafetensors(path);
   std::remove(path.c_str());
   ASSERT_FALSE(read.ok()) << c.name;
@@ -286,12 +279,12 @@ class SafetensorsAtomicWriteTest : public SafetensorsTest {
     ASSERT_TRUE(WriteSafetensors(path_, {{"w", Tensor::FromFloats(std::vector<float>{1, 2}, {2})}},
                                  {{"step", "100"}})
                     .ok());
-    original_bytes_ = ReadBytes(path_);
+    original_bytes_ = ReadFile(path_);
   }
 
   // The old checkpoint reads back unchanged and nothing else is in the directory.
   void ExpectOriginalIntact() {
-    EXPECT_EQ(ReadBytes(path_), original_bytes_);
+    EXPECT_EQ(ReadFile(path_), original_bytes_);
     absl::StatusOr<SafetensorsContents> read = ReadSafetensors(path_);
     ASSERT_TRUE(read.ok()) << read.status();
     EXPECT_EQ(read->metadata.at("step"), "100");
@@ -327,11 +320,11 @@ TEST_F(SafetensorsAtomicWriteTest, FailedRenameLeavesNoTemporaryFile) {
   // The destination is a non-empty directory: everything succeeds up to the rename.
   const std::string target = Path("occupied");
   ASSERT_EQ(::mkdir(target.c_str(), 0755), 0);
-  WriteBytes(target + "/keep", "x");
+  WriteFile(target + "/keep", "x");
   const absl::Status status = WriteSafetensors(target, {{"w", Tensor::Zeros({4})}});
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("cannot replace"), std::string::npos) << status;
-  EXPECT_EQ(ReadBytes(target + "/keep"), "x");
+  EXPECT_EQ(ReadFile(target + "/keep"), "x");
   EXPECT_EQ(Files(), (std::vector<std::string>{"checkpoint.safetensors", "occupied"}));
   std::filesystem::remove_all(target);
   ExpectOriginalIntact();

@@ -11,31 +11,19 @@
 #include "framework/parallel/parallel_for.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/row_major.h"
 
 namespace attnlab {
 namespace {
 
 using testing::AllClose;
+using testing::Coordinates;
 using testing::GradCheck;
+using testing::Offset;
 using testing::RandomInput;
 
 Tensor Ints(const std::vector<int32_t>& values, const Shape& shape) {
   return Tensor::FromInts(values, shape);
-}
-
-// Coordinates of row-major element `index` of `shape`, and back.
-Shape Coordinates(const Shape& shape, int64_t index) {
-  Shape coords(shape.size());
-  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
-    coords[d] = index % shape[d];
-    index /= shape[d];
-  }
-  return coords;
-}
-int64_t Offset(const Shape& shape, const Shape& coords) {
-  int64_t offset = 0;
-  for (size_t d = 0; d < shape.size(); ++d) offset = offset * shape[d] + coords[d];
-  return offset;
 }
 
 // Expects `call` to throw attnlab::Error whose message contains every one of `parts`.

@@ -17,6 +17,9 @@
 namespace {
 
 using namespace attnlab::experiments;
+using attnlab::fuzz::SetUpOrDie;
+
+constexpr char kTarget[] = "checkpoint_fuzzer";
 
 // The model of the seed checkpoints in corpus/checkpoint/ (written by `attnlab init` and
 // `attnlab train` with this config).
@@ -53,20 +56,14 @@ struct TinyModel {
   std::unique_ptr<attnlab::Optimizer> optimizer;
 };
 
-template <typename T>
-T ValueOrDie(absl::StatusOr<T> result) {
-  ATTNLAB_CHECK(result.ok(), "checkpoint_fuzzer set-up: ", result.status().message());
-  return std::move(result).value();
-}
-
 TinyModel& Tiny() {
   static TinyModel tiny = [] {
-    const Config config = ValueOrDie(Config::Parse(kTinyConfig, "tiny.toml"));
-    const ExperimentData data = ValueOrDie(LoadExperimentData(config));
+    const Config config = SetUpOrDie(Config::Parse(kTinyConfig, "tiny.toml"), kTarget);
+    const ExperimentData data = SetUpOrDie(LoadExperimentData(config), kTarget);
     TinyModel built;
-    built.model = ValueOrDie(
-        BuildModel(config, data.source_vocabulary.size(), data.target_vocabulary.size()));
-    built.optimizer = ValueOrDie(MakeOptimizer(config, built.model->NamedParameters()));
+    built.model = SetUpOrDie(
+        BuildModel(config, data.source_vocabulary.size(), data.target_vocabulary.size()), kTarget);
+    built.optimizer = SetUpOrDie(MakeOptimizer(config, built.model->NamedParameters()), kTarget);
     return built;
   }();
   return tiny;

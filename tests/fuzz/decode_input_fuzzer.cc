@@ -16,11 +16,16 @@
 #include "experiments/data/subword_tokenizer.h"
 #include "experiments/trainer/experiment_data.h"
 #include "framework/core/error.h"
+#include "tests/fuzz/files_task_config.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
 
 using namespace attnlab::experiments;
+using attnlab::fuzz::FilesTaskConfig;
+using attnlab::fuzz::SetUpOrDie;
+
+constexpr char kTarget[] = "decode_input_fuzzer";
 
 constexpr const char* kTrainingFile =
     "3 7 1 9\t9 1 7 3\n"
@@ -37,24 +42,18 @@ const std::vector<std::string> kSubwordSentences = {
     "to walk over the bridge", "ein schöner Sommertag",  "a beautiful summer day",
 };
 
-template <typename T>
-T ValueOrDie(absl::StatusOr<T> result) {
-  ATTNLAB_CHECK(result.ok(), "decode_input_fuzzer set-up: ", result.status().message());
-  return std::move(result).value();
-}
-
 ExperimentData FilesData(const std::string& tokenizer) {
   const std::string path = attnlab::fuzz::WriteScratchFile("train.tsv", kTrainingFile);
-  const Config config = ValueOrDie(Config::Parse(
-      "[task]\nname = \"files\"\ntokenizer = \"" + tokenizer + "\"\n", "files.toml",
-      {"task.train_path=" + path, "task.valid_path=" + path, "task.test_path=" + path}));
-  return ValueOrDie(LoadExperimentData(config));
+  const Config config = SetUpOrDie(FilesTaskConfig(path, path, tokenizer), kTarget);
+  return SetUpOrDie(LoadExperimentData(config), kTarget);
 }
 
 ExperimentData SubwordData() {
-  const std::string model = ValueOrDie(TrainSubwordModel(kSubwordSentences, {.vocab_size = 60}));
+  const std::string model =
+      SetUpOrDie(TrainSubwordModel(kSubwordSentences, {.vocab_size = 60}), kTarget);
   ExperimentData data;
-  data.source_tokenizer = data.target_tokenizer = ValueOrDie(SubwordTokenizer::FromModel(model));
+  data.source_tokenizer = data.target_tokenizer =
+      SetUpOrDie(SubwordTokenizer::FromModel(model), kTarget);
   std::vector<std::vector<std::string>> pieces;
   for (const std::string& sentence : kSubwordSentences) {
     pieces.push_back(data.source_tokenizer->Split(sentence));

@@ -3,10 +3,9 @@
 // and token ids) with each of the task's tokenizers.
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "experiments/config/config.h"
 #include "experiments/trainer/experiment_data.h"
-#include "framework/core/error.h"
+#include "tests/fuzz/files_task_config.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
@@ -18,12 +17,8 @@ constexpr const char* kHeldOutSplit = "3 7 1\t1 7 3\nab\tba\n";
 
 Config FilesConfig(const std::string& train_path, const std::string& held_out_path,
                    const std::string& tokenizer) {
-  const absl::StatusOr<Config> config = Config::Parse(
-      absl::StrCat("[task]\nname = \"files\"\ntokenizer = \"", tokenizer, "\"\n"), "files.toml",
-      {"task.train_path=" + train_path, "task.valid_path=" + held_out_path,
-       "task.test_path=" + held_out_path});
-  ATTNLAB_CHECK(config.ok(), "files_task_fuzzer set-up: ", config.status().message());
-  return *config;
+  return attnlab::fuzz::SetUpOrDie(
+      attnlab::fuzz::FilesTaskConfig(train_path, held_out_path, tokenizer), "files_task_fuzzer");
 }
 
 }  // namespace

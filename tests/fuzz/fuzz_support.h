@@ -1,5 +1,6 @@
-// What the fuzz targets share: a scratch directory for the parsers that read files, and
-// the split of one input into a main text and extra lines.
+// What the fuzz targets share: a scratch directory for the parsers that read files, the
+// check of a target's own set-up, and the split of one input into a main text and extra
+// lines.
 #pragma once
 
 #include <unistd.h>
@@ -9,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "framework/core/error.h"
@@ -36,6 +39,14 @@ inline std::string WriteScratchFile(const std::string& name, absl::string_view b
   file.close();
   ATTNLAB_CHECK(file.good(), "cannot write ", path);
   return path;
+}
+
+// The value of one step of a target's set-up (its fixed config, model or data). A set-up
+// that fails is a bug of the target, not a finding: it stops, naming `target`.
+template <typename T>
+T SetUpOrDie(absl::StatusOr<T> result, absl::string_view target) {
+  ATTNLAB_CHECK(result.ok(), target, " set-up: ", result.status().message());
+  return *std::move(result);
 }
 
 inline absl::string_view AsText(const uint8_t* data, size_t size) {

@@ -13,32 +13,19 @@
 #include "framework/ops/ops.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/named_parameter.h"
+#include "tests/support/padding_mask.h"
 
 namespace attnlab::nn {
 namespace {
 
 using testing::AllClose;
 using testing::GradCheck;
+using testing::NamedParameter;
+using testing::PaddingMask;
 using testing::RandomInput;
 
 constexpr int64_t kBatch = 3, kTime = 5, kDim = 4, kHidden = 6;
-
-// f32 [batch, time]: 0 for the first lengths[b] steps, 1 (padding) after.
-Tensor Padding(const std::vector<int64_t>& lengths, int64_t time) {
-  std::vector<float> values;
-  for (const int64_t length : lengths) {
-    for (int64_t t = 0; t < time; ++t) values.push_back(t < length ? 0.0f : 1.0f);
-  }
-  return Tensor::FromFloats(values, {static_cast<int64_t>(lengths.size()), time});
-}
-
-Tensor NamedParameter(const Module& module, const std::string& name) {
-  for (const auto& [parameter_name, tensor] : module.NamedParameters()) {
-    if (parameter_name == name) return tensor;
-  }
-  ADD_FAILURE() << "no parameter named " << name;
-  return Tensor();
-}
 
 // e_t from the paper's formulas with explicit loops, in double: [batch * time].
 std::vector<double> NaiveScores(const AttentionPooling& pooling, const Tensor& x) {
@@ -130,7 +117,7 @@ TEST_P(AttentionPoolingTest, PooledIsTheWeightedSumOfSteps) {
 TEST_P(AttentionPoolingTest, PaddedStepsGetZeroWeightAndDoNotMoveTheOutput) {
   const AttentionPooling pooling = Make();
   const std::vector<int64_t> lengths = {5, 3, 1};
-  const Tensor mask = Padding(lengths, kTime);
+  const Tensor mask = PaddingMask(lengths, kTime);
   Tensor x = RandomInput({kBatch, kTime, kDim}, 4).detach();
   const AttentionPoolingOutput output = pooling.Forward(x, mask);
   const std::vector<float> weights = output.weights.ToFloats();
@@ -158,7 +145,7 @@ TEST_P(AttentionPoolingTest, PaddedStepsGetZeroWeightAndDoNotMoveTheOutput) {
 TEST_P(AttentionPoolingTest, FullyPaddedRowIsZeroAndFinite) {
   const AttentionPooling pooling = Make();
   const Tensor x = RandomInput({2, kTime, kDim}, 5);
-  const AttentionPoolingOutput output = pooling.Forward(x, Padding({0, 2}, kTime));
+  const AttentionPoolingOutput output = pooling.Forward(x, PaddingMask({0, 2}, kTime));
   const std::vector<float> weights = output.weights.ToFloats();
   const std::vector<float> pooled = output.pooled.ToFloats();
   for (int64_t t = 0; t < kTime; ++t) EXPECT_EQ(weights[t], 0.0f);
@@ -169,7 +156,7 @@ TEST_P(AttentionPoolingTest, FullyPaddedRowIsZeroAndFinite) {
 
 TEST_P(AttentionPoolingTest, GradientsMatchFiniteDifferences) {
   const AttentionPooling pooling = Make();
-  const Tensor mask = Padding({5, 2, 4}, kTime);
+  const Tensor mask = PaddingMask({5, 2, 4}, kTime);
   // The pooled output and the weights, both checked through one function.
   auto pooled_and_weights = [&](const Tensor& x, const Tensor& key_padding_mask) {
     const AttentionPoolingOutput output = pooling.Forward(x, key_padding_mask);

@@ -23,12 +23,16 @@
 #include "gtest/gtest.h"
 #include "layers/attention/multi_head.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/named_parameter.h"
+#include "tests/support/padding_mask.h"
 
 namespace attnlab::nn {
 namespace {
 
 using testing::AllClose;
 using testing::GradCheck;
+using testing::NamedParameter;
+using testing::PaddingMask;
 using testing::RandomInput;
 
 constexpr int64_t kBatch = 2, kHeads = 2, kModel = 8, kTgt = 3, kSrc = 4;
@@ -55,24 +59,6 @@ std::shared_ptr<Attention> MakeVariant(const std::string& name, int64_t heads = 
   EXPECT_TRUE(created.ok()) << created.status();
   (*created)->Eval();
   return *created;
-}
-
-// f32 [batch, src]: 0 for the first lengths[b] keys, 1 (padding) after.
-Tensor KeyPadding(const std::vector<int64_t>& lengths, int64_t src) {
-  std::vector<float> values;
-  for (const int64_t length : lengths) {
-    for (int64_t s = 0; s < src; ++s) values.push_back(s < length ? 0.0f : 1.0f);
-  }
-  return Tensor::FromFloats(values, {static_cast<int64_t>(lengths.size()), src});
-}
-
-// The module parameter called `name` (dotted), or a test failure.
-Tensor NamedParameter(const Module& module, const std::string& name) {
-  for (const auto& [parameter_name, tensor] : module.NamedParameters()) {
-    if (parameter_name == name) return tensor;
-  }
-  ADD_FAILURE() << "no parameter named " << name;
-  return Tensor();
 }
 
 // GradCheck of `function` with respect to `inputs` and every parameter of `module`. The
@@ -120,7 +106,7 @@ class AttentionVariantTest : public ::testing::TestWithParam<VariantCase> {
 
 TEST_P(AttentionVariantTest, CrossAttentionGradientsMatchFiniteDifferences) {
   const auto attention = MultiHead();
-  const Tensor padding = KeyPadding({kSrc, 2}, kSrc);
+  const Tensor padding = PaddingMask({kSrc, 2}, kSrc);
   EXPECT_TRUE(GradCheckWithParameters(
       *attention,
       {RandomInput({kBatch, kTgt, kModel}, 1), RandomInput({kBatch, kSrc, kModel}, 2),
@@ -150,7 +136,7 @@ TEST_P(AttentionVariantTest, AKeySizeSetsTheProjectionWidths) {
   EXPECT_EQ(NamedParameter(*attention, "q_proj.weight").shape(), (Shape{12, kModel}));
   EXPECT_EQ(NamedParameter(*attention, "v_proj.weight").shape(), (Shape{12, kModel}));
   EXPECT_EQ(NamedParameter(*attention, "out_proj.weight").shape(), (Shape{kModel, 12}));
-  const Tensor padding = KeyPadding({kSrc, 2}, kSrc);
+  const Tensor padding = PaddingMask({kSrc, 2}, kSrc);
   EXPECT_TRUE(GradCheckWithParameters(
       *attention, {RandomInput({kBatch, kTgt, kModel}, 1), RandomInput({kBatch, kSrc, kModel}, 2)},
       [&](const std::vector<Tensor>& x) {
@@ -181,7 +167,7 @@ TEST_P(AttentionVariantTest, WeightRowsSumToOneAndPaddedKeysGetZeroWeight) {
   MultiHeadAttentionCall call;
   call.query = RandomInput({kBatch, kTgt, kModel}, 5);
   call.key = call.value = RandomInput({kBatch, kSrc, kModel}, 6);
-  call.key_padding_mask = KeyPadding(lengths, kSrc);
+  call.key_padding_mask = PaddingMask(lengths, kSrc);
   call.need_weights = true;
   const Tensor weights = attention->Forward(call).weights;
   ASSERT_TRUE(weights.defined());
@@ -229,7 +215,7 @@ TEST_P(AttentionVariantTest, FullyPaddedBatchRowGivesFiniteOutputAndGradients) {
   MultiHeadAttentionCall call;
   call.query = query;
   call.key = call.value = memory;
-  call.key_padding_mask = KeyPadding({kSrc, 0}, kSrc);  // batch row 1: every key is padding
+  call.key_padding_mask = PaddingMask({kSrc, 0}, kSrc);  // batch row 1: every key is padding
   call.need_weights = true;
   const MultiHeadAttentionOutput out = attention->Forward(call);
   EXPECT_TRUE(AllFinite(out.output));
@@ -322,7 +308,7 @@ TEST_P(AttentionVariantTest, IncrementalCrossAttentionEqualsFullRecomputation) {
   NoGradGuard no_grad;
   const Tensor query = RandomInput({kBatch, kTgt, kModel}, 12).detach();
   const Tensor memory = RandomInput({kBatch, kSrc, kModel}, 13).detach();
-  const Tensor padding = KeyPadding({kSrc, 3}, kSrc);
+  const Tensor padding = PaddingMask({kSrc, 3}, kSrc);
   MultiHeadAttentionCall full_call;
   full_call.query = query;
   full_call.key = full_call.value = memory;
@@ -348,7 +334,7 @@ TEST_P(AttentionVariantTest, OneHeadEqualsTheVariantCalledDirectly) {
   const auto attention = MultiHead(/*heads=*/1);
   const Tensor query = RandomInput({kBatch, kTgt, kModel}, 14);
   const Tensor memory = RandomInput({kBatch, kSrc, kModel}, 15);
-  const Tensor padding = KeyPadding({kSrc, 3}, kSrc);
+  const Tensor padding = PaddingMask({kSrc, 3}, kSrc);
   MultiHeadAttentionCall call;
   call.query = query;
   call.key = call.value = memory;
@@ -387,7 +373,7 @@ TEST_P(AttentionVariantTest, ContextIsTheWeightedSumOfValues) {
     inputs.query = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 16);
     inputs.key = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 17);
     inputs.value = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 18);
-    inputs.key_padding_mask = KeyPadding({kSrc, 3}, kSrc);
+    inputs.key_padding_mask = PaddingMask({kSrc, 3}, kSrc);
     inputs.causal = causal;
     inputs.need_weights = true;
     const AttentionOutput out = variant->Forward(inputs);
@@ -487,7 +473,7 @@ NaiveCase MakeNaiveCase(bool causal, int64_t offset) {
   c.inputs.query = RandomInput({kBatch, kHeads, kTgt, kHeadDim}, 20, -2.0f, 2.0f);
   c.inputs.key = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 21, -2.0f, 2.0f);
   c.inputs.value = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 22);
-  c.inputs.key_padding_mask = KeyPadding(c.lengths, kSrc);
+  c.inputs.key_padding_mask = PaddingMask(c.lengths, kSrc);
   c.inputs.causal = causal;
   c.inputs.query_offset = offset;
   c.inputs.need_weights = true;

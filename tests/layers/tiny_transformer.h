@@ -1,5 +1,5 @@
-// Shared by the Transformer and decoding tests: the tiny model configuration, token
-// batches and parameter lookup.
+// Shared by the Transformer and decoding tests: the tiny model configuration and token
+// batches (a parameter by name: tests/support/named_parameter.h).
 #pragma once
 
 #include <string>
@@ -60,22 +60,6 @@ inline Tensor TinyTargetOutput() { return Ints({4, 3, 6, 2, 5, 5, 2, 0}, {2, 4})
 inline Tensor SequenceLoss(const Tensor& logits, const Tensor& targets, int32_t pad_id = 0) {
   const int64_t vocab = logits.size(-1);
   return CrossEntropy(Reshape(logits, {-1, vocab}), Reshape(targets, {-1}), 0.0f, pad_id);
-}
-
-// The parameter called `name`; throws if there is none.
-inline Tensor ParameterNamed(const Module& module, const std::string& name) {
-  for (const auto& [parameter_name, tensor] : module.NamedParameters()) {
-    if (parameter_name == name) return tensor;
-  }
-  ATTNLAB_CHECK(false, "no parameter named ", name);
-  return Tensor();
-}
-
-inline bool HasParameter(const Module& module, const std::string& name) {
-  for (const auto& [parameter_name, tensor] : module.NamedParameters()) {
-    if (parameter_name == name) return true;
-  }
-  return false;
 }
 
 }  // namespace attnlab::nn::testing

@@ -31,6 +31,7 @@
 #include "layers/transformer/sublayer_connection.h"
 #include "tests/layers/tiny_transformer.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/named_parameter.h"
 
 namespace attnlab::nn {
 namespace {
@@ -38,11 +39,11 @@ namespace {
 using attnlab::testing::AllClose;
 using attnlab::testing::GradCheck;
 using attnlab::testing::GradCheckOptions;
+using attnlab::testing::HasParameter;
+using attnlab::testing::NamedParameter;
 using attnlab::testing::RandomInput;
-using testing::HasParameter;
 using testing::Ints;
 using testing::MakeTransformer;
-using testing::ParameterNamed;
 using testing::SequenceLoss;
 using testing::TinySource;
 using testing::TinyTargetInput;
@@ -164,8 +165,8 @@ TEST_P(SublayerConnectionTest, GradientMatchesFiniteDifferences) {
   SublayerConnection connection(8, 0.0f, GetParam());
   Linear sublayer(8, 8, true, generator);
   // A non-trivial gain and shift, so that their gradients are checked away from (1, 0).
-  Tensor gain = ParameterNamed(connection, "norm.weight");
-  Tensor shift = ParameterNamed(connection, "norm.bias");
+  Tensor gain = NamedParameter(connection, "norm.weight");
+  Tensor shift = NamedParameter(connection, "norm.bias");
   {
     NoGradGuard no_grad;
     const std::vector<float> gain_values = RandomInput({8}, 11, 0.5f, 1.5f).ToFloats();
@@ -215,10 +216,10 @@ TEST_P(TransformerLayerTest, EncoderLayerGradientMatchesFiniteDifferences) {
   const Tensor mask = LayerPaddingMask();
   EXPECT_TRUE(
       GradCheck([&](const std::vector<Tensor>& inputs) { return layer->Forward(inputs[0], mask); },
-                {RandomInput({2, 4, 8}, 21), ParameterNamed(*layer, "self_attn.q_proj.weight"),
-                 ParameterNamed(*layer, "self_attn.out_proj.bias"),
-                 ParameterNamed(*layer, "self_attn_sublayer.norm.weight"),
-                 ParameterNamed(*layer, "feed_forward.linear1.weight")}));
+                {RandomInput({2, 4, 8}, 21), NamedParameter(*layer, "self_attn.q_proj.weight"),
+                 NamedParameter(*layer, "self_attn.out_proj.bias"),
+                 NamedParameter(*layer, "self_attn_sublayer.norm.weight"),
+                 NamedParameter(*layer, "feed_forward.linear1.weight")}));
 }
 
 TEST_P(TransformerLayerTest, EncoderLayerIgnoresPaddedPositions) {
@@ -244,11 +245,11 @@ TEST_P(TransformerLayerTest, DecoderLayerGradientMatchesFiniteDifferences) {
   EXPECT_TRUE(GradCheck(
       [&](const std::vector<Tensor>& inputs) { return layer->Forward(inputs[0], inputs[1], mask); },
       {RandomInput({2, 3, 8}, 25), RandomInput({2, 4, 8}, 26),
-       ParameterNamed(*layer, "self_attn.k_proj.weight"),
-       ParameterNamed(*layer, "cross_attn.q_proj.weight"),
-       ParameterNamed(*layer, "cross_attn.v_proj.weight"),
-       ParameterNamed(*layer, "cross_attn_sublayer.norm.bias"),
-       ParameterNamed(*layer, "feed_forward.linear2.weight")}));
+       NamedParameter(*layer, "self_attn.k_proj.weight"),
+       NamedParameter(*layer, "cross_attn.q_proj.weight"),
+       NamedParameter(*layer, "cross_attn.v_proj.weight"),
+       NamedParameter(*layer, "cross_attn_sublayer.norm.bias"),
+       NamedParameter(*layer, "feed_forward.linear2.weight")}));
 }
 
 TEST_P(TransformerLayerTest, DecoderLayerOutputAtTIgnoresLaterInputs) {
@@ -288,12 +289,12 @@ TEST_P(TransformerModelTest, LossGradientMatchesFiniteDifferences) {
   // A few parameters on every path: both embeddings (through each stack, and through
   // cross-attention), queries and keys where positions act (RoPE, relative variants),
   // and the target-side positions of the schemes that learn them.
-  std::vector<Tensor> checked = {ParameterNamed(*model, "src_embed.weight"),
-                                 ParameterNamed(*model, "tgt_embed.weight"),
-                                 ParameterNamed(*model, "encoder.layers.0.self_attn.q_proj.bias"),
-                                 ParameterNamed(*model, "decoder.layers.0.self_attn.k_proj.weight"),
-                                 ParameterNamed(*model, "decoder.layers.0.cross_attn.q_proj.bias"),
-                                 ParameterNamed(*model, "generator.bias")};
+  std::vector<Tensor> checked = {NamedParameter(*model, "src_embed.weight"),
+                                 NamedParameter(*model, "tgt_embed.weight"),
+                                 NamedParameter(*model, "encoder.layers.0.self_attn.q_proj.bias"),
+                                 NamedParameter(*model, "decoder.layers.0.self_attn.k_proj.weight"),
+                                 NamedParameter(*model, "decoder.layers.0.cross_attn.q_proj.bias"),
+                                 NamedParameter(*model, "generator.bias")};
   for (const auto& [name, tensor] : model->NamedParameters()) {
     if (name.rfind("tgt_pos_encoding.", 0) == 0) checked.push_back(tensor);
   }
@@ -421,8 +422,8 @@ TEST(TransformerTest, LayersAreNumberedInTheirStacks) {
 
 TEST(TransformerTest, LearnedPositionsAreParametersOfEachSide) {
   std::shared_ptr<Transformer> model = MakeTransformer(TinyTransformerOptions("learned"));
-  EXPECT_EQ(ParameterNamed(*model, "src_pos_encoding.weight").shape(), (Shape{16, 8}));
-  EXPECT_EQ(ParameterNamed(*model, "tgt_pos_encoding.weight").shape(), (Shape{16, 8}));
+  EXPECT_EQ(NamedParameter(*model, "src_pos_encoding.weight").shape(), (Shape{16, 8}));
+  EXPECT_EQ(NamedParameter(*model, "tgt_pos_encoding.weight").shape(), (Shape{16, 8}));
 }
 
 TEST(TransformerTest, PreLnAddsFinalNormsAndChangesTheOutput) {
@@ -441,8 +442,8 @@ TEST(TransformerTest, PreLnAddsFinalNormsAndChangesTheOutput) {
   EXPECT_FALSE(post->encoder().has_final_norm() || post->decoder().has_final_norm());
   EXPECT_EQ(pre->ParameterCount(), post->ParameterCount() + 4 * 8);
   // Same seed, same weights (the norms start at 1 and 0): only the placement differs.
-  EXPECT_TRUE(AllClose(ParameterNamed(*pre, "decoder.layers.0.cross_attn.q_proj.weight"),
-                       ParameterNamed(*post, "decoder.layers.0.cross_attn.q_proj.weight"), 0.0));
+  EXPECT_TRUE(AllClose(NamedParameter(*pre, "decoder.layers.0.cross_attn.q_proj.weight"),
+                       NamedParameter(*post, "decoder.layers.0.cross_attn.q_proj.weight"), 0.0));
   NoGradGuard no_grad;
   EXPECT_FALSE(AllClose(pre->Forward(TinySource(), TinyTargetInput()),
                         post->Forward(TinySource(), TinyTargetInput()), 1e-3));
@@ -464,7 +465,7 @@ TEST(TransformerTest, SharedEmbeddingsAndTiedGeneratorAreOneTensor) {
 
   // The one table collects the gradient of all three uses: the padding row gets none from
   // the embeddings but does from the generator, and the gradient check covers the sum.
-  const Tensor table = ParameterNamed(*model, "src_embed.weight");
+  const Tensor table = NamedParameter(*model, "src_embed.weight");
   model->ZeroGrad();
   SequenceLoss(model->Forward(TinySource(), TinyTargetInput()), TinyTargetOutput()).backward();
   const std::vector<float> gradient = table.grad().ToFloats();

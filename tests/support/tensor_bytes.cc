@@ -1,6 +1,7 @@
 #include "tests/support/tensor_bytes.h"
 
 #include "framework/io/safetensors.h"
+#include "gtest/gtest.h"
 
 namespace attnlab::testing {
 
@@ -15,6 +16,12 @@ absl::StatusOr<std::map<std::string, std::string>> TensorBytesOf(
                                 contiguous.numel() * ElementSize(contiguous.dtype()));
   }
   return tensors;
+}
+
+std::map<std::string, std::string> LoadedTensorBytesOf(const std::filesystem::path& path) {
+  absl::StatusOr<std::map<std::string, std::string>> tensors = TensorBytesOf(path);
+  EXPECT_TRUE(tensors.ok()) << tensors.status();
+  return tensors.ok() ? *std::move(tensors) : std::map<std::string, std::string>{};
 }
 
 }  // namespace attnlab::testing

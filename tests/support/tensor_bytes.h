@@ -12,4 +12,8 @@ namespace attnlab::testing {
 
 absl::StatusOr<std::map<std::string, std::string>> TensorBytesOf(const std::filesystem::path& path);
 
+// The same for a file that must load: one that does not fails the running test (and gives
+// an empty map).
+std::map<std::string, std::string> LoadedTensorBytesOf(const std::filesystem::path& path);
+
 }  // namespace attnlab::testing

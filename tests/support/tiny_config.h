@@ -4,6 +4,7 @@
 //
 //   const Config config = TinyConfig({"train.accumulation=3"});      // in process
 //   WriteFile(directory_ / "tiny.toml", TinyConfigToml(kShortRun));  // for the binary
+//   WriteFile(directory_ / "study.toml", kTinyStudy);                 // and a study of it
 #pragma once
 
 #include <string>
@@ -55,6 +56,20 @@ attention_plots = 2
 inline const std::vector<std::string> kShortRun = {"task.train_size=100", "task.valid_size=10",
                                                    "task.test_size=10",   "train.max_steps=20",
                                                    "eval.samples=2",      "eval.attention_plots=0"};
+
+// A study over a tiny.toml beside it (TinyConfigToml(kShortRun) for the ablation tests):
+// two cells (model.attention scaled_dot, dot) x two seeds, 4 runs in runs/tiny.
+inline constexpr char kTinyStudy[] = R"toml(# A tiny study for the tests.
+[study]
+name = "tiny"
+base = "tiny.toml"
+seeds = [1, 2]
+metrics = ["exact_match", "loss"]
+
+[[axis]]
+key = "model.attention"
+values = ["scaled_dot", "dot"]
+)toml";
 
 // kTinyConfig with `overrides` applied.
 inline Config TinyConfig(const std::vector<std::string>& overrides = {}) {
