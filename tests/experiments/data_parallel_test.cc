@@ -137,11 +137,11 @@ TEST_F(DataParallelTest, MixedPrecisionTrainsAlikeOnTwoRanks) {
 TEST_F(DataParallelTest, TheProfileShowsEveryRanksCommunication) {
   const CliOutput two = Train(2, "profiled", "--profile");
   ASSERT_EQ(two.exit_code, 0) << two.err;
-  const std::string tables = testing::ReadFile(directory_ / "profiled" / "profile.txt");
+  const std::string tables = attnlab::testing::ReadFile(directory_ / "profiled" / "profile.txt");
   EXPECT_NE(tables.find("communication of the profiled steps (data parallel, 2 ranks"),
             std::string::npos)
       << tables;
-  const std::string trace = testing::ReadFile(directory_ / "profiled" / "trace.json");
+  const std::string trace = attnlab::testing::ReadFile(directory_ / "profiled" / "trace.json");
   for (const char* track : {"rank 0 communication", "rank 1 communication", "\"all_reduce\""}) {
     EXPECT_NE(trace.find(track), std::string::npos) << track;
   }
@@ -209,7 +209,7 @@ TEST_F(DataParallelTest, AKilledRankEndsTheJobAndTheCheckpointResumes) {
       << killed.out;
   EXPECT_NE(status, 0);
   EXPECT_LT(milliseconds, 10000) << "the job took " << milliseconds << " ms to end after the kill";
-  const std::string job_err = testing::ReadFile(directory_ / "job.err");
+  const std::string job_err = attnlab::testing::ReadFile(directory_ / "job.err");
   EXPECT_NE(job_err.find("process rank 1"), std::string::npos) << job_err;
   EXPECT_NE(job_err.find("signal 9"), std::string::npos) << job_err;
 
