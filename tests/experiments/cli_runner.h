@@ -17,6 +17,10 @@
 
 namespace attnlab::experiments::testing {
 
+// What the binary wrote, read back (tests/support/file_contents.h); also as
+// testing::ReadFile for the CLI tests, which reach it through this header.
+using attnlab::testing::ReadFile;
+
 struct CliOutput {
   int exit_code = -1;  // -1: killed by a signal (a crash)
   std::string out, err;
@@ -34,8 +38,8 @@ inline CliOutput RunShell(const std::filesystem::path& directory, const std::str
   const int status = std::system(full.c_str());
   CliOutput output;
   output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  output.out = attnlab::testing::ReadFile(out);
-  output.err = attnlab::testing::ReadFile(err);
+  output.out = ReadFile(out);
+  output.err = ReadFile(err);
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   return output;
