@@ -124,6 +124,7 @@ TrainingBench RunTraining(nn::Transformer& model, const ReferenceConfig& config,
   // Several ranks: this rank's rows of the batch; its loss is its rows' share of the mean.
   std::unique_ptr<DataParallel> data_parallel =
       DataParallel::Create(options.communicator, model).value();
+  data_parallel->set_overlap(options.overlap);
   const BatchShard shard = data_parallel->shard();
   const int64_t first = shard.FirstRow(batch), rows = shard.EndRow(batch) - first;
   if (data_parallel->distributed()) {

@@ -42,6 +42,7 @@ struct BenchOptions {
   // Under mpirun: the ranks train the reference batch data-parallel (each its rows, the
   // gradients summed over ranks as the trainer does, data_parallel.h); null: one process.
   distributed::Communicator* communicator = nullptr;
+  bool overlap = true;  // false: all-reduce only after backward (to measure the overlap)
 };
 
 struct TrainingBench {

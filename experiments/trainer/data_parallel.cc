@@ -35,6 +35,7 @@ void DataParallel::StartBuckets(distributed::GradientBuckets::BucketRange bucket
 autograd::GradientReadyHook DataParallel::BackwardHook() {
   if (!distributed()) return nullptr;
   buckets_->Reset();
+  if (!overlap_) return nullptr;
   return [this](TensorImpl& leaf) {
     const int slot = arena_->SlotOf(&leaf);
     if (slot < 0) return;  // an input, not a parameter

@@ -47,8 +47,11 @@ class DataParallel {
   BatchShard shard() const { return {rank_, ranks_}; }
 
   // For the backward of a step's last micro-batch: starts the all-reduce of each bucket of
-  // gradients as soon as backward has finished it. Null with one rank.
+  // gradients as soon as backward has finished it. Null with one rank, or without overlap.
   autograd::GradientReadyHook BackwardHook();
+  // Off: every bucket starts after backward (FinishGradientReduce), for measuring what the
+  // overlap gains (attnlab bench --no_overlap). On by default.
+  void set_overlap(bool overlap) { overlap_ = overlap; }
   // After that backward: reduces the buckets still held back and waits for all of them;
   // then every rank holds the sum of the ranks' gradients.
   absl::Status FinishGradientReduce();
@@ -90,6 +93,7 @@ class DataParallel {
   distributed::Communicator* communicator_;
   int rank_;
   int ranks_;
+  bool overlap_ = true;
   std::optional<FlatArena> arena_;
   std::optional<distributed::GradientBuckets> buckets_;
   distributed::CommunicationStats reported_;  // the totals at the last TakeCommunication

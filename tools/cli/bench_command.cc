@@ -30,7 +30,9 @@ std::vector<FlagSpec> BenchFlags() {
       {"decode_runs", "timed runs of each decoder, median counts; 0 skips decoding (default 1)"},
       {"decode_length", "tokens generated per sentence (default 64)"},
       {"seed", "weights, tokens and dropout (default 1)"},
-      {"json", "print one JSON object instead of the table", false}};
+      {"json", "print one JSON object instead of the table", false},
+      {"no_overlap",
+       "under mpirun: all-reduce the gradients only after backward, not while it runs", false}};
 }
 
 absl::StatusOr<DType> ParseDtype(const std::string& dtype) {
@@ -190,6 +192,7 @@ absl::Status RunBenchCommand(const std::vector<std::string>& args) {
     options.communicator = communicator.get();
     options.decode_runs = 0;
   }
+  options.overlap = !flags.Has("no_overlap");
   ASSIGN_OR_RETURN(const experiments::BenchResult result, experiments::RunBench(options));
   if (communicator->rank() != 0) return absl::OkStatus();  // rank 0 reports
   if (flags.Has("json")) {
