@@ -54,13 +54,13 @@ GradientBuckets::BucketRange GradientBuckets::MarkReady(int slot) {
          pending_slots_[next_to_start_] == 0) {
     ++next_to_start_;
   }
-  return BucketRange(first, next_to_start_);
+  return BucketRange{first, next_to_start_};
 }
 
 GradientBuckets::BucketRange GradientBuckets::Remaining() {
   const int first = next_to_start_;
   next_to_start_ = static_cast<int>(buckets_.size());
-  return BucketRange(first, next_to_start_);
+  return BucketRange{first, next_to_start_};
 }
 
 }  // namespace attnlab::distributed

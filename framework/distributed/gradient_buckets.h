@@ -26,7 +26,6 @@
 #pragma once
 
 #include <cstdint>
-#include <ranges>
 #include <span>
 #include <vector>
 
@@ -51,7 +50,24 @@ class GradientBuckets {
   // Before each backward: every slot pending, no bucket handed out.
   void Reset();
   // The bucket indices [begin, end), for a range-for; returning it allocates nothing.
-  using BucketRange = std::ranges::iota_view<int, int>;
+  // Bucket indices [first, last), iterable with a range-for. (Not std::ranges::iota_view:
+  // clang 14, which builds the fuzzers, rejects libstdc++ 12's.)
+  struct BucketRange {
+    struct Iterator {
+      int index;
+      int operator*() const { return index; }
+      Iterator& operator++() {
+        ++index;
+        return *this;
+      }
+      bool operator!=(const Iterator& other) const { return index != other.index; }
+    };
+    int first = 0, last = 0;
+    Iterator begin() const { return {first}; }
+    Iterator end() const { return {last}; }
+    int size() const { return last - first; }
+    bool empty() const { return first == last; }
+  };
   // Marks `slot`'s gradient final (at most once per backward). Returns the buckets that
   // may start now, in order: possibly none, possibly several that waited for this one.
   BucketRange MarkReady(int slot);

@@ -13,7 +13,9 @@ namespace {
 // Five slots of 16, 16, 32, 16 and 48 elements (as a FlatArena lays them out): 128 in all.
 // A returned range of buckets as a vector, to compare.
 std::vector<int> Indices(GradientBuckets::BucketRange range) {
-  return std::vector<int>(range.begin(), range.end());
+  std::vector<int> indices;
+  for (const int index : range) indices.push_back(index);
+  return indices;
 }
 
 const std::vector<int64_t> kOffsets = {0, 16, 32, 64, 80};
