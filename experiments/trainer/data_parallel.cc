@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_cat.h"
 #include "framework/core/error.h"
 
 namespace attnlab::experiments {
@@ -71,8 +70,9 @@ DataParallel::Communication DataParallel::TakeCommunication() {
 }
 
 void DataParallel::ForgetCollectives() {
-  if (distributed()) communicator_->TakeRecords();
-  if (distributed()) gathered_ = communicator_->stats();
+  if (!distributed()) return;
+  communicator_->TakeRecords();
+  gathered_ = communicator_->stats();
 }
 
 // The communicator moves f32 buffers only, so the records travel as floats: times in
@@ -85,11 +85,7 @@ absl::StatusOr<std::vector<DataParallel::RankCommunication>> DataParallel::Gathe
   const distributed::CommunicationStats now =
       distributed() ? communicator_->stats() : distributed::CommunicationStats();
   // How many records the largest rank has: every rank's section is that long.
-  float counts[kMaxRanksGathered] = {};
-  if (ranks_ > kMaxRanksGathered) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("profiling communication gathers at most ", kMaxRanksGathered, " ranks"));
-  }
+  std::vector<float> counts(static_cast<size_t>(ranks_), 0.0f);
   counts[rank_] = static_cast<float>(records.size());
   if (distributed()) {
     RETURN_IF_ERROR(communicator_->AllReduce(counts, distributed::ReduceOp::kSum));

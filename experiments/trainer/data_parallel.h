@@ -98,7 +98,6 @@ class DataParallel {
   std::optional<distributed::GradientBuckets> buckets_;
   distributed::CommunicationStats reported_;  // the totals at the last TakeCommunication
   distributed::CommunicationStats gathered_;  // the totals at the last GatherCollectives
-  static constexpr int kMaxRanksGathered = 1024;
 };
 
 }  // namespace attnlab::experiments
