@@ -91,57 +91,47 @@ inline std::function<std::vector<std::string>()> FixedChoices(std::vector<std::s
 // ---- Field makers ------------------------------------------------------------------
 // `member` is a pointer to a member of S; min/max bound numbers (inclusive).
 
-template <class S>
-OptionField<S> IntOption(std::string name, int64_t S::*member, std::string doc,
-                         std::optional<double> min = 0, std::optional<double> max = std::nullopt) {
+// A field stored as member `member` of type T (int64_t, double, bool or std::string).
+template <class S, class T>
+OptionField<S> MemberOption(std::string name, T S::*member, OptionType type, std::string doc,
+                            std::optional<double> min, std::optional<double> max,
+                            std::function<std::vector<std::string>()> choices) {
   return {std::move(name),
-          OptionType::kInt,
+          type,
           std::move(doc),
           min,
           max,
-          nullptr,
+          std::move(choices),
           [member](const S& s) { return OptionValue(s.*member); },
-          [member](S& s, const OptionValue& v) { s.*member = std::get<int64_t>(v); }};
+          [member](S& s, const OptionValue& v) { s.*member = std::get<T>(v); }};
+}
+
+template <class S>
+OptionField<S> IntOption(std::string name, int64_t S::*member, std::string doc,
+                         std::optional<double> min = 0, std::optional<double> max = std::nullopt) {
+  return MemberOption(std::move(name), member, OptionType::kInt, std::move(doc), min, max, nullptr);
 }
 
 template <class S>
 OptionField<S> FloatOption(std::string name, double S::*member, std::string doc,
                            std::optional<double> min = 0,
                            std::optional<double> max = std::nullopt) {
-  return {std::move(name),
-          OptionType::kFloat,
-          std::move(doc),
-          min,
-          max,
-          nullptr,
-          [member](const S& s) { return OptionValue(s.*member); },
-          [member](S& s, const OptionValue& v) { s.*member = std::get<double>(v); }};
+  return MemberOption(std::move(name), member, OptionType::kFloat, std::move(doc), min, max,
+                      nullptr);
 }
 
 template <class S>
 OptionField<S> BoolOption(std::string name, bool S::*member, std::string doc) {
-  return {std::move(name),
-          OptionType::kBool,
-          std::move(doc),
-          std::nullopt,
-          std::nullopt,
-          nullptr,
-          [member](const S& s) { return OptionValue(s.*member); },
-          [member](S& s, const OptionValue& v) { s.*member = std::get<bool>(v); }};
+  return MemberOption(std::move(name), member, OptionType::kBool, std::move(doc), std::nullopt,
+                      std::nullopt, nullptr);
 }
 
 // A string; `choices` (if any) is its closed set of values, e.g. a registry's names.
 template <class S>
 OptionField<S> StringOption(std::string name, std::string S::*member, std::string doc,
                             std::function<std::vector<std::string>()> choices = nullptr) {
-  return {std::move(name),
-          OptionType::kString,
-          std::move(doc),
-          std::nullopt,
-          std::nullopt,
-          std::move(choices),
-          [member](const S& s) { return OptionValue(s.*member); },
-          [member](S& s, const OptionValue& v) { s.*member = std::get<std::string>(v); }};
+  return MemberOption(std::move(name), member, OptionType::kString, std::move(doc), std::nullopt,
+                      std::nullopt, std::move(choices));
 }
 
 // An enum written as one of the names in `values` ({"post", kPost}, {"pre", kPre}).
