@@ -6,7 +6,9 @@
 // next, a bad line an error answer, and the exit code counts it at the end.
 #include <chrono>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
