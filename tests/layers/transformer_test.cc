@@ -1,10 +1,10 @@
 // The Transformer's boxes and the whole model: gradient checks by finite differences
 // (feed-forward, sublayer connection in both norm positions, encoder and decoder layers,
 // the tiny model for every positional encoding and two attention variants, and with the
-// relative-position and local variants), the
-// invariants the paper implies (a causal decoder ignores later targets, incremental
-// decoding equals the full forward, padded keys are ignored), the documented parameter
-// names, weight sharing, option errors, and a copy task learned within a step budget.
+// relative-position and local variants), the invariants the paper implies (a causal
+// decoder ignores later targets, incremental decoding equals the full forward, padded
+// keys are ignored), the documented parameter names, weight sharing, option errors, and
+// a copy task learned within a step budget.
 #include "layers/transformer/transformer.h"
 
 #include <algorithm>
