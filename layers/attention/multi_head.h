@@ -40,7 +40,7 @@ struct KeyValueCache {
   Tensor value;  // [batch, heads, cached_len, head_dim]
   // Queries already run through this cache: the position of the next query. In
   // self-attention it is key_offset + cached_len; cross-attention needs it for
-  // position-aware variants (ALiBi), whose keys do not grow with the decoded length.
+  // position-aware variants (ALiBi, rotary), whose keys do not grow with the decoded length.
   int64_t query_length = 0;
   // Position of the first cached key: 0, unless the variant has a CacheWindow() and
   // causal self-attention dropped the keys no later query can see (then cached_len stays
