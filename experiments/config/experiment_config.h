@@ -34,15 +34,14 @@ struct TaskOptions {          // [task]
   int64_t test_min_length = 0;
   int64_t test_max_length = 0;
   std::string train_path, valid_path, test_path;  // task `files`
-  std::string tokenizer = "char";                 // task `files`
-  std::string teacher_score = "additive";         // seed_pooling
-  double teacher_sharpness = 3.0;                 // seed_pooling
+  std::string tokenizer = "char";
+  std::string teacher_score = "additive";  // seed_pooling
+  double teacher_sharpness = 3.0;          // seed_pooling
   std::string data_dir = "data";
-  bool keep_stress = false;  // cmudict
-  // SentencePiece subwords: de_en, and `files` with tokenizer = "sentencepiece".
-  int64_t subword_vocab_size = 8000;
-  std::string subword_model = "unigram";
-  bool shared_vocabulary = true;  // one model for both sides, or one per side
+  bool keep_stress = false;               // cmudict
+  int64_t subword_vocab_size = 8000;      // de_en; files with tokenizer = "sentencepiece"
+  std::string subword_model = "unigram";  // de_en; files with tokenizer = "sentencepiece"
+  bool shared_vocabulary = true;          // de_en; files with tokenizer = "sentencepiece"
 };
 
 struct TrainOptions {  // [train]

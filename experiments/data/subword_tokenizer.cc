@@ -70,7 +70,7 @@ absl::StatusOr<std::string> TrainSubwordModel(const std::vector<std::string>& se
     return absl::OutOfRangeError(absl::StrCat(
         "a vocabulary of ", options.vocab_size,
         " pieces is too small for the training text: ", "SentencePiece needs at least ", *required,
-        " (a piece for each distinct character, and <unk>)"));
+        " (a piece for each distinct character, the word mark \"▁\" and <unk>)"));
   }
   return absl::InvalidArgumentError(
       absl::StrCat("training a SentencePiece model on ", sentences.size(), " sentences: ", error));

@@ -323,19 +323,24 @@ TEST_F(FileTaskSubwordsTest, VocabularyTooSmallForTheTextIsOneClearError) {
 
 // ---- end to end -------------------------------------------------------------------------
 
-// A tiny training run on subwords (shared and per side), then `attnlab decode` of raw
-// text lines: it splits them with the run's models and prints detokenised text (no "▁"
-// word marks), the very predictions the run's samples.txt holds for the same sources.
+// A short training run on subwords (shared and per side) that learns the made-up pairs,
+// then `attnlab decode` of raw text lines: it splits them with the run's models and
+// prints detokenised text (no "▁" word marks), the very predictions the run's
+// samples.txt holds for the same sources.
 TEST_F(FileTaskSubwordsTest, TrainAndDecodeEndToEnd) {
   for (const std::string shared : {"true", "false"}) {
     const std::string run = "run-shared-" + shared;
-    const Config config =
-        testing::TinyConfig(Overrides({"task.shared_vocabulary=" + shared, "train.max_steps=100",
-                                       "eval.samples=5", "eval.attention_plots=0"}));
+    // The tiny config, twice as wide, long enough (a second or two) to learn the pairs.
+    const Config config = testing::TinyConfig(
+        Overrides({"task.shared_vocabulary=" + shared, "model.d_model=32", "model.d_ff=64",
+                   "train.max_steps=300", "train.batch_tokens=512", "train.eval_every=100",
+                   "train.checkpoint_every=100", "eval.samples=5", "eval.attention_plots=0"}));
     const absl::StatusOr<TrainResult> result = Train(config, Options(run));
     ASSERT_TRUE(result.ok()) << result.status();
-    EXPECT_EQ(result->steps, 100);
-    EXPECT_EQ(result->test_metrics.count("exact_match"), 1u);
+    EXPECT_EQ(result->steps, 300);
+    // A third of the test lines hold an unseen word, so 66.7% is the most it can get
+    // (measured: 63.3% shared, 66.7% per side); an unlearned or garbled pipeline gets ~0.
+    EXPECT_GE(result->test_metrics.at("exact_match"), 40.0) << "shared: " << shared;
 
     std::vector<std::string> sources, predictions;
     std::ifstream samples(directory_ / run / "samples.txt");
@@ -358,7 +363,6 @@ TEST_F(FileTaskSubwordsTest, TrainAndDecodeEndToEnd) {
     ASSERT_EQ(lines.back(), "");
     lines.pop_back();
     EXPECT_EQ(lines, predictions);
-    // 100 steps teach the model to write something, so the check below has text to look at.
     EXPECT_TRUE(std::any_of(lines.begin(), lines.end(),
                             [](const std::string& line) { return !line.empty(); }));
     EXPECT_EQ(decoded.out.find("\xE2\x96\x81"), std::string::npos) << decoded.out;
