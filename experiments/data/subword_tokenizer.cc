@@ -1,11 +1,13 @@
 #include "experiments/data/subword_tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -61,6 +63,13 @@ absl::StatusOr<std::string> TrainSubwordModel(const std::vector<std::string>& se
   if (options.model_type != "unigram" && options.model_type != "bpe") {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown SentencePiece model type '", options.model_type, "' (unigram, bpe)"));
+  }
+  // (SentencePiece's own message for this is a failed internal check.)
+  if (std::all_of(sentences.begin(), sentences.end(), [](const std::string& sentence) {
+        return absl::StripAsciiWhitespace(sentence).empty();
+      })) {
+    return absl::InvalidArgumentError(absl::StrCat("no text to train a SentencePiece model on (",
+                                                   sentences.size(), " empty sentences)"));
   }
   std::string model;
   const std::string error = sentencepiece_backend::Train(

@@ -45,7 +45,8 @@ class SubwordTokenizer : public Tokenizer {
 
 // A serialized SentencePiece model trained on `sentences` (deterministic). A vocabulary
 // smaller than the text's distinct characters (plus <unk>) allow is an OutOfRange error
-// that says how large it must be; other failures are InvalidArgument.
+// that says how large it must be; other failures (e.g. only empty sentences) are
+// InvalidArgument.
 absl::StatusOr<std::string> TrainSubwordModel(const std::vector<std::string>& sentences,
                                               const SubwordOptions& options);
 

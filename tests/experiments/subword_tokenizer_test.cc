@@ -3,7 +3,7 @@
 // giving the same model bytes (so a checkpoint's reload can retrain it), a cache file
 // name that changes with every input, the cache written once and then loaded, the
 // training text of a shared model and of one per side, and the errors: a vocabulary too
-// small for the characters, an unwritable cache, an unknown model type.
+// small for the characters, an unwritable cache, no text, an unknown model type.
 #include "experiments/data/subword_tokenizer.h"
 
 #include <unistd.h>
@@ -156,6 +156,13 @@ TEST(SubwordTokenizerTest, UnwritableCacheIsAnErrorNamingIt) {
   const std::string message(tokenizer.status().message());
   EXPECT_EQ(message.rfind(missing + "/sentencepiece-unigram-60-", 0), 0u) << message;
   EXPECT_NE(message.find("the SentencePiece model's cache"), std::string::npos) << message;
+}
+
+TEST(SubwordTokenizerTest, EmptyTextIsAnError) {
+  const absl::StatusOr<std::string> model = TrainSubwordModel({"", " "}, kOptions);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().message(),
+            "no text to train a SentencePiece model on (2 empty sentences)");
 }
 
 TEST(SubwordTokenizerTest, UnknownModelTypeIsAnError) {
