@@ -59,8 +59,11 @@ const OptionFields<TaskOptions>& TaskOptionFields() {
       StringOption("valid_path", &TaskOptions::valid_path,
                    "source<TAB>target file (task `files`)."),
       StringOption("test_path", &TaskOptions::test_path, "source<TAB>target file (task `files`)."),
-      StringOption("tokenizer", &TaskOptions::tokenizer, "Tokenizer for file tasks.",
-                   FixedChoices({"char", "whitespace"})),
+      StringOption("tokenizer", &TaskOptions::tokenizer,
+                   "Tokens of task `files`: characters, whitespace-separated words, or "
+                   "SentencePiece subwords trained on the training file (task.subword_model, "
+                   "task.subword_vocab_size, task.shared_vocabulary).",
+                   FixedChoices({"char", "whitespace", "sentencepiece"})),
       StringOption("teacher_score", &TaskOptions::teacher_score,
                    "seed_pooling: the hidden teacher's scoring "
                    "(the student's is model.attention).",
@@ -73,9 +76,17 @@ const OptionFields<TaskOptions>& TaskOptionFields() {
       BoolOption("keep_stress", &TaskOptions::keep_stress,
                  "cmudict: keep ARPAbet stress digits (AH0, AH1) instead of the 39-phoneme set."),
       IntOption("subword_vocab_size", &TaskOptions::subword_vocab_size,
-                "de_en: SentencePiece vocabulary size.", 100, 1000000),
-      StringOption("subword_model", &TaskOptions::subword_model, "de_en: SentencePiece model type.",
+                "SentencePiece vocabulary size of each model (de_en; files with tokenizer = "
+                "sentencepiece): at least the training text's distinct characters + 2 (the word "
+                "mark and <unk>); a small text may give fewer pieces.",
+                100, 1000000),
+      StringOption("subword_model", &TaskOptions::subword_model,
+                   "SentencePiece model type (de_en; files with tokenizer = sentencepiece).",
                    FixedChoices({"unigram", "bpe"})),
+      BoolOption("shared_vocabulary", &TaskOptions::shared_vocabulary,
+                 "SentencePiece (de_en; files with tokenizer = sentencepiece): one model trained "
+                 "on sources and targets together, or false: one trained on the sources and one "
+                 "on the targets."),
   };
   return *fields;
 }

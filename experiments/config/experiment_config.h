@@ -39,8 +39,9 @@ struct TaskOptions {          // [task]
   double teacher_sharpness = 3.0;          // seed_pooling
   std::string data_dir = "data";
   bool keep_stress = false;               // cmudict
-  int64_t subword_vocab_size = 8000;      // de_en
-  std::string subword_model = "unigram";  // de_en
+  int64_t subword_vocab_size = 8000;      // de_en; files with tokenizer = "sentencepiece"
+  std::string subword_model = "unigram";  // de_en; files with tokenizer = "sentencepiece"
+  bool shared_vocabulary = true;          // de_en; files with tokenizer = "sentencepiece"
 };
 
 struct TrainOptions {  // [train]

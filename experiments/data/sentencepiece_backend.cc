@@ -73,4 +73,13 @@ std::string Processor::Decode(const std::vector<std::string>& pieces) const {
   return impl_->processor.DecodePieces(pieces);
 }
 
+std::vector<std::string> Processor::Pieces() const {
+  std::vector<std::string> pieces;
+  pieces.reserve(static_cast<size_t>(impl_->processor.GetPieceSize()));
+  for (int id = 0; id < impl_->processor.GetPieceSize(); ++id) {
+    pieces.push_back(impl_->processor.IdToPiece(id));
+  }
+  return pieces;
+}
+
 }  // namespace attnlab::experiments::sentencepiece_backend

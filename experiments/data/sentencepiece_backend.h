@@ -29,6 +29,8 @@ class Processor {
   std::string Load(const std::string& serialized_model);
   std::vector<std::string> Encode(const std::string& text) const;
   std::string Decode(const std::vector<std::string>& pieces) const;
+  // Every piece of the model, in id order.
+  std::vector<std::string> Pieces() const;
 
  private:
   struct Impl;

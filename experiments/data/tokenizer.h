@@ -1,5 +1,5 @@
 // Tokenizers turn text into tokens and back: characters, or whitespace-separated words.
-// (Subword tokenisation with SentencePiece plugs in here for the translation task.)
+// SentencePiece subwords (subword_tokenizer.h) are one too, trained on a task's data.
 #pragma once
 
 #include <memory>

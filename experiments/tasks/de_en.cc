@@ -4,18 +4,18 @@
 // in ding_parser.h (pairs longer than task.max_length characters are left out). The split
 // is by German phrase (hashed_split.h); all English synonyms are references.
 //
-// Tokens: one SentencePiece model (subword_tokenizer.h) for both languages, trained on
-// the training split's German phrases and English references (task.subword_vocab_size,
-// task.subword_model) and cached in the data directory, so a checkpoint's reload uses
-// the same model.
+// Tokens: SentencePiece subwords (task_subwords.h), trained on the training split's
+// German phrases and English references (task.subword_vocab_size, task.subword_model;
+// one model for both languages unless task.shared_vocabulary = false) and cached in the
+// data directory, so a checkpoint's reload uses the same model.
 //
 // Metrics (translation_metrics.h), on detokenised text: corpus BLEU as sacreBLEU
 // computes it (main), chrF, and exact match.
-#include "experiments/data/subword_tokenizer.h"
 #include "experiments/metrics/translation_metrics.h"
 #include "experiments/tasks/ding_parser.h"
 #include "experiments/tasks/fetched_data.h"
 #include "experiments/tasks/hashed_split.h"
+#include "experiments/tasks/task_subwords.h"
 #include "framework/core/error.h"
 
 namespace attnlab::experiments {
@@ -31,19 +31,15 @@ class DeEnTask : public Task {
     Splits splits =
         SplitBySourceHash(std::move(dictionary.examples), static_cast<uint64_t>(config.task().seed),
                           SplitCapsFromConfig(config));
-    std::vector<std::string> sentences;
-    for (const Example& example : splits.train) {
-      sentences.push_back(example.source);
-      sentences.insert(sentences.end(), example.references.begin(), example.references.end());
-    }
-    ASSIGN_OR_RETURN(
-        tokenizer_,
-        LoadOrTrainSubwordTokenizer(
-            sentences, {config.task().subword_vocab_size, config.task().subword_model}, data_dir));
+    ASSIGN_OR_RETURN(tokenizers_, TaskSubwordTokenizers(config, splits.train, data_dir));
     return splits;
   }
-  std::shared_ptr<Tokenizer> SourceTokenizer() const override { return Subwords(); }
-  std::shared_ptr<Tokenizer> TargetTokenizer() const override { return Subwords(); }
+  std::shared_ptr<Tokenizer> SourceTokenizer() const override {
+    return Trained(tokenizers_.source);
+  }
+  std::shared_ptr<Tokenizer> TargetTokenizer() const override {
+    return Trained(tokenizers_.target);
+  }
   std::vector<MetricSpec> Metrics() const override {
     return {{"bleu", true}, {"chrf", true}, {"exact_match", true}};
   }
@@ -58,12 +54,12 @@ class DeEnTask : public Task {
   }
 
  private:
-  std::shared_ptr<Tokenizer> Subwords() const {
-    ATTNLAB_CHECK(tokenizer_ != nullptr, "de_en: the tokenizer is trained by LoadSplits");
-    return tokenizer_;
+  static std::shared_ptr<Tokenizer> Trained(const std::shared_ptr<SubwordTokenizer>& tokenizer) {
+    ATTNLAB_CHECK(tokenizer != nullptr, "de_en: the tokenizers are trained by LoadSplits");
+    return tokenizer;
   }
   // Trained (or loaded) from the training split by LoadSplits.
-  mutable std::shared_ptr<Tokenizer> tokenizer_;
+  mutable SubwordTokenizers tokenizers_;
 };
 
 ATTNLAB_REGISTER_TASK(de_en, "de_en", [](const Config&) -> absl::StatusOr<std::unique_ptr<Task>> {

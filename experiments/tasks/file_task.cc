@@ -1,7 +1,12 @@
 // files: your own data, one example per line as `source<TAB>target`, in three files
 // (task.train_path, task.valid_path, task.test_path; a relative path is resolved against
 // the current directory, like any command-line path). Both sides are split by
-// task.tokenizer ("char" or "whitespace").
+// task.tokenizer: "char", "whitespace", or "sentencepiece" — subwords of a SentencePiece
+// model (task.subword_model, task.subword_vocab_size; task.shared_vocabulary: one model
+// for both sides or one per side) trained on the training file's examples only, as de_en
+// trains its own (task_subwords.h). The models are cached beside the training file under
+// a name that hashes the sentences they are trained on and their settings, so a changed
+// training file trains new ones, while valid and test files never influence them.
 //
 // A source may appear on several lines with different targets (alternative
 // translations, pronunciations): its lines become one Example whose references are the
@@ -16,6 +21,7 @@
 // stored in the checkpoint's JSON header, which must be UTF-8) and a file without
 // examples are errors naming the config key, the file and (for a line) its number.
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <unordered_map>
@@ -23,6 +29,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "experiments/tasks/task.h"
+#include "experiments/tasks/task_subwords.h"
 #include "framework/core/error.h"
 #include "framework/io/utf8.h"
 
@@ -80,26 +87,50 @@ absl::StatusOr<std::vector<Example>> ReadExampleFile(const std::string& path,
   return examples;
 }
 
+// The directory of the file at `path` ("." for a bare file name).
+std::string DirectoryOf(const std::string& path) {
+  const std::filesystem::path directory = std::filesystem::path(path).parent_path();
+  return directory.empty() ? "." : directory.string();
+}
+
 class FileTask : public Task {
  public:
-  explicit FileTask(std::shared_ptr<Tokenizer> tokenizer) : tokenizer_(std::move(tokenizer)) {}
+  // `tokenizer`: characters or words for both sides; null for subwords, which LoadSplits
+  // trains on the training split.
+  explicit FileTask(std::shared_ptr<Tokenizer> tokenizer)
+      : source_tokenizer_(tokenizer), target_tokenizer_(tokenizer) {}
 
   absl::StatusOr<Splits> LoadSplits(const Config& config) const override {
+    const TaskOptions& task = config.task();
     Splits splits;
-    ASSIGN_OR_RETURN(splits.train, ReadExampleFile(config.task().train_path, "task.train_path"));
-    ASSIGN_OR_RETURN(splits.valid, ReadExampleFile(config.task().valid_path, "task.valid_path"));
-    ASSIGN_OR_RETURN(splits.test, ReadExampleFile(config.task().test_path, "task.test_path"));
+    ASSIGN_OR_RETURN(splits.train, ReadExampleFile(task.train_path, "task.train_path"));
+    ASSIGN_OR_RETURN(splits.valid, ReadExampleFile(task.valid_path, "task.valid_path"));
+    ASSIGN_OR_RETURN(splits.test, ReadExampleFile(task.test_path, "task.test_path"));
+    if (task.tokenizer == "sentencepiece") {
+      ASSIGN_OR_RETURN(const SubwordTokenizers subwords,
+                       TaskSubwordTokenizers(config, splits.train, DirectoryOf(task.train_path)));
+      source_tokenizer_ = subwords.source;
+      target_tokenizer_ = subwords.target;
+    }
     return splits;
   }
-  std::shared_ptr<Tokenizer> SourceTokenizer() const override { return tokenizer_; }
-  std::shared_ptr<Tokenizer> TargetTokenizer() const override { return tokenizer_; }
+  std::shared_ptr<Tokenizer> SourceTokenizer() const override { return Ready(source_tokenizer_); }
+  std::shared_ptr<Tokenizer> TargetTokenizer() const override { return Ready(target_tokenizer_); }
 
  private:
-  std::shared_ptr<Tokenizer> tokenizer_;
+  static std::shared_ptr<Tokenizer> Ready(const std::shared_ptr<Tokenizer>& tokenizer) {
+    ATTNLAB_CHECK(tokenizer != nullptr, "files: subword tokenizers are trained by LoadSplits");
+    return tokenizer;
+  }
+  // Set by the factory, or (subwords) trained or loaded by LoadSplits.
+  mutable std::shared_ptr<Tokenizer> source_tokenizer_, target_tokenizer_;
 };
 
 ATTNLAB_REGISTER_TASK(files, "files",
                       [](const Config& config) -> absl::StatusOr<std::unique_ptr<Task>> {
+                        if (config.task().tokenizer == "sentencepiece") {
+                          return std::make_unique<FileTask>(nullptr);
+                        }
                         ASSIGN_OR_RETURN(std::shared_ptr<Tokenizer> tokenizer,
                                          MakeTokenizer(config.task().tokenizer));
                         return std::make_unique<FileTask>(std::move(tokenizer));

@@ -1,8 +1,9 @@
 // de_en: the Ding annotations stripped (hand-worked segments from the real file), the
 // parser on an inline fixture (comments, synonyms, repeated German phrases, a misaligned
 // line, the length filter in code points) and its errors with file:line; the task on a
-// fixture data directory: splits, the SentencePiece tokenizer it trains (and caches),
-// BLEU/chrF/exact match, and the error when the data is not fetched.
+// fixture data directory: splits, the SentencePiece tokenizer it trains (and caches; one
+// per language with task.shared_vocabulary = false), BLEU/chrF/exact match, and the
+// error when the data is not fetched.
 #include <unistd.h>
 
 #include <filesystem>
@@ -92,14 +93,41 @@ TEST(DingParserTest, LinesWithoutOneSeparatorAreErrorsWithFileAndLine) {
 
 class DeEnTaskTest : public attnlab::testing::TempDirTest {
  protected:
-  Config MakeConfig() const {
-    absl::StatusOr<Config> config =
-        Config::Parse("", "de_en_test",
-                      {"task.name=de_en", "task.data_dir=" + directory_.string(),
-                       "task.train_size=0", "task.valid_size=0", "task.test_size=0",
-                       "task.max_length=100", "task.subword_vocab_size=100"});
+  Config MakeConfig(const std::vector<std::string>& more = {}) const {
+    std::vector<std::string> overrides = {"task.name=de_en",
+                                          "task.data_dir=" + directory_.string(),
+                                          "task.train_size=0",
+                                          "task.valid_size=0",
+                                          "task.test_size=0",
+                                          "task.max_length=100",
+                                          "task.subword_vocab_size=100"};
+    overrides.insert(overrides.end(), more.begin(), more.end());
+    absl::StatusOr<Config> config = Config::Parse("", "de_en_test", overrides);
     EXPECT_TRUE(config.ok()) << config.status();
     return *config;
+  }
+
+  // 36 phrases "X und Y" -> "x and y" in the data directory.
+  void WriteFixture() const {
+    std::string text = "# fixture\n";
+    const std::vector<std::string> german = {"Haus", "Hund", "Katze", "Baum", "Garten", "Tür"};
+    const std::vector<std::string> english = {"house", "dog", "cat", "tree", "garden", "door"};
+    for (size_t i = 0; i < german.size(); ++i) {
+      for (size_t j = 0; j < german.size(); ++j) {
+        text += german[i] + " und " + german[j] + " {pl} :: " + english[i] + " and " + english[j] +
+                "\n";
+      }
+    }
+    fs::create_directories(directory_ / "de_en");
+    std::ofstream(directory_ / "de_en" / "de-en") << text;
+  }
+
+  int CachedModels() const {
+    int models = 0;
+    for (const auto& entry : fs::directory_iterator(directory_ / "de_en")) {
+      models += entry.path().extension() == ".model";
+    }
+    return models;
   }
 };
 
@@ -114,18 +142,7 @@ TEST_F(DeEnTaskTest, MissingDataNamesTheFetchCommand) {
 }
 
 TEST_F(DeEnTaskTest, TrainsAndCachesSubwordsOnTheTrainingSplitAndScores) {
-  // 36 phrases "X und Y" -> "x and y".
-  std::string text = "# fixture\n";
-  const std::vector<std::string> german = {"Haus", "Hund", "Katze", "Baum", "Garten", "Tür"};
-  const std::vector<std::string> english = {"house", "dog", "cat", "tree", "garden", "door"};
-  for (size_t i = 0; i < german.size(); ++i) {
-    for (size_t j = 0; j < german.size(); ++j) {
-      text +=
-          german[i] + " und " + german[j] + " {pl} :: " + english[i] + " and " + english[j] + "\n";
-    }
-  }
-  fs::create_directories(directory_ / "de_en");
-  std::ofstream(directory_ / "de_en" / "de-en") << text;
+  WriteFixture();
   const Config config = MakeConfig();
   absl::StatusOr<std::unique_ptr<Task>> task = MakeTask(config);
   ASSERT_TRUE(task.ok()) << task.status();
@@ -135,11 +152,8 @@ TEST_F(DeEnTaskTest, TrainsAndCachesSubwordsOnTheTrainingSplitAndScores) {
 
   // The SentencePiece model is cached beside the data, and the tokenizer gives the text
   // back from its pieces.
-  int models = 0;
-  for (const auto& entry : fs::directory_iterator(directory_ / "de_en")) {
-    models += entry.path().extension() == ".model";
-  }
-  EXPECT_EQ(models, 1);
+  EXPECT_EQ(CachedModels(), 1);
+  EXPECT_EQ((*task)->SourceTokenizer(), (*task)->TargetTokenizer());
   const std::shared_ptr<Tokenizer> tokenizer = (*task)->SourceTokenizer();
   for (const std::string sentence : {"Haus und Katze", "cat and dog"}) {
     const std::vector<std::string> pieces = tokenizer->Split(sentence);
@@ -160,6 +174,23 @@ TEST_F(DeEnTaskTest, TrainsAndCachesSubwordsOnTheTrainingSplitAndScores) {
   const std::map<std::string, double> wrong = (*task)->Score({"cat", "garden"}, examples);
   EXPECT_LT(wrong.at("bleu"), 10.0);  // sacreBLEU smooths zero counts: small, not 0
   EXPECT_DOUBLE_EQ(wrong.at("exact_match"), 0.0);
+}
+
+TEST_F(DeEnTaskTest, SeparateVocabulariesTrainAModelPerLanguage) {
+  WriteFixture();
+  const Config config = MakeConfig({"task.shared_vocabulary=false"});
+  absl::StatusOr<std::unique_ptr<Task>> task = MakeTask(config);
+  ASSERT_TRUE(task.ok()) << task.status();
+  const absl::StatusOr<Splits> splits = (*task)->LoadSplits(config);
+  ASSERT_TRUE(splits.ok()) << splits.status();
+  EXPECT_EQ(CachedModels(), 2);
+  EXPECT_NE((*task)->SourceTokenizer(), (*task)->TargetTokenizer());
+  // The German model never saw "cat", the English one never "Katze": each splits the
+  // other language's word into more pieces than its own language's.
+  const std::shared_ptr<Tokenizer> german = (*task)->SourceTokenizer();
+  const std::shared_ptr<Tokenizer> english = (*task)->TargetTokenizer();
+  EXPECT_LT(german->Split("Katze").size(), german->Split("cat").size());
+  EXPECT_LT(english->Split("cat").size(), english->Split("Katze").size());
 }
 
 TEST(DeEnConfigsTest, ShippedConfigLoadsAndItsModelFitsTheLongestPair) {
