@@ -116,7 +116,7 @@ absl::StatusOr<CheckpointAverage> AverageCheckpoints(const std::vector<std::stri
   NamedTensors model;                     // the first file's model tensors
   std::vector<std::vector<double>> sums;  // per f32 tensor of `model`
   std::vector<std::string> inputs;        // "path (step N)"
-  CheckpointContents last;
+  CheckpointContents latest;              // the metadata of the output
   for (size_t file_index = 0; file_index < paths.size(); ++file_index) {
     const std::string& path = paths[file_index];
     // One file in memory at a time (besides the first's tensors and the sums).
@@ -176,7 +176,9 @@ absl::StatusOr<CheckpointAverage> AverageCheckpoints(const std::vector<std::stri
       }
     }
     inputs.push_back(absl::StrCat(path, " (step ", contents.progress.step, ")"));
-    last = std::move(contents);
+    if (file_index == 0 || contents.progress.step >= latest.progress.step) {
+      latest = std::move(contents);
+    }
   }
 
   // The mean of finite values is finite (and within their range): no check needed.
@@ -188,11 +190,11 @@ absl::StatusOr<CheckpointAverage> AverageCheckpoints(const std::vector<std::stri
     for (size_t i = 0; i < sums[t].size(); ++i) data[i] = static_cast<float>(sums[t][i] / count);
     model[t].second = mean;
   }
-  last.ema_weights.clear();
-  last.derived_from = absl::StrCat(
+  latest.ema_weights.clear();
+  latest.derived_from = absl::StrCat(
       "the average of ", paths.size(),
       paths.size() == 1 ? " checkpoint: " : " checkpoints: ", absl::StrJoin(inputs, ", "));
-  return CheckpointAverage{std::move(model), std::move(last)};
+  return CheckpointAverage{std::move(model), std::move(latest)};
 }
 
 absl::StatusOr<CheckpointAverage> WriteCheckpointAverage(const std::vector<std::string>& paths,

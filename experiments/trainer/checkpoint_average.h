@@ -19,8 +19,9 @@
 // The result is a plain model checkpoint that evaluate, decode and dump load: the model's
 // tensors only (optimizer state `optim.*` and EMA weights `ema.*` are dropped; they
 // describe a training trajectory, not the averaged weights), with the metadata (config,
-// vocabularies, progress) of the last checkpoint given, and `derived_from` naming the
-// inputs and their steps, which makes `train --resume` refuse it.
+// vocabularies, progress) of the latest checkpoint — the highest step, the last given
+// of equal ones, so that the order of a shell glob does not matter — and `derived_from`
+// naming the inputs and their steps, which makes `train --resume` refuse it.
 #pragma once
 
 #include <string>
@@ -33,7 +34,7 @@ namespace attnlab::experiments {
 
 struct CheckpointAverage {
   NamedTensors tensors;         // the model's tensors, in the first file's order
-  CheckpointContents contents;  // the last file's metadata, derived_from set
+  CheckpointContents contents;  // the latest file's metadata, derived_from set
 };
 
 // The average of the checkpoints at `paths` (at least one, each given once). A

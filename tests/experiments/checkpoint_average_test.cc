@@ -1,6 +1,6 @@
 // Checkpoint averaging on hand-made checkpoints: the mean against values worked out by
 // hand (including one that f32 accumulation would get wrong), training state dropped,
-// the last file's metadata kept and marked, and every refusal a clear error naming the
+// the latest file's metadata kept and marked, and every refusal a clear error naming the
 // file and the first mismatching key or tensor, with nothing written.
 #include "experiments/trainer/checkpoint_average.h"
 
@@ -92,11 +92,16 @@ TEST_F(CheckpointAverageTest, TheMeanOfEveryTensorAsWorkedOutByHand) {
   EXPECT_EQ(
       average->tensors[1].second.ToFloats(),
       (std::vector<float>{static_cast<float>(1.0 / 3.0), static_cast<float>(1.25 / 3.0), -3.0f}));
-  // The metadata is the last file's, marked as an average of the three.
+  // The metadata is the latest file's, marked as an average of the three.
   EXPECT_EQ(average->contents.progress.step, 300);
   EXPECT_EQ(average->contents.derived_from, "the average of 3 checkpoints: " + a + " (step 100), " +
                                                 b + " (step 200), " + c + " (step 300)");
   EXPECT_TRUE(average->contents.ema_weights.empty());
+  // The latest checkpoint's metadata whatever the order (a shell glob puts 1000 before 500).
+  absl::StatusOr<CheckpointAverage> reordered = AverageCheckpoints({c, a, b});
+  ASSERT_TRUE(reordered.ok()) << reordered.status();
+  EXPECT_EQ(reordered->contents.progress.step, 300);
+  EXPECT_EQ(reordered->tensors[0].second.ToFloats(), average->tensors[0].second.ToFloats());
 }
 
 TEST_F(CheckpointAverageTest, TheWrittenFileIsAModelCheckpointWithTheLastMetadata) {

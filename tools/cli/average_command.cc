@@ -36,11 +36,13 @@ const std::string kUsage = absl::StrCat(
     "Averages the parameters of checkpoints of one model element-wise (the mean, summed in\n"
     "double, rounded to f32), as \"Attention Is All You Need\" averages a run's last\n"
     "checkpoints: e.g. the checkpoint_step_<N>.safetensors files that train.keep_last keeps.\n"
-    "Every checkpoint must have the same [model] and [attention.*] keys, task, vocabularies\n"
-    "and tensor names, dtypes and shapes; the first difference is an error naming the file\n"
-    "and the key or tensor. FILE is a model checkpoint (no optimizer or EMA state) with the\n"
-    "last checkpoint's config and progress, for evaluate, decode and dump; train --resume\n"
-    "refuses it. It is written atomically and never over one of the inputs.\n\nflags:\n",
+    "Every checkpoint must have the same [model] and [attention.*] keys, task name,\n"
+    "vocabularies and tensor names, dtypes and shapes; the first difference is an error\n"
+    "naming the file and the key or tensor. FILE is a model checkpoint (no optimizer or EMA\n"
+    "state) with the config and progress of the checkpoint with the highest step, for\n"
+    "evaluate, decode and dump; train --resume refuses it. It is written atomically and\n"
+    "never over an input.\n"
+    "\nflags:\n",
     FlagsHelp(AverageFlags()));
 
 ATTNLAB_COMMAND(average, "average", "average the parameters of checkpoints (last-k averaging)",
