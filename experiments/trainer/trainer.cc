@@ -840,10 +840,12 @@ absl::StatusOr<TrainResult> Train(const Config& config, const RunOptions& option
   ASSIGN_OR_RETURN(const std::unique_ptr<TrainingRun> run, TrainingRun::Start(config, options));
   if (run->evaluation_pending()) {
     // Interrupted during this step's validation: do it now, and save at once so that a
-    // kill before the next checkpoint does not log it twice.
+    // kill before the next checkpoint does not log it twice (with the step's scheduled
+    // checkpoints if it has them, which the stop came before).
     ASSIGN_OR_RETURN(const bool evaluated, run->EvaluateAndKeepBest());
     if (!evaluated) return run->StopForResume(/*save_last=*/false);
-    RETURN_IF_ERROR(run->SaveLastCheckpoint());
+    RETURN_IF_ERROR(run->CheckpointDue() ? run->SaveScheduledCheckpoints()
+                                         : run->SaveLastCheckpoint());
   }
   // A run that ends inside the profile window (early stopping, Ctrl-C, an error) stops
   // recording.

@@ -106,6 +106,25 @@ TEST_F(TrainerAveragingTest, KeepLastKeepsExactlyTheLastKStepCheckpointsAcrossAR
             LoadedTensorBytesOf(File("two", "checkpoint_last.safetensors")));
 }
 
+// A stop inside the validation of a checkpoint step comes before that step's save: the
+// resumed run redoes the validation and then writes the step's checkpoint.
+TEST_F(TrainerAveragingTest, AStopInsideAValidationAtACheckpointStepLosesNoStepCheckpoint) {
+  const Config config = TinyConfig({"train.keep_last=3"});
+  ASSERT_TRUE(Train(config, Options("a")).ok());
+  ASSERT_EQ(StepFiles("a"), (std::vector<int64_t>{10, 20, 30}));
+  // Two questions per step; the 22nd is inside step 10's validation (trainer_test.cc).
+  RunOptions interrupted = Options("b");
+  interrupted.stop_requested = StopAtQuestion(22);
+  ASSERT_TRUE(StoppedAfter(Train(config, interrupted), 10));
+  EXPECT_TRUE(StepFiles("b").empty());
+  ASSERT_TRUE(Train(config, Options("b", /*resume=*/true)).ok());
+  ASSERT_EQ(StepFiles("b"), (std::vector<int64_t>{10, 20, 30}));
+  for (const int64_t step : {10, 20, 30}) {
+    const std::string name = StepCheckpointName(step);
+    EXPECT_EQ(LoadedTensorBytesOf(File("b", name)), LoadedTensorBytesOf(File("a", name))) << name;
+  }
+}
+
 TEST_F(TrainerAveragingTest, KeepLastOffWritesNoStepCheckpoints) {
   ASSERT_TRUE(Train(TinyConfig(), Options("run")).ok());
   EXPECT_TRUE(StepFiles("run").empty());
