@@ -1,12 +1,14 @@
 // What a run keeps for averaging, end to end on the tiny copy task: train.keep_last's
 // checkpoint_step_<N> files (exactly the last K, across a resume, with a stale file of an
-// interrupted save rewritten), and train.ema_decay's moving average (equal to the
-// bias-corrected EMA of the recorded weight trajectory, evaluated as ema_* metrics, saved
-// as checkpoint_ema, continued bit-identically by --resume, also when a stop cut its
+// interrupted save rewritten, and after a stop inside a checkpoint step's validation),
+// and train.ema_decay's moving average (equal to the bias-corrected EMA of the recorded
+// weight trajectory, evaluated as ema_* metrics, saved as checkpoint_ema, changing nothing
+// else about the run, continued bit-identically by --resume, also when a stop cut its
 // evaluation); an average of the step files refused by --resume.
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -230,12 +232,29 @@ TEST_F(TrainerAveragingTest, TheMovingAverageIsTheBiasCorrectedEmaOfTheWeightTra
   }
 }
 
-TEST_F(TrainerAveragingTest, WithoutEmaThereIsNoAverageAnywhere) {
-  ASSERT_TRUE(Train(TinyConfig(), Options("run")).ok());
-  EXPECT_FALSE(fs::exists(File("run", "checkpoint_ema.safetensors")));
-  EXPECT_TRUE(TensorBytesWithPrefix(File("run", "checkpoint_last.safetensors"), "ema.").empty());
-  for (const Json& record : RecordsOfKind(ReadMetricsJsonl(directory_ / "run"), "eval")) {
-    EXPECT_FALSE(record.contains("ema_loss"));
+// Without train.ema_decay there is no average anywhere; with it, nothing else about the
+// run changes: the same weights, optimizer state, best checkpoint and metrics.
+TEST_F(TrainerAveragingTest, TurningTheEmaOnAddsTheAverageAndChangesNothingElse) {
+  ASSERT_TRUE(Train(TinyConfig(), Options("plain")).ok());
+  EXPECT_FALSE(fs::exists(File("plain", "checkpoint_ema.safetensors")));
+  EXPECT_TRUE(TensorBytesWithPrefix(File("plain", "checkpoint_last.safetensors"), "ema.").empty());
+  const std::vector<Json> plain = ReadMetricsJsonl(directory_ / "plain");
+  for (const Json& record : RecordsOfKind(plain, "eval")) EXPECT_FALSE(record.contains("ema_loss"));
+
+  ASSERT_TRUE(Train(TinyConfig({"train.ema_decay=0.9"}), Options("ema")).ok());
+  for (const char* file : {"checkpoint_last.safetensors", "checkpoint_best.safetensors"}) {
+    std::map<std::string, std::string> with_ema = LoadedTensorBytesOf(File("ema", file));
+    const size_t averages = std::erase_if(
+        with_ema, [](const auto& named) { return named.first.rfind("ema.", 0) == 0; });
+    EXPECT_GT(averages, 0u) << file;
+    EXPECT_EQ(with_ema, LoadedTensorBytesOf(File("plain", file))) << file;
+  }
+  const std::vector<Json> ema = ReadMetricsJsonl(directory_ / "ema");
+  ASSERT_EQ(ema.size(), plain.size());
+  for (size_t i = 0; i < ema.size(); ++i) {
+    for (const char* key : {"loss", "token_accuracy", "exact_match"}) {
+      if (plain[i].contains(key)) EXPECT_EQ(ema[i].at(key), plain[i].at(key)) << key << " " << i;
+    }
   }
 }
 
