@@ -63,7 +63,7 @@ AttentionPoolingOutput AttentionPooling::Forward(const Tensor& x,
   const int64_t batch = x.size(0), time = x.size(1);
   // The attention interface's mask builder: -inf at padding, [batch, 1, 1, time].
   const Tensor mask = BuildAttentionMask(key_padding_mask, /*causal=*/false, batch, /*tgt=*/1, time,
-                                         /*query_offset=*/0);
+                                         /*query_offset=*/0, /*key_offset=*/0);
   AttentionPoolingOutput output;
   output.weights = Softmax(scores, mask.defined() ? Reshape(mask, {batch, time}) : Tensor());
   // sum_t a_t x_t as a batched [1, time] x [time, dim] product.

@@ -23,6 +23,10 @@ std::vector<int32_t> ExperimentData::EncodeSource(const std::string& text) const
   return source_vocabulary.Encode(source_tokenizer->Split(text));
 }
 
+std::vector<int32_t> ExperimentData::EncodeTarget(const std::string& text) const {
+  return target_vocabulary.Encode(target_tokenizer->Split(text));
+}
+
 std::string ExperimentData::DecodeTarget(const std::vector<int32_t>& ids) const {
   return target_tokenizer->Join(target_vocabulary.Decode(ids));
 }
@@ -110,8 +114,7 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const Config& config,
     encoded.reserve(examples.size());
     for (const Example& example : examples) {
       encoded.push_back(
-          {data.EncodeSource(example.source),
-           data.target_vocabulary.Encode(data.target_tokenizer->Split(example.references.at(0)))});
+          {data.EncodeSource(example.source), data.EncodeTarget(example.references.at(0))});
     }
     return encoded;
   };

@@ -26,6 +26,8 @@ struct ExperimentData {
   const std::vector<EncodedExample>& Encoded(const std::string& split) const;
   // Token ids of a source text (ending in eos).
   std::vector<int32_t> EncodeSource(const std::string& text) const;
+  // Token ids of a target text (ending in eos), as the model is trained to produce them.
+  std::vector<int32_t> EncodeTarget(const std::string& text) const;
   // Text of decoded target ids.
   std::string DecodeTarget(const std::vector<int32_t>& ids) const;
 };

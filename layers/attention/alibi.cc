@@ -11,9 +11,10 @@
 // the first ones).
 //
 // Positions: query i is at absolute position i + query_offset (so a cached decoding step
-// gets the same bias as in full recomputation), key j at j. The paper covers causal
-// attention only; for non-causal attention (encoder self-attention, cross-attention) we
-// use the symmetric -m_h * |i - j|, the common bidirectional extension. Under a causal
+// gets the same bias as in full recomputation), key j at j + key_offset. The paper covers
+// causal attention only; for non-causal attention (encoder self-attention,
+// cross-attention) we use the symmetric -m_h * |i - j|, the common bidirectional
+// extension. Under a causal
 // mask the two agree on every unmasked entry, so one formula serves both. In
 // cross-attention this puts target and source positions on one axis: a monotone-
 // alignment prior, sensible for copy-like tasks and worth knowing about for others.
@@ -54,19 +55,20 @@ class AlibiAttention : public ScoreAttention {
     ATTNLAB_CHECK(heads == static_cast<int64_t>(slopes_.size()), "alibi attention: built for ",
                   slopes_.size(), " heads, called with query ", in.query.Describe());
     const Tensor scores = MulScalar(Matmul(in.query, in.key, false, true), scale_);
-    return Add(scores, DistanceBias(tgt, src, in.query_offset));
+    return Add(scores, DistanceBias(tgt, src, in.query_offset - in.key_offset));
   }
 
  private:
-  // bias[0, h, i, j] = -m_h * |i + query_offset - j|: [1, heads, tgt, src], no gradient.
-  Tensor DistanceBias(int64_t tgt, int64_t src, int64_t query_offset) const {
+  // bias[0, h, i, j] = -m_h * |i - j + shift|, shift = query_offset - key_offset (the
+  // distance between the query and key positions): [1, heads, tgt, src], no gradient.
+  Tensor DistanceBias(int64_t tgt, int64_t src, int64_t shift) const {
     const int64_t heads = static_cast<int64_t>(slopes_.size());
     Tensor bias = Tensor::Empty({1, heads, tgt, src});
     float* values = bias.data<float>();
     for (int64_t h = 0; h < heads; ++h) {
       for (int64_t i = 0; i < tgt; ++i) {
         for (int64_t j = 0; j < src; ++j) {
-          const int64_t distance = std::llabs(i + query_offset - j);
+          const int64_t distance = std::llabs(i - j + shift);
           values[(h * tgt + i) * src + j] = static_cast<float>(-slopes_[h] * distance);
         }
       }

@@ -51,7 +51,7 @@ std::vector<std::string> AttentionNames() {
 }
 
 Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t batch, int64_t tgt,
-                          int64_t src, int64_t query_offset) {
+                          int64_t src, int64_t query_offset, int64_t key_offset) {
   const bool padded = key_padding_mask.defined();
   if (!padded && !causal) return Tensor();
   if (padded) {
@@ -68,7 +68,7 @@ Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t b
     for (int64_t t = 0; t < mask_tgt; ++t) {
       for (int64_t s = 0; s < src; ++s) {
         const bool is_padding = padded && padding[b * src + s] != 0.0f;
-        const bool is_future = causal && s > t + query_offset;
+        const bool is_future = causal && s + key_offset > t + query_offset;
         if (is_padding || is_future) out[(b * mask_tgt + t) * src + s] = kNegativeInfinity;
       }
     }
@@ -85,14 +85,18 @@ AttentionOutput ScoreAttention::Forward(const AttentionInputs& inputs) const {
                 inputs.value.Describe());
   const int64_t batch = query.size(0), tgt = query.size(2), src = inputs.key.size(2);
   const Tensor mask = BuildAttentionMask(inputs.key_padding_mask, inputs.causal, batch, tgt, src,
-                                         inputs.query_offset);
+                                         inputs.query_offset, inputs.key_offset);
   // weights: [batch, heads, tgt, src]; rows of fully masked queries are zero.
   Tensor weights = Softmax(Scores(inputs), mask);
   const Tensor dropped = Dropout(weights, inputs.dropout, is_training());
   AttentionOutput output;
-  output.context = Matmul(dropped, inputs.value);  // [batch, heads, tgt, head_dim]
+  output.context = Context(dropped, inputs);  // [batch, heads, tgt, head_dim]
   if (inputs.need_weights) output.weights = weights;
   return output;
+}
+
+Tensor ScoreAttention::Context(const Tensor& weights, const AttentionInputs& inputs) const {
+  return Matmul(weights, inputs.value);
 }
 
 }  // namespace attnlab::nn

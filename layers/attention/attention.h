@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,11 +25,21 @@
 
 namespace attnlab::nn {
 
-// The shape of the heads a variant serves. Its own hyper-parameters, if it has any, come
-// in its own options struct (see the registry below).
+// What a block attends over. Self-attention: keys and values are the queries' own
+// sequence (encoder and decoder self-attention), so query and key positions lie on one
+// axis. Cross-attention: keys from another sequence (the encoder output, the RNN
+// decoder's source annotations), whose positions are not the queries'; the variants
+// built on query-key distances (relative, t5_bias, local) then have no distance to use,
+// and are built as plain scaled_dot, without position parameters.
+enum class AttentionRole { kSelf, kCross };
+
+// The shape of the heads a variant serves, and the role of its block. Its own
+// hyper-parameters, if it has any, come in its own options struct (see the registry
+// below).
 struct AttentionShape {
   int64_t heads = 1;
-  int64_t head_dim = 64;  // d_k = d_v, per head
+  int64_t head_dim = 64;                       // d_k = d_v, per head
+  AttentionRole role = AttentionRole::kCross;  // the default assumes nothing of positions
 };
 
 // One call. Shapes: query [batch, heads, tgt, head_dim]; key, value [batch, heads, src, head_dim].
@@ -36,11 +47,16 @@ struct AttentionInputs {
   Tensor query, key, value;
   // f32 [batch, src], 1 where the key is padding (gets weight 0), or undefined.
   Tensor key_padding_mask;
-  // Query t (at absolute position t + query_offset) may attend only to keys <= its position.
+  // Query t (at absolute position t + query_offset) may attend only to keys at positions
+  // <= its own.
   bool causal = false;
-  // Absolute position of the first query: 0 normally, the cache length when decoding
-  // one token at a time. Position-aware variants use it too.
+  // Absolute position of the first query: 0 normally, the number of tokens already fed
+  // when decoding one token at a time. Position-aware variants use it too.
   int64_t query_offset = 0;
+  // Absolute position of the first key: 0 normally, more than 0 when a decoding cache
+  // has dropped keys no query can see again (Attention::CacheWindow()). Key s is at
+  // position s + key_offset.
+  int64_t key_offset = 0;
   float dropout = 0.0f;  // on the attention weights, in training mode only
   bool need_weights = false;
 };
@@ -53,24 +69,38 @@ struct AttentionOutput {
 class Attention : public Module {
  public:
   virtual AttentionOutput Forward(const AttentionInputs& inputs) const = 0;
+
+  // How far back a causal query can ever look: the query at position p gives weight 0 to
+  // every key before p - CacheWindow(). A decoding cache (MultiHeadAttention's
+  // KeyValueCache) then keeps only the last CacheWindow() keys and values between steps
+  // (the next query brings its own), and passes the position of the first kept key as
+  // AttentionInputs::key_offset. nullopt, the default: every earlier key stays visible
+  // and the cache keeps them all.
+  virtual std::optional<int64_t> CacheWindow() const { return std::nullopt; }
 };
 
 // Variants of the form softmax(score(q, k) + mask) V. Masking, softmax, dropout and the
-// weighted sum are shared; a variant defines Scores().
+// weighted sum are shared; a variant defines Scores(), and may add to the weighted sum.
 class ScoreAttention : public Attention {
  public:
   AttentionOutput Forward(const AttentionInputs& inputs) const final;
 
  protected:
-  // Unmasked scores [batch, heads, tgt, src].
+  // Unmasked scores [batch, heads, tgt, src]. A variant may itself put -inf where a key
+  // is out of reach (local attention's window); such keys get weight exactly 0.
   virtual Tensor Scores(const AttentionInputs& inputs) const = 0;
+  // The context [batch, heads, tgt, head_dim] from the (dropped-out) weights [batch,
+  // heads, tgt, src]: weights x value, unless a variant adds to the values (Shaw et al.'s
+  // relative value embeddings).
+  virtual Tensor Context(const Tensor& weights, const AttentionInputs& inputs) const;
 };
 
 // The additive mask (0 where allowed, -inf where not) for padding and causality, shaped
 // to broadcast against scores [batch, heads, tgt, src]: [batch or 1, 1, tgt or 1, src].
-// Undefined when nothing is masked.
+// Query t is at position t + query_offset, key s at s + key_offset. Undefined when
+// nothing is masked.
 Tensor BuildAttentionMask(const Tensor& key_padding_mask, bool causal, int64_t batch, int64_t tgt,
-                          int64_t src, int64_t query_offset);
+                          int64_t src, int64_t query_offset, int64_t key_offset);
 
 // ---- Registry ----------------------------------------------------------------------
 // A variant is registered with a factory and, if it has hyper-parameters, with the

@@ -13,12 +13,12 @@
 // shared features map as follows:
 //  * key padding: phi(K_s) is zeroed at padded keys, which removes them from both sums;
 //    a query with no unpadded key gets 0 / (0 + eps) = 0, finite, like softmax's zero rows;
-//  * causal, with query_offset: query t sees the prefix sums up to key index
-//    t + query_offset (clipped to the last key). With a KeyValueCache, MultiHeadAttention
-//    passes every cached key, and the prefix sums are recomputed over all of them at each
-//    step: O(n) per decoded token rather than the O(1) of the paper's RNN form (which
-//    would need a variant-specific cache of S and Z). Correct, and acceptable for the
-//    short sequences decoded here;
+//  * causal, with query_offset and key_offset: query t sees the prefix sums up to key
+//    index t + query_offset - key_offset (clipped to the last key). With a
+//    KeyValueCache, MultiHeadAttention passes every cached key, and the prefix sums are
+//    recomputed over all of them at each step: O(n) per decoded token rather than the
+//    O(1) of the paper's RNN form (which would need a variant-specific cache of S and Z).
+//    Correct, and acceptable for the short sequences decoded here;
 //  * need_weights: the implicit weights phi(q_i) . phi(k_s) / sum_s' phi(q_i) . phi(k_s'),
 //    masked like the context, are computed (O(tgt * src)) only when asked for;
 //  * dropout on the weights: not applicable, as the weights are never formed. The
@@ -90,7 +90,7 @@ class LinearAttention : public Attention {
     // phi(K_s) V_s^T: [b, h, src, d, 1] * [b, h, src, 1, d_v] -> [b, h, src, d, d_v]
     const Tensor outer = Mul(Reshape(key_features, {batch, heads, src, dim, 1}),
                              Reshape(in.value, {batch, heads, src, 1, value_dim}));
-    const Tensor last_key = LastVisibleKey(tgt, src, in.query_offset);
+    const Tensor last_key = LastVisibleKey(tgt, src, in.query_offset - in.key_offset);
     // S_i: [b, h, tgt, d, d_v] and Z_i: [b, h, tgt, d], the prefix sums at each query's
     // last visible key.
     const Tensor key_value_prefix = IndexSelect(CumSum(outer, 2), 2, last_key);
@@ -104,12 +104,13 @@ class LinearAttention : public Attention {
     return Div(numerator, AddScalar(denominator, kDenominatorEpsilon));
   }
 
-  // i32 [tgt]: the last key query t may see, min(t + query_offset, src - 1).
-  static Tensor LastVisibleKey(int64_t tgt, int64_t src, int64_t query_offset) {
+  // i32 [tgt]: the last key query t may see, min(t + shift, src - 1), where shift =
+  // query_offset - key_offset.
+  static Tensor LastVisibleKey(int64_t tgt, int64_t src, int64_t shift) {
     ATTNLAB_CHECK(src > 0, "linear attention: causal attention over no keys");
     std::vector<int32_t> last(tgt);
     for (int64_t t = 0; t < tgt; ++t) {
-      last[t] = static_cast<int32_t>(std::min(t + query_offset, src - 1));
+      last[t] = static_cast<int32_t>(std::min(t + shift, src - 1));
     }
     return Tensor::FromInts(last, {tgt});
   }
@@ -123,7 +124,9 @@ class LinearAttention : public Attention {
       const int64_t tgt = in.query.size(2), src = in.key.size(2);
       std::vector<float> visible(tgt * src);
       for (int64_t t = 0; t < tgt; ++t) {
-        for (int64_t s = 0; s < src; ++s) visible[t * src + s] = s <= t + in.query_offset;
+        for (int64_t s = 0; s < src; ++s) {
+          visible[t * src + s] = s + in.key_offset <= t + in.query_offset;
+        }
       }
       similarity = Mul(similarity, Tensor::FromFloats(visible, {tgt, src}));
     }

@@ -27,7 +27,8 @@ const OptionFields<AttentionOptions>& AttentionOptionFields() {
 }
 
 absl::StatusOr<std::shared_ptr<MultiHeadAttention>> MultiHeadAttention::Create(
-    int64_t d_model, const AttentionOptions& options, bool rotary, Generator& generator) {
+    int64_t d_model, const AttentionOptions& options, AttentionRole role, bool rotary,
+    Generator& generator) {
   if (options.heads <= 0 || options.key_size < 0 ||
       (options.key_size == 0 && d_model % options.heads != 0)) {
     return absl::InvalidArgumentError(
@@ -41,7 +42,7 @@ absl::StatusOr<std::shared_ptr<MultiHeadAttention>> MultiHeadAttention::Create(
   // depend on which variant is chosen.
   auto module = std::shared_ptr<MultiHeadAttention>(
       new MultiHeadAttention(d_model, options, rotary, generator));
-  const AttentionShape shape{options.heads, module->head_dim_};
+  const AttentionShape shape{options.heads, module->head_dim_, role};
   ASSIGN_OR_RETURN(std::shared_ptr<Attention> variant,
                    MakeAttention(options.variant, shape, generator, options.variant_options));
   module->variant_ = module->RegisterModule("attention", std::move(variant));
@@ -68,18 +69,30 @@ Tensor MultiHeadAttention::MergeHeads(const Tensor& x) const {
   return Reshape(Permute(x, {0, 2, 1, 3}), {batch, time, options_.heads * head_dim_});
 }
 
+void MultiHeadAttention::KeepCacheWindow(KeyValueCache& cache) const {
+  const std::optional<int64_t> window = variant_->CacheWindow();
+  const int64_t cached = cache.key.size(2);
+  if (!window.has_value() || cached <= *window) return;
+  // Narrow views: the next step's Concat copies only the kept keys, and then the
+  // storage of the dropped ones is released.
+  const int64_t dropped = cached - *window;
+  cache.key = Narrow(cache.key, 2, dropped, *window);
+  cache.value = Narrow(cache.value, 2, dropped, *window);
+  cache.key_offset += dropped;
+}
+
 MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCall& call) const {
   const auto profile_scope = ProfileScope("multi_head_attention");
   ATTNLAB_CHECK(call.query.rank() == 3 && call.query.size(2) == d_model_,
                 "multi-head attention: query ", call.query.Describe(), " should be [batch, tgt, ",
                 d_model_, "]");
   KeyValueCache* cache = call.cache;
-  // Position of the first query: the number of keys already cached in self-attention,
-  // the number of queries already attended with this cache in cross-attention.
-  int64_t query_offset = 0;
+  // Positions of the first query and the first key: the queries already run through the
+  // cache, and the first key it still holds (both 0 without a cache).
+  int64_t query_offset = 0, key_offset = 0;
   if (cache != nullptr) {
-    query_offset =
-        call.static_keys ? cache->query_length : (cache->filled() ? cache->key.size(2) : 0);
+    query_offset = cache->query_length;
+    key_offset = call.static_keys ? 0 : cache->key_offset;
     cache->query_length = query_offset + call.query.size(1);
   }
 
@@ -99,6 +112,7 @@ MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCal
       }
       cache->key = key;
       cache->value = value;
+      if (!call.static_keys && call.causal) KeepCacheWindow(*cache);
     }
   }
   if (rotary_) query = ApplyRotaryEmbedding(query, query_offset);
@@ -110,6 +124,7 @@ MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCal
   inputs.key_padding_mask = call.key_padding_mask;
   inputs.causal = call.causal;
   inputs.query_offset = query_offset;
+  inputs.key_offset = key_offset;
   inputs.dropout = static_cast<float>(options_.dropout);
   inputs.need_weights = call.need_weights;
   AttentionOutput attended = variant_->Forward(inputs);

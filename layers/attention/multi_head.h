@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -37,15 +38,20 @@ const OptionFields<AttentionOptions>& AttentionOptionFields();
 struct KeyValueCache {
   Tensor key;    // [batch, heads, cached_len, head_dim]
   Tensor value;  // [batch, heads, cached_len, head_dim]
-  // Queries already run through this cache: the position of the next query. Equals
-  // cached_len in self-attention; cross-attention needs it for position-aware variants
-  // (ALiBi, rotary), whose keys do not grow with the decoded length.
+  // Queries already run through this cache: the position of the next query. In
+  // self-attention it is key_offset + cached_len; cross-attention needs it for
+  // position-aware variants (ALiBi, rotary), whose keys do not grow with the decoded length.
   int64_t query_length = 0;
+  // Position of the first cached key: 0, unless the variant has a CacheWindow() and
+  // causal self-attention dropped the keys no later query can see (then cached_len stays
+  // at most that window).
+  int64_t key_offset = 0;
   bool filled() const { return key.defined(); }
   void Clear() {
     key = Tensor();
     value = Tensor();
     query_length = 0;
+    key_offset = 0;
   }
 };
 
@@ -57,8 +63,9 @@ struct MultiHeadAttentionCall {
   bool causal = false;
   bool need_weights = false;
   // Incremental decoding: with a cache, self-attention appends this step's keys/values
-  // and attends over all of them; `static_keys` (cross-attention) projects key/value
-  // only on the first call.
+  // and attends over all of them (then, when causal and the variant has a CacheWindow(),
+  // keeps only that many of the latest); `static_keys` (cross-attention) projects
+  // key/value only on the first call.
   KeyValueCache* cache = nullptr;
   bool static_keys = false;
 };
@@ -70,11 +77,13 @@ struct MultiHeadAttentionOutput {
 
 class MultiHeadAttention : public Module {
  public:
-  // Attention over width d_model; `rotary` applies RoPE to queries and keys. Fails if the
-  // variant is unknown, or key_size is 0 and d_model is not divisible by heads.
+  // Attention over width d_model in the given role (self- or cross-attention, which
+  // position-aware variants need to know); `rotary` applies RoPE to queries and keys.
+  // Fails if the variant is unknown, or key_size is 0 and d_model is not divisible by
+  // heads.
   static absl::StatusOr<std::shared_ptr<MultiHeadAttention>> Create(int64_t d_model,
                                                                     const AttentionOptions& options,
-                                                                    bool rotary,
+                                                                    AttentionRole role, bool rotary,
                                                                     Generator& generator);
 
   MultiHeadAttentionOutput Forward(const MultiHeadAttentionCall& call) const;
@@ -90,6 +99,9 @@ class MultiHeadAttention : public Module {
  private:
   MultiHeadAttention(int64_t d_model, const AttentionOptions& options, bool rotary,
                      Generator& generator);
+  // Drops the cached keys and values that lie beyond the variant's CacheWindow() (none
+  // when it has no window), advancing cache.key_offset past them.
+  void KeepCacheWindow(KeyValueCache& cache) const;
 
   AttentionOptions options_;
   int64_t d_model_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -13,11 +14,6 @@ namespace attnlab::nn {
 namespace {
 
 constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
-
-struct Hypothesis {
-  std::vector<int32_t> tokens;  // without bos and eos
-  float score;                  // log-probability / length penalty
-};
 
 // A one-token extension of beam `beam` by `token`.
 struct Candidate {
@@ -58,11 +54,14 @@ float LengthPenalty(int64_t length, float alpha) {
   return std::pow((5.0f + static_cast<float>(length)) / 6.0f, alpha);
 }
 
-DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearchOptions& options) {
+std::vector<std::vector<ScoredHypothesis>> BeamSearchNBest(Seq2SeqModel& model, const Tensor& src,
+                                                           const BeamSearchOptions& options) {
   ATTNLAB_CHECK(src.dtype() == DType::kI32 && src.rank() == 2,
                 "BeamSearch: src should be i32 [batch, src_len], got ", src.Describe());
   ATTNLAB_CHECK(options.beam_size >= 1, "BeamSearch: beam_size ", options.beam_size,
                 " should be at least 1");
+  ATTNLAB_CHECK(options.nbest >= 1 && options.nbest <= options.beam_size, "BeamSearch: nbest ",
+                options.nbest, " should be in [1, beam_size ", options.beam_size, "]");
   ATTNLAB_CHECK(options.max_len >= 0, "BeamSearch: max_len ", options.max_len, " is negative");
   // A Transformer cannot place a token beyond its positional table.
   const int64_t max_len = std::min(options.max_len, model.max_decode_positions());
@@ -84,7 +83,7 @@ DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearch
   std::vector<std::vector<int32_t>> beam_tokens(rows);
   std::vector<int32_t> last_tokens(rows, special.bos_id);
 
-  std::vector<std::vector<Hypothesis>> finished(batch);
+  std::vector<std::vector<ScoredHypothesis>> finished(batch);
   std::vector<bool> done(batch, false);
   int64_t sources_left = batch;
   for (int64_t step = 0; step < max_len && sources_left > 0; ++step) {
@@ -115,8 +114,9 @@ DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearch
           // An eos ranked below beam_size would displace a better live hypothesis.
           if (static_cast<int64_t>(rank) < beam_size) {
             finished[source].push_back(
-                {beam_tokens[from_row],
-                 candidate.total_log_prob / LengthPenalty(length, options.length_penalty)});
+                {beam_tokens[from_row], candidate.total_log_prob,
+                 candidate.total_log_prob / LengthPenalty(length, options.length_penalty),
+                 /*ended_with_eos=*/true});
           }
           continue;
         }
@@ -132,24 +132,29 @@ DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearch
         for (int64_t beam = 0; beam < filled; ++beam) {
           const int64_t row = first_row + beam;
           finished[source].push_back(
-              {next_tokens[row], next_scores[row] / LengthPenalty(length, options.length_penalty)});
+              {next_tokens[row], next_scores[row],
+               next_scores[row] / LengthPenalty(length, options.length_penalty),
+               /*ended_with_eos=*/false});
         }
       }
-      // Done when no live beam can still beat the best finished hypothesis. A live beam's
-      // log-probability only falls as it grows, and the length penalty (alpha >= 0) is
-      // at most LengthPenalty(max_len), so next_score / LengthPenalty(max_len) bounds
-      // every score it can still reach. (Stopping at beam_size finished hypotheses, as
-      // fairseq does, lets improbable beams that skipped tokens end first and cut off a
-      // far better live beam.)
+      // Done when no live beam can still beat the nbest-th best finished hypothesis (the
+      // best, for one). A live beam's log-probability only falls as it grows, and the
+      // length penalty (alpha >= 0) is at most LengthPenalty(max_len), so next_score /
+      // LengthPenalty(max_len) bounds every score it can still reach. (Stopping at
+      // beam_size finished hypotheses, as fairseq does, lets improbable beams that
+      // skipped tokens end first and cut off a far better live beam.)
       bool beaten = false;
-      if (!finished[source].empty() && filled > 0) {
-        float best_finished = kNegativeInfinity;
-        for (const Hypothesis& hypothesis : finished[source]) {
-          best_finished = std::max(best_finished, hypothesis.score);
+      if (static_cast<int64_t>(finished[source].size()) >= options.nbest && filled > 0) {
+        std::vector<float> finished_scores;
+        for (const ScoredHypothesis& hypothesis : finished[source]) {
+          finished_scores.push_back(hypothesis.score);
         }
+        std::nth_element(finished_scores.begin(), finished_scores.begin() + options.nbest - 1,
+                         finished_scores.end(), std::greater<float>());
+        const float safe_score = finished_scores[options.nbest - 1];
         const float best_live = *std::max_element(next_scores.begin() + first_row,
                                                   next_scores.begin() + first_row + filled);
-        beaten = best_finished >= best_live / LengthPenalty(max_len, options.length_penalty);
+        beaten = safe_score >= best_live / LengthPenalty(max_len, options.length_penalty);
       }
       if (last_step || beaten || filled == 0) {
         done[source] = true;
@@ -163,17 +168,25 @@ DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearch
     last_tokens = std::move(next_last_tokens);
   }
 
-  DecodeResult result;
-  result.tokens.resize(batch);
-  result.scores.assign(batch, 0.0f);
-  for (int64_t source = 0; source < batch; ++source) {
-    const std::vector<Hypothesis>& hypotheses = finished[source];
-    if (hypotheses.empty()) continue;  // max_len == 0
-    const auto best = std::max_element(
+  // Each list best first; a stable sort keeps ties in the order they finished.
+  for (std::vector<ScoredHypothesis>& hypotheses : finished) {
+    std::stable_sort(
         hypotheses.begin(), hypotheses.end(),
-        [](const Hypothesis& a, const Hypothesis& b) { return a.score < b.score; });
-    result.tokens[source] = best->tokens;
-    result.scores[source] = best->score;
+        [](const ScoredHypothesis& a, const ScoredHypothesis& b) { return a.score > b.score; });
+    if (static_cast<int64_t>(hypotheses.size()) > options.nbest) hypotheses.resize(options.nbest);
+  }
+  return finished;
+}
+
+DecodeResult BeamSearch(Seq2SeqModel& model, const Tensor& src, const BeamSearchOptions& options) {
+  const std::vector<std::vector<ScoredHypothesis>> lists = BeamSearchNBest(model, src, options);
+  DecodeResult result;
+  result.tokens.resize(lists.size());
+  result.scores.assign(lists.size(), 0.0f);
+  for (size_t source = 0; source < lists.size(); ++source) {
+    if (lists[source].empty()) continue;  // max_len == 0
+    result.tokens[source] = lists[source].front().tokens;
+    result.scores[source] = lists[source].front().score;
   }
   return result;
 }

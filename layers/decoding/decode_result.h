@@ -16,6 +16,18 @@ struct DecodeResult {
   std::vector<float> scores;
 };
 
+// A finished hypothesis of beam search, as an n-best list holds it.
+struct ScoredHypothesis {
+  std::vector<int32_t> tokens;  // without bos and without the final eos
+  // Sum of the model's log-probabilities (nats) of the tokens, the eos included when the
+  // hypothesis has one: what teacher forcing on tokens (+ eos) gives.
+  float log_prob = 0.0f;
+  // What beam search ranks by: log_prob / LengthPenalty(length), length counting the eos.
+  float score = 0.0f;
+  // False when max_len cut the hypothesis before it emitted eos (then no eos is scored).
+  bool ended_with_eos = true;
+};
+
 // Decoders never emit pad or bos (fairseq likewise never selects pad): they are not
 // target tokens, and an untrained model may well rank them first. The scores keep the
 // model's log-probabilities, not renormalized over the remaining tokens.

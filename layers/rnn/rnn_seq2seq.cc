@@ -118,10 +118,10 @@ absl::Status RnnSeq2Seq::Build(Generator& generator) {
   value_projection_ = RegisterModule(
       "value_projection", std::make_shared<Linear>(2 * hidden, hidden, false, generator));
   // One head as wide as the decoder state, whatever model.heads says (the decoder state
-  // is the query).
+  // is the query), attending over the source: cross-attention.
   absl::StatusOr<std::shared_ptr<Attention>> attention =
-      MakeAttention(options_.attention.variant, AttentionShape{1, hidden}, generator,
-                    options_.attention.variant_options);
+      MakeAttention(options_.attention.variant, AttentionShape{1, hidden, AttentionRole::kCross},
+                    generator, options_.attention.variant_options);
   if (!attention.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("RnnSeq2Seq: ", attention.status().message()));
   }

@@ -11,15 +11,16 @@ absl::StatusOr<std::shared_ptr<DecoderLayer>> DecoderLayer::Create(const ModelOp
   auto make_sublayer = [&options] {
     return std::make_shared<SublayerConnection>(options.d_model, options.dropout, options.norm);
   };
-  ASSIGN_OR_RETURN(
-      std::shared_ptr<MultiHeadAttention> self_attn,
-      MultiHeadAttention::Create(options.d_model, options.attention, rotary, generator));
+  ASSIGN_OR_RETURN(std::shared_ptr<MultiHeadAttention> self_attn,
+                   MultiHeadAttention::Create(options.d_model, options.attention,
+                                              AttentionRole::kSelf, rotary, generator));
   layer->self_attn_ = layer->RegisterModule("self_attn", std::move(self_attn));
   layer->self_attn_sublayer_ = layer->RegisterModule("self_attn_sublayer", make_sublayer());
   // Source and target positions are different sequences, so cross-attention never rotates.
   ASSIGN_OR_RETURN(
       std::shared_ptr<MultiHeadAttention> cross_attn,
-      MultiHeadAttention::Create(options.d_model, options.attention, /*rotary=*/false, generator));
+      MultiHeadAttention::Create(options.d_model, options.attention, AttentionRole::kCross,
+                                 /*rotary=*/false, generator));
   layer->cross_attn_ = layer->RegisterModule("cross_attn", std::move(cross_attn));
   layer->cross_attn_sublayer_ = layer->RegisterModule("cross_attn_sublayer", make_sublayer());
   layer->feed_forward_ = layer->RegisterModule(

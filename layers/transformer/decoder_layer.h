@@ -27,7 +27,8 @@
 namespace attnlab::nn {
 
 // Incremental decoding state of one decoder layer: self-attention keys/values grow by one
-// step per call; cross-attention keys/values are projected from the memory once.
+// step per call (up to the variant's CacheWindow(), if it has one: local attention keeps
+// only its window); cross-attention keys/values are projected from the memory once.
 struct DecoderLayerCache {
   KeyValueCache self_attn;
   KeyValueCache cross_attn;
@@ -35,7 +36,7 @@ struct DecoderLayerCache {
 
 // Attention weights of one decoder layer, for plots.
 struct DecoderLayerAttentionWeights {
-  Tensor self_attn;   // [batch, heads, tgt, tgt (or cached length)]
+  Tensor self_attn;   // [batch, heads, tgt, tgt (or the keys in the cache)]
   Tensor cross_attn;  // [batch, heads, tgt, src]
 };
 

@@ -8,9 +8,9 @@ absl::StatusOr<std::shared_ptr<EncoderLayer>> EncoderLayer::Create(const ModelOp
                                                                    bool rotary,
                                                                    Generator& generator) {
   auto layer = std::shared_ptr<EncoderLayer>(new EncoderLayer());
-  ASSIGN_OR_RETURN(
-      std::shared_ptr<MultiHeadAttention> self_attn,
-      MultiHeadAttention::Create(options.d_model, options.attention, rotary, generator));
+  ASSIGN_OR_RETURN(std::shared_ptr<MultiHeadAttention> self_attn,
+                   MultiHeadAttention::Create(options.d_model, options.attention,
+                                              AttentionRole::kSelf, rotary, generator));
   layer->self_attn_ = layer->RegisterModule("self_attn", std::move(self_attn));
   layer->self_attn_sublayer_ = layer->RegisterModule(
       "self_attn_sublayer",

@@ -37,8 +37,9 @@ using attnlab::testing::WriteFile;
 using testing::CliOutput;
 using Json = nlohmann::json;
 
-const char* const kCommands[] = {"ablate",   "average", "bench", "decode",  "demo",   "dump",
-                                 "evaluate", "init",    "keys",  "profile", "report", "train"};
+const char* const kCommands[] = {"ablate", "average",  "bench", "decode", "demo",
+                                 "dump",   "evaluate", "init",  "keys",   "profile",
+                                 "report", "score",    "train"};
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
@@ -488,6 +489,12 @@ TEST_F(CliTest, UsageErrorsAreOneLineNamingTheProblem) {
   EXPECT_TRUE(FailsWith(Run("train tiny.toml --run_dir"), {"--run_dir needs a value"}));
   EXPECT_TRUE(FailsWith(Run("evaluate"), {"expected --checkpoint"}));
   EXPECT_TRUE(FailsWith(Run("decode"), {"expected --checkpoint"}));
+  EXPECT_TRUE(FailsWith(Run("score"), {"expected --checkpoint"}));
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint run/checkpoint_best.safetensors --nbest 3"),
+                        {"--nbest 3 needs --beam 3 or more", "--beam is 1"}));
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint run/checkpoint_best.safetensors --beam 2 "
+                            "--nbest 0"),
+                        {"--nbest must be in [1, 64]"}));
   EXPECT_TRUE(FailsWith(Run("dump --config tiny.toml"), {"missing --checkpoint"}));
   EXPECT_TRUE(FailsWith(Run("init --config tiny.toml"), {"expected --config=FILE --out=FILE"}));
   EXPECT_TRUE(FailsWith(Run("report"), {"no run directory given"}));

@@ -161,9 +161,21 @@ TEST_F(HostileInputTest, DataLongerThanMaxLenIsAnErrorBeforeTraining) {
 TEST_F(HostileInputTest, DecodeNamesTheInputLineThatIsTooLongOrNotUtf8) {
   ASSERT_EQ(init_->exit_code, 0) << init_->err;
   const std::string long_line = absl::StrReplaceAll(std::string(100, 'x'), {{"x", "1 "}});
-  EXPECT_TRUE(FailsWith(Shell("printf '1 2\\n" + long_line + "\\n' | " + Attnlab() +
-                              " decode --checkpoint init.safetensors"),
-                        {"stdin:2: the source is 101 tokens long", "model.max_len = 64"}));
+  std::ofstream(Path("long.txt")) << "1 2\n" << long_line << "\n";
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint init.safetensors --input long.txt"),
+                        {"long.txt:2: the source is 101 tokens long", "model.max_len = 64"}));
+  // From standard input each line is answered as it comes: line 1's prediction, an empty
+  // line for line 2 and its error on stderr, then the count of bad lines and exit 1.
+  const CliOutput piped = Shell("printf '1 2\\n" + long_line + "\\n' | " + Attnlab() +
+                                " decode --checkpoint init.safetensors");
+  EXPECT_EQ(piped.exit_code, 1);
+  EXPECT_EQ(std::count(piped.out.begin(), piped.out.end(), '\n'), 2) << piped.out;
+  EXPECT_TRUE(piped.out.ends_with("\n\n")) << piped.out;
+  EXPECT_EQ(piped.err.rfind("attnlab decode: stdin:2: the source is 101 tokens long", 0), 0u)
+      << piped.err;
+  EXPECT_NE(piped.err.find("\nattnlab decode: 1 of 2 input lines were not answered"),
+            std::string::npos)
+      << piped.err;
   std::ofstream(Path("latin1.txt")) << "1 2\n3 \xe9\n";
   EXPECT_TRUE(FailsWith(Run("decode --checkpoint init.safetensors --input latin1.txt"),
                         {"latin1.txt:2: invalid UTF-8 (byte 3 of the line)"}));
@@ -178,12 +190,36 @@ TEST_F(HostileInputTest, DecodeNamesTheInputLineThatIsTooLongOrNotUtf8) {
   EXPECT_EQ(std::count(fine.out.begin(), fine.out.end(), '\n'), 2) << fine.out;
 }
 
+TEST_F(HostileInputTest, ScoreNamesTheInputLineWithoutATabTooLongOrNotUtf8) {
+  ASSERT_EQ(init_->exit_code, 0) << init_->err;
+  std::ofstream(Path("no_tab.tsv")) << "1 2\t2 1\n3 4\n";
+  EXPECT_TRUE(FailsWith(Run("score --checkpoint init.safetensors --input no_tab.tsv"),
+                        {"no_tab.tsv:2: no tab between source and target"}));
+  const std::string long_line = absl::StrReplaceAll(std::string(100, 'x'), {{"x", "1 "}});
+  std::ofstream(Path("long_target.tsv")) << "1 2\t" << long_line << "\n";
+  EXPECT_TRUE(
+      FailsWith(Run("score --checkpoint init.safetensors --input long_target.tsv"),
+                {"long_target.tsv:1: the target is 101 tokens long", "model.max_len = 64"}));
+  std::ofstream(Path("latin1.tsv")) << "1\t3 \xe9\n";
+  EXPECT_TRUE(FailsWith(Run("score --checkpoint init.safetensors --input latin1.tsv"),
+                        {"latin1.tsv:1: invalid UTF-8 (byte 5 of the line)"}));
+  EXPECT_TRUE(
+      FailsWith(Run("score --checkpoint init.safetensors --input ."), {".: is a directory"}));
+  // Lines that fit are scored, one output line each.
+  const CliOutput fine =
+      Shell("printf '1 2\\t2 1\\n3\\t\\n' | " + Attnlab() + " score --checkpoint init.safetensors");
+  EXPECT_EQ(fine.exit_code, 0) << fine.err;
+  EXPECT_EQ(std::count(fine.out.begin(), fine.out.end(), '\n'), 2) << fine.out;
+}
+
 TEST_F(HostileInputTest, HugeBeamsAreRefused) {
   ASSERT_EQ(init_->exit_code, 0) << init_->err;
   EXPECT_TRUE(FailsWith(Run("evaluate --checkpoint init.safetensors --beam 1000000"),
                         {"--beam must be in [1, 64]"}));
   EXPECT_TRUE(FailsWith(Run("decode --checkpoint init.safetensors --beam 1000000"),
                         {"--beam must be in [1, 64]"}));
+  EXPECT_TRUE(FailsWith(Run("decode --checkpoint init.safetensors --beam 2 --nbest 1000000"),
+                        {"--nbest must be in [1, 64]"}));
 }
 
 TEST_F(HostileInputTest, CheckpointWithNonFiniteWeightsNamesTheTensors) {
@@ -198,6 +234,7 @@ TEST_F(HostileInputTest, CheckpointWithNonFiniteWeightsNamesTheTensors) {
   EXPECT_TRUE(
       FailsWith(evaluate, {"nan.safetensors: ", "non-finite weights", "generator.bias (1 of"}));
   EXPECT_TRUE(FailsWith(Run("decode --checkpoint " + path), {"non-finite weights"}));
+  EXPECT_TRUE(FailsWith(Run("score --checkpoint " + path), {"non-finite weights"}));
 }
 
 TEST_F(HostileInputTest, CheckpointWithAnAbsurdSavedConfigIsRefused) {

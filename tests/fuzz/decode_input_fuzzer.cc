@@ -1,5 +1,5 @@
 // `attnlab decode`'s input path up to the model: each line of the input (split and
-// stripped of a trailing '\r' as tools/cli/decode_command.cc does) becomes token ids
+// stripped of a trailing '\r' as tools/cli/line_answering.cc does) becomes token ids
 // through the tokenizer and vocabulary of a run (ExperimentData::EncodeSource), for each
 // kind of tokenizer: characters and words (the `files` task on a fixed training file)
 // and SentencePiece subwords (as de_en, trained once on a few sentences). The ids are

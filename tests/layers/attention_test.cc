@@ -1,18 +1,23 @@
 // Attention variants and multi-head attention. Every registered variant (AttentionNames(),
-// so a new variant is tested as soon as it is linked in) runs through MultiHeadAttention
-// at tiny sizes, with and without rotary positions, and must satisfy what the papers
-// imply: gradients match finite differences (inputs and every parameter), weight rows
-// sum to one, padded keys get weight exactly 0, a fully padded row stays finite, causal
-// outputs ignore the future, incremental decoding equals full recomputation (self- and
-// cross-attention), one head equals the variant called directly, and the context is the
-// weighted sum of the values. The variants added with their papers' formulas (general,
-// additive, alibi, linear) are also checked against naive loops.
+// so a new variant is tested as soon as it is linked in), with its options scaled to the
+// tiny sizes (tiny_attention_options.h), runs through MultiHeadAttention with and
+// without rotary positions, and must satisfy what the papers imply: gradients match
+// finite differences (inputs and every parameter; cross-, causal and padded
+// self-attention), weight rows sum to one, padded keys get weight exactly 0, a fully
+// padded row stays finite, causal outputs ignore the future, incremental decoding equals
+// full recomputation (self- and cross-attention, also when the variant's CacheWindow()
+// trims the cache), one head equals the variant called directly, the context is the
+// weighted sum of the values, and shifting every query and key position by the same
+// amount changes nothing. The variants added with their papers' formulas (general,
+// additive, alibi, linear) are also checked against naive loops here; relative, t5_bias
+// and local have files of their own.
 #include "layers/attention/attention.h"
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <tuple>
@@ -22,6 +27,8 @@
 #include "framework/ops/ops.h"
 #include "gtest/gtest.h"
 #include "layers/attention/multi_head.h"
+#include "tests/layers/naive_attention.h"
+#include "tests/layers/tiny_attention_options.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/named_parameter.h"
 #include "tests/support/padding_mask.h"
@@ -29,33 +36,39 @@
 namespace attnlab::nn {
 namespace {
 
-using testing::AllClose;
-using testing::GradCheck;
-using testing::NamedParameter;
-using testing::PaddingMask;
-using testing::RandomInput;
+using attnlab::testing::AllClose;
+using attnlab::testing::GradCheck;
+using attnlab::testing::NamedParameter;
+using attnlab::testing::PaddingMask;
+using attnlab::testing::RandomInput;
+using testing::Array4;
+using testing::NaiveWeights;
+using testing::TinyAttentionVariantOptions;
 
 constexpr int64_t kBatch = 2, kHeads = 2, kModel = 8, kTgt = 3, kSrc = 4;
 constexpr int64_t kHeadDim = kModel / kHeads;
 
 // ---- Helpers -----------------------------------------------------------------------
 
-std::shared_ptr<MultiHeadAttention> MakeMultiHead(const std::string& variant, bool rotary,
-                                                  int64_t heads = kHeads) {
+std::shared_ptr<MultiHeadAttention> MakeMultiHead(const std::string& variant, AttentionRole role,
+                                                  bool rotary, int64_t heads = kHeads) {
   AttentionOptions options;
   options.heads = heads;
   options.variant = variant;
+  options.variant_options = TinyAttentionVariantOptions();
   Generator generator(7);
-  auto created = MultiHeadAttention::Create(kModel, options, rotary, generator);
+  auto created = MultiHeadAttention::Create(kModel, options, role, rotary, generator);
   EXPECT_TRUE(created.ok()) << created.status();
   (*created)->Eval();
   return *created;
 }
 
 std::shared_ptr<Attention> MakeVariant(const std::string& name, int64_t heads = kHeads,
-                                       int64_t head_dim = kHeadDim) {
+                                       int64_t head_dim = kHeadDim,
+                                       AttentionRole role = AttentionRole::kCross) {
   Generator generator(11);
-  auto created = MakeAttention(name, AttentionShape{heads, head_dim}, generator);
+  auto created = MakeAttention(name, AttentionShape{heads, head_dim, role}, generator,
+                               TinyAttentionVariantOptions());
   EXPECT_TRUE(created.ok()) << created.status();
   (*created)->Eval();
   return *created;
@@ -99,13 +112,14 @@ void PrintTo(const VariantCase& c, std::ostream* out) {
 
 class AttentionVariantTest : public ::testing::TestWithParam<VariantCase> {
  protected:
-  std::shared_ptr<MultiHeadAttention> MultiHead(int64_t heads = kHeads) const {
-    return MakeMultiHead(GetParam().variant, GetParam().rotary, heads);
+  // Self-attention (queries, keys and values one sequence) or cross-attention.
+  std::shared_ptr<MultiHeadAttention> MultiHead(AttentionRole role, int64_t heads = kHeads) const {
+    return MakeMultiHead(GetParam().variant, role, GetParam().rotary, heads);
   }
 };
 
 TEST_P(AttentionVariantTest, CrossAttentionGradientsMatchFiniteDifferences) {
-  const auto attention = MultiHead();
+  const auto attention = MultiHead(AttentionRole::kCross);
   const Tensor padding = PaddingMask({kSrc, 2}, kSrc);
   EXPECT_TRUE(GradCheckWithParameters(
       *attention,
@@ -128,8 +142,10 @@ TEST_P(AttentionVariantTest, AKeySizeSetsTheProjectionWidths) {
   options.heads = kHeads;
   options.key_size = 6;
   options.variant = GetParam().variant;
+  options.variant_options = TinyAttentionVariantOptions();
   Generator generator(7);
-  auto created = MultiHeadAttention::Create(kModel, options, GetParam().rotary, generator);
+  auto created = MultiHeadAttention::Create(kModel, options, AttentionRole::kCross,
+                                            GetParam().rotary, generator);
   ASSERT_TRUE(created.ok()) << created.status();
   const auto attention = *created;
   attention->Eval();
@@ -151,7 +167,7 @@ TEST_P(AttentionVariantTest, AKeySizeSetsTheProjectionWidths) {
 }
 
 TEST_P(AttentionVariantTest, CausalSelfAttentionGradientsMatchFiniteDifferences) {
-  const auto attention = MultiHead();
+  const auto attention = MultiHead(AttentionRole::kSelf);
   EXPECT_TRUE(GradCheckWithParameters(*attention, {RandomInput({kBatch, kSrc, kModel}, 4)},
                                       [&](const std::vector<Tensor>& x) {
                                         MultiHeadAttentionCall call;
@@ -162,7 +178,7 @@ TEST_P(AttentionVariantTest, CausalSelfAttentionGradientsMatchFiniteDifferences)
 }
 
 TEST_P(AttentionVariantTest, WeightRowsSumToOneAndPaddedKeysGetZeroWeight) {
-  const auto attention = MultiHead();
+  const auto attention = MultiHead(AttentionRole::kCross);
   const std::vector<int64_t> lengths = {kSrc, 2};
   MultiHeadAttentionCall call;
   call.query = RandomInput({kBatch, kTgt, kModel}, 5);
@@ -189,7 +205,7 @@ TEST_P(AttentionVariantTest, WeightRowsSumToOneAndPaddedKeysGetZeroWeight) {
 }
 
 TEST_P(AttentionVariantTest, CausalWeightsAreZeroOnFutureKeys) {
-  const auto attention = MultiHead();
+  const auto attention = MultiHead(AttentionRole::kSelf);
   MultiHeadAttentionCall call;
   call.query = call.key = call.value = RandomInput({kBatch, kSrc, kModel}, 7);
   call.causal = true;
@@ -209,7 +225,7 @@ TEST_P(AttentionVariantTest, CausalWeightsAreZeroOnFutureKeys) {
 }
 
 TEST_P(AttentionVariantTest, FullyPaddedBatchRowGivesFiniteOutputAndGradients) {
-  const auto attention = MultiHead();
+  const auto attention = MultiHead(AttentionRole::kCross);
   const Tensor query = RandomInput({kBatch, kTgt, kModel}, 8);
   const Tensor memory = RandomInput({kBatch, kSrc, kModel}, 9);
   MultiHeadAttentionCall call;
@@ -234,7 +250,7 @@ TEST_P(AttentionVariantTest, FullyPaddedBatchRowGivesFiniteOutputAndGradients) {
 }
 
 TEST_P(AttentionVariantTest, CausalOutputAtTIgnoresInputsAfterT) {
-  const auto attention = MultiHead();
+  const auto attention = MultiHead(AttentionRole::kSelf);
   NoGradGuard no_grad;
   const Tensor x = RandomInput({kBatch, kSrc, kModel}, 10).detach();
   auto run = [&](const Tensor& input) {
@@ -271,8 +287,10 @@ TEST_P(AttentionVariantTest, CausalOutputAtTIgnoresInputsAfterT) {
   }
 }
 
+// With a CacheWindow() (local attention) the cache drops the keys no later query can
+// see: each step's weights are then the full weights' rows over the keys still cached.
 TEST_P(AttentionVariantTest, IncrementalSelfAttentionEqualsFullRecomputation) {
-  const auto attention = MultiHead();
+  const auto attention = MultiHead(AttentionRole::kSelf);
   NoGradGuard no_grad;
   const Tensor x = RandomInput({kBatch, kSrc, kModel}, 11).detach();
   MultiHeadAttentionCall full_call;
@@ -291,20 +309,23 @@ TEST_P(AttentionVariantTest, IncrementalSelfAttentionEqualsFullRecomputation) {
     step.causal = true;
     step.cache = &cache;
     step.need_weights = true;
+    const int64_t first_key = cache.key_offset;
     const MultiHeadAttentionOutput out = attention->Forward(step);
     steps.push_back(out.output);
-    // This step's weights are the rows of the full weights over the keys seen so far.
-    const Tensor expected_weights =
-        Narrow(Narrow(full.weights, 2, position, length), 3, 0, position + length).contiguous();
+    const Tensor expected_weights = Narrow(Narrow(full.weights, 2, position, length), 3, first_key,
+                                           position + length - first_key)
+                                        .contiguous();
     EXPECT_TRUE(AllClose(out.weights, expected_weights, 1e-5)) << "step at " << position;
     position += length;
+    EXPECT_EQ(cache.key_offset + cache.key.size(2), position);
   }
-  EXPECT_EQ(cache.key.size(2), kSrc);
+  const std::optional<int64_t> window = attention->variant().CacheWindow();
+  EXPECT_EQ(cache.key.size(2), window.has_value() ? std::min(*window, kSrc) : kSrc);
   EXPECT_TRUE(AllClose(Concat(steps, 1), full.output, 1e-5));
 }
 
 TEST_P(AttentionVariantTest, IncrementalCrossAttentionEqualsFullRecomputation) {
-  const auto attention = MultiHead();
+  const auto attention = MultiHead(AttentionRole::kCross);
   NoGradGuard no_grad;
   const Tensor query = RandomInput({kBatch, kTgt, kModel}, 12).detach();
   const Tensor memory = RandomInput({kBatch, kSrc, kModel}, 13).detach();
@@ -331,7 +352,7 @@ TEST_P(AttentionVariantTest, IncrementalCrossAttentionEqualsFullRecomputation) {
 }
 
 TEST_P(AttentionVariantTest, OneHeadEqualsTheVariantCalledDirectly) {
-  const auto attention = MultiHead(/*heads=*/1);
+  const auto attention = MultiHead(AttentionRole::kCross, /*heads=*/1);
   const Tensor query = RandomInput({kBatch, kTgt, kModel}, 14);
   const Tensor memory = RandomInput({kBatch, kSrc, kModel}, 15);
   const Tensor padding = PaddingMask({kSrc, 3}, kSrc);
@@ -382,6 +403,66 @@ TEST_P(AttentionVariantTest, ContextIsTheWeightedSumOfValues) {
   }
 }
 
+// The encoder's case: non-causal self-attention over padded sequences. The rows of the
+// real (unpadded) queries sum to one and give padded keys weight 0; the rows of padded
+// queries may be empty (local attention's window can hold padding only) and are ignored
+// downstream.
+TEST_P(AttentionVariantTest, PaddedSelfAttentionGradientsMatchFiniteDifferences) {
+  const auto attention = MultiHead(AttentionRole::kSelf);
+  const std::vector<int64_t> lengths = {kSrc, 2};
+  const Tensor padding = PaddingMask(lengths, kSrc);
+  EXPECT_TRUE(GradCheckWithParameters(*attention, {RandomInput({kBatch, kSrc, kModel}, 19)},
+                                      [&](const std::vector<Tensor>& x) {
+                                        MultiHeadAttentionCall call;
+                                        call.query = call.key = call.value = x[0];
+                                        call.key_padding_mask = padding;
+                                        return attention->Forward(call).output;
+                                      }));
+
+  MultiHeadAttentionCall call;
+  call.query = call.key = call.value = RandomInput({kBatch, kSrc, kModel}, 20);
+  call.key_padding_mask = padding;
+  call.need_weights = true;
+  const std::vector<float> w = attention->Forward(call).weights.ToFloats();
+  for (int64_t row = 0; row < kBatch * kHeads * kSrc; ++row) {
+    const int64_t b = row / (kHeads * kSrc), query = row % kSrc;
+    double total = 0.0;
+    for (int64_t s = 0; s < kSrc; ++s) {
+      if (s >= lengths[b]) {
+        EXPECT_EQ(w[row * kSrc + s], 0.0f) << "padded key " << s << " of row " << row;
+      }
+      total += w[row * kSrc + s];
+    }
+    if (query < lengths[b]) {
+      EXPECT_NEAR(total, 1.0, 1e-5) << "row " << row;
+    }
+  }
+}
+
+// Attention depends on positions only through query - key distances: moving every query
+// and every key by the same amount (as a trimmed decoding cache does) changes nothing.
+TEST_P(AttentionVariantTest, ShiftingEveryPositionChangesNothing) {
+  const auto variant = MakeVariant(GetParam().variant, kHeads, kHeadDim, AttentionRole::kSelf);
+  for (const bool causal : {false, true}) {
+    AttentionInputs inputs;
+    inputs.query = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 21, -2.0f, 2.0f);
+    inputs.key = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 22, -2.0f, 2.0f);
+    inputs.value = RandomInput({kBatch, kHeads, kSrc, kHeadDim}, 23);
+    inputs.key_padding_mask = PaddingMask({kSrc, 3}, kSrc);
+    inputs.causal = causal;
+    inputs.need_weights = true;
+    const AttentionOutput reference = variant->Forward(inputs);
+    for (const int64_t shift : {1, 5, 40}) {
+      inputs.query_offset = inputs.key_offset = shift;
+      const AttentionOutput shifted = variant->Forward(inputs);
+      EXPECT_TRUE(AllClose(shifted.weights, reference.weights, 1e-6))
+          << "shift " << shift << (causal ? ", causal" : "");
+      EXPECT_TRUE(AllClose(shifted.context, reference.context, 1e-6))
+          << "shift " << shift << (causal ? ", causal" : "");
+    }
+  }
+}
+
 std::vector<VariantCase> AllVariantCases() {
   std::vector<VariantCase> cases;
   for (const std::string& name : AttentionNames()) {
@@ -400,7 +481,8 @@ INSTANTIATE_TEST_SUITE_P(Registered, AttentionVariantTest, ::testing::ValuesIn(A
 
 TEST(AttentionRegistryTest, PaperVariantsAreRegistered) {
   const std::vector<std::string> names = AttentionNames();
-  for (const char* expected : {"additive", "alibi", "dot", "general", "linear", "scaled_dot"}) {
+  for (const char* expected : {"additive", "alibi", "dot", "general", "linear", "local", "relative",
+                               "scaled_dot", "t5_bias"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   }
 }
@@ -414,54 +496,16 @@ TEST(AttentionRegistryTest, UnknownVariantIsAnErrorListingTheKnownOnes) {
 }
 
 TEST(AttentionRegistryTest, VariantParametersAreNamedUnderTheAttentionModule) {
-  const auto additive = MakeMultiHead("additive", false);
+  const auto additive = MakeMultiHead("additive", AttentionRole::kSelf, false);
   EXPECT_EQ(NamedParameter(*additive, "attention.query_weight").shape(),
             (Shape{kHeadDim, kHeadDim}));
   EXPECT_EQ(NamedParameter(*additive, "attention.key_weight").shape(), (Shape{kHeadDim, kHeadDim}));
   EXPECT_EQ(NamedParameter(*additive, "attention.score_vector").shape(), (Shape{kHeadDim}));
-  const auto general = MakeMultiHead("general", false);
+  const auto general = MakeMultiHead("general", AttentionRole::kSelf, false);
   EXPECT_EQ(NamedParameter(*general, "attention.weight").shape(), (Shape{kHeadDim, kHeadDim}));
 }
 
 // ---- The new variants against naive loops --------------------------------------------
-
-// Reads [batch, heads, time, dim] element (b, h, t, c) from a row-major copy.
-struct Array4 {
-  explicit Array4(const Tensor& t) : values(t.ToFloats()), shape(t.shape()) {}
-  double operator()(int64_t b, int64_t h, int64_t t, int64_t c) const {
-    return values[((b * shape[1] + h) * shape[2] + t) * shape[3] + c];
-  }
-  std::vector<float> values;
-  Shape shape;
-};
-
-// softmax over keys of scores(b, h, i, j) with padding and causal masks, as the weights
-// [batch, heads, tgt, src] in row-major order; fully masked rows are zero.
-std::vector<float> NaiveWeights(
-    const std::function<double(int64_t, int64_t, int64_t, int64_t)>& score,
-    const std::vector<int64_t>& lengths, bool causal, int64_t offset, int64_t heads, int64_t tgt,
-    int64_t src) {
-  std::vector<float> weights;
-  for (int64_t b = 0; b < static_cast<int64_t>(lengths.size()); ++b) {
-    for (int64_t h = 0; h < heads; ++h) {
-      for (int64_t i = 0; i < tgt; ++i) {
-        std::vector<double> row(src, 0.0);
-        std::vector<bool> visible(src);
-        double max_score = -1e300, total = 0.0;
-        for (int64_t j = 0; j < src; ++j) {
-          visible[j] = j < lengths[b] && (!causal || j <= i + offset);
-          if (visible[j]) max_score = std::max(max_score, row[j] = score(b, h, i, j));
-        }
-        for (int64_t j = 0; j < src; ++j) {
-          row[j] = visible[j] ? std::exp(row[j] - max_score) : 0.0;
-          total += row[j];
-        }
-        for (int64_t j = 0; j < src; ++j) weights.push_back(total > 0 ? row[j] / total : 0.0);
-      }
-    }
-  }
-  return weights;
-}
 
 struct NaiveCase {
   AttentionInputs inputs;

@@ -237,6 +237,87 @@ TEST(BeamSearchTest, BeamSizeOneEqualsGreedyOnTheScriptedModel) {
   EXPECT_EQ(beam.scores, greedy.scores);
 }
 
+TEST(BeamSearchNBestTest, ListsTheBestFinishedHypothesesWorkedByHand) {
+  ScriptedModel model;
+  BeamSearchOptions options;
+  options.beam_size = 3;
+  options.max_len = 50;
+  options.length_penalty = 0.0f;
+  options.nbest = 3;
+  const std::vector<std::vector<ScoredHypothesis>> lists =
+      BeamSearchNBest(model, Ints({kA}, {1, 1}), options);
+  ASSERT_EQ(lists.size(), 1u);
+  const std::vector<ScoredHypothesis>& list = lists[0];
+  // Step 1 finishes "" (eos 0.1); step 2 "b" (0.4 x 0.9 = 0.36) and "a" (0.5 x 0.33 =
+  // 0.165; it ties with a b and wins on the lower token id), while a a (0.17) lives on;
+  // step 3 finishes a a (0.153), a b (0.1485) and b a (0.018), and the third best, 0.153,
+  // beats every live beam (at most 0.0085), so the search stops there.
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].tokens, std::vector<int32_t>{kB});
+  EXPECT_EQ(list[1].tokens, std::vector<int32_t>{kA});
+  EXPECT_EQ(list[2].tokens, (std::vector<int32_t>{kA, kA}));
+  EXPECT_NEAR(list[0].log_prob, LogOf(0.4) + LogOf(0.9), 1e-5);
+  EXPECT_NEAR(list[1].log_prob, LogOf(0.5) + LogOf(0.33), 1e-5);
+  EXPECT_NEAR(list[2].log_prob, LogOf(0.5) + LogOf(0.34) + LogOf(0.9), 1e-5);
+  for (const ScoredHypothesis& hypothesis : list) {
+    EXPECT_TRUE(hypothesis.ended_with_eos);
+    EXPECT_EQ(hypothesis.score, hypothesis.log_prob);  // alpha 0
+  }
+  EXPECT_EQ(model.steps(), 3);
+  // The 1-best stops at step 2 (see FindsTheHypothesisGreedyMisses) with the same answer.
+  options.nbest = 1;
+  ScriptedModel one_best_model;
+  const DecodeResult one_best = BeamSearch(one_best_model, Ints({kA}, {1, 1}), options);
+  EXPECT_EQ(one_best.tokens[0], list[0].tokens);
+  EXPECT_EQ(one_best.scores[0], list[0].score);
+  EXPECT_EQ(one_best_model.steps(), 2);
+}
+
+TEST(BeamSearchNBestTest, SearchesOnUntilTheListIsFull) {
+  // Source b: eos at once (0.8) beats the only live beam, a (0.2), so the 1-best stops
+  // after one step; the 2-best list also needs a eos (0.2 x 0.9 = 0.18).
+  ScriptedModel model;
+  BeamSearchOptions options;
+  options.beam_size = 2;
+  options.max_len = 50;
+  options.length_penalty = 0.0f;
+  options.nbest = 2;
+  const std::vector<ScoredHypothesis> list = BeamSearchNBest(model, Ints({kB}, {1, 1}), options)[0];
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].tokens, std::vector<int32_t>{});
+  EXPECT_EQ(list[1].tokens, std::vector<int32_t>{kA});
+  EXPECT_NEAR(list[0].log_prob, LogOf(0.8), 1e-6);
+  EXPECT_NEAR(list[1].log_prob, LogOf(0.2) + LogOf(0.9), 1e-5);
+  EXPECT_EQ(model.steps(), 2);
+  options.nbest = 1;
+  ScriptedModel one_best_model;
+  const DecodeResult one_best = BeamSearch(one_best_model, Ints({kB}, {1, 1}), options);
+  EXPECT_EQ(one_best.tokens[0], std::vector<int32_t>{});
+  EXPECT_EQ(one_best_model.steps(), 1);
+}
+
+TEST(BeamSearchNBestTest, HypothesesCutAtMaxLenHaveNoEos) {
+  ScriptedModel model;
+  BeamSearchOptions options;
+  options.beam_size = 3;
+  options.max_len = 1;
+  options.length_penalty = 0.0f;
+  options.nbest = 3;
+  const std::vector<ScoredHypothesis> list = BeamSearchNBest(model, Ints({kA}, {1, 1}), options)[0];
+  // One step: a (0.5) and b (0.4) are cut there, "" ends with eos (0.1).
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].tokens, std::vector<int32_t>{kA});
+  EXPECT_FALSE(list[0].ended_with_eos);
+  EXPECT_NEAR(list[0].log_prob, LogOf(0.5), 1e-6);
+  EXPECT_EQ(list[1].tokens, std::vector<int32_t>{kB});
+  EXPECT_FALSE(list[1].ended_with_eos);
+  EXPECT_EQ(list[2].tokens, std::vector<int32_t>{});
+  EXPECT_TRUE(list[2].ended_with_eos);
+  EXPECT_NEAR(list[2].log_prob, LogOf(0.1), 1e-6);
+  options.max_len = 0;
+  EXPECT_TRUE(BeamSearchNBest(model, Ints({kA}, {1, 1}), options)[0].empty());
+}
+
 // ---- On the tiny Transformer -------------------------------------------------------------
 
 // Sources of the tiny vocabulary (0 pad, 1 bos, 2 eos, 3..6 symbols), some padded.

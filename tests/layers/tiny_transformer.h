@@ -9,6 +9,7 @@
 #include "framework/ops/ops.h"
 #include "layers/module.h"
 #include "layers/transformer/transformer.h"
+#include "tests/layers/tiny_attention_options.h"
 
 namespace attnlab::nn::testing {
 
@@ -16,7 +17,8 @@ namespace attnlab::nn::testing {
 inline constexpr int64_t kTinyVocab = 7;
 
 // d_model 8, 2 heads, d_ff 16, 1 + 1 layers, vocabulary 7, no dropout. GELU rather than
-// ReLU, so that finite differences never straddle a kink.
+// ReLU, so that finite differences never straddle a kink. Attention variants with
+// options of their own get them scaled to tiny sequences (tiny_attention_options.h).
 inline ModelOptions TinyTransformerOptions(const std::string& positional = "sinusoidal",
                                            const std::string& attention = "scaled_dot") {
   ModelOptions options;
@@ -28,6 +30,7 @@ inline ModelOptions TinyTransformerOptions(const std::string& positional = "sinu
   options.dropout = 0.0;
   options.attention.dropout = 0.0;
   options.attention.variant = attention;
+  options.attention.variant_options = TinyAttentionVariantOptions();
   options.positional = positional;
   options.max_len = 16;
   options.activation = FeedForwardActivation::kGelu;

@@ -1,9 +1,10 @@
 // The Transformer's boxes and the whole model: gradient checks by finite differences
 // (feed-forward, sublayer connection in both norm positions, encoder and decoder layers,
-// the tiny model for every positional encoding and two attention variants), the
-// invariants the paper implies (a causal decoder ignores later targets, incremental
-// decoding equals the full forward, padded keys are ignored), the documented parameter
-// names, weight sharing, option errors, and a copy task learned within a step budget.
+// the tiny model for every positional encoding and two attention variants, and with the
+// relative-position and local variants), the invariants the paper implies (a causal
+// decoder ignores later targets, incremental decoding equals the full forward, padded
+// keys are ignored), the documented parameter names, weight sharing, option errors, and
+// a copy task learned within a step budget.
 #include "layers/transformer/transformer.h"
 
 #include <algorithm>
@@ -272,7 +273,7 @@ INSTANTIATE_TEST_SUITE_P(NormPositions, TransformerLayerTest,
                            return std::string(NormPositionName(info.param));
                          });
 
-// ---- The whole model, for every positional encoding and two attention variants -----------
+// ---- The whole model: every positional encoding, and the position-aware variants ----------
 
 using ModelCase = std::tuple<std::string, std::string>;  // positional, attention
 
@@ -361,6 +362,12 @@ std::vector<ModelCase> AllModelCases() {
   for (const std::string& positional : PositionalEncodingNames()) {
     for (const char* attention : {"scaled_dot", "dot"}) cases.emplace_back(positional, attention);
   }
+  // The variants that carry positions in attention: relative ones without absolute
+  // positions (as their papers), local with its window of 1 (tiny_attention_options.h)
+  // and the trimmed decoding cache.
+  cases.emplace_back("none", "relative");
+  cases.emplace_back("none", "t5_bias");
+  cases.emplace_back("sinusoidal", "local");
   return cases;
 }
 
