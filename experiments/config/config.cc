@@ -266,6 +266,11 @@ absl::Status Config::CheckConsistency() const {
         absl::StrCat(Describe("train.max_steps"), " and ", Describe("train.epochs"),
                      ": the run would take no step; set one of them"));
   }
+  if (values_.train.ema_decay >= 1.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Describe("train.ema_decay"),
+                     ": a decay of 1 would never move the average; it must be below 1"));
+  }
   const nn::ModelOptions& model = values_.model;
   if (model.type == "transformer" && model.attention.key_size == 0 &&
       model.d_model % model.attention.heads != 0) {

@@ -129,6 +129,15 @@ const OptionFields<TrainOptions>& TrainOptionFields() {
       IntOption("eval_every", &TrainOptions::eval_every, "Steps between validation runs.", 1),
       IntOption("checkpoint_every", &TrainOptions::checkpoint_every,
                 "Steps between `last` checkpoints.", 1),
+      IntOption("keep_last", &TrainOptions::keep_last,
+                "Also keep the last K of those checkpoints as `checkpoint_step_<N>.safetensors`, "
+                "for `attnlab average` (0 = off).",
+                0),
+      FloatOption("ema_decay", &TrainOptions::ema_decay,
+                  "Decay d in [0, 1) of an exponential moving average of the weights "
+                  "(bias-corrected), evaluated beside them (`ema_*` metrics) and saved as "
+                  "`checkpoint_ema.safetensors` (0 = off).",
+                  0, 1),
       StringOption("early_stopping_metric", &TrainOptions::early_stopping_metric,
                    "Validation metric for early stopping and "
                    "the best checkpoint (empty: the task's main metric)."),

@@ -66,6 +66,8 @@ struct TrainOptions {  // [train]
   int64_t log_every = 50;
   int64_t eval_every = 500;
   int64_t checkpoint_every = 500;
+  int64_t keep_last = 0;   // checkpoint_step_<N> files kept; 0 = none
+  double ema_decay = 0.0;  // moving average of the weights; 0 = off
   std::string early_stopping_metric;
   int64_t patience = 0;
   std::string nan_policy = "stop";

@@ -53,8 +53,9 @@ const char* RunColor(size_t run) { return kRunColors[run % std::size(kRunColors)
 // the model: not drawn as validation curves.
 bool IsBookkeeping(const std::string& key) {
   static const std::set<std::string>* keys =
-      new std::set<std::string>{"step",     "epoch",  "elapsed_seconds",   "seconds",
-                                "examples", "tokens", "tokens_per_second", "sentences"};
+      new std::set<std::string>{"step",       "epoch",  "elapsed_seconds",   "seconds",
+                                "examples",   "tokens", "tokens_per_second", "sentences",
+                                "ema_seconds"};
   return keys->count(key) != 0;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -62,16 +63,12 @@ std::string DescribeNonFiniteParameters(const nn::Module& model) {
       broken.size() > shown ? ", ..." : "");
 }
 
-absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Optimizer* optimizer,
-                            const CheckpointContents& contents) {
-  if (const std::string non_finite = DescribeNonFiniteParameters(model); !non_finite.empty()) {
-    return absl::DataLossError(absl::StrCat(path, ": not saved: the model has ", non_finite));
-  }
-  NamedTensors tensors = model.NamedParameters();
-  for (auto& named : model.NamedBuffers()) tensors.push_back(named);
-  if (optimizer != nullptr) {
-    for (auto& named : optimizer->NamedState()) tensors.push_back(named);
-  }
+bool IsTrainingState(const std::string& tensor_name) {
+  return tensor_name.rfind(kOptimizerStatePrefix, 0) == 0 || tensor_name.rfind(kEmaPrefix, 0) == 0;
+}
+
+absl::Status WriteCheckpointFile(const std::string& path, const NamedTensors& tensors,
+                                 const CheckpointContents& contents) {
   const TrainingProgress& progress = contents.progress;
   const Json progress_json = {
       {"step", progress.step},
@@ -86,6 +83,7 @@ absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Op
       {"window_start_seconds", progress.window_start_seconds},
       {"evaluation_pending", progress.evaluation_pending},
       {"consecutive_skipped_steps", progress.consecutive_skipped_steps},
+      {"ema_updates", progress.ema_updates},
       // Seeds and offsets are 64-bit: kept as decimal strings so JSON readers that use
       // doubles do not round them.
       {"generator_seed", absl::StrCat(contents.generator_state.seed)},
@@ -98,14 +96,28 @@ absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Op
       {"target_vocabulary", Json(contents.target_vocabulary).dump()},
       {"progress", progress_json.dump()},
   };
+  if (!contents.derived_from.empty()) metadata["derived_from"] = contents.derived_from;
   return WriteSafetensors(path, tensors, metadata);
 }
 
-namespace {
+absl::Status SaveCheckpoint(const std::string& path, const nn::Module& model, Optimizer* optimizer,
+                            const CheckpointContents& contents) {
+  if (const std::string non_finite = DescribeNonFiniteParameters(model); !non_finite.empty()) {
+    return absl::DataLossError(absl::StrCat(path, ": not saved: the model has ", non_finite));
+  }
+  NamedTensors tensors = model.NamedParameters();
+  for (auto& named : model.NamedBuffers()) tensors.push_back(named);
+  if (optimizer != nullptr) {
+    for (auto& named : optimizer->NamedState()) tensors.push_back(named);
+  }
+  for (const auto& [name, average] : contents.ema_weights) {
+    tensors.emplace_back(absl::StrCat(kEmaPrefix, name), average);
+  }
+  return WriteCheckpointFile(path, tensors, contents);
+}
 
-// The checkpoint fields of an already-read file's metadata.
-absl::StatusOr<CheckpointContents> ParseCheckpointMetadata(const SafetensorsContents& file,
-                                                           const std::string& path) {
+absl::StatusOr<CheckpointContents> CheckpointMetadataOf(const SafetensorsContents& file,
+                                                        const std::string& path) {
   CheckpointContents contents;
   ASSIGN_OR_RETURN(const std::string version, Field(file.metadata, "format_version", path));
   if (version != kCheckpointFormatVersion) {
@@ -136,33 +148,42 @@ absl::StatusOr<CheckpointContents> ParseCheckpointMetadata(const SafetensorsCont
     p.window_start_seconds = progress.value("window_start_seconds", p.elapsed_seconds);
     p.evaluation_pending = progress.value("evaluation_pending", false);
     p.consecutive_skipped_steps = progress.value("consecutive_skipped_steps", int64_t{0});
+    p.ema_updates = progress.value("ema_updates", int64_t{0});
     const std::string seed = progress.at("generator_seed").get<std::string>();
     const std::string offset = progress.at("generator_offset").get<std::string>();
     if (!absl::SimpleAtoi(seed, &contents.generator_state.seed) ||
-        !absl::SimpleAtoi(offset, &contents.generator_state.offset) || p.step < 0) {
+        !absl::SimpleAtoi(offset, &contents.generator_state.offset) || p.step < 0 ||
+        p.ema_updates < 0) {
       return absl::DataLossError(absl::StrCat(path, ": corrupt training progress"));
     }
   } catch (const Json::exception&) {
     return absl::DataLossError(absl::StrCat(path, ": corrupt training progress"));
   }
+  if (const auto derived = file.metadata.find("derived_from"); derived != file.metadata.end()) {
+    contents.derived_from = derived->second;
+  }
   return contents;
 }
 
-}  // namespace
-
 absl::StatusOr<CheckpointContents> ReadCheckpointMetadata(const std::string& path) {
   ASSIGN_OR_RETURN(const SafetensorsContents file, ReadSafetensors(path));
-  return ParseCheckpointMetadata(file, path);
+  return CheckpointMetadataOf(file, path);
 }
 
 absl::StatusOr<CheckpointContents> LoadCheckpoint(const std::string& path, nn::Module& model,
                                                   Optimizer* optimizer) {
   // One read of the file serves both the metadata and the tensors.
   ASSIGN_OR_RETURN(SafetensorsContents file, ReadSafetensors(path));
-  ASSIGN_OR_RETURN(CheckpointContents contents, ParseCheckpointMetadata(file, path));
+  ASSIGN_OR_RETURN(CheckpointContents contents, CheckpointMetadataOf(file, path));
   NamedTensors model_tensors, optimizer_tensors;
   for (auto& [name, tensor] : file.tensors) {
-    (name.rfind("optim.", 0) == 0 ? optimizer_tensors : model_tensors).emplace_back(name, tensor);
+    if (name.rfind(kOptimizerStatePrefix, 0) == 0) {
+      optimizer_tensors.emplace_back(name, tensor);
+    } else if (name.rfind(kEmaPrefix, 0) == 0) {
+      contents.ema_weights.emplace_back(name.substr(std::string_view(kEmaPrefix).size()), tensor);
+    } else {
+      model_tensors.emplace_back(name, tensor);
+    }
   }
   NamedTensors destination = model.NamedParameters();
   for (auto& named : model.NamedBuffers()) destination.push_back(named);

@@ -45,6 +45,9 @@ class DataParallel {
   // Rank 0 writes the run's files (metrics, checkpoints, report); the others write nothing.
   bool writes_files() const { return rank_ == 0; }
   BatchShard shard() const { return {rank_, ranks_}; }
+  // The arena the parameters live in with several ranks (for one loop over all of them,
+  // e.g. the moving average of the weights); null with one rank.
+  const FlatArena* parameter_arena() const { return arena_ ? &*arena_ : nullptr; }
 
   // For the backward of a step's last micro-batch: starts the all-reduce of each bucket of
   // gradients as soon as backward has finished it. Null with one rank, or without overlap.

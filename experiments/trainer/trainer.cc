@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -19,12 +20,14 @@
 #include "experiments/trainer/progress.h"
 #include "experiments/trainer/run_directory_lock.h"
 #include "experiments/trainer/run_result.h"
+#include "experiments/trainer/step_checkpoints.h"
 #include "experiments/trainer/train_step.h"
 #include "framework/core/stop_request.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/text_file.h"
 #include "framework/ops/mixed_precision.h"
 #include "framework/optim/clip.h"
+#include "framework/optim/exponential_moving_average.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profile_files.h"
 #include "framework/profiler/profiler.h"
@@ -108,6 +111,8 @@ absl::Status CheckResumableConfig(const Config& config, const std::string& saved
 
 constexpr char kLastCheckpoint[] = "checkpoint_last.safetensors";
 constexpr char kBestCheckpoint[] = "checkpoint_best.safetensors";
+// train.ema_decay: the moving average of the weights of checkpoint_last, as a plain model.
+constexpr char kEmaCheckpoint[] = "checkpoint_ema.safetensors";
 
 // Creates and locks the run directory (this process's until Train returns: two trainers,
 // or a trainer and an ablation runner, would interleave metrics.jsonl and overwrite each
@@ -241,6 +246,11 @@ class TrainingRun {
   absl::StatusOr<bool> TrainStep();
   absl::StatusOr<bool> EvaluateAndKeepBest();
   absl::Status SaveCheckpoint(const std::string& file);
+  // checkpoint_last and, with train.ema_decay, checkpoint_ema.
+  absl::Status SaveLastCheckpoint();
+  // The save every train.checkpoint_every steps (and at the end): with train.keep_last,
+  // a checkpoint_step_<N> first (see step_checkpoints.h), then SaveLastCheckpoint().
+  absl::Status SaveScheduledCheckpoints();
   absl::StatusOr<TrainResult> StopForResume(bool save_last);
   absl::StatusOr<TrainResult> StopAtStep() {
     ASSIGN_OR_RETURN(TrainResult result, StopForResume(/*save_last=*/!CheckpointDue()));
@@ -254,6 +264,8 @@ class TrainingRun {
  private:
   absl::Status Load();
   absl::Status JoinRanks();
+  absl::Status StartMovingAverage(const CheckpointContents* resumed, const std::string& path);
+  absl::Status SaveEmaCheckpoint();
   absl::Status PlanRun();
   std::vector<int64_t> NextBatch();
   void DropPartialStep(const TrainingProgress& step_start, const GeneratorState& generator);
@@ -289,6 +301,7 @@ class TrainingRun {
   std::unique_ptr<DataParallel> data_parallel_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LearningRateSchedule> schedule_;
+  std::unique_ptr<ExponentialMovingAverage> ema_;  // train.ema_decay > 0
   std::optional<MetricsLog> metrics_log_;
   ProgressDisplay display_{0};
   TrainingProgress progress_;
@@ -322,12 +335,21 @@ absl::Status TrainingRun::Load() {
   std::optional<CheckpointContents> resumed;
   if (options_.resume) {
     ASSIGN_OR_RETURN(resumed, ReadCheckpointMetadata(last_path));
+    if (!resumed->derived_from.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--resume: ", last_path, " holds weights derived from training (", resumed->derived_from,
+          "), not a training state: it has no optimizer state; resume from a checkpoint the "
+          "trainer wrote"));
+    }
     RETURN_IF_ERROR(CheckResumableConfig(config_, resumed->config_toml, last_path));
   }
   ASSIGN_OR_RETURN(objective_, MakeObjective(config_, resumed ? &*resumed : nullptr));
   ASSIGN_OR_RETURN(optimizer_, objective_->MakeOptimizer(config_));
   ManualSeed(static_cast<uint64_t>(config_.experiment().seed));
-  if (!resumed) return JoinRanks();
+  if (!resumed) {
+    RETURN_IF_ERROR(JoinRanks());
+    return StartMovingAverage(nullptr, "");
+  }
   ASSIGN_OR_RETURN(const CheckpointContents loaded,
                    LoadCheckpoint(last_path, objective_->module(), optimizer_.get()));
   if (const std::string non_finite = DescribeNonFiniteParameters(objective_->module());
@@ -340,13 +362,33 @@ absl::Status TrainingRun::Load() {
   resumed_ = true;
   last_good_checkpoint_ = last_path;
   last_good_step_ = progress_.step;
-  return JoinRanks();
+  RETURN_IF_ERROR(JoinRanks());
+  return StartMovingAverage(&loaded, last_path);
 }
 
 // With several ranks: the parameters in flat arenas, rank 0's values on every rank.
 absl::Status TrainingRun::JoinRanks() {
   ASSIGN_OR_RETURN(data_parallel_,
                    DataParallel::Create(options_.communicator, objective_->module()));
+  return absl::OkStatus();
+}
+
+// train.ema_decay > 0: the moving average of the weights, in the parameters' arena when
+// they have one. It continues the resumed checkpoint's (`ema.*`) when that has one, and
+// otherwise starts at the current weights with no update counted; with train.ema_decay = 0
+// a resumed checkpoint's moving average is dropped.
+absl::Status TrainingRun::StartMovingAverage(const CheckpointContents* resumed,
+                                             const std::string& path) {
+  const double decay = config_.train().ema_decay;
+  const bool continued = decay > 0 && resumed != nullptr && !resumed->ema_weights.empty();
+  if (!continued) progress_.ema_updates = 0;
+  if (decay == 0) return absl::OkStatus();
+  ema_ = std::make_unique<ExponentialMovingAverage>(objective_->module().NamedParameters(), decay,
+                                                    data_parallel_->parameter_arena());
+  if (!continued) return absl::OkStatus();
+  if (const absl::Status loaded = ema_->Load(resumed->ema_weights); !loaded.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("--resume: ", path, ": ", loaded.message()));
+  }
   return absl::OkStatus();
 }
 
@@ -430,6 +472,10 @@ absl::StatusOr<bool> TrainingRun::TrainStep() {
     optimizer_->Step(learning_rate);
     optimizer_->ZeroGrad();
   }
+  if (ema_) {
+    profiler::MarkerScope profile("ema.update");
+    ema_->Update(++progress_.ema_updates);
+  }
   ++progress_.step;
   progress_.elapsed_seconds = Elapsed();
   RETURN_IF_ERROR(LogStep(step_loss, forward_backward.weight, learning_rate));
@@ -512,13 +558,27 @@ absl::Status TrainingRun::LogStep(double step_loss, int64_t step_weight, double 
 }
 
 // Validation, its record, the best checkpoint and early stopping; false if a stop
-// request cut the validation (progress_.evaluation_pending then says to redo it).
+// request cut the validation (progress_.evaluation_pending then says to redo it). With
+// train.ema_decay the moving average of the weights is evaluated too, its metrics logged
+// as ema_<metric> in the same record; the best checkpoint and early stopping follow the
+// trained weights' metric alone.
 absl::StatusOr<bool> TrainingRun::EvaluateAndKeepBest() {
   progress_.evaluation_pending = true;
   const Evaluation evaluation = objective_->Evaluate("valid", stop_requested_);
   if (evaluation.interrupted) return false;
+  std::optional<Evaluation> averaged;
+  if (ema_) {
+    const AverageSwappedIn swapped(*ema_);
+    averaged = objective_->Evaluate("valid", stop_requested_);
+    if (averaged->interrupted) return false;
+  }
   progress_.evaluation_pending = false;
+  std::map<std::string, double> ema_metrics;
+  if (averaged) {
+    for (const auto& [name, value] : averaged->metrics) ema_metrics["ema_" + name] = value;
+  }
   result_.valid_metrics = evaluation.metrics;
+  result_.valid_metrics.insert(ema_metrics.begin(), ema_metrics.end());
   // elapsed_seconds: as in the train record of this step (before this evaluation).
   Json record = {{"kind", "eval"},
                  {"split", "valid"},
@@ -526,10 +586,15 @@ absl::StatusOr<bool> TrainingRun::EvaluateAndKeepBest() {
                  {"seconds", evaluation.seconds},
                  {"elapsed_seconds", progress_.elapsed_seconds}};
   record.update(MetricsJson(evaluation.metrics));
+  if (averaged) {
+    record["ema_seconds"] = averaged->seconds;
+    record.update(MetricsJson(ema_metrics));
+  }
   RETURN_IF_ERROR(WriteRecord(record));
   if (show_progress()) {
-    display_.Message(
-        absl::StrCat("step ", progress_.step, " valid: ", FormatMetrics(evaluation.metrics)));
+    display_.Message(absl::StrCat("step ", progress_.step,
+                                  " valid: ", FormatMetrics(evaluation.metrics),
+                                  averaged ? "; EMA: " + FormatMetrics(averaged->metrics) : ""));
   }
   const auto metric = evaluation.metrics.find(main_metric_);
   if (metric == evaluation.metrics.end()) {
@@ -568,6 +633,7 @@ absl::Status TrainingRun::SaveCheckpoint(const std::string& file) {
   objective_->AddToCheckpoint(contents);
   contents.progress = progress_;
   contents.generator_state = DefaultGenerator().state();
+  if (ema_) contents.ema_weights = ema_->average();
   const absl::Status saved =
       experiments::SaveCheckpoint(path, objective_->module(), optimizer_.get(), contents);
   if (absl::IsDataLoss(saved)) {
@@ -581,10 +647,46 @@ absl::Status TrainingRun::SaveCheckpoint(const std::string& file) {
   return absl::OkStatus();
 }
 
+// The moving average as a plain model checkpoint (no optimizer state), for evaluate and
+// decode: the averaged weights swapped into the model for the save.
+absl::Status TrainingRun::SaveEmaCheckpoint() {
+  if (!writes_files_) return absl::OkStatus();
+  CheckpointContents contents;
+  contents.config_toml = config_.ToToml();
+  objective_->AddToCheckpoint(contents);
+  contents.progress = progress_;
+  contents.generator_state = DefaultGenerator().state();
+  contents.derived_from = absl::StrFormat(
+      "the exponential moving average of the weights (train.ema_decay = %g, bias-corrected) "
+      "over %d optimizer steps, at step %d",
+      ema_->decay(), progress_.ema_updates, progress_.step);
+  const AverageSwappedIn swapped(*ema_);
+  return experiments::SaveCheckpoint((run_dir_ / kEmaCheckpoint).string(), objective_->module(),
+                                     nullptr, contents);
+}
+
+absl::Status TrainingRun::SaveLastCheckpoint() {
+  RETURN_IF_ERROR(SaveCheckpoint(kLastCheckpoint));
+  return ema_ ? SaveEmaCheckpoint() : absl::OkStatus();
+}
+
+// The step checkpoint is written before checkpoint_last: a kill between the two resumes
+// from the previous checkpoint_last and writes this step's file again, never losing it.
+absl::Status TrainingRun::SaveScheduledCheckpoints() {
+  const int64_t keep = config_.train().keep_last;
+  if (keep > 0) {
+    RETURN_IF_ERROR(SaveCheckpoint(StepCheckpointName(progress_.step)));
+    if (writes_files_) {
+      RETURN_IF_ERROR(PruneStepCheckpoints(options_.run_dir, progress_.step, keep));
+    }
+  }
+  return SaveLastCheckpoint();
+}
+
 // A stop request: checkpoint_last holds the last completed step (saved here, unless it
 // already does) and the run returns as interrupted, to be continued with --resume.
 absl::StatusOr<TrainResult> TrainingRun::StopForResume(bool save_last) {
-  if (save_last) RETURN_IF_ERROR(SaveCheckpoint(kLastCheckpoint));
+  if (save_last) RETURN_IF_ERROR(SaveLastCheckpoint());
   display_.Finish();
   result_.interrupted = true;
   result_.steps = progress_.step;
@@ -738,10 +840,12 @@ absl::StatusOr<TrainResult> Train(const Config& config, const RunOptions& option
   ASSIGN_OR_RETURN(const std::unique_ptr<TrainingRun> run, TrainingRun::Start(config, options));
   if (run->evaluation_pending()) {
     // Interrupted during this step's validation: do it now, and save at once so that a
-    // kill before the next checkpoint does not log it twice.
+    // kill before the next checkpoint does not log it twice (with the step's scheduled
+    // checkpoints if it has them, which the stop came before).
     ASSIGN_OR_RETURN(const bool evaluated, run->EvaluateAndKeepBest());
     if (!evaluated) return run->StopForResume(/*save_last=*/false);
-    RETURN_IF_ERROR(run->SaveCheckpoint(kLastCheckpoint));
+    RETURN_IF_ERROR(run->CheckpointDue() ? run->SaveScheduledCheckpoints()
+                                         : run->SaveLastCheckpoint());
   }
   // A run that ends inside the profile window (early stopping, Ctrl-C, an error) stops
   // recording.
@@ -764,7 +868,7 @@ absl::StatusOr<TrainResult> Train(const Config& config, const RunOptions& option
       ASSIGN_OR_RETURN(const bool evaluated, run->EvaluateAndKeepBest());
       if (!evaluated) return run->StopForResume(/*save_last=*/true);
     }
-    if (run->CheckpointDue()) RETURN_IF_ERROR(run->SaveCheckpoint(kLastCheckpoint));
+    if (run->CheckpointDue()) RETURN_IF_ERROR(run->SaveScheduledCheckpoints());
     if (options.after_step) options.after_step(run->step());
     if (options.stop_at_step > 0 && run->step() >= options.stop_at_step && !run->Done()) {
       return run->StopAtStep();

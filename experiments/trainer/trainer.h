@@ -2,7 +2,8 @@
 // any model and task that implement an Objective (objective.h).
 //
 //   config.toml ─► objective (data, model) ─► batches ─► loss ─► backward ─► optimizer step
-//      ─► metrics.jsonl / checkpoint_{last,best}.safetensors / the objective's files
+//      ─► metrics.jsonl / checkpoint_{last,best}.safetensors (with train.keep_last also
+//         checkpoint_step_<N>, with train.ema_decay checkpoint_ema) / the objective's files
 //         (seq2seq: samples.txt, attention.safetensors) / report.html / result.json
 #pragma once
 

@@ -268,6 +268,37 @@ TEST_F(CheckpointTest, ACheckpointWithoutOptimizerStateLoadsIntoAModelOnly) {
   ExpectLoadError(path, {"optimizer state", "missing \"optim."});
 }
 
+// train.ema_decay's moving average travels as ema.<name> beside the model, and the
+// marks of derived weights and the EMA's update count with the metadata; a model loads
+// from such a file as from any other.
+TEST_F(CheckpointTest, EmaWeightsUpdateCountAndDerivedFromRoundTrip) {
+  const auto averaged = Model(TinyConfig({"experiment.seed=42"}));
+  CheckpointContents contents = SampleContents(config_);
+  contents.ema_weights = averaged->NamedParameters();
+  contents.progress.ema_updates = 17;
+  contents.derived_from = "the average of 2 checkpoints: a (step 1), b (step 2)";
+  const std::string path = Path("with_ema.safetensors");
+  ASSERT_TRUE(SaveCheckpoint(path, *model_, optimizer_.get(), contents).ok());
+  absl::StatusOr<SafetensorsContents> file = ReadSafetensors(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  int ema_tensors = 0;
+  for (const auto& [name, tensor] : file->tensors) ema_tensors += name.rfind("ema.", 0) == 0;
+  EXPECT_EQ(ema_tensors, static_cast<int>(averaged->NamedParameters().size()));
+
+  const auto model = Model(TinyConfig({"experiment.seed=99"}));
+  absl::StatusOr<CheckpointContents> loaded = LoadCheckpoint(path, *model, nullptr);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(SameTensors(ModelSnapshot(*model), ModelSnapshot(*model_)));
+  EXPECT_TRUE(SameTensors(Snapshot(loaded->ema_weights), Snapshot(averaged->NamedParameters())));
+  EXPECT_EQ(loaded->progress.ema_updates, 17);
+  EXPECT_EQ(loaded->derived_from, contents.derived_from);
+  // Without them (every checkpoint written before): no moving average, nothing derived.
+  absl::StatusOr<CheckpointContents> plain = ReadCheckpointMetadata(path_);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->progress.ema_updates, 0);
+  EXPECT_EQ(plain->derived_from, "");
+}
+
 TEST_F(CheckpointTest, OptimizerStateOfAnotherOptimizerIsRefused) {
   // SGD's momentum buffers are not Adam's moments.
   const auto model = Model(config_);

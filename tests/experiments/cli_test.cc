@@ -37,8 +37,9 @@ using attnlab::testing::WriteFile;
 using testing::CliOutput;
 using Json = nlohmann::json;
 
-const char* const kCommands[] = {"ablate", "bench", "decode",  "demo",   "dump",  "evaluate",
-                                 "init",   "keys",  "profile", "report", "score", "train"};
+const char* const kCommands[] = {"ablate", "average",  "bench", "decode", "demo",
+                                 "dump",   "evaluate", "init",  "keys",   "profile",
+                                 "report", "score",    "train"};
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
@@ -237,6 +238,83 @@ TEST_F(CliTest, DecodeWithBeamSearchFromAFile) {
     const std::vector<std::string> tokens = absl::StrSplit(line, ' ', absl::SkipEmpty());
     EXPECT_LE(tokens.size(), 2u) << line;
   }
+}
+
+// ---- average, and the EMA's checkpoint ----------------------------------------------------
+
+// A run that keeps its last three checkpoints and a moving average of its weights; their
+// average and the average's checkpoint load into evaluate and decode.
+TEST_F(CliTest, AverageOfTheLastCheckpointsAndTheEmaCheckpointAreEvaluatedAndDecoded) {
+  const CliOutput trained =
+      Run("train tiny.toml --run_dir kept --quiet --threads 1 --set train.keep_last=3 "
+          "--set train.ema_decay=0.9");
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const std::string inputs =
+      "kept/checkpoint_step_10.safetensors kept/checkpoint_step_20.safetensors "
+      "kept/checkpoint_step_30.safetensors";
+  const CliOutput averaged = Run("average " + inputs + " --out average.safetensors");
+  ASSERT_EQ(averaged.exit_code, 0) << averaged.err;
+  EXPECT_EQ(averaged.err, "");
+  EXPECT_EQ(averaged.out.rfind("average.safetensors: the average of 3 checkpoints: "
+                               "kept/checkpoint_step_10.safetensors (step 10), ",
+                               0),
+            0u)
+      << averaged.out;
+
+  const CliOutput evaluated =
+      Run("evaluate --checkpoint average.safetensors --split valid --threads 1");
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  EXPECT_TRUE(MetricLines(evaluated.out).count("exact_match")) << evaluated.out;
+  const CliOutput decoded = Shell(std::string("echo \"1 2 3\" | '") + ATTNLAB_CLI +
+                                  "' decode --checkpoint average.safetensors --threads 1");
+  ASSERT_EQ(decoded.exit_code, 0) << decoded.err;
+  EXPECT_EQ(Lines(decoded.out).size(), 1u) << decoded.out;
+
+  // checkpoint_ema scores as the run's last evaluation of the average did.
+  const CliOutput ema =
+      Run("evaluate --checkpoint kept/checkpoint_ema.safetensors --split valid --threads 1");
+  ASSERT_EQ(ema.exit_code, 0) << ema.err;
+  const Json last_eval = RecordsOfKind(ReadMetricsJsonl(Path("kept")), "eval").back();
+  const std::map<std::string, double> printed = MetricLines(ema.out);
+  for (const char* metric : {"loss", "token_accuracy", "exact_match"}) {
+    ASSERT_TRUE(printed.count(metric)) << metric << " not in " << ema.out;
+    EXPECT_NEAR(printed.at(metric), last_eval.at(std::string("ema_") + metric).get<double>(),
+                5.1e-5)
+        << metric;
+  }
+
+  // Neither can be resumed: they are weights, not training states.
+  fs::create_directories(Path("from_average"));
+  fs::copy_file(Path("average.safetensors"), Path("from_average/checkpoint_last.safetensors"));
+  EXPECT_TRUE(FailsWith(Run("train tiny.toml --run_dir from_average --resume --quiet"),
+                        {"--resume: from_average/checkpoint_last.safetensors holds weights "
+                         "derived from training (the average of 3 checkpoints",
+                         "no optimizer state"}));
+}
+
+TEST_F(CliTest, AverageRefusesOtherModelsItsOwnInputsAndBadArguments) {
+  ASSERT_EQ(train_->exit_code, 0) << train_->err;
+  EXPECT_TRUE(FailsWith(Run("average --out x.safetensors"),
+                        {"expected CHECKPOINT... --out=FILE", "attnlab average --help"}));
+  EXPECT_TRUE(FailsWith(Run("average run/checkpoint_last.safetensors"),
+                        {"expected CHECKPOINT... --out=FILE"}));
+  const std::string before = ReadFile(Path("run/checkpoint_last.safetensors"));
+  EXPECT_TRUE(
+      FailsWith(Run("average run/checkpoint_best.safetensors "
+                    "run/checkpoint_last.safetensors --out ./run/checkpoint_last.safetensors"),
+                {"./run/checkpoint_last.safetensors is one of the checkpoints to average "
+                 "(run/checkpoint_last.safetensors)"}));
+  EXPECT_EQ(ReadFile(Path("run/checkpoint_last.safetensors")), before);
+  EXPECT_TRUE(FailsWith(Run("average run/checkpoint_last.safetensors missing.safetensors --out "
+                            "x.safetensors"),
+                        {"missing.safetensors"}));
+  // A checkpoint of a narrower model: the first differing key is named.
+  WriteFile(Path("narrow.toml"), testing::TinyConfigToml({"model.d_model=8", "model.d_ff=16"}));
+  ASSERT_EQ(Run("init --config narrow.toml --out narrow.safetensors").exit_code, 0);
+  EXPECT_TRUE(FailsWith(
+      Run("average run/checkpoint_last.safetensors narrow.safetensors --out x.safetensors"),
+      {"narrow.safetensors: model.d_model = 8, but 16 in run/checkpoint_last.safetensors"}));
+  EXPECT_FALSE(fs::exists(Path("x.safetensors")));
 }
 
 TEST_F(CliTest, ReportWritesAPage) {

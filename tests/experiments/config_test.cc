@@ -323,6 +323,15 @@ TEST_F(ConfigTest, NoStepBudgetIsAnError) {
   EXPECT_TRUE(Config::Load(path, {"train.epochs=1"}).ok());
 }
 
+TEST_F(ConfigTest, AnEmaDecayOfOneIsAnErrorBelowItIsNot) {
+  const std::string path = Write("ema.toml", "[train]\nema_decay = 1.0\n");
+  EXPECT_TRUE(Contains(Config::Load(path).status(), "train.ema_decay = 1.0 (" + path +
+                                                        ":2): a decay of 1 would never move "
+                                                        "the average; it must be below 1"));
+  EXPECT_TRUE(Contains(Config::Load(path, {"train.ema_decay=1.5"}).status(), "is out of range"));
+  EXPECT_TRUE(Config::Load(path, {"train.ema_decay=0.9999"}).ok());
+}
+
 TEST_F(ConfigTest, DirectoryAsConfigOrBaseIsAnError) {
   Write("dir/inner.toml", "[model]\nd_model = 8\n");
   const std::string directory = (directory_ / "dir").string();

@@ -4,6 +4,7 @@
 // order of floating-point additions; the same N twice must be bit-identical; a run
 // stopped on 2 ranks must resume on 1; and a rank that dies must end the job quickly
 // with a line naming it, leaving a checkpoint that resumes.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -86,19 +87,28 @@ void ExpectSameLosses(const std::vector<double>& a, const std::vector<double>& b
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6 * std::abs(a[i])) << i;
 }
 
-// SGD: every parameter and momentum buffer within 1e-6 after 5 steps, Transformer and RNN.
+// SGD: every parameter, momentum buffer and moving average of a weight (train.ema_decay;
+// on 2 ranks one loop over the parameters' arena) within 1e-6 after 5 steps, Transformer
+// and RNN; rank 0 writes the step and EMA checkpoints.
 TEST_F(DataParallelTest, TwoRanksTrainWhatOneProcessTrains) {
   for (const std::string model : {"transformer", "rnn"}) {
     const std::string flags = "--set model.type=" + model +
                               " --set train.optimizer=sgd --set train.lr=0.05 "
-                              "--set train.max_steps=5 --set train.log_every=1";
+                              "--set train.max_steps=5 --set train.log_every=1 "
+                              "--set train.ema_decay=0.9 --set train.keep_last=1";
     const CliOutput one = Train(0, model + "-one", flags);
     ASSERT_EQ(one.exit_code, 0) << one.err;
     const CliOutput two = Train(2, model + "-two", flags);
     ASSERT_EQ(two.exit_code, 0) << two.err;
     ExpectSameLosses(TrainLosses(model + "-one"), TrainLosses(model + "-two"));
-    ExpectClose(Checkpoint(model + "-one"), Checkpoint(model + "-two"), 1e-6,
+    const NamedTensors two_ranks = Checkpoint(model + "-two");
+    ExpectClose(Checkpoint(model + "-one"), two_ranks, 1e-6,
                 [](const std::string&) { return true; });
+    EXPECT_TRUE(std::any_of(two_ranks.begin(), two_ranks.end(),
+                            [](const auto& named) { return named.first.rfind("ema.", 0) == 0; }));
+    for (const char* file : {"checkpoint_step_5.safetensors", "checkpoint_ema.safetensors"}) {
+      EXPECT_TRUE(fs::exists(directory_ / (model + "-two") / file)) << file;
+    }
   }
 }
 

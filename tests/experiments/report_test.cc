@@ -332,6 +332,25 @@ TEST_F(ReportTest, FullRunHasEverySection) {
   }
 }
 
+// train.ema_decay's ema_<metric> keys are curves of their own; ema_seconds is bookkeeping.
+TEST_F(ReportTest, TheMovingAveragesMetricsAreCurvesItsTimingIsNot) {
+  const fs::path dir = directory_ / "runs" / "copy" / "ema";
+  fs::create_directories(dir);
+  WriteFile(dir / "metrics.jsonl",
+            "{\"kind\":\"train\",\"step\":10,\"loss\":2.0}\n"
+            "{\"kind\":\"eval\",\"split\":\"valid\",\"step\":10,\"loss\":1.9,\"exact_match\":10,"
+            "\"seconds\":0.5,\"ema_loss\":2.1,\"ema_exact_match\":5,\"ema_seconds\":0.5}\n"
+            "{\"kind\":\"train\",\"step\":20,\"loss\":1.5}\n"
+            "{\"kind\":\"eval\",\"split\":\"valid\",\"step\":20,\"loss\":1.4,\"exact_match\":30,"
+            "\"seconds\":0.5,\"ema_loss\":1.3,\"ema_exact_match\":35,\"ema_seconds\":0.5}\n");
+  const fs::path output = dir / "report.html";
+  ASSERT_TRUE(WriteRunReport({dir.string()}, output.string()).ok());
+  const std::string html = ReadFile(output);
+  EXPECT_NE(html.find(">Validation ema exact match</text>"), std::string::npos);
+  EXPECT_NE(html.find(">Validation ema loss</text>"), std::string::npos);
+  EXPECT_EQ(html.find("ema seconds"), std::string::npos);
+}
+
 TEST_F(ReportTest, MissingOptionalFilesOmitTheirSections) {
   const fs::path run = MakeRun("bare", /*optional_files=*/false, "");
   const absl::StatusOr<std::string> html = RenderRunReport({run.string()});
