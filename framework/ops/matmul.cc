@@ -270,7 +270,7 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // The operands as multiplied: f32 (x2d may be strided) or bf16 copies.
   const DType dtype = MatmulInputDType();
   const Tensor x_op = dtype == DType::kF32 ? x2d : ContiguousAs(x2d, dtype);
-  const Tensor w_op = ContiguousAs(weight, dtype);
+  const Tensor w_op = WeightAs(weight, dtype);  // converted once inside FrozenWeights
   const Tensor b = bias.defined() && !bias.is_contiguous() ? Contiguous(bias) : bias;
   Tensor out2d = Tensor::Empty({x2d.size(0), out_features});
   // y = x W^T + b: W [out, in] read as its transpose [in, out] through strides.
