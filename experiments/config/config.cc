@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #define TOML_HEADER_ONLY 0
 #define TOML_SHARED_LIB 1
@@ -302,6 +303,20 @@ std::string Config::ToToml() const {
                     FormatOptionValue(key.get(values_)), "\n");
   }
   return out;
+}
+
+std::vector<KeyDifference> DifferingKeys(const Config& before, const Config& after,
+                                         const std::function<bool(const std::string&)>& compared) {
+  std::vector<KeyDifference> differences;
+  for (const ConfigKey& key : ConfigSchema()) {
+    if (!compared(key.name)) continue;
+    std::string before_value = FormatOptionValue(key.get(before.values()));
+    std::string after_value = FormatOptionValue(key.get(after.values()));
+    if (before_value != after_value) {
+      differences.push_back({key.name, std::move(before_value), std::move(after_value)});
+    }
+  }
+  return differences;
 }
 
 }  // namespace attnlab::experiments

@@ -11,6 +11,7 @@
 // reads plain struct fields.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -70,5 +71,15 @@ class Config {
   std::string path_;
   friend class ConfigLoader;
 };
+
+// A key whose value differs between two configs, both values as a config file writes them.
+struct KeyDifference {
+  std::string key, before, after;
+};
+
+// The keys chosen by `compared` (by name, in schema order) whose values differ between
+// `before` and `after`: what a resumed run or an average of checkpoints must keep.
+std::vector<KeyDifference> DifferingKeys(const Config& before, const Config& after,
+                                         const std::function<bool(const std::string&)>& compared);
 
 }  // namespace attnlab::experiments

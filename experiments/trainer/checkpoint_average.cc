@@ -39,17 +39,13 @@ struct Reference {
 
 absl::Status CheckSameConfig(const Reference& first, const Config& config,
                              const std::string& path) {
-  for (const ConfigKey& key : ConfigSchema()) {
-    if (!DefinesTheModel(key.name)) continue;
-    const std::string expected = FormatOptionValue(key.get(first.config.values()));
-    const std::string actual = FormatOptionValue(key.get(config.values()));
-    if (actual != expected) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path, ": ", key.name, " = ", actual, ", but ", expected, " in ", first.path,
-                       "; only checkpoints of one model can be averaged"));
-    }
-  }
-  return absl::OkStatus();
+  const std::vector<KeyDifference> differences =
+      DifferingKeys(first.config, config, DefinesTheModel);
+  if (differences.empty()) return absl::OkStatus();
+  const KeyDifference& difference = differences.front();
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, ": ", difference.key, " = ", difference.after, ", but ", difference.before,
+                   " in ", first.path, "; only checkpoints of one model can be averaged"));
 }
 
 absl::Status CheckSameVocabulary(const std::vector<std::string>& expected,

@@ -95,11 +95,9 @@ absl::Status CheckResumableConfig(const Config& config, const std::string& saved
                                   const std::string& checkpoint_path) {
   ASSIGN_OR_RETURN(const Config saved, Config::Parse(saved_toml, checkpoint_path));
   std::vector<std::string> changed;
-  for (const ConfigKey& key : ConfigSchema()) {
-    if (!FixedWhenResuming(key.name)) continue;
-    const std::string before = FormatOptionValue(key.get(saved.values()));
-    const std::string after = FormatOptionValue(key.get(config.values()));
-    if (before != after) changed.push_back(absl::StrCat(key.name, " ", before, " -> ", after));
+  for (const KeyDifference& difference : DifferingKeys(saved, config, FixedWhenResuming)) {
+    changed.push_back(
+        absl::StrCat(difference.key, " ", difference.before, " -> ", difference.after));
   }
   if (changed.empty()) return absl::OkStatus();
   return absl::FailedPreconditionError(

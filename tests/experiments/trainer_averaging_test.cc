@@ -253,7 +253,9 @@ TEST_F(TrainerAveragingTest, TurningTheEmaOnAddsTheAverageAndChangesNothingElse)
   ASSERT_EQ(ema.size(), plain.size());
   for (size_t i = 0; i < ema.size(); ++i) {
     for (const char* key : {"loss", "token_accuracy", "exact_match"}) {
-      if (plain[i].contains(key)) EXPECT_EQ(ema[i].at(key), plain[i].at(key)) << key << " " << i;
+      if (plain[i].contains(key)) {
+        EXPECT_EQ(ema[i].at(key), plain[i].at(key)) << key << " " << i;
+      }
     }
   }
 }
