@@ -25,6 +25,8 @@ fp32; backward follows the forward's dtypes. Decoding runs under autocast too.
 The training FLOP count is attnlab's (experiments/bench/flop_count.h), repeated here.
 """
 import argparse
+import ctypes
+import gc
 import json
 import math
 import os
@@ -283,6 +285,68 @@ def run(name, args):
     return result
 
 
+def status_bytes(field):
+    """A "VmRSS:" or "VmHWM:" line of /proc/self/status, in bytes."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def reset_peak_rss():
+    """Resets VmHWM to the current resident set (Linux >= 4.0); False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def attention_sweep(lengths, tokens, seed):
+    """The attention of encoder self-attention in training, as `attnlab bench
+    --attention_sweep` times it (experiments/bench/attention_sweep.h): 8 heads of 64,
+    batch = tokens / length, softmax(q k^T / 8) with dropout 0.1 on the weights, times v,
+    forward + backward. PyTorch 1.13 has no fused attention for training on CPU, so the
+    [batch, heads, L, L] scores and weights are materialised. Median of 5 steps after 1;
+    the peak memory of one step is the growth of the resident set over it."""
+    heads, head_dim, dropout, steps = 8, 64, 0.1, 5
+    libc = ctypes.CDLL("libc.so.6")
+    scale = 1.0 / math.sqrt(head_dim)
+    rows = []
+    for length in lengths:
+        batch = max(1, tokens // length)
+        generator = torch.Generator().manual_seed(seed)
+        shape = (batch, heads, length, head_dim)
+        leaves = [(torch.rand(shape, generator=generator) * 2 - 1).requires_grad_()
+                  for _ in range(3)]
+        output_grad = torch.rand(shape, generator=generator) * 2 - 1
+        query, key, value = leaves
+
+        def step():
+            weights = torch.softmax(torch.matmul(query, key.transpose(-1, -2)) * scale, dim=-1)
+            output = torch.matmul(F.dropout(weights, dropout, training=True), value)
+            output.backward(output_grad)
+            for leaf in leaves:
+                leaf.grad = None
+
+        gc.collect()
+        libc.malloc_trim(0)  # freed heap pages back to the system, as attnlab's side does
+        rss_before = status_bytes("VmRSS:")
+        reset = reset_peak_rss()
+        step()
+        peak = status_bytes("VmHWM:")
+        growth = max(0, peak - rss_before) if reset and peak and rss_before else -1
+        seconds = time_runs(steps, step)
+        rows.append({"kind": "attention_sweep", "framework": "pytorch", "length": length,
+                     "batch": batch, "heads": heads, "head_dim": head_dim, "dropout": dropout,
+                     "threads": torch.get_num_threads(), "steps": steps,
+                     "step_ms_median": statistics.median(seconds) * 1e3,
+                     "peak_rss_growth_bytes": growth})
+    return rows
+
+
 def gemm_gflops():
     """torch.mm at 1024^3 (OpenBLAS here): PyTorch's own GEMM rate, for information."""
     a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
@@ -311,9 +375,13 @@ def main():
     parser.add_argument("--decode_length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
+    parser.add_argument("--attention_sweep", default="",
+                        help="comma-separated lengths: time the attention sweep after the models")
+    parser.add_argument("--tokens", type=int, default=8192,
+                        help="with --attention_sweep: batch x length at every length")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    models = args.models.split(",")
+    models = [name for name in args.models.split(",") if name and name != "none"]
     for name in models:
         if name not in CONFIGS:
             raise SystemExit(f"compare_pytorch.py: unknown model '{name}'; the reference "
@@ -331,6 +399,10 @@ def main():
     print(json.dumps({"header": header}), flush=True)
     for name in models:
         print(json.dumps(run(name, args)), flush=True)
+    if args.attention_sweep:
+        lengths = [int(length) for length in args.attention_sweep.split(",")]
+        for row in attention_sweep(lengths, args.tokens, args.seed):
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

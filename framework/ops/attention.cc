@@ -4,25 +4,26 @@
 // Shapes: query [batch, heads, tgt, dim], key and value [batch, heads, src, dim] (any
 // strides with a unit last-dim stride, e.g. the permuted views of a head split), the
 // output [batch, heads, tgt, dim] contiguous. OpenMP runs over batch x heads; each
-// (batch, head) "slab" is worked by one thread, query row by query row, with the row's
-// scores in per-thread scratch of src floats, so the extra memory is O(tgt) per head:
-// forward keeps only the output and each row's log-sum-exp, and backward recomputes the
-// weights from them (FlashAttention, Dao et al. 2022, Algorithms 1-2, with one query row
-// per tile: at the reference lengths (<= 64) a whole row of keys fits in L1).
+// (batch, head) "slab" is worked by one thread, kTileRows query rows at a time, with the
+// tile's scores in per-thread scratch of kTileRows x src floats, so the extra memory is
+// O(src x dim) per thread and O(tgt) per head: forward keeps only the output and each
+// row's log-sum-exp, and backward recomputes the weights from them (FlashAttention, Dao
+// et al. 2022, Algorithms 1-2, with a whole row of keys per tile: a row of 1024 scores is
+// 4 KB, so no online softmax is needed).
+//
+// The products are register-blocked micro-kernels on 16-float vectors (GCC vector
+// extensions: one AVX-512 register, or two AVX2 ones): scores take 16 keys x kTileRows
+// rows of accumulators per pass over dim, weighted sums kTileRows rows x 32 dims per pass
+// over the keys. Keys and values are copied per slab into zero-padded scratch (keys
+// transposed [dim, src rounded up to 16], rows [src, dim rounded up to 32]), so every
+// vector load is whole. Causal tiles stop at the last key any of their rows may see.
 //
 // Dropout draws exactly what Dropout() on the [batch, heads, tgt, src] weights would: the
-// same reservation of ceil(numel / 4) Philox blocks, element e = ((b * heads + h) * tgt +
-// t) * src + s kept iff UniformFloat(word e % 4 of block first + e / 4) >= p, so the fused
-// op equals the composite ops mask for mask, and the generator moves on identically.
+// same reservation of Philox blocks, and element e = ((b * heads + h) * tgt + t) * src + s
+// kept iff its 16-bit half of the stream passes the threshold (dropout_stream.h), so the
+// fused op equals the composite ops mask for mask, and the generator moves on identically.
 // Under a DropoutBatchShard, as Dropout: the global tensor's blocks are reserved and e is
-// offset by first_row * heads * tgt * src. Backward regenerates each slab's mask.
-//
-// Not yet wired into layers/attention/scaled_dot.cc: on the tiny reference model (src =
-// tgt = 24, dim 32) the training step took 133 ms of CPU with it against 117 ms with the
-// composite ops (attnlab bench --model tiny --threads 1, CPU time per step, loaded
-// machine). perf puts the time in the row loops' accumulations through memory (scores[s]
-// += ..., grad rows += ...), one load-add-store chain per d or s; a register-blocked
-// micro-kernel (16-key tiles held in vector registers) is the next step.
+// offset by first_row * heads * tgt * src. Backward regenerates each tile's mask.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -33,7 +34,6 @@
 #include "framework/ops/ops.h"
 #include "framework/ops/vector_exp.h"
 #include "framework/parallel/parallel_for.h"
-#include "framework/random/philox.h"
 
 namespace attnlab {
 namespace {
@@ -61,108 +61,290 @@ struct AttentionProblem {
   bool causal;
   int64_t query_offset;
   float scale;
-  // Dropout on the weights; keep_scale = 1 / (1 - p). Off when p == 0 or not training.
+  // Dropout on the weights: kept iff the half >= threshold (DropoutThreshold(p)), then
+  // scaled by keep_scale = 1 / (1 - p). Off when p == 0 or not training.
   bool dropout;
-  float p, keep_scale;
+  uint16_t threshold;
+  float keep_scale;
   uint64_t seed, first_block;
   uint64_t element_offset;  // stream index of element 0 (0 unless on a batch shard)
 
-  // Per-thread scratch, in floats: K^T and V^T of a slab [dim, src], three rows [src],
-  // and the slab's keep mask [tgt, src] as bytes.
-  int64_t ScratchFloats() const { return 2 * dim * src + 3 * src + (tgt * src + 3) / 4 + 16; }
 };
 
-// keep[t * src + s] = 1 iff element (slab, t, s) survives dropout. Elements are generated
-// in whole groups of 64 (16 Philox blocks, one PhiloxBlocks call) aligned to the stream.
-void SlabKeepMask(const AttentionProblem& problem, int64_t slab, uint8_t* keep) {
-  const int64_t slab_size = problem.tgt * problem.src;
-  // Stream positions [first, last) of the slab's elements.
-  const int64_t first = static_cast<int64_t>(problem.element_offset) + slab * slab_size;
-  const int64_t last = first + slab_size;
-  PhiloxWords words;
-  for (int64_t group = first / 64; group * 64 < last; ++group) {
-    PhiloxBlocks(problem.seed, problem.first_block + static_cast<uint64_t>(group) * kPhiloxLanes,
-                 words);
-    const int64_t begin = std::max<int64_t>(group * 64, first);
-    const int64_t end = std::min<int64_t>(group * 64 + 64, last);
-    for (int64_t element = begin; element < end; ++element) {
-      keep[element - first] = UniformFloat(words[element - group * 64]) >= problem.p;
-    }
-  }
-}
+constexpr int64_t kTileRows = 8;       // query rows per tile
+constexpr int64_t kVectorFloats = 16;  // floats per Vector
+constexpr int64_t kDimBlock = 32;      // dims per pass of the weighted sums: two Vectors
 
-// transposed[d * rows + r] = matrix row r, element d: [rows, dim] -> [dim, rows].
-void TransposeRows(const HeadRows& view, int64_t batch, int64_t head, int64_t rows, int64_t dim,
-                   float* transposed) {
+using Vector = float __attribute__((vector_size(64)));
+
+inline Vector LoadVector(const float* from) {
+  Vector v;
+  std::memcpy(&v, from, sizeof(v));
+  return v;
+}
+inline void StoreVector(float* to, const Vector& v) { std::memcpy(to, &v, sizeof(v)); }
+
+int64_t RoundUp(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+// One thread's scratch, carved from one float buffer (each part starts on 64 bytes).
+// Everything is O(src x dim) or O(kTileRows x src): nothing grows with tgt x src.
+struct SlabScratch {
+  int64_t src_pad = 0, dim_pad = 0;  // src rounded up to 16, dim to 32
+  float* key_columns = nullptr;      // [dim, src_pad]: K^T, 0 past src
+  float* value_columns = nullptr;    // [dim, src_pad]: V^T (backward)
+  float* key_rows = nullptr;         // [src_pad, dim_pad]: K (backward, dQ = dS K)
+  float* value_rows = nullptr;       // [src_pad, dim_pad]: V (forward, out = P V)
+  float* grad_key = nullptr;         // [src_pad, dim_pad] accumulators (backward)
+  float* grad_value = nullptr;       // [src_pad, dim_pad]
+  float* weights = nullptr;          // [kTileRows, src_pad]: scores, then weights
+  float* weight_grads = nullptr;     // [kTileRows, src_pad]: dP, then dScore (backward)
+  float* tile_query = nullptr;       // [kTileRows, dim_pad] (backward)
+  float* tile_grad_out = nullptr;    // [kTileRows, dim_pad] (backward)
+  float* tile_out = nullptr;         // [kTileRows, dim_pad]: a weighted sum's result
+  float* zero_row = nullptr;         // [dim_pad] of 0: the query of a tile row past tgt
+  uint8_t* keep = nullptr;           // [kTileRows, src_pad]: the tile's dropout mask
+  uint16_t* tile_halves = nullptr;   // [kTileRows * src + kDropoutGroup]: its random halves
+
+  // Carves from `base` (null: only counts); returns the floats used.
+  int64_t Carve(const AttentionProblem& problem, float* base) {
+    src_pad = RoundUp(std::max<int64_t>(problem.src, 1), kVectorFloats);
+    dim_pad = RoundUp(std::max<int64_t>(problem.dim, 1), kDimBlock);
+    int64_t used = 0;
+    auto take = [&](int64_t floats) {
+      float* part = base == nullptr ? nullptr : base + used;
+      used += RoundUp(floats, kVectorFloats);
+      return part;
+    };
+    key_columns = take(problem.dim * src_pad);
+    value_columns = take(problem.dim * src_pad);
+    key_rows = take(src_pad * dim_pad);
+    value_rows = take(src_pad * dim_pad);
+    grad_key = take(src_pad * dim_pad);
+    grad_value = take(src_pad * dim_pad);
+    weights = take(kTileRows * src_pad);
+    weight_grads = take(kTileRows * src_pad);
+    tile_query = take(kTileRows * dim_pad);
+    tile_grad_out = take(kTileRows * dim_pad);
+    tile_out = take(kTileRows * dim_pad);
+    zero_row = take(dim_pad);
+    keep = reinterpret_cast<uint8_t*>(take((kTileRows * src_pad + 3) / 4));
+    tile_halves = reinterpret_cast<uint16_t*>(take((kTileRows * problem.src + kDropoutGroup + 1) / 2));
+    if (base != nullptr) std::fill_n(zero_row, dim_pad, 0.0f);
+    return used;
+  }
+};
+
+// columns[d * src_pad + s] = element d of slab row s, 0 for rows <= s < src_pad.
+void PadColumns(const HeadRows& view, int64_t batch, int64_t head, int64_t rows, int64_t dim,
+                int64_t src_pad, float* columns) {
+  for (int64_t d = 0; d < dim; ++d) std::fill(columns + d * src_pad + rows, columns + (d + 1) * src_pad, 0.0f);
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = view.Row(batch, head, r);
-    for (int64_t d = 0; d < dim; ++d) transposed[d * rows + r] = row[d];
+    for (int64_t d = 0; d < dim; ++d) columns[d * src_pad + r] = row[d];
   }
 }
 
-// scores[s] = scale * q . k_s for allowed keys, -inf for masked ones; returns the max.
-float RowScores(const AttentionProblem& problem, int64_t batch, int64_t t, const float* query_row,
-                const float* key_transposed, float* scores) {
-  const int64_t src = problem.src;
-  std::fill_n(scores, src, 0.0f);
-  for (int64_t d = 0; d < problem.dim; ++d) {
-    const float q = query_row[d] * problem.scale;
-    const float* key_column = key_transposed + d * src;
-    for (int64_t s = 0; s < src; ++s) scores[s] += q * key_column[s];
-  }
-  if (problem.key_padding != nullptr) {
-    const float* padding = problem.key_padding + batch * src;
-    for (int64_t s = 0; s < src; ++s) scores[s] = padding[s] != 0.0f ? kMinusInfinity : scores[s];
-  }
-  if (problem.causal) {
-    for (int64_t s = std::max<int64_t>(0, t + problem.query_offset + 1); s < src; ++s) {
-      scores[s] = kMinusInfinity;
+// padded[r * dim_pad + d] = element d of row r of `rows` rows at `row(r)`, 0 for d >= dim
+// and for rows <= r < padded_rows.
+template <class RowAt>
+void PadRows(RowAt row_at, int64_t rows, int64_t dim, int64_t padded_rows, int64_t dim_pad,
+             float* padded) {
+  for (int64_t r = 0; r < padded_rows; ++r) {
+    float* target = padded + r * dim_pad;
+    if (r < rows) {
+      std::copy_n(row_at(r), dim, target);
+      std::fill(target + dim, target + dim_pad, 0.0f);
+    } else {
+      std::fill_n(target, dim_pad, 0.0f);
     }
   }
+}
+
+// scores[r * src_pad + s] = scale * rows[r] . (column s of columns [dim, src_pad]), for
+// the kTileRows rows and s < blocks * 16: per block, kTileRows vector accumulators.
+void TileScores(const float* const* rows, int64_t dim, float scale, const float* columns,
+                int64_t src_pad, int64_t blocks, float* scores) {
+  for (int64_t block = 0; block < blocks; ++block) {
+    const float* column_block = columns + block * kVectorFloats;
+    Vector sums[kTileRows] = {};
+    for (int64_t d = 0; d < dim; ++d) {
+      const Vector keys = LoadVector(column_block + d * src_pad);
+#pragma GCC unroll 8
+      for (int64_t r = 0; r < kTileRows; ++r) sums[r] += rows[r][d] * keys;
+    }
+#pragma GCC unroll 8
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      StoreVector(scores + r * src_pad + block * kVectorFloats, sums[r] * scale);
+    }
+  }
+}
+
+// out[r * dim_pad + d] = sum over s < keys of weights[r * src_pad + s] * rows[s * dim_pad
+// + d], for all dim_pad dims: per 32 dims, kTileRows x 2 vector accumulators.
+void TileWeightedSum(const float* weights, int64_t src_pad, int64_t keys, const float* rows,
+                     int64_t dim_pad, float* out) {
+  for (int64_t d0 = 0; d0 < dim_pad; d0 += kDimBlock) {
+    Vector low[kTileRows] = {}, high[kTileRows] = {};
+    for (int64_t s = 0; s < keys; ++s) {
+      const Vector row_low = LoadVector(rows + s * dim_pad + d0);
+      const Vector row_high = LoadVector(rows + s * dim_pad + d0 + kVectorFloats);
+#pragma GCC unroll 8
+      for (int64_t r = 0; r < kTileRows; ++r) {
+        const float weight = weights[r * src_pad + s];
+        low[r] += weight * row_low;
+        high[r] += weight * row_high;
+      }
+    }
+#pragma GCC unroll 8
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      StoreVector(out + r * dim_pad + d0, low[r]);
+      StoreVector(out + r * dim_pad + d0 + kVectorFloats, high[r]);
+    }
+  }
+}
+
+// target[s * dim_pad + d] += sum over the kTileRows rows r of weights[r * src_pad + s] *
+// tile[r * dim_pad + d], for s < keys: the tile's 32 dims of all rows stay in registers
+// while the keys go by (two half-sums per key: shorter dependency chains).
+void TileScatter(const float* weights, int64_t src_pad, int64_t keys, const float* tile,
+                 int64_t dim_pad, float* target) {
+  static_assert(kTileRows % 2 == 0);
+  constexpr int64_t kHalf = kTileRows / 2;
+  for (int64_t d0 = 0; d0 < dim_pad; d0 += kDimBlock) {
+    Vector tile_low[kTileRows], tile_high[kTileRows];
+#pragma GCC unroll 8
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      tile_low[r] = LoadVector(tile + r * dim_pad + d0);
+      tile_high[r] = LoadVector(tile + r * dim_pad + d0 + kVectorFloats);
+    }
+    for (int64_t s = 0; s < keys; ++s) {
+      Vector first_low = {}, first_high = {}, second_low = {}, second_high = {};
+#pragma GCC unroll 8
+      for (int64_t r = 0; r < kHalf; ++r) {
+        const float first = weights[r * src_pad + s], second = weights[(r + kHalf) * src_pad + s];
+        first_low += first * tile_low[r];
+        first_high += first * tile_high[r];
+        second_low += second * tile_low[r + kHalf];
+        second_high += second * tile_high[r + kHalf];
+      }
+      float* row = target + s * dim_pad + d0;
+      StoreVector(row, LoadVector(row) + (first_low + second_low));
+      StoreVector(row + kVectorFloats, LoadVector(row + kVectorFloats) + (first_high + second_high));
+    }
+  }
+}
+
+// Keys [0, KeysSeen) are all any of the tile's query rows [t0, t0 + rows) may see.
+int64_t KeysSeen(const AttentionProblem& problem, int64_t t0, int64_t rows) {
+  if (!problem.causal) return problem.src;
+  return std::clamp<int64_t>(t0 + rows + problem.query_offset, 0, problem.src);
+}
+
+// Puts -inf on row t's masked scores in [0, keys_pad): padding keys, keys past the causal
+// limit, keys past src.
+void MaskRow(const AttentionProblem& problem, int64_t batch, int64_t t, int64_t keys_pad,
+             float* scores) {
+  const int64_t visible =
+      problem.causal ? std::clamp<int64_t>(t + problem.query_offset + 1, 0, problem.src)
+                     : problem.src;
+  if (problem.key_padding != nullptr) {
+    const float* __restrict padding = problem.key_padding + batch * problem.src;
+    float* __restrict row = scores;
+    for (int64_t s = 0; s < visible; ++s) row[s] = padding[s] != 0.0f ? kMinusInfinity : row[s];
+  }
+  std::fill(scores + visible, scores + keys_pad, kMinusInfinity);
+}
+
+// Softmax of one masked row of scores in place over [0, keys_pad) (a multiple of 16),
+// masked keys exactly 0; returns the log-sum-exp, +inf for a fully masked row (all
+// weights 0, as Softmax defines it). The max and the sum run on 16 lanes: a float
+// reduction in a plain loop stays scalar (GCC may not reorder it).
+float SoftmaxRow(int64_t keys_pad, float* row) {
+  Vector lane_max = LoadVector(row);
+  for (int64_t s = kVectorFloats; s < keys_pad; s += kVectorFloats) {
+    const Vector scores = LoadVector(row + s);
+    lane_max = scores > lane_max ? scores : lane_max;
+  }
   float max_score = kMinusInfinity;
-  for (int64_t s = 0; s < src; ++s) max_score = std::max(max_score, scores[s]);
-  return max_score;
+  for (int64_t lane = 0; lane < kVectorFloats; ++lane) max_score = std::max(max_score, lane_max[lane]);
+  if (max_score == kMinusInfinity) {
+    std::fill_n(row, keys_pad, 0.0f);
+    return kInfinity;
+  }
+  for (int64_t s = 0; s < keys_pad; ++s) {
+    // exp of every element, then the select: a call under a condition stays scalar.
+    const float score = row[s], weight = VectorExp(score - max_score);
+    row[s] = score == kMinusInfinity ? 0.0f : weight;
+  }
+  Vector lane_total = {};
+  for (int64_t s = 0; s < keys_pad; s += kVectorFloats) lane_total += LoadVector(row + s);
+  float total = 0.0f;
+  for (int64_t lane = 0; lane < kVectorFloats; ++lane) total += lane_total[lane];
+  const float inverse_total = 1.0f / total;
+  for (int64_t s = 0; s < keys_pad; ++s) row[s] *= inverse_total;
+  return max_score + std::log(total);
+}
+
+// keep[r * src_pad + s] = 1 iff element (slab, t0 + r, s) survives dropout, for r < rows
+// and s < src; 0 elsewhere. The tile's rows are one stretch of the stream: its halves are
+// gathered into `halves` group by group, then compared row by row.
+void TileKeepMask(const AttentionProblem& problem, int64_t slab, int64_t t0, int64_t rows,
+                  int64_t src_pad, uint16_t* __restrict halves, uint8_t* __restrict keep) {
+  const int64_t src = problem.src, count = rows * src;
+  const uint16_t threshold = problem.threshold;
+  DropoutHalves stream(problem.seed, problem.first_block,
+                       problem.element_offset + static_cast<uint64_t>((slab * problem.tgt + t0) * src));
+  for (int64_t base = 0; base < count; base += kDropoutGroup) {
+    std::copy_n(stream.Next(), kDropoutGroup, halves + base);
+  }
+  std::fill_n(keep, kTileRows * src_pad, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* row_halves = halves + r * src;
+    uint8_t* keep_row = keep + r * src_pad;
+    for (int64_t s = 0; s < src; ++s) keep_row[s] = row_halves[s] >= threshold;
+  }
 }
 
 // Forward of one slab: out rows [tgt, dim] and log_sum_exp [tgt] (+inf on fully masked
 // rows, whose output is 0, as Softmax defines them).
 void ForwardSlab(const AttentionProblem& problem, const HeadRows& query, const HeadRows& key,
-                 const HeadRows& value, int64_t slab, float* scratch, float* out,
+                 const HeadRows& value, int64_t slab, const SlabScratch& scratch, float* out,
                  float* log_sum_exp) {
   const int64_t batch = slab / problem.heads, head = slab % problem.heads;
   const int64_t src = problem.src, dim = problem.dim;
-  float* key_transposed = scratch;
-  float* weights = scratch + 2 * dim * src;
-  auto* keep = reinterpret_cast<uint8_t*>(weights + 3 * src);
-  TransposeRows(key, batch, head, src, dim, key_transposed);
-  if (problem.dropout) SlabKeepMask(problem, slab, keep);
-  for (int64_t t = 0; t < problem.tgt; ++t) {
-    float* out_row = out + t * dim;
-    const float max_score =
-        RowScores(problem, batch, t, query.Row(batch, head, t), key_transposed, weights);
-    std::fill_n(out_row, dim, 0.0f);
-    if (max_score == kMinusInfinity) {
-      log_sum_exp[t] = kInfinity;
-      continue;
+  const int64_t src_pad = scratch.src_pad, dim_pad = scratch.dim_pad;
+  PadColumns(key, batch, head, src, dim, src_pad, scratch.key_columns);
+  PadRows([&](int64_t s) { return value.Row(batch, head, s); }, src, dim, src_pad, dim_pad,
+          scratch.value_rows);
+  for (int64_t t0 = 0; t0 < problem.tgt; t0 += kTileRows) {
+    const int64_t rows = std::min(kTileRows, problem.tgt - t0);
+    const int64_t keys = KeysSeen(problem, t0, rows);
+    const int64_t keys_pad = RoundUp(keys, kVectorFloats);
+    const float* query_rows[kTileRows];
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      query_rows[r] = r < rows ? query.Row(batch, head, t0 + r) : scratch.zero_row;
     }
-    float total = 0.0f;
-    for (int64_t s = 0; s < src; ++s) {
-      weights[s] = VectorExp(weights[s] - max_score);
-      total += weights[s];
+    TileScores(query_rows, dim, problem.scale, scratch.key_columns, src_pad,
+               keys_pad / kVectorFloats, scratch.weights);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = scratch.weights + r * src_pad;
+      MaskRow(problem, batch, t0 + r, keys_pad, row);
+      log_sum_exp[t0 + r] = SoftmaxRow(keys_pad, row);
     }
-    log_sum_exp[t] = max_score + std::log(total);
-    const float inverse_total = 1.0f / total;
-    const uint8_t* keep_row = keep + t * src;
-    for (int64_t s = 0; s < src; ++s) {
-      const float weight = weights[s] * inverse_total;
-      weights[s] =
-          !problem.dropout ? weight : (keep_row[s] != 0 ? weight * problem.keep_scale : 0.0f);
+    if (problem.dropout) {
+      TileKeepMask(problem, slab, t0, rows, src_pad, scratch.tile_halves, scratch.keep);
+      const float keep_scale = problem.keep_scale;  // a local: see BackwardSlab
+      for (int64_t r = 0; r < rows; ++r) {
+        float* __restrict row = scratch.weights + r * src_pad;
+        const uint8_t* __restrict keep_row = scratch.keep + r * src_pad;
+        for (int64_t s = 0; s < keys_pad; ++s) {
+          row[s] = keep_row[s] != 0 ? row[s] * keep_scale : 0.0f;
+        }
+      }
     }
-    for (int64_t s = 0; s < src; ++s) {
-      if (weights[s] == 0.0f) continue;
-      const float weight = weights[s];
-      const float* value_row = value.Row(batch, head, s);
-      for (int64_t d = 0; d < dim; ++d) out_row[d] += weight * value_row[d];
+    TileWeightedSum(scratch.weights, src_pad, keys, scratch.value_rows, dim_pad, scratch.tile_out);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::copy_n(scratch.tile_out + r * dim_pad, dim, out + (t0 + r) * dim);
     }
   }
 }
@@ -172,65 +354,90 @@ void ForwardSlab(const AttentionProblem& problem, const HeadRows& query, const H
 //   dV_s += P~_s dOut,  dP_s = keep_s * keep_scale * (dOut . v_s),
 //   dScore_s = P_s (dP_s - sum_r P_r dP_r) with sum_r P_r dP_r = dOut . out,
 //   dQ = scale * sum_s dScore_s k_s,  dK_s += scale * dScore_s q.
+// Tile by tile: P and dP by TileScores, dV and dK by TileScatter, dQ by TileWeightedSum.
 void BackwardSlab(const AttentionProblem& problem, const HeadRows& query, const HeadRows& key,
                   const HeadRows& value, int64_t slab, const float* out, const float* log_sum_exp,
-                  const float* grad_out, float* scratch, float* grad_query, float* grad_key,
-                  float* grad_value) {
+                  const float* grad_out, const SlabScratch& scratch, float* grad_query,
+                  float* grad_key, float* grad_value) {
   const int64_t batch = slab / problem.heads, head = slab % problem.heads;
   const int64_t src = problem.src, dim = problem.dim;
-  float* key_transposed = scratch;
-  float* value_transposed = scratch + dim * src;
-  float* weights = scratch + 2 * dim * src;
-  float* weight_grads = weights + src;
-  auto* keep = reinterpret_cast<uint8_t*>(weights + 3 * src);
-  TransposeRows(key, batch, head, src, dim, key_transposed);
-  TransposeRows(value, batch, head, src, dim, value_transposed);
-  if (problem.dropout) SlabKeepMask(problem, slab, keep);
-  std::fill_n(grad_key, src * dim, 0.0f);
-  std::fill_n(grad_value, src * dim, 0.0f);
-  for (int64_t t = 0; t < problem.tgt; ++t) {
-    float* grad_query_row = grad_query + t * dim;
-    std::fill_n(grad_query_row, dim, 0.0f);
-    if (log_sum_exp[t] == kInfinity) continue;  // fully masked: no gradient
-    const float* query_row = query.Row(batch, head, t);
-    RowScores(problem, batch, t, query_row, key_transposed, weights);
-    for (int64_t s = 0; s < src; ++s) weights[s] = VectorExp(weights[s] - log_sum_exp[t]);
-    const float* grad_out_row = grad_out + t * dim;
-    const float* out_row = out + t * dim;
-    float grad_dot_out = 0.0f;
-    for (int64_t d = 0; d < dim; ++d) grad_dot_out += grad_out_row[d] * out_row[d];
-    std::fill_n(weight_grads, src, 0.0f);
-    for (int64_t d = 0; d < dim; ++d) {
-      const float g = grad_out_row[d];
-      const float* value_column = value_transposed + d * src;
-      for (int64_t s = 0; s < src; ++s) weight_grads[s] += g * value_column[s];
+  const int64_t src_pad = scratch.src_pad, dim_pad = scratch.dim_pad;
+  PadColumns(key, batch, head, src, dim, src_pad, scratch.key_columns);
+  PadColumns(value, batch, head, src, dim, src_pad, scratch.value_columns);
+  PadRows([&](int64_t s) { return key.Row(batch, head, s); }, src, dim, src_pad, dim_pad,
+          scratch.key_rows);
+  std::fill_n(scratch.grad_key, src_pad * dim_pad, 0.0f);
+  std::fill_n(scratch.grad_value, src_pad * dim_pad, 0.0f);
+  for (int64_t t0 = 0; t0 < problem.tgt; t0 += kTileRows) {
+    const int64_t rows = std::min(kTileRows, problem.tgt - t0);
+    const int64_t keys = KeysSeen(problem, t0, rows);
+    const int64_t keys_pad = RoundUp(keys, kVectorFloats);
+    PadRows([&](int64_t r) { return query.Row(batch, head, t0 + r); }, rows, dim, kTileRows,
+            dim_pad, scratch.tile_query);
+    PadRows([&](int64_t r) { return grad_out + (t0 + r) * dim; }, rows, dim, kTileRows, dim_pad,
+            scratch.tile_grad_out);
+    const float* query_rows[kTileRows];
+    const float* grad_out_rows[kTileRows];
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      query_rows[r] = scratch.tile_query + r * dim_pad;
+      grad_out_rows[r] = scratch.tile_grad_out + r * dim_pad;
     }
-    const uint8_t* keep_row = keep + t * src;
-    for (int64_t s = 0; s < src; ++s) {
-      const float dropout_factor =
-          !problem.dropout ? 1.0f : (keep_row[s] != 0 ? problem.keep_scale : 0.0f);
-      const float weight = weights[s];
-      if (weight == 0.0f) {
-        weight_grads[s] = 0.0f;
+    const int64_t blocks = keys_pad / kVectorFloats;
+    TileScores(query_rows, dim, problem.scale, scratch.key_columns, src_pad, blocks,
+               scratch.weights);
+    TileScores(grad_out_rows, dim, 1.0f, scratch.value_columns, src_pad, blocks,
+               scratch.weight_grads);
+    if (problem.dropout) TileKeepMask(problem, slab, t0, rows, src_pad, scratch.tile_halves, scratch.keep);
+    // Locals and restrict pointers: read through `problem`, or with pointers that might
+    // alias, the values must be reloaded after every store and GCC leaves the loop scalar.
+    const bool dropout = problem.dropout;
+    const float keep_scale = problem.keep_scale, scale = problem.scale;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = t0 + r;
+      float* __restrict weights = scratch.weights + r * src_pad;
+      float* __restrict weight_grads = scratch.weight_grads + r * src_pad;
+      if (log_sum_exp[t] == kInfinity) {  // fully masked: no gradient
+        std::fill_n(weights, keys_pad, 0.0f);
+        std::fill_n(weight_grads, keys_pad, 0.0f);
         continue;
       }
-      const float dropped_weight = weight * dropout_factor;
-      if (dropped_weight != 0.0f) {
-        float* grad_value_row = grad_value + s * dim;
-        for (int64_t d = 0; d < dim; ++d) grad_value_row[d] += dropped_weight * grad_out_row[d];
+      MaskRow(problem, batch, t, keys_pad, weights);
+      const float* out_row = out + t * dim;
+      const float* grad_out_row = grad_out + t * dim;
+      float grad_dot_out = 0.0f;
+      for (int64_t d = 0; d < dim; ++d) grad_dot_out += grad_out_row[d] * out_row[d];
+      const uint8_t* __restrict keep_row = scratch.keep + r * src_pad;
+      const float lse = log_sum_exp[t];
+      for (int64_t s = 0; s < keys_pad; ++s) {
+        const float score = weights[s], exp_score = VectorExp(score - lse);
+        weights[s] = score == kMinusInfinity ? 0.0f : exp_score;  // P
       }
-      weight_grads[s] = weight * (weight_grads[s] * dropout_factor - grad_dot_out) * problem.scale;
-    }
-    for (int64_t s = 0; s < src; ++s) {
-      const float score_grad = weight_grads[s];
-      if (score_grad == 0.0f) continue;
-      const float* key_row = key.Row(batch, head, s);
-      float* grad_key_row = grad_key + s * dim;
-      for (int64_t d = 0; d < dim; ++d) {
-        grad_query_row[d] += score_grad * key_row[d];
-        grad_key_row[d] += score_grad * query_row[d];
+      if (dropout) {
+        for (int64_t s = 0; s < keys_pad; ++s) {
+          const float weight = weights[s];
+          const float dropout_factor = keep_row[s] != 0 ? keep_scale : 0.0f;
+          weight_grads[s] = weight * (weight_grads[s] * dropout_factor - grad_dot_out) * scale;
+          weights[s] = weight * dropout_factor;
+        }
+      } else {
+        for (int64_t s = 0; s < keys_pad; ++s) {
+          weight_grads[s] = weights[s] * (weight_grads[s] - grad_dot_out) * scale;
+        }
       }
     }
+    // Rows past tgt have zero queries and zero output gradients: their weights and
+    // weight gradients are 0 from TileScores, and they add nothing below.
+    TileScatter(scratch.weights, src_pad, keys, scratch.tile_grad_out, dim_pad, scratch.grad_value);
+    TileScatter(scratch.weight_grads, src_pad, keys, scratch.tile_query, dim_pad, scratch.grad_key);
+    TileWeightedSum(scratch.weight_grads, src_pad, keys, scratch.key_rows, dim_pad,
+                    scratch.tile_out);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::copy_n(scratch.tile_out + r * dim_pad, dim, grad_query + (t0 + r) * dim);
+    }
+  }
+  for (int64_t s = 0; s < src; ++s) {
+    std::copy_n(scratch.grad_key + s * dim_pad, dim, grad_key + s * dim);
+    std::copy_n(scratch.grad_value + s * dim_pad, dim, grad_value + s * dim);
   }
 }
 
@@ -280,7 +487,7 @@ Tensor ScaledDotProductAttention(const Tensor& query_in, const Tensor& key_in,
                            .query_offset = query_offset,
                            .scale = scale,
                            .dropout = training && dropout > 0.0f,
-                           .p = dropout,
+                           .threshold = DropoutThreshold(dropout),
                            .keep_scale = 1.0f / (1.0f - dropout),
                            .seed = 0,
                            .first_block = 0,
@@ -295,7 +502,8 @@ Tensor ScaledDotProductAttention(const Tensor& query_in, const Tensor& key_in,
 
   Tensor out = Tensor::Empty({batch, heads, tgt, dim});
   Tensor log_sum_exp = Tensor::Empty({batch, heads, tgt});
-  Tensor scratch = Tensor::Empty({NumThreads() * problem.ScratchFloats()});
+  const int64_t scratch_floats = SlabScratch().Carve(problem, nullptr);
+  Tensor scratch = Tensor::Empty({NumThreads() * scratch_floats});
   {
     AttentionProblem forward = problem;
     forward.key_padding = padding.defined() ? padding.data<float>() : nullptr;
@@ -305,7 +513,8 @@ Tensor ScaledDotProductAttention(const Tensor& query_in, const Tensor& key_in,
     float* lse_data = log_sum_exp.data<float>();
     float* scratch_data = scratch.data<float>();
     ParallelFor(batch * heads, 1, [&](int64_t begin, int64_t end) {
-      float* thread_scratch = scratch_data + omp_get_thread_num() * forward.ScratchFloats();
+      SlabScratch thread_scratch;
+      thread_scratch.Carve(forward, scratch_data + omp_get_thread_num() * scratch_floats);
       for (int64_t slab = begin; slab < end; ++slab) {
         ForwardSlab(forward, query_rows, key_rows, value_rows, slab, thread_scratch,
                     out_data + slab * tgt * dim, lse_data + slab * tgt);
@@ -324,7 +533,8 @@ Tensor ScaledDotProductAttention(const Tensor& query_in, const Tensor& key_in,
           Tensor grad_query = Tensor::Empty(query.shape());
           Tensor grad_key = Tensor::Empty(key.shape());
           Tensor grad_value = Tensor::Empty(value.shape());
-          Tensor scratch = Tensor::Empty({NumThreads() * backward.ScratchFloats()});
+          const int64_t scratch_floats = SlabScratch().Carve(backward, nullptr);
+          Tensor scratch = Tensor::Empty({NumThreads() * scratch_floats});
           const HeadRows query_rows = ViewRows(query), key_rows = ViewRows(key),
                          value_rows = ViewRows(value);
           const int64_t tgt = backward.tgt, src = backward.src, dim = backward.dim;
@@ -336,7 +546,8 @@ Tensor ScaledDotProductAttention(const Tensor& query_in, const Tensor& key_in,
           float* grad_key_data = grad_key.data<float>();
           float* grad_value_data = grad_value.data<float>();
           ParallelFor(backward.batch * backward.heads, 1, [&](int64_t begin, int64_t end) {
-            float* thread_scratch = scratch_data + omp_get_thread_num() * backward.ScratchFloats();
+            SlabScratch thread_scratch;
+            thread_scratch.Carve(backward, scratch_data + omp_get_thread_num() * scratch_floats);
             for (int64_t slab = begin; slab < end; ++slab) {
               BackwardSlab(backward, query_rows, key_rows, value_rows, slab,
                            out_data + slab * tgt * dim, lse_data + slab * tgt,

@@ -1,16 +1,14 @@
 // Dropout with a counter-based mask.
 //
-// Each call reserves ceil(numel / 4) Philox blocks from the default generator. Element i
-// is kept iff UniformFloat(word i % 4 of block first + i / 4) >= p, so the mask depends
-// only on (seed, first block, i): it is the same for any thread count. Forward keeps the
-// mask as 1 bit per element (1/32 of the input's bytes) for backward to read.
+// Each call reserves DropoutBlocks(numel) Philox blocks from the default generator, and
+// element i is kept iff its 16-bit half of the stream is >= DropoutThreshold(p)
+// (dropout_stream.h), so the mask depends only on (seed, first block, i): it is the same
+// for any thread count. Forward keeps the mask as 1 bit per element (1/32 of the input's
+// bytes) for backward to read.
 //
 // On a batch shard (dropout_batch_shard.h) the call reserves the global tensor's blocks
-// and element i is keyed by its global index g = element_offset + i instead. When
-// element_offset is a multiple of 4 (rows of a multiple of 4 elements, or an even first
-// row of rows of 2 mod 4), that is the same kernel from block first + element_offset / 4;
-// otherwise local groups of 64 straddle Philox blocks and a sliding-window kernel
-// handles them.
+// and element i is keyed by its global index element_offset + i instead; DropoutHalves
+// serves stream positions that do not start a Philox group as well as those that do.
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -20,12 +18,11 @@
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profiler.h"
-#include "framework/random/philox.h"
 
 namespace attnlab {
 namespace {
 
-constexpr int64_t kDropoutBlockGrain = 4096;  // Philox blocks (4 elements each) per chunk
+constexpr int64_t kDropoutGroupGrain = 128;  // groups of kDropoutGroup elements per chunk
 
 // The mask moves between a word and bytes 8 at a time, so that the select loops over
 // bytes vectorise (a loop testing bit i of a word does not: dropout got 1.8x slower).
@@ -60,106 +57,51 @@ void UnpackKeepBits(uint64_t bits, uint8_t* bytes) {
 }
 
 // One mask word's 64 elements: out[i] = keep(i) ? in[i] * scale : 0 with keep(i) =
-// UniformFloat(words[i]) >= p; returns the word, bit i set iff keep(i).
-inline uint64_t DropGroup(const uint32_t* __restrict words, float p, float scale,
+// halves[i] >= threshold; returns the word, bit i set iff keep(i).
+inline uint64_t DropGroup(const uint16_t* __restrict halves, uint16_t threshold, float scale,
                           const float* __restrict in, float* __restrict out) {
   alignas(64) uint8_t keep_bytes[64];
   for (int i = 0; i < 64; ++i) {
-    const bool keep = UniformFloat(words[i]) >= p;
+    const bool keep = halves[i] >= threshold;
     keep_bytes[i] = keep;
     out[i] = keep ? in[i] * scale : 0.0f;
   }
   return PackKeepBytes(keep_bytes);
 }
 
-// in, out: contiguous [count]. out[i] = keep(i) ? in[i] * scale : 0, with keep(i) drawn
-// from word i % 4 of block first_block + i / 4, and bit i % 64 of keep_bits[i / 64] set
-// iff keep(i) (the other bits of the last word are 0). Whole groups of kPhiloxLanes
-// blocks (64 elements, one mask word) go through the vectorised PhiloxBlocks and a
-// contiguous select loop (block by block, dropout was a third of the tiny model's
-// training step); the last partial group and a partial last block go block by block.
-// Chunks start at multiples of kDropoutBlockGrain blocks, so no mask word is shared by
-// two threads.
-void AlignedDropoutForwardKernel(uint64_t seed, uint64_t first_block, float p, float scale,
-                                 const float* in, float* out, uint64_t* keep_bits, int64_t count) {
-  static_assert(4 * kPhiloxLanes == 64 && kDropoutBlockGrain % kPhiloxLanes == 0);
-  const int64_t blocks = (count + 3) / 4;
-  const int64_t full_blocks = count / 4;
-  // By value: through references, the compiler must reload p and scale after every store
-  // to out (they might alias) and cannot vectorise the select loop.
-  ParallelFor(blocks, kDropoutBlockGrain, [=](int64_t begin, int64_t end) {
-    int64_t block = begin;
-    PhiloxWords words;
-    for (; block + kPhiloxLanes <= std::min(end, full_blocks); block += kPhiloxLanes) {
-      PhiloxBlocks(seed, first_block + static_cast<uint64_t>(block), words);
-      keep_bits[block / kPhiloxLanes] =
-          DropGroup(words.data(), p, scale, in + block * 4, out + block * 4);
-    }
-    if (block < end) keep_bits[block / kPhiloxLanes] = 0;  // the partial last word
-    for (; block < end; ++block) {
-      const PhiloxCounter block_words = PhiloxBlock(seed, first_block + block);
-      const int64_t base = block * 4;
-      for (int64_t word = 0; word < 4 && base + word < count; ++word) {
-        const int64_t i = base + word;
-        const bool keep = UniformFloat(block_words[word]) >= p;
+// in, out: contiguous [count]. out[i] = keep(i) ? in[i] * scale : 0, and bit i % 64 of
+// keep_bits[i / 64] set iff keep(i) (the other bits of the last word are 0), where keep(i)
+// is stream element stream.element_offset + i's. Each group of kDropoutGroup elements is
+// one PhiloxBlocks call and two contiguous select loops (element by element, dropout was
+// a third of the tiny model's training step); a partial last group goes element by
+// element. Chunks are whole groups, so no mask word is shared by two threads.
+void DropoutForwardKernel(const DropoutStream& stream, float p, float scale, const float* in,
+                          float* out, uint64_t* keep_bits, int64_t count) {
+  static_assert(kDropoutGroup == 128);
+  const int64_t groups = (count + kDropoutGroup - 1) / kDropoutGroup;
+  const uint16_t threshold = DropoutThreshold(p);
+  // By value: through references, the compiler must reload threshold and scale after
+  // every store to out (they might alias) and cannot vectorise the select loop.
+  ParallelFor(groups, kDropoutGroupGrain, [=](int64_t begin, int64_t end) {
+    DropoutHalves stream_halves(stream.seed, stream.first_block,
+                                stream.element_offset + static_cast<uint64_t>(begin) * kDropoutGroup);
+    for (int64_t group = begin; group < end; ++group) {
+      const uint16_t* halves = stream_halves.Next();
+      const int64_t base = group * kDropoutGroup;
+      if (base + kDropoutGroup <= count) {
+        keep_bits[2 * group] = DropGroup(halves, threshold, scale, in + base, out + base);
+        keep_bits[2 * group + 1] =
+            DropGroup(halves + 64, threshold, scale, in + base + 64, out + base + 64);
+        continue;
+      }
+      for (int64_t word = 2 * group; word * 64 < count; ++word) keep_bits[word] = 0;
+      for (int64_t i = base; i < count; ++i) {
+        const bool keep = halves[i - base] >= threshold;
         keep_bits[i / 64] |= static_cast<uint64_t>(keep) << (i % 64);
         out[i] = keep ? in[i] * scale : 0.0f;
       }
     }
   });
-}
-
-// The same when local element i is stream word lag + i of block first_block onwards,
-// lag in {1, 2, 3} (a batch shard whose first element is inside a Philox block): mask
-// word w's elements are words [lag, lag + 64) of the 32 blocks from first_block + 16 w.
-// Consecutive mask words share 16 of those blocks, so a sliding window of two
-// PhiloxBlocks results costs one PhiloxBlocks per mask word, as the aligned kernel,
-// plus one per chunk and a 256-byte copy per word. Chunks are whole mask words.
-void ShiftedDropoutForwardKernel(uint64_t seed, uint64_t first_block, int64_t lag, float p,
-                                 float scale, const float* in, float* out, uint64_t* keep_bits,
-                                 int64_t count) {
-  constexpr int64_t kWordGrain = kDropoutBlockGrain / kPhiloxLanes;
-  const int64_t words = (count + 63) / 64;
-  const int64_t full_words = count / 64;
-  ParallelFor(words, kWordGrain, [=](int64_t begin, int64_t end) {
-    alignas(64) std::array<uint32_t, 2 * 64> window;  // blocks [16 w, 16 w + 32)
-    PhiloxWords next;
-    int64_t word = begin;
-    const int64_t full_end = std::min(end, full_words);
-    if (word < full_end) {
-      PhiloxBlocks(seed, first_block + static_cast<uint64_t>(word) * kPhiloxLanes, next);
-      std::copy(next.begin(), next.end(), window.begin() + 64);
-    }
-    for (; word < full_end; ++word) {
-      std::copy_n(window.begin() + 64, 64, window.begin());
-      PhiloxBlocks(seed, first_block + static_cast<uint64_t>(word + 1) * kPhiloxLanes, next);
-      std::copy(next.begin(), next.end(), window.begin() + 64);
-      keep_bits[word] = DropGroup(window.data() + lag, p, scale, in + word * 64, out + word * 64);
-    }
-    for (; word < end; ++word) {  // the partial last word, element by element
-      uint64_t bits = 0;
-      for (int64_t i = word * 64; i < count; ++i) {
-        const uint64_t position = static_cast<uint64_t>(lag + i);
-        const bool keep =
-            UniformFloat(PhiloxBlock(seed, first_block + position / 4)[position % 4]) >= p;
-        bits |= static_cast<uint64_t>(keep) << (i % 64);
-        out[i] = keep ? in[i] * scale : 0.0f;
-      }
-      keep_bits[word] = bits;
-    }
-  });
-}
-
-// Dispatches on where local element 0 falls in the stream.
-void DropoutForwardKernel(const DropoutStream& stream, float p, float scale, const float* in,
-                          float* out, uint64_t* keep_bits, int64_t count) {
-  const uint64_t first_block = stream.first_block + stream.element_offset / 4;
-  const int64_t lag = static_cast<int64_t>(stream.element_offset % 4);
-  if (lag == 0) {
-    AlignedDropoutForwardKernel(stream.seed, first_block, p, scale, in, out, keep_bits, count);
-  } else {
-    ShiftedDropoutForwardKernel(stream.seed, first_block, lag, p, scale, in, out, keep_bits, count);
-  }
 }
 
 // Backward: grad_in[i] = bit i of keep_bits ? grad_out[i] * scale : 0. Reading the

@@ -26,7 +26,7 @@ DropoutStream ReserveDropoutStream(const Shape& shape, std::string_view op) {
   const int64_t count = NumElements(shape);
   if (!active_shard.has_value()) {
     return DropoutStream{generator.seed(),
-                         generator.Reserve(static_cast<uint64_t>((count + 3) / 4)), 0};
+                         generator.Reserve(DropoutBlocks(count)), 0};
   }
   const ShardRows& shard = *active_shard;
   ATTNLAB_CHECK(!shape.empty() && shape[0] == shard.rows, op, ": under DropoutBatchShard(rows [",
@@ -36,7 +36,7 @@ DropoutStream ReserveDropoutStream(const Shape& shape, std::string_view op) {
   const int64_t per_row = count / shard.rows;
   const int64_t global_count = shard.global_rows * per_row;
   return DropoutStream{generator.seed(),
-                       generator.Reserve(static_cast<uint64_t>((global_count + 3) / 4)),
+                       generator.Reserve(DropoutBlocks(global_count)),
                        static_cast<uint64_t>(shard.first_row * per_row)};
 }
 

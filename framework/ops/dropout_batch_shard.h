@@ -2,8 +2,8 @@
 // are exactly those rows of the masks one process would draw for the whole batch.
 //
 // A dropout call (Dropout, and ScaledDotProductAttention's dropout on its weights)
-// reserves ceil(numel / 4) Philox blocks of the default generator and keys element i by
-// (seed, first reserved block, i). With N ranks each running rows
+// reserves DropoutBlocks(numel) Philox blocks of the default generator and keys element i
+// by (seed, first reserved block, i) (dropout_stream.h). With N ranks each running rows
 // [first_row, first_row + rows) of a global batch of global_rows examples, that would
 // give each rank other masks and move each rank's generator by another amount. While a
 // DropoutBatchShard is alive on a thread, a dropout call on that thread instead treats
@@ -38,6 +38,7 @@
 #include <optional>
 #include <string_view>
 
+#include "framework/ops/dropout_stream.h"
 #include "framework/tensor/shape.h"
 
 namespace attnlab {
@@ -66,17 +67,8 @@ class DropoutBatchShard {
   std::optional<ShardRows> previous_;
 };
 
-// The part of the default generator's Philox stream that one dropout call draws from:
-// local element i of the call's input uses word g % 4 of block first_block + g / 4, with
-// g = element_offset + i.
-struct DropoutStream {
-  uint64_t seed = 0;
-  uint64_t first_block = 0;     // the first block the call reserved
-  uint64_t element_offset = 0;  // global index of local element 0 (0 without a shard)
-};
-
 // Reserves the blocks of a dropout call on a tensor of `shape` from the default
-// generator: ceil(numel / 4) blocks without a shard; with one, those of the global
+// generator: DropoutBlocks(numel) without a shard; with one, those of the global
 // tensor, after checking that shape[0] is the shard's rows (`op` names the caller in
 // that error).
 DropoutStream ReserveDropoutStream(const Shape& shape, std::string_view op);

@@ -69,10 +69,10 @@ Tensor LogSoftmax(const Tensor& x, const Tensor& mask = Tensor());
 Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float epsilon = 1e-5f);
 
 // ---- dropout.cc --------------------------------------------------------------------
-// Zeroes each element with probability p and scales the rest by 1/(1-p). The mask
-// comes from a counter-based Philox stream: element i of a call whose reserved blocks
-// start at o uses word i % 4 of Philox block (o + i / 4), so it is the same for any
-// thread count; forward keeps it as 1 bit per element for backward. Identity when
+// Zeroes each element with probability p (rounded to a multiple of 1/65536) and scales
+// the rest by 1/(1-p). The mask comes from a counter-based Philox stream, 16 bits per
+// element (dropout_stream.h), so it is the same for any thread count; forward keeps it
+// as 1 bit per element for backward. Identity when
 // !training or p == 0. Under a DropoutBatchShard (dropout_batch_shard.h), x's dim 0 is
 // the shard's rows and each element is keyed by its position in the global batch.
 Tensor Dropout(const Tensor& x, float p, bool training);

@@ -37,45 +37,45 @@ inline PhiloxCounter PhiloxBlock(uint64_t seed, uint64_t block) {
 // The words of kPhiloxLanes consecutive blocks first_block, first_block + 1, ... in
 // stream order: words[4 * lane + w] is word w of block first_block + lane, i.e.
 // PhiloxBlock(seed, first_block + lane)[w], bit for bit. The rounds run lane-wise on
-// 64-bit lanes holding 32-bit values, which GCC turns into vector multiplies and xors
-// (about 4x faster than block by block with AVX-512).
+// arrays of 32-bit lanes, which GCC turns into 16-lane vector multiplies (even and odd
+// lanes) and xors: ~1.9x faster than on 64-bit lanes holding 32-bit values, and about 4x
+// faster than block by block, with AVX-512.
 constexpr int kPhiloxLanes = 16;
 using PhiloxWords = std::array<uint32_t, 4 * kPhiloxLanes>;
 
 inline void PhiloxBlocks(uint64_t seed, uint64_t first_block, PhiloxWords& words) {
-  constexpr uint64_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
-  constexpr uint64_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-  constexpr uint64_t kLow = 0xFFFFFFFFu;
-  alignas(64) uint64_t c0[kPhiloxLanes], c1[kPhiloxLanes], c2[kPhiloxLanes], c3[kPhiloxLanes];
+  constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
+  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
+  alignas(64) uint32_t c0[kPhiloxLanes], c1[kPhiloxLanes], c2[kPhiloxLanes], c3[kPhiloxLanes];
   for (int lane = 0; lane < kPhiloxLanes; ++lane) {
     const uint64_t block = first_block + static_cast<uint64_t>(lane);
-    c0[lane] = block & kLow;
-    c1[lane] = block >> 32;
+    c0[lane] = static_cast<uint32_t>(block);
+    c1[lane] = static_cast<uint32_t>(block >> 32);
     c2[lane] = 0;
     c3[lane] = 0;
   }
-  uint64_t key0 = seed & kLow, key1 = seed >> 32;
+  uint32_t key0 = static_cast<uint32_t>(seed), key1 = static_cast<uint32_t>(seed >> 32);
   for (int round = 0; round < 10; ++round) {
     // Kept as a loop: fully unrolled, GCC 12 no longer vectorises it.
 #pragma GCC unroll 1
     for (int lane = 0; lane < kPhiloxLanes; ++lane) {
-      const uint64_t product0 = kMultiplier0 * c0[lane];
-      const uint64_t product1 = kMultiplier1 * c2[lane];
-      const uint64_t next0 = ((product1 >> 32) ^ c1[lane] ^ key0) & kLow;
-      const uint64_t next2 = ((product0 >> 32) ^ c3[lane] ^ key1) & kLow;
-      c1[lane] = product1 & kLow;
-      c3[lane] = product0 & kLow;
+      const uint64_t product0 = static_cast<uint64_t>(kMultiplier0) * c0[lane];
+      const uint64_t product1 = static_cast<uint64_t>(kMultiplier1) * c2[lane];
+      const uint32_t next0 = static_cast<uint32_t>(product1 >> 32) ^ c1[lane] ^ key0;
+      const uint32_t next2 = static_cast<uint32_t>(product0 >> 32) ^ c3[lane] ^ key1;
+      c1[lane] = static_cast<uint32_t>(product1);
+      c3[lane] = static_cast<uint32_t>(product0);
       c0[lane] = next0;
       c2[lane] = next2;
     }
-    key0 = (key0 + kWeyl0) & kLow;
-    key1 = (key1 + kWeyl1) & kLow;
+    key0 += kWeyl0;
+    key1 += kWeyl1;
   }
   for (int lane = 0; lane < kPhiloxLanes; ++lane) {
-    words[4 * lane + 0] = static_cast<uint32_t>(c0[lane]);
-    words[4 * lane + 1] = static_cast<uint32_t>(c1[lane]);
-    words[4 * lane + 2] = static_cast<uint32_t>(c2[lane]);
-    words[4 * lane + 3] = static_cast<uint32_t>(c3[lane]);
+    words[4 * lane + 0] = c0[lane];
+    words[4 * lane + 1] = c1[lane];
+    words[4 * lane + 2] = c2[lane];
+    words[4 * lane + 3] = c3[lane];
   }
 }
 

@@ -1,12 +1,14 @@
 // attnlab bench: the analytic FLOP count against a hand-worked configuration, the
 // reference shapes, and the command end to end (JSON with every field, positive values,
-// a quiet steady state) with its errors.
+// a quiet steady state) with its errors; the attention sweep by length.
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "experiments/bench/flop_count.h"
 #include "experiments/bench/reference_config.h"
@@ -149,6 +151,37 @@ void ExpectFails(const std::string& arguments, const std::vector<std::string>& p
   }
 }
 
+// The attention sweep at two small lengths: one JSON line per length with both paths'
+// times and memory, and the fused and composite results equal (same dropout mask).
+TEST(BenchCommandTest, AttentionSweepComparesBothPathsAtEachLength) {
+  const CliOutput output =
+      RunCli("bench --attention_sweep --lengths 16,32 --tokens 64 --steps 1 --threads 1 --json");
+  ASSERT_EQ(output.exit_code, 0) << output.err;
+  std::istringstream lines(output.out);
+  std::string line;
+  std::vector<nlohmann::json> rows;
+  while (std::getline(lines, line)) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 2u) << output.out;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const nlohmann::json& row = rows[i];
+    EXPECT_EQ(row["kind"], "attention_sweep");
+    EXPECT_EQ(row["length"], i == 0 ? 16 : 32);
+    EXPECT_EQ(row["batch"], i == 0 ? 4 : 2);  // 64 tokens at every length
+    for (const char* path : {"fused", "composite"}) {
+      EXPECT_GT(row[path]["step_ms_median"].get<double>(), 0.0) << path;
+      EXPECT_GT(row[path]["allocator_peak_bytes"].get<int64_t>(), 0) << path;
+      EXPECT_GE(row[path]["peak_rss_growth_bytes"].get<int64_t>(), -1) << path;
+    }
+    EXPECT_LT(row["max_output_difference"].get<double>(), 1e-5);
+    EXPECT_LT(row["max_query_grad_difference"].get<double>(), 1e-5);
+  }
+  const CliOutput table = RunCli("bench --attention_sweep --lengths 8 --tokens 16 --steps 1");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  for (const char* part : {"fused ms", "compos. ms", "speedup", "max diff"}) {
+    EXPECT_NE(table.out.find(part), std::string::npos) << part << " missing from\n" << table.out;
+  }
+}
+
 TEST(BenchCommandTest, BadFlagsAreClearErrors) {
   ExpectFails("bench --model huge", {"attnlab bench", "unknown model 'huge'", "tiny, small, base"});
   ExpectFails("bench --model tiny --dtype f16", {"--dtype must be f32 or bf16", "'f16'"});
@@ -156,6 +189,13 @@ TEST(BenchCommandTest, BadFlagsAreClearErrors) {
   ExpectFails("bench --model tiny --steps 0", {"--steps must be positive, got 0"});
   ExpectFails("bench --model tiny --decode_length 1000", {"--decode_length must be in [1, 512]"});
   ExpectFails("bench --model tiny --modle tiny", {"unknown flag --modle", "--model"});
+  ExpectFails("bench --attention_sweep --model tiny", {"two different benchmarks"});
+  ExpectFails("bench --model tiny --lengths 64", {"--lengths and --tokens go with --attention_sweep"});
+  ExpectFails("bench --attention_sweep --lengths 64,x", {"--lengths must be positive integers"});
+  ExpectFails("bench --attention_sweep --lengths 0", {"--lengths must be positive integers"});
+  ExpectFails("bench --attention_sweep --lengths 128 --tokens 64",
+              {"length 128 is not in [1, --tokens = 64]"});
+  ExpectFails("bench --attention_sweep --steps 0", {"--steps must be positive, got 0"});
 }
 
 }  // namespace

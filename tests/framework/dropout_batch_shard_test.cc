@@ -3,11 +3,12 @@
 // DropoutBatchShard from the same generator state, as data-parallel ranks do, and the
 // shards' outputs and gradients, one after another, are the whole batch's bit for bit,
 // with the generator at the same offset afterwards; on 1 and 2 threads. Shapes cover
-// rows of a multiple of 64 elements, of a multiple of 4 (the aligned kernel), of 2 mod 4
-// and odd (the shifted kernel), 2-D, 3-D [B, T, D] and 4-D [B, H, T, S], and tensors of
-// several parallel chunks (a "short" shard, under 64 elements, takes only the shifted
-// kernel's element-by-element tail); the fused attention's dropout likewise. Without a
-// shard the masks are those of the code before shards existed (a pinned hash).
+// rows of a multiple of 128 elements (shards start on a group of 128 stream elements,
+// one PhiloxBlocks call), of 64 (on or half-way into a group) and of other lengths
+// (shards start anywhere in a group: DropoutHalves' sliding window), 2-D, 3-D [B, T, D]
+// and 4-D [B, H, T, S], and tensors of several parallel chunks (a "short" shard, under
+// 128 elements, is one partial group); the fused attention's dropout likewise. Without a
+// shard the results are pinned by a hash.
 #include "framework/ops/dropout_batch_shard.h"
 
 #include <cstring>
@@ -157,16 +158,16 @@ TEST_P(DropoutShardTest, ConsecutiveCallsOnAShardEqualTheWholeBatch) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, DropoutShardTest,
-    ::testing::Values(ShapeCase{{8, 64}, "rows of 64: whole mask words"},
-                      ShapeCase{{7, 12}, "rows of 12: aligned, words straddle rows"},
-                      ShapeCase{{6, 2}, "rows of 2: shifted by 2 on odd rows, short"},
-                      ShapeCase{{5, 7}, "rows of 7: shifted by 1, 2, 3, short"},
-                      ShapeCase{{4, 24, 16}, "[B, T, D] aligned"},
-                      ShapeCase{{5, 9, 13}, "[B, T, D] rows of 117: shifted, whole words"},
-                      ShapeCase{{6, 37, 301}, "[B, T, D] rows of 11137: shifted, 2+ chunks"},
-                      ShapeCase{{4, 4, 24, 24}, "[B, H, T, S] aligned"},
-                      ShapeCase{{5, 2, 7, 9}, "[B, H, T, S] rows of 126: shifted by 2"},
-                      ShapeCase{{3, 3, 5, 7}, "[B, H, T, S] rows of 105: shifted"}),
+    ::testing::Values(ShapeCase{{8, 64}, "rows of 64: on and half-way into groups"},
+                      ShapeCase{{7, 12}, "rows of 12: mask words straddle rows"},
+                      ShapeCase{{6, 2}, "rows of 2: short"},
+                      ShapeCase{{5, 7}, "rows of 7: odd starts, short"},
+                      ShapeCase{{4, 24, 16}, "[B, T, D] rows of 384: whole groups"},
+                      ShapeCase{{5, 9, 13}, "[B, T, D] rows of 117"},
+                      ShapeCase{{6, 37, 301}, "[B, T, D] rows of 11137: 2+ chunks"},
+                      ShapeCase{{4, 4, 24, 24}, "[B, H, T, S] rows of 2304: whole groups"},
+                      ShapeCase{{5, 2, 7, 9}, "[B, H, T, S] rows of 126"},
+                      ShapeCase{{3, 3, 5, 7}, "[B, H, T, S] rows of 105"}),
     [](const ::testing::TestParamInfo<ShapeCase>& info) {
       return absl::StrCat("shape_", absl::StrJoin(info.param.shape, "x"));
     });
@@ -200,8 +201,8 @@ TEST(DropoutShardTest, FusedAttentionShardsEqualRowsOfTheWholeBatch) {
 }
 
 // The definition, element by element: local element i of a shard of rows of 7 is kept
-// iff UniformFloat(word g % 4 of block first + g / 4) >= p, g = first_row * 7 + i, where
-// the call reserved the global tensor's ceil(global_rows * 7 / 4) blocks from `first`.
+// iff DropoutKeeps(seed, first, g, threshold), g = first_row * 7 + i, where the call
+// reserved the global tensor's ceil(global_rows * 7 / 8) blocks from `first`.
 TEST(DropoutShardTest, ShardElementsAreKeyedByTheirGlobalIndex) {
   const int64_t per_row = 7, global_rows = 40;
   const float p = 0.5f;
@@ -214,11 +215,11 @@ TEST(DropoutShardTest, ShardElementsAreKeyedByTheirGlobalIndex) {
       DropoutBatchShard shard(first_row, rows, global_rows);
       out = Dropout(Tensor::Full({rows, per_row}, 1.0f), p, true).ToFloats();
     }
-    EXPECT_EQ(DefaultGenerator().state().offset, first + (global_rows * per_row + 3) / 4);
+    EXPECT_EQ(DefaultGenerator().state().offset, first + (global_rows * per_row + 7) / 8);
     int64_t mismatches = 0;
     for (int64_t i = 0; i < rows * per_row; ++i) {
       const int64_t g = first_row * per_row + i;
-      const bool keep = UniformFloat(PhiloxBlock(4, first + g / 4)[g % 4]) >= p;
+      const bool keep = DropoutKeeps(4, first, g, DropoutThreshold(p));
       mismatches += out[i] != (keep ? 2.0f : 0.0f);
     }
     EXPECT_EQ(mismatches, 0) << "first_row " << first_row;
@@ -254,9 +255,10 @@ uint64_t Fnv1a(uint64_t hash, const std::vector<float>& values) {
 }
 
 // Outputs, gradients and the stream's offset of Dropout and the fused attention without
-// a shard, hashed: the values were computed by the code before batch shards existed
-// (commit 613d994), so this fails if the unsharded path changes by a single bit.
-TEST(DropoutShardTest, WithoutAShardResultsAreThoseOfTheCodeBeforeShards) {
+// a shard, hashed: pinned when batch shards were added (commit 613d994, where they
+// matched the code before shards) and again when masks moved to 16 bits per element
+// (dropout_stream.h), so this fails if the unsharded path changes by a single bit.
+TEST(DropoutShardTest, WithoutAShardResultsArePinned) {
   const int threads = NumThreads();
   for (const int thread_count : {1, 2}) {
     SetNumThreads(thread_count);
@@ -277,8 +279,8 @@ TEST(DropoutShardTest, WithoutAShardResultsAreThoseOfTheCodeBeforeShards) {
                  v = RandomUniform({2, 3, 7, 4}, -1, 1);
     hash = Fnv1a(
         hash, ScaledDotProductAttention(q, k, v, Tensor(), false, 0, 0.5f, 0.3f, true).ToFloats());
-    EXPECT_EQ(hash, 0x5b2c040583bace12ULL) << thread_count << " threads";
-    EXPECT_EQ(DefaultGenerator().state().offset, 61776u) << thread_count << " threads";
+    EXPECT_EQ(hash, 0x310dbc8741f489fcULL) << thread_count << " threads";
+    EXPECT_EQ(DefaultGenerator().state().offset, 30947u) << thread_count << " threads";
   }
   SetNumThreads(threads);
 }

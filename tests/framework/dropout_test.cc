@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "framework/ops/dropout_stream.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/random/generator.h"
@@ -48,25 +49,38 @@ TEST(DropoutTest, KeptValuesAreScaledExactly) {
 }
 
 TEST(DropoutTest, MaskFollowsThePhiloxStreamElementByElement) {
-  // Element i keeps iff UniformFloat(word i % 4 of block first + i / 4) >= p, and a call
-  // reserves ceil(numel / 4) blocks; 7 elements leave a partial last block.
+  // Element i keeps iff the 16-bit half i % 2 of word (i / 2) % 4 of block first + i / 8
+  // is >= round(65536 p), and a call reserves ceil(numel / 8) blocks; 11 elements leave a
+  // partial last block.
   ManualSeed(4);
   const uint64_t first = DefaultGenerator().state().offset;
   const float p = 0.5f;
-  const Tensor x = Tensor::Full({7}, 1.0f);
+  const uint16_t threshold = 32768;
+  EXPECT_EQ(DropoutThreshold(p), threshold);
+  const Tensor x = Tensor::Full({11}, 1.0f);
   const std::vector<float> out = Dropout(x, p, true).ToFloats();
   EXPECT_EQ(DefaultGenerator().state().offset, first + 2);
-  for (int64_t i = 0; i < 7; ++i) {
-    const bool keep = UniformFloat(PhiloxBlock(4, first + i / 4)[i % 4]) >= p;
-    EXPECT_EQ(out[i], keep ? 2.0f : 0.0f) << "element " << i;
+  for (int64_t i = 0; i < 11; ++i) {
+    const uint32_t word = PhiloxBlock(4, first + i / 8)[(i / 2) % 4];
+    const uint16_t half = i % 2 == 0 ? word & 0xFFFF : word >> 16;
+    EXPECT_EQ(out[i], half >= threshold ? 2.0f : 0.0f) << "element " << i;
+    EXPECT_EQ(DropoutKeeps(4, first, i, threshold), half >= threshold) << "element " << i;
   }
   // The next call continues the stream after the reserved blocks.
   const std::vector<float> next = Dropout(x, p, true).ToFloats();
   EXPECT_EQ(DefaultGenerator().state().offset, first + 4);
-  for (int64_t i = 0; i < 7; ++i) {
-    const bool keep = UniformFloat(PhiloxBlock(4, first + 2 + i / 4)[i % 4]) >= p;
-    EXPECT_EQ(next[i], keep ? 2.0f : 0.0f) << "element " << i;
+  for (int64_t i = 0; i < 11; ++i) {
+    EXPECT_EQ(next[i], DropoutKeeps(4, first + 2, i, threshold) ? 2.0f : 0.0f) << "element " << i;
   }
+}
+
+// The threshold is p rounded to a multiple of 1/65536, at most 65535.
+TEST(DropoutTest, ThresholdIsPRoundedToSixteenBits) {
+  EXPECT_EQ(DropoutThreshold(0.0f), 0);
+  EXPECT_EQ(DropoutThreshold(0.1f), 6554);  // 6553.6
+  EXPECT_EQ(DropoutThreshold(0.25f), 16384);
+  EXPECT_EQ(DropoutThreshold(0.9999f), 65529);  // 65529.4
+  EXPECT_EQ(DropoutThreshold(0.99999994f), 65535);  // the largest float below 1
 }
 
 // Whole groups of 16 blocks go through the vectorised PhiloxBlocks: every word must be
@@ -87,15 +101,34 @@ TEST(PhiloxTest, SixteenBlocksAtOnceEqualOneBlockAtATime) {
   }
 }
 
-// A tensor spanning several parallel chunks (4096 blocks each), whole 16-block groups, a
-// partial group and a partial last block, from an odd offset, on 2 threads.
+// DropoutHalves serves any start, aligned to a group of 128 or not: its k-th group holds
+// the halves of stream elements [start + 128 k, start + 128 (k + 1)).
+TEST(DropoutTest, StreamHalvesFromAnyStartAreTheDefinitions) {
+  const uint64_t seed = 0x123456789ULL, first_block = 0xFFFFFFF0ULL;  // carries into the high word
+  for (const uint64_t start : {0, 1, 7, 8, 127, 128, 300}) {
+    DropoutHalves halves(seed, first_block, start);
+    int64_t mismatches = 0;
+    for (int group = 0; group < 3; ++group) {
+      const uint16_t* values = halves.Next();
+      for (int64_t i = 0; i < kDropoutGroup; ++i) {
+        const uint64_t g = start + group * kDropoutGroup + i;
+        const uint32_t word = PhiloxBlock(seed, first_block + g / 8)[(g / 2) % 4];
+        mismatches += values[i] != static_cast<uint16_t>(g % 2 == 0 ? word : word >> 16);
+      }
+    }
+    EXPECT_EQ(mismatches, 0) << "start " << start;
+  }
+}
+
+// A tensor spanning several parallel chunks (128 groups of 128 elements each), whole
+// groups, a partial group and a partial last block, from an odd offset, on 2 threads.
 TEST(DropoutTest, LongTensorsFollowThePhiloxStreamElementByElement) {
   const int previous_threads = NumThreads();
   SetNumThreads(2);
   ManualSeed(9);
   Dropout(Tensor::Full({3}, 1.0f), 0.5f, true);  // moves the stream to an odd block
   const uint64_t first = DefaultGenerator().state().offset;
-  const int64_t count = 2 * 16384 + 16 * 4 * 3 + 7;
+  const int64_t count = 2 * 16384 + 128 * 3 + 64 + 11;
   const float p = 0.3f, scale = 1.0f / (1.0f - p);
   const Tensor x = RandomInput({count}, 10);
   const std::vector<float> in = x.ToFloats();
@@ -103,7 +136,7 @@ TEST(DropoutTest, LongTensorsFollowThePhiloxStreamElementByElement) {
   SetNumThreads(previous_threads);
   int64_t mismatches = 0;
   for (int64_t i = 0; i < count; ++i) {
-    const bool keep = UniformFloat(PhiloxBlock(9, first + i / 4)[i % 4]) >= p;
+    const bool keep = DropoutKeeps(9, first, i, DropoutThreshold(p));
     if (out[i] != (keep ? in[i] * scale : 0.0f)) ++mismatches;
   }
   EXPECT_EQ(mismatches, 0);

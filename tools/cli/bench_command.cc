@@ -8,9 +8,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "experiments/bench/attention_sweep.h"
 #include "experiments/bench/bench.h"
 #include "framework/core/error.h"
+#include "framework/parallel/parallel_for.h"
 #include "framework/distributed/communicator.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
@@ -31,6 +35,10 @@ std::vector<FlagSpec> BenchFlags() {
       {"decode_length", "tokens generated per sentence (default 64)"},
       {"seed", "weights, tokens and dropout (default 1)"},
       {"json", "print one JSON object instead of the table", false},
+      {"attention_sweep",
+       "instead of a model: the fused and composite attention by length (see below)", false},
+      {"lengths", "with --attention_sweep: comma-separated lengths (default 64,128,256,512,1024)"},
+      {"tokens", "with --attention_sweep: batch x length at every length (default 8192)"},
       {"no_overlap",
        "under mpirun: all-reduce the gradients only after backward, not while it runs", false}};
 }
@@ -164,11 +172,97 @@ void PrintTable(const experiments::BenchResult& result) {
               decoding.greedy_recompute_sentences_per_second, decoding.cache_speedup);
 }
 
+// --lengths 64,128,256: positive integers.
+absl::StatusOr<std::vector<int64_t>> ParseLengths(const std::string& text) {
+  std::vector<int64_t> lengths;
+  for (const absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t length = 0;
+    if (!absl::SimpleAtoi(part, &length) || length <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--lengths must be positive integers separated by commas, got '", text, "'"));
+    }
+    lengths.push_back(length);
+  }
+  return lengths;
+}
+
+Json ToJson(const experiments::AttentionSweepRow& row, const experiments::AttentionSweepOptions& options,
+            int threads) {
+  auto path_json = [](const experiments::AttentionSweepPath& path) {
+    return Json{{"step_ms_median", path.step_ms_median},
+                {"peak_rss_growth_bytes", path.peak_rss_growth_bytes},
+                {"allocator_peak_bytes", path.allocator_peak_bytes}};
+  };
+  return Json{{"kind", "attention_sweep"},
+              {"framework", "attnlab"},
+              {"length", row.length},
+              {"batch", row.batch},
+              {"heads", options.heads},
+              {"head_dim", options.head_dim},
+              {"dropout", options.dropout},
+              {"threads", threads},
+              {"steps", options.steps},
+              {"fused", path_json(row.fused)},
+              {"composite", path_json(row.composite)},
+              {"max_output_difference", row.max_output_difference},
+              {"max_query_grad_difference", row.max_query_grad_difference}};
+}
+
+absl::Status RunAttentionSweepCommand(const ParsedFlags& flags) {
+  experiments::AttentionSweepOptions options;
+  if (flags.Has("lengths")) {
+    ASSIGN_OR_RETURN(options.lengths, ParseLengths(flags.Get("lengths")));
+  }
+  ASSIGN_OR_RETURN(options.tokens, flags.GetInt("tokens", options.tokens));
+  ASSIGN_OR_RETURN(options.steps, flags.GetInt("steps", options.steps));
+  ASSIGN_OR_RETURN(options.warmup, flags.GetInt("warmup", options.warmup));
+  ASSIGN_OR_RETURN(const int64_t seed, flags.GetInt("seed", 1));
+  options.seed = static_cast<uint64_t>(seed);
+  RETURN_IF_ERROR(ApplyThreadsFlag(flags));
+  ASSIGN_OR_RETURN(const std::vector<experiments::AttentionSweepRow> rows,
+                   experiments::RunAttentionSweep(options));
+  const int threads = NumThreads();
+  if (flags.Has("json")) {
+    for (const auto& row : rows) std::printf("%s\n", ToJson(row, options, threads).dump().c_str());
+    return absl::OkStatus();
+  }
+  std::printf(
+      "attnlab bench --attention_sweep: self-attention training step (forward + backward), "
+      "%lld heads of %lld, dropout %.2g, %lld tokens per length, %d threads, median of %lld\n",
+      static_cast<long long>(options.heads), static_cast<long long>(options.head_dim),
+      options.dropout, static_cast<long long>(options.tokens), threads,
+      static_cast<long long>(options.steps));
+  std::printf("%7s %6s | %10s %10s %7s | %12s %12s | %10s\n", "length", "batch", "fused ms",
+              "compos. ms", "speedup", "fused MiB", "compos. MiB", "max diff");
+  auto rss_mib = [](int64_t bytes) { return bytes < 0 ? -1.0 : MiB(bytes); };
+  for (const auto& row : rows) {
+    std::printf("%7lld %6lld | %10.2f %10.2f %6.2fx | %12.1f %12.1f | %10.2e\n",
+                static_cast<long long>(row.length), static_cast<long long>(row.batch),
+                row.fused.step_ms_median, row.composite.step_ms_median,
+                row.composite.step_ms_median / row.fused.step_ms_median,
+                rss_mib(row.fused.peak_rss_growth_bytes), rss_mib(row.composite.peak_rss_growth_bytes),
+                std::max(row.max_output_difference, row.max_query_grad_difference));
+  }
+  std::printf("(MiB: growth of the resident set over one step; -1 where /proc/self/clear_refs "
+              "is not writable)\n");
+  return absl::OkStatus();
+}
+
 absl::Status RunBenchCommand(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const ParsedFlags flags, ParseFlags(args, BenchFlags()));
   if (!flags.positional().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", flags.positional()[0],
                                                    "' (see attnlab bench --help)"));
+  }
+  if (flags.Has("attention_sweep")) {
+    if (flags.Has("model")) {
+      return absl::InvalidArgumentError(
+          "--attention_sweep and --model are two different benchmarks: give one");
+    }
+    return RunAttentionSweepCommand(flags);
+  }
+  if (flags.Has("lengths") || flags.Has("tokens")) {
+    return absl::InvalidArgumentError("--lengths and --tokens go with --attention_sweep");
   }
   if (!flags.Has("model")) {
     return absl::InvalidArgumentError(
@@ -217,7 +311,14 @@ const std::string kUsage = absl::StrCat(
     "norms and loss; it adds the bf16 GEMM ceiling (oneDNN bf16 matmul 1024^3).\n"
     "Under mpirun (mpirun -np 2 attnlab bench --model base --threads 1) the ranks train the\n"
     "batch data-parallel as `attnlab train` does, and the table adds the bytes all-reduced\n"
-    "per step and the step's share in all-reduce; decoding is skipped.\n\nflags:\n",
+    "per step and the step's share in all-reduce; decoding is skipped.\n\n"
+    "attnlab bench --attention_sweep [--lengths 64,128,256,512,1024] [--tokens 8192]\n"
+    "    [--steps K] [--warmup W] [--threads N] [--json]\n"
+    "times the attention of encoder self-attention in training (8 heads of 64, dropout\n"
+    "0.1, batch = tokens / length) at each length, fused (O(length) memory) against the\n"
+    "composite ops (which materialise the length x length weights): median step time,\n"
+    "peak memory of one step, and the largest difference of their results\n"
+    "(experiments/bench/attention_sweep.h).\n\nflags:\n",
     FlagsHelp(BenchFlags()));
 
 ATTNLAB_COMMAND(bench, "bench", "time training and decoding of a reference model", kUsage.c_str(),
