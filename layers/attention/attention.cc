@@ -83,6 +83,9 @@ AttentionOutput ScoreAttention::Forward(const AttentionInputs& inputs) const {
                 "attention: expects [batch, heads, time, head_dim] tensors, got query ",
                 query.Describe(), ", key ", inputs.key.Describe(), ", value ",
                 inputs.value.Describe());
+  if (!inputs.need_weights) {
+    if (std::optional<Tensor> context = FusedContext(inputs)) return {*context, Tensor()};
+  }
   const int64_t batch = query.size(0), tgt = query.size(2), src = inputs.key.size(2);
   const Tensor mask = BuildAttentionMask(inputs.key_padding_mask, inputs.causal, batch, tgt, src,
                                          inputs.query_offset, inputs.key_offset);

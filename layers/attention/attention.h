@@ -93,6 +93,13 @@ class ScoreAttention : public Attention {
   // heads, tgt, src]: weights x value, unless a variant adds to the values (Shaw et al.'s
   // relative value embeddings).
   virtual Tensor Context(const Tensor& weights, const AttentionInputs& inputs) const;
+  // The whole masked softmax, dropout and weighted sum in one fused op, when a variant
+  // has one and it pays for these inputs; nullopt (the default) takes the composite
+  // path. Asked only when the weights are not needed. It must equal the composite path
+  // to rounding and draw the same dropout mask.
+  virtual std::optional<Tensor> FusedContext(const AttentionInputs& inputs) const {
+    return std::nullopt;
+  }
 };
 
 // The additive mask (0 where allowed, -inf where not) for padding and causality, shaped

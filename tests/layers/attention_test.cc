@@ -24,7 +24,12 @@
 #include <vector>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/autograd/node.h"
+#include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/mixed_precision.h"
+#include "framework/ops/op_kind.h"
 #include "framework/ops/ops.h"
+#include "framework/random/generator.h"
 #include "gtest/gtest.h"
 #include "layers/attention/multi_head.h"
 #include "tests/layers/naive_attention.h"
@@ -629,6 +634,61 @@ std::vector<float> NaiveLinearAttention(const NaiveCase& c) {
     }
   }
   return context;
+}
+
+// From 128 keys on, f32 scaled_dot attention whose weights are not asked for runs as the
+// fused ScaledDotProductAttention; asking for the weights takes the composite path. Both
+// give the same context and gradients with the same dropout mask (and move the generator
+// alike), with padding and a causal offset; under mixed precision it stays composite.
+TEST(ScaledDotAttentionTest, LongKeysTakeTheFusedOpWithTheCompositeResult) {
+  const int64_t batch = 2, heads = 2, tgt = 9, src = 130, dim = 16;
+  const auto variant = MakeVariant("scaled_dot", heads, dim, AttentionRole::kSelf);
+  variant->Train();
+  Tensor query = RandomInput({batch, heads, tgt, dim}, 1);
+  Tensor key = RandomInput({batch, heads, src, dim}, 2);
+  Tensor value = RandomInput({batch, heads, src, dim}, 3);
+  const Tensor upstream = RandomInput({batch, heads, tgt, dim}, 4).detach();
+  for (Tensor* leaf : {&query, &key, &value}) leaf->set_requires_grad(true);
+  struct Run {
+    Tensor context, grad_query, grad_key, grad_value;
+    uint64_t offset_after;
+    OpKind op;
+  };
+  auto run = [&](bool causal, bool need_weights) {
+    const AttentionInputs inputs{.query = query,
+                                 .key = key,
+                                 .value = value,
+                                 .key_padding_mask = PaddingMask({130, 100}, src),
+                                 .causal = causal,
+                                 .query_offset = 121,
+                                 .key_offset = 0,
+                                 .dropout = 0.2f,
+                                 .need_weights = need_weights};
+    ManualSeed(5);
+    const Tensor context = variant->Forward(inputs).context;
+    Run result{context.detach(), {}, {}, {}, DefaultGenerator().state().offset,
+               context.grad_fn()->op};
+    Sum(Mul(context, upstream)).backward();
+    result.grad_query = query.grad().detach();
+    result.grad_key = key.grad().detach();
+    result.grad_value = value.grad().detach();
+    for (Tensor* leaf : {&query, &key, &value}) leaf->zero_grad();
+    return result;
+  };
+  for (const bool causal : {false, true}) {
+    const Run fused = run(causal, false), composite = run(causal, true);
+    EXPECT_EQ(fused.op, OpKind::kScaledDotProductAttention);
+    EXPECT_NE(composite.op, OpKind::kScaledDotProductAttention);
+    EXPECT_TRUE(AllClose(fused.context, composite.context, 1e-5)) << "causal " << causal;
+    EXPECT_TRUE(AllClose(fused.grad_query, composite.grad_query, 1e-5)) << "causal " << causal;
+    EXPECT_TRUE(AllClose(fused.grad_key, composite.grad_key, 1e-5)) << "causal " << causal;
+    EXPECT_TRUE(AllClose(fused.grad_value, composite.grad_value, 1e-5)) << "causal " << causal;
+    EXPECT_EQ(fused.offset_after, composite.offset_after);
+  }
+  if (dnnl_backend::HasNativeBF16()) {
+    MixedPrecision bf16(DType::kBF16);
+    EXPECT_NE(run(false, false).op, OpKind::kScaledDotProductAttention);
+  }
 }
 
 TEST(LinearAttentionTest, ContextMatchesKernelizedAttention) {
