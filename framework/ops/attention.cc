@@ -260,6 +260,7 @@ void MaskRow(const AttentionProblem& problem, int64_t batch, int64_t t, int64_t 
 // weights 0, as Softmax defines it). The max and the sum run on 16 lanes: a float
 // reduction in a plain loop stays scalar (GCC may not reorder it).
 float SoftmaxRow(int64_t keys_pad, float* row) {
+  if (keys_pad == 0) return kInfinity;  // a causal tile before every key
   Vector lane_max = LoadVector(row);
   for (int64_t s = kVectorFloats; s < keys_pad; s += kVectorFloats) {
     const Vector scores = LoadVector(row + s);

@@ -128,12 +128,14 @@ TEST(ScaledDotProductAttentionTest, EqualsCompositeWithDropoutMaskForMask) {
 // The register-blocked tiles: several tiles of 8 query rows with a partial last one,
 // several 16-key blocks with a partial last one, dims past one 32-dim block and not a
 // multiple of 16, causal tiles that stop early, and rows whose causal limit is before
-// every key of the tile (query_offset -3: the first 3 rows see nothing).
+// every key of the tile (query_offset -3: the first 3 rows see nothing; -9: the whole
+// first tile of 8 rows sees nothing).
 TEST(ScaledDotProductAttentionTest, EqualsCompositeAcrossTilesBlocksAndDims) {
   ExpectFusedEqualsComposite({2, 2, 37, 53, 40, true, false, 0, 0.1f}, false);
   ExpectFusedEqualsComposite({1, 2, 19, 40, 64, false, true, 21, 0.0f}, false);
   ExpectFusedEqualsComposite({1, 3, 130, 130, 17, true, true, 0, 0.2f}, false);
   ExpectFusedEqualsComposite({2, 1, 20, 20, 8, false, true, -3, 0.0f}, false);
+  ExpectFusedEqualsComposite({2, 1, 20, 20, 8, true, true, -9, 0.1f}, false);
 }
 
 TEST(ScaledDotProductAttentionTest, StridedHeadViewsEqualContiguousInputs) {
