@@ -38,6 +38,9 @@ def main(pytorch_path, attnlab_path):
           f"{', '.join(header['blas_libraries']) or 'none found'}; "
           f"torch.mm 1024^3 {header['torch_mm_1024_gflops']:.1f} GFLOP/s")
     print()
+    if not models:  # --models none: only the attention sweep
+        print_sweep(attnlab_sweep, pytorch_sweep)
+        return 0
     print("training step (forward + backward + Adam), median; target tokens/s = batch x "
           "target length / step")
     print(f"{'model':<6} {'attnlab tok/s':>13} {'PyTorch tok/s':>13} {'ratio':>6} "
@@ -66,7 +69,7 @@ def print_sweep(attnlab_sweep, pytorch_sweep):
     first = attnlab_sweep[lengths[0]]
     print()
     print(f"attention by length: self-attention training step (forward + backward), "
-          f"{first['heads']} heads of {first['head_dim']}, dropout {first['dropout']}, "
+          f"{first['heads']} heads of {first['head_dim']}, dropout {first['dropout']:.2g}, "
           f"batch x length constant; median ms; MiB = resident-set growth over one step")
     print(f"{'length':>6} {'batch':>5} {'fused ms':>9} {'composite':>9} {'PyTorch':>9} "
           f"{'fused/PT':>8} {'fused MiB':>9} {'composite':>9} {'PyTorch':>9} {'mem/PT':>7} "

@@ -24,6 +24,10 @@
 // fused op equals the composite ops mask for mask, and the generator moves on identically.
 // Under a DropoutBatchShard, as Dropout: the global tensor's blocks are reserved and e is
 // offset by first_row * heads * tgt * src. Backward regenerates each tile's mask.
+//
+// Used by layers/attention/scaled_dot.cc from 128 keys on (f32, weights not asked for):
+// `attnlab bench --attention_sweep` puts it level with the composite ops at 256 keys,
+// 6% behind at 128 and 35% behind at 64, with memory flat in length (README, Performance).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
