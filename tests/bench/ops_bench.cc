@@ -161,46 +161,6 @@ void BM_AttentionSoftmaxForwardBackward(benchmark::State& state) {
 }
 BENCHMARK(BM_AttentionSoftmaxForwardBackward)->Apply(AtEveryConfig);
 
-// The attention of encoder self-attention, training: softmax(q k^T / 8) with dropout 0.1
-// on the weights, times v, forward + backward, 8 heads of 64, at lengths 64 to 1024 with
-// the batch sized to keep 8192 tokens. range(1) = 1: the fused ScaledDotProductAttention;
-// 0: the composite ops (Matmul, MulScalar, Softmax, Dropout, Matmul), which materialise
-// the [batch, heads, length, length] weights. The peak_MiB counter is the allocator's
-// high-water mark over one forward + backward beyond the inputs.
-void BM_SelfAttentionForwardBackward(benchmark::State& state) {
-  const int64_t length = state.range(0);
-  const bool fused = state.range(1) == 1;
-  const int64_t heads = 8, dim = 64, batch = std::max<int64_t>(1, 8192 / length);
-  const Shape shape = {batch, heads, length, dim};
-  Tensor query = RandomParameter(shape, 50), key = RandomParameter(shape, 51),
-         value = RandomParameter(shape, 52);
-  const Tensor output_grad = RandomTensor(shape, 53);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
-  auto step = [&] {
-    const Tensor output =
-        fused ? ScaledDotProductAttention(query, key, value, Tensor(), false, 0, scale, 0.1f, true)
-              : Matmul(Dropout(Softmax(MulScalar(Matmul(query, key, false, true), scale)), 0.1f,
-                               true),
-                       value);
-    autograd::RunBackward(output, output_grad);
-    query.zero_grad();
-    key.zero_grad();
-    value.zero_grad();
-  };
-  CachingAllocator& allocator = CachingAllocator::Global();
-  const size_t before = allocator.Stats().current_bytes;
-  allocator.ResetPeak();
-  step();
-  const double peak_bytes = static_cast<double>(allocator.Stats().peak_bytes - before);
-  for (auto _ : state) step();
-  state.counters["peak_MiB"] = peak_bytes / (1024.0 * 1024.0);
-  state.SetLabel(absl::StrCat(fused ? "fused" : "composite", ", batch ", batch));
-}
-BENCHMARK(BM_SelfAttentionForwardBackward)
-    ->ArgsProduct({{64, 128, 256, 512, 1024}, {0, 1}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-
 void BM_LayerNormForwardBackward(benchmark::State& state) {
   const ModelConfig& config = ConfigAt(state.range(0));
   const Shape shape = {config.batch * config.length, config.d_model};
