@@ -57,11 +57,12 @@ struct Leaves {
 // Returns the output and the query gradient (for the comparison of the paths).
 std::pair<Tensor, Tensor> Step(Leaves& leaves, bool fused, float scale, float dropout) {
   const Tensor output =
-      fused ? ScaledDotProductAttention(leaves.query, leaves.key, leaves.value, Tensor(), false, 0,
-                                        scale, dropout, true)
-            : Matmul(Dropout(Softmax(MulScalar(Matmul(leaves.query, leaves.key, false, true), scale)),
-                             dropout, true),
-                     leaves.value);
+      fused
+          ? ScaledDotProductAttention(leaves.query, leaves.key, leaves.value, Tensor(), false, 0,
+                                      scale, dropout, true)
+          : Matmul(Dropout(Softmax(MulScalar(Matmul(leaves.query, leaves.key, false, true), scale)),
+                           dropout, true),
+                   leaves.value);
   autograd::RunBackward(output, leaves.output_grad);
   const Tensor query_grad = leaves.query.grad().detach();
   leaves.query.zero_grad();
@@ -104,9 +105,11 @@ AttentionSweepPath MeasurePath(Leaves& leaves, bool fused, const AttentionSweepO
 
 absl::StatusOr<std::vector<AttentionSweepRow>> RunAttentionSweep(
     const AttentionSweepOptions& options) {
-  for (const auto& [name, value] :
-       {std::pair<const char*, int64_t>{"--tokens", options.tokens}, {"heads", options.heads},
-        {"head_dim", options.head_dim}, {"--steps", options.steps}, {"--warmup", options.warmup}}) {
+  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"--tokens", options.tokens},
+                                    {"heads", options.heads},
+                                    {"head_dim", options.head_dim},
+                                    {"--steps", options.steps},
+                                    {"--warmup", options.warmup}}) {
     if (value <= 0) {
       return absl::InvalidArgumentError(absl::StrCat(name, " must be positive, got ", value));
     }
@@ -114,13 +117,13 @@ absl::StatusOr<std::vector<AttentionSweepRow>> RunAttentionSweep(
   if (options.lengths.empty()) return absl::InvalidArgumentError("no lengths to sweep");
   for (const int64_t length : options.lengths) {
     if (length <= 0 || length > options.tokens) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "length ", length, " is not in [1, --tokens = ", options.tokens, "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("length ", length, " is not in [1, --tokens = ", options.tokens, "]"));
     }
   }
   if (!(options.dropout >= 0.0f && options.dropout < 1.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat("dropout ", options.dropout,
-                                                   " is outside [0, 1)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dropout ", options.dropout, " is outside [0, 1)"));
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(options.head_dim));
   std::vector<AttentionSweepRow> rows;
@@ -130,10 +133,9 @@ absl::StatusOr<std::vector<AttentionSweepRow>> RunAttentionSweep(
     row.batch = options.tokens / length;
     const Shape shape = {row.batch, options.heads, length, options.head_dim};
     Generator generator(options.seed);
-    Leaves leaves{RandomUniform(shape, -1.0f, 1.0f, generator),
-                  RandomUniform(shape, -1.0f, 1.0f, generator),
-                  RandomUniform(shape, -1.0f, 1.0f, generator),
-                  RandomUniform(shape, -1.0f, 1.0f, generator)};
+    Leaves leaves{
+        RandomUniform(shape, -1.0f, 1.0f, generator), RandomUniform(shape, -1.0f, 1.0f, generator),
+        RandomUniform(shape, -1.0f, 1.0f, generator), RandomUniform(shape, -1.0f, 1.0f, generator)};
     leaves.query.set_requires_grad(true);
     leaves.key.set_requires_grad(true);
     leaves.value.set_requires_grad(true);

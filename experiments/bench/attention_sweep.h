@@ -44,8 +44,8 @@ struct AttentionSweepPath {
 struct AttentionSweepRow {
   int64_t length = 0, batch = 0;
   AttentionSweepPath fused, composite;
-  double max_output_difference = 0;          // |fused - composite|, first step
-  double max_query_grad_difference = 0;      // the same for the query gradient
+  double max_output_difference = 0;      // |fused - composite|, first step
+  double max_query_grad_difference = 0;  // the same for the query gradient
 };
 
 // Fails (InvalidArgument) on non-positive sizes or counts, or a length above tokens.

@@ -72,7 +72,6 @@ struct AttentionProblem {
   float keep_scale;
   uint64_t seed, first_block;
   uint64_t element_offset;  // stream index of element 0 (0 unless on a batch shard)
-
 };
 
 constexpr int64_t kTileRows = 8;       // query rows per tile
@@ -132,7 +131,8 @@ struct SlabScratch {
     tile_out = take(kTileRows * dim_pad);
     zero_row = take(dim_pad);
     keep = reinterpret_cast<uint8_t*>(take((kTileRows * src_pad + 3) / 4));
-    tile_halves = reinterpret_cast<uint16_t*>(take((kTileRows * problem.src + kDropoutGroup + 1) / 2));
+    tile_halves =
+        reinterpret_cast<uint16_t*>(take((kTileRows * problem.src + kDropoutGroup + 1) / 2));
     if (base != nullptr) std::fill_n(zero_row, dim_pad, 0.0f);
     return used;
   }
@@ -141,7 +141,8 @@ struct SlabScratch {
 // columns[d * src_pad + s] = element d of slab row s, 0 for rows <= s < src_pad.
 void PadColumns(const HeadRows& view, int64_t batch, int64_t head, int64_t rows, int64_t dim,
                 int64_t src_pad, float* columns) {
-  for (int64_t d = 0; d < dim; ++d) std::fill(columns + d * src_pad + rows, columns + (d + 1) * src_pad, 0.0f);
+  for (int64_t d = 0; d < dim; ++d)
+    std::fill(columns + d * src_pad + rows, columns + (d + 1) * src_pad, 0.0f);
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = view.Row(batch, head, r);
     for (int64_t d = 0; d < dim; ++d) columns[d * src_pad + r] = row[d];
@@ -233,7 +234,8 @@ void TileScatter(const float* weights, int64_t src_pad, int64_t keys, const floa
       }
       float* row = target + s * dim_pad + d0;
       StoreVector(row, LoadVector(row) + (first_low + second_low));
-      StoreVector(row + kVectorFloats, LoadVector(row + kVectorFloats) + (first_high + second_high));
+      StoreVector(row + kVectorFloats,
+                  LoadVector(row + kVectorFloats) + (first_high + second_high));
     }
   }
 }
@@ -248,9 +250,9 @@ int64_t KeysSeen(const AttentionProblem& problem, int64_t t0, int64_t rows) {
 // limit, keys past src.
 void MaskRow(const AttentionProblem& problem, int64_t batch, int64_t t, int64_t keys_pad,
              float* scores) {
-  const int64_t visible =
-      problem.causal ? std::clamp<int64_t>(t + problem.query_offset + 1, 0, problem.src)
-                     : problem.src;
+  const int64_t visible = problem.causal
+                              ? std::clamp<int64_t>(t + problem.query_offset + 1, 0, problem.src)
+                              : problem.src;
   if (problem.key_padding != nullptr) {
     const float* __restrict padding = problem.key_padding + batch * problem.src;
     float* __restrict row = scores;
@@ -271,7 +273,8 @@ float SoftmaxRow(int64_t keys_pad, float* row) {
     lane_max = scores > lane_max ? scores : lane_max;
   }
   float max_score = kMinusInfinity;
-  for (int64_t lane = 0; lane < kVectorFloats; ++lane) max_score = std::max(max_score, lane_max[lane]);
+  for (int64_t lane = 0; lane < kVectorFloats; ++lane)
+    max_score = std::max(max_score, lane_max[lane]);
   if (max_score == kMinusInfinity) {
     std::fill_n(row, keys_pad, 0.0f);
     return kInfinity;
@@ -297,8 +300,9 @@ void TileKeepMask(const AttentionProblem& problem, int64_t slab, int64_t t0, int
                   int64_t src_pad, uint16_t* __restrict halves, uint8_t* __restrict keep) {
   const int64_t src = problem.src, count = rows * src;
   const uint16_t threshold = problem.threshold;
-  DropoutHalves stream(problem.seed, problem.first_block,
-                       problem.element_offset + static_cast<uint64_t>((slab * problem.tgt + t0) * src));
+  DropoutHalves stream(
+      problem.seed, problem.first_block,
+      problem.element_offset + static_cast<uint64_t>((slab * problem.tgt + t0) * src));
   for (int64_t base = 0; base < count; base += kDropoutGroup) {
     std::copy_n(stream.Next(), kDropoutGroup, halves + base);
   }
@@ -392,7 +396,8 @@ void BackwardSlab(const AttentionProblem& problem, const HeadRows& query, const 
                scratch.weights);
     TileScores(grad_out_rows, dim, 1.0f, scratch.value_columns, src_pad, blocks,
                scratch.weight_grads);
-    if (problem.dropout) TileKeepMask(problem, slab, t0, rows, src_pad, scratch.tile_halves, scratch.keep);
+    if (problem.dropout)
+      TileKeepMask(problem, slab, t0, rows, src_pad, scratch.tile_halves, scratch.keep);
     // Locals and restrict pointers: read through `problem`, or with pointers that might
     // alias, the values must be reloaded after every store and GCC leaves the loop scalar.
     const bool dropout = problem.dropout;

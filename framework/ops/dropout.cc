@@ -83,8 +83,9 @@ void DropoutForwardKernel(const DropoutStream& stream, float p, float scale, con
   // By value: through references, the compiler must reload threshold and scale after
   // every store to out (they might alias) and cannot vectorise the select loop.
   ParallelFor(groups, kDropoutGroupGrain, [=](int64_t begin, int64_t end) {
-    DropoutHalves stream_halves(stream.seed, stream.first_block,
-                                stream.element_offset + static_cast<uint64_t>(begin) * kDropoutGroup);
+    DropoutHalves stream_halves(
+        stream.seed, stream.first_block,
+        stream.element_offset + static_cast<uint64_t>(begin) * kDropoutGroup);
     for (int64_t group = begin; group < end; ++group) {
       const uint16_t* halves = stream_halves.Next();
       const int64_t base = group * kDropoutGroup;

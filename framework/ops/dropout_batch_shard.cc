@@ -25,8 +25,7 @@ DropoutStream ReserveDropoutStream(const Shape& shape, std::string_view op) {
   Generator& generator = DefaultGenerator();
   const int64_t count = NumElements(shape);
   if (!active_shard.has_value()) {
-    return DropoutStream{generator.seed(),
-                         generator.Reserve(DropoutBlocks(count)), 0};
+    return DropoutStream{generator.seed(), generator.Reserve(DropoutBlocks(count)), 0};
   }
   const ShardRows& shard = *active_shard;
   ATTNLAB_CHECK(!shape.empty() && shape[0] == shard.rows, op, ": under DropoutBatchShard(rows [",
@@ -35,8 +34,7 @@ DropoutStream ReserveDropoutStream(const Shape& shape, std::string_view op) {
                 " rows (make the batch the outer dimension), got ", ShapeToString(shape));
   const int64_t per_row = count / shard.rows;
   const int64_t global_count = shard.global_rows * per_row;
-  return DropoutStream{generator.seed(),
-                       generator.Reserve(DropoutBlocks(global_count)),
+  return DropoutStream{generator.seed(), generator.Reserve(DropoutBlocks(global_count)),
                        static_cast<uint64_t>(shard.first_row * per_row)};
 }
 

@@ -47,7 +47,8 @@ inline uint64_t DropoutBlocks(int64_t count) {
 // Elements whose 16-bit half is below this are dropped: round(65536 p), for p in [0, 1)
 // (at most 65535, so p just under 1 still keeps 1 element in 65536).
 inline uint16_t DropoutThreshold(float p) {
-  return static_cast<uint16_t>(std::min<long>(65535, std::lround(static_cast<double>(p) * 65536.0)));
+  return static_cast<uint16_t>(
+      std::min<long>(65535, std::lround(static_cast<double>(p) * 65536.0)));
 }
 
 // The definition for one element, g counted from first_block's element 0: kept or not.

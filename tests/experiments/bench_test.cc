@@ -190,7 +190,8 @@ TEST(BenchCommandTest, BadFlagsAreClearErrors) {
   ExpectFails("bench --model tiny --decode_length 1000", {"--decode_length must be in [1, 512]"});
   ExpectFails("bench --model tiny --modle tiny", {"unknown flag --modle", "--model"});
   ExpectFails("bench --attention_sweep --model tiny", {"two different benchmarks"});
-  ExpectFails("bench --model tiny --lengths 64", {"--lengths and --tokens go with --attention_sweep"});
+  ExpectFails("bench --model tiny --lengths 64",
+              {"--lengths and --tokens go with --attention_sweep"});
   ExpectFails("bench --attention_sweep --lengths 64,x", {"--lengths must be positive integers"});
   ExpectFails("bench --attention_sweep --lengths 0", {"--lengths must be positive integers"});
   ExpectFails("bench --attention_sweep --lengths 128 --tokens 64",

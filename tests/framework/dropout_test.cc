@@ -79,7 +79,7 @@ TEST(DropoutTest, ThresholdIsPRoundedToSixteenBits) {
   EXPECT_EQ(DropoutThreshold(0.0f), 0);
   EXPECT_EQ(DropoutThreshold(0.1f), 6554);  // 6553.6
   EXPECT_EQ(DropoutThreshold(0.25f), 16384);
-  EXPECT_EQ(DropoutThreshold(0.9999f), 65529);  // 65529.4
+  EXPECT_EQ(DropoutThreshold(0.9999f), 65529);      // 65529.4
   EXPECT_EQ(DropoutThreshold(0.99999994f), 65535);  // the largest float below 1
 }
 

@@ -666,7 +666,7 @@ TEST(ScaledDotAttentionTest, LongKeysTakeTheFusedOpWithTheCompositeResult) {
                                  .need_weights = need_weights};
     ManualSeed(5);
     const Tensor context = variant->Forward(inputs).context;
-    Run result{context.detach(), {}, {}, {}, DefaultGenerator().state().offset,
+    Run result{context.detach(),     {}, {}, {}, DefaultGenerator().state().offset,
                context.grad_fn()->op};
     Sum(Mul(context, upstream)).backward();
     result.grad_query = query.grad().detach();

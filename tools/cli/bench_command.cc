@@ -7,15 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "experiments/bench/attention_sweep.h"
 #include "experiments/bench/bench.h"
 #include "framework/core/error.h"
-#include "framework/parallel/parallel_for.h"
 #include "framework/distributed/communicator.h"
+#include "framework/parallel/parallel_for.h"
 #include "tools/cli/command.h"
 #include "tools/cli/flags.h"
 
@@ -186,8 +186,8 @@ absl::StatusOr<std::vector<int64_t>> ParseLengths(const std::string& text) {
   return lengths;
 }
 
-Json ToJson(const experiments::AttentionSweepRow& row, const experiments::AttentionSweepOptions& options,
-            int threads) {
+Json ToJson(const experiments::AttentionSweepRow& row,
+            const experiments::AttentionSweepOptions& options, int threads) {
   auto path_json = [](const experiments::AttentionSweepPath& path) {
     return Json{{"step_ms_median", path.step_ms_median},
                 {"peak_rss_growth_bytes", path.peak_rss_growth_bytes},
@@ -240,11 +240,13 @@ absl::Status RunAttentionSweepCommand(const ParsedFlags& flags) {
                 static_cast<long long>(row.length), static_cast<long long>(row.batch),
                 row.fused.step_ms_median, row.composite.step_ms_median,
                 row.composite.step_ms_median / row.fused.step_ms_median,
-                rss_mib(row.fused.peak_rss_growth_bytes), rss_mib(row.composite.peak_rss_growth_bytes),
+                rss_mib(row.fused.peak_rss_growth_bytes),
+                rss_mib(row.composite.peak_rss_growth_bytes),
                 std::max(row.max_output_difference, row.max_query_grad_difference));
   }
-  std::printf("(MiB: growth of the resident set over one step; -1 where /proc/self/clear_refs "
-              "is not writable)\n");
+  std::printf(
+      "(MiB: growth of the resident set over one step; -1 where /proc/self/clear_refs "
+      "is not writable)\n");
   return absl::OkStatus();
 }
 
