@@ -27,9 +27,10 @@ PositionwiseFeedForward::PositionwiseFeedForward(int64_t d_model, int64_t d_ff, 
 Tensor PositionwiseFeedForward::Forward(const Tensor& x) const {
   const auto profile_scope = ProfileScope("feed_forward");
   const Tensor hidden = linear1_->Forward(x);  // [..., d_ff]
-  const Tensor activated =
-      activation_ == FeedForwardActivation::kRelu ? Relu(hidden) : GeluErf(hidden);
-  return linear2_->Forward(Dropout(activated, dropout_, is_training()));  // [..., d_model]
+  const Tensor dropped = activation_ == FeedForwardActivation::kRelu
+                             ? ReluDropout(hidden, dropout_, is_training())  // one pass
+                             : Dropout(GeluErf(hidden), dropout_, is_training());
+  return linear2_->Forward(dropped);  // [..., d_model]
 }
 
 }  // namespace attnlab::nn

@@ -1,4 +1,9 @@
-// Dropout with a counter-based mask.
+// Dropout with a counter-based mask, alone and fused with the op before or after it:
+//   Dropout(x)              keep ? x * scale : 0
+//   ReluDropout(x)          = Dropout(Relu(x)), the feed-forward's hidden layer
+//   AddDropout(residual, x) = residual + Dropout(x), a sublayer's residual connection
+// The fused forms save a pass over the tensor each way (a Transformer's dropout sits
+// between these ops), and give bit for bit what the composite gives with the same stream.
 //
 // Each call reserves DropoutBlocks(numel) Philox blocks from the default generator, and
 // element i is kept iff its 16-bit half of the stream is >= DropoutThreshold(p)
@@ -56,27 +61,52 @@ void UnpackKeepBits(uint64_t bits, uint8_t* bytes) {
   }
 }
 
-// One mask word's 64 elements: out[i] = keep(i) ? in[i] * scale : 0 with keep(i) =
-// halves[i] >= threshold; returns the word, bit i set iff keep(i).
+// What a kernel writes for element i of x, given whether the stream keeps it. The mask
+// bit is what backward multiplies the gradient by (times scale): for ReLU it folds in
+// ReLU's own gradient, x > 0, so backward needs neither x nor ReLU's output.
+enum class Epilogue {
+  kPlain,     // out = keep ? x * scale : 0;               bit = keep
+  kRelu,      // out = keep && x > 0 ? x * scale : 0;      bit = keep && x > 0
+  kResidual,  // out = residual + (keep ? x * scale : 0);  bit = keep
+};
+
+template <Epilogue kEpilogue>
+inline bool DropElement(bool stream_keeps, float scale, const float* __restrict in,
+                        const float* __restrict residual, float* __restrict out, int64_t i) {
+  bool keep = stream_keeps;
+  if constexpr (kEpilogue == Epilogue::kRelu) keep = keep && in[i] > 0.0f;
+  const float dropped = keep ? in[i] * scale : 0.0f;
+  if constexpr (kEpilogue == Epilogue::kResidual) {
+    out[i] = residual[i] + dropped;
+  } else {
+    out[i] = dropped;
+  }
+  return keep;
+}
+
+// One mask word's 64 elements, with keep(i) = halves[i] >= threshold; returns the word,
+// bit i set iff element i's mask bit is.
+template <Epilogue kEpilogue>
 inline uint64_t DropGroup(const uint16_t* __restrict halves, uint16_t threshold, float scale,
-                          const float* __restrict in, float* __restrict out) {
+                          const float* __restrict in, const float* __restrict residual,
+                          float* __restrict out) {
   alignas(64) uint8_t keep_bytes[64];
   for (int i = 0; i < 64; ++i) {
-    const bool keep = halves[i] >= threshold;
-    keep_bytes[i] = keep;
-    out[i] = keep ? in[i] * scale : 0.0f;
+    keep_bytes[i] = DropElement<kEpilogue>(halves[i] >= threshold, scale, in, residual, out, i);
   }
   return PackKeepBytes(keep_bytes);
 }
 
-// in, out: contiguous [count]. out[i] = keep(i) ? in[i] * scale : 0, and bit i % 64 of
-// keep_bits[i / 64] set iff keep(i) (the other bits of the last word are 0), where keep(i)
-// is stream element stream.element_offset + i's. Each group of kDropoutGroup elements is
-// one PhiloxBlocks call and two contiguous select loops (element by element, dropout was
-// a third of the tiny model's training step); a partial last group goes element by
-// element. Chunks are whole groups, so no mask word is shared by two threads.
+// in, out (and residual for kResidual): contiguous [count]. Writes out per kEpilogue and
+// sets bit i % 64 of keep_bits[i / 64] to element i's mask bit (the other bits of the last
+// word are 0), where keep(i) is stream element stream.element_offset + i's. Each group of
+// kDropoutGroup elements is one PhiloxBlocks call and two contiguous select loops
+// (element by element, dropout was a third of the tiny model's training step); a partial
+// last group goes element by element. Chunks are whole groups, so no mask word is shared
+// by two threads.
+template <Epilogue kEpilogue>
 void DropoutForwardKernel(const DropoutStream& stream, float p, float scale, const float* in,
-                          float* out, uint64_t* keep_bits, int64_t count) {
+                          const float* residual, float* out, uint64_t* keep_bits, int64_t count) {
   static_assert(kDropoutGroup == 128);
   const int64_t groups = (count + kDropoutGroup - 1) / kDropoutGroup;
   const uint16_t threshold = DropoutThreshold(p);
@@ -89,17 +119,20 @@ void DropoutForwardKernel(const DropoutStream& stream, float p, float scale, con
     for (int64_t group = begin; group < end; ++group) {
       const uint16_t* halves = stream_halves.Next();
       const int64_t base = group * kDropoutGroup;
+      const float* group_residual = kEpilogue == Epilogue::kResidual ? residual + base : nullptr;
       if (base + kDropoutGroup <= count) {
-        keep_bits[2 * group] = DropGroup(halves, threshold, scale, in + base, out + base);
-        keep_bits[2 * group + 1] =
-            DropGroup(halves + 64, threshold, scale, in + base + 64, out + base + 64);
+        keep_bits[2 * group] =
+            DropGroup<kEpilogue>(halves, threshold, scale, in + base, group_residual, out + base);
+        keep_bits[2 * group + 1] = DropGroup<kEpilogue>(
+            halves + 64, threshold, scale, in + base + 64,
+            group_residual == nullptr ? nullptr : group_residual + 64, out + base + 64);
         continue;
       }
       for (int64_t word = 2 * group; word * 64 < count; ++word) keep_bits[word] = 0;
-      for (int64_t i = base; i < count; ++i) {
-        const bool keep = halves[i - base] >= threshold;
-        keep_bits[i / 64] |= static_cast<uint64_t>(keep) << (i % 64);
-        out[i] = keep ? in[i] * scale : 0.0f;
+      for (int64_t i = 0; base + i < count; ++i) {
+        const bool keep = DropElement<kEpilogue>(halves[i] >= threshold, scale, in + base,
+                                                 group_residual, out + base, i);
+        keep_bits[(base + i) / 64] |= static_cast<uint64_t>(keep) << ((base + i) % 64);
       }
     }
   });
@@ -137,38 +170,81 @@ void DropoutBackwardKernel(const uint64_t* keep_bits, float scale, const float* 
   });
 }
 
+// The forward of Dropout, ReluDropout and AddDropout (residual is null but for kResidual):
+// reserves the call's stream, runs the kernel, and records the backward, which multiplies
+// the gradient by the mask bits times scale (and passes it unchanged to the residual).
+template <Epilogue kEpilogue>
+Tensor DropoutOp(OpKind kind, const Tensor* residual, const Tensor& x, float p) {
+  const std::string_view name = OpName(kind);
+  ATTNLAB_CHECK(x.dtype() == DType::kF32, name, ": expects f32, got ", x.Describe());
+  const Tensor input = x.is_contiguous() ? x : x.Clone();
+  Tensor residual_input;
+  if (residual != nullptr) {
+    ATTNLAB_CHECK(residual->dtype() == DType::kF32 && residual->shape() == x.shape(), name,
+                  ": the residual ", residual->Describe(), " must be f32 and shaped like ",
+                  x.Describe());
+    residual_input = residual->is_contiguous() ? *residual : residual->Clone();
+  }
+  const int64_t count = x.numel();
+  const DropoutStream stream = ReserveDropoutStream(x.shape(), name);
+  const float scale = 1.0f / (1.0f - p);
+  Tensor out = Tensor::Empty(x.shape());
+  // The mask, 1 bit per element: [ceil(count / 64)] 64-bit words, stored as twice as
+  // many i32 (the tensor dtypes have no 64-bit integer) from the caching allocator.
+  const int64_t mask_words = (count + 63) / 64;
+  Tensor keep_bits = Tensor::Empty({2 * mask_words}, DType::kI32);
+  DropoutForwardKernel<kEpilogue>(stream, p, scale, input.data<float>(),
+                                  residual == nullptr ? nullptr : residual_input.data<float>(),
+                                  out.data<float>(),
+                                  reinterpret_cast<uint64_t*>(keep_bits.data<int32_t>()), count);
+  const bool record =
+      residual == nullptr ? autograd::ShouldRecord({&x}) : autograd::ShouldRecord({residual, &x});
+  if (!record) return out;
+  // d(out)/d(x) is the mask times scale; d(out)/d(residual) is the identity.
+  const size_t x_index = residual == nullptr ? 0 : 1;
+  auto backward = [keep_bits, scale, x_index](const Tensor& grad, autograd::GradientSink& sink) {
+    if (x_index == 1 && sink.NeedsGrad(0)) sink.Add(0, grad);
+    if (!sink.NeedsGrad(x_index)) return;
+    const Tensor grad_out = grad.is_contiguous() ? grad : grad.Clone();
+    Tensor grad_in = Tensor::Empty(grad.shape());
+    DropoutBackwardKernel(reinterpret_cast<const uint64_t*>(keep_bits.data<int32_t>()), scale,
+                          grad_out.data<float>(), grad_in.data<float>(), grad_in.numel());
+    sink.Add(x_index, grad_in);
+  };
+  if (residual == nullptr) {
+    autograd::Record(kind, out, {&x}, std::move(backward));
+  } else {
+    autograd::Record(kind, out, {residual, &x}, std::move(backward));
+  }
+  return out;
+}
+
+void CheckProbability(OpKind kind, float p, const Tensor& x) {
+  ATTNLAB_CHECK(p >= 0.0f && p < 1.0f, OpName(kind), ": probability ", p, " is outside [0, 1) for ",
+                x.Describe());
+}
+
 }  // namespace
 
 Tensor Dropout(const Tensor& x, float p, bool training) {
   profiler::OpScope profile(OpKind::kDropout, {&x});
-  ATTNLAB_CHECK(p >= 0.0f && p < 1.0f, "dropout: probability ", p, " is outside [0, 1) for ",
-                x.Describe());
+  CheckProbability(OpKind::kDropout, p, x);
   if (!training || p == 0.0f) return x;
-  ATTNLAB_CHECK(x.dtype() == DType::kF32, "dropout: expects f32, got ", x.Describe());
-  const Tensor input = x.is_contiguous() ? x : x.Clone();
-  const int64_t count = x.numel();
-  const DropoutStream stream = ReserveDropoutStream(x.shape(), "dropout");
-  const float scale = 1.0f / (1.0f - p);
-  Tensor out = Tensor::Empty(x.shape());
-  // The keep mask, 1 bit per element: [ceil(count / 64)] 64-bit words, stored as twice
-  // as many i32 (the tensor dtypes have no 64-bit integer) from the caching allocator.
-  const int64_t mask_words = (count + 63) / 64;
-  Tensor keep_bits = Tensor::Empty({2 * mask_words}, DType::kI32);
-  DropoutForwardKernel(stream, p, scale, input.data<float>(), out.data<float>(),
-                       reinterpret_cast<uint64_t*>(keep_bits.data<int32_t>()), count);
-  if (autograd::ShouldRecord({&x})) {
-    // d(out)/d(x) is the same mask times scale.
-    autograd::Record(OpKind::kDropout, out, {&x},
-                     [keep_bits, scale](const Tensor& grad, autograd::GradientSink& sink) {
-                       const Tensor grad_out = grad.is_contiguous() ? grad : grad.Clone();
-                       Tensor grad_in = Tensor::Empty(grad.shape());
-                       DropoutBackwardKernel(
-                           reinterpret_cast<const uint64_t*>(keep_bits.data<int32_t>()), scale,
-                           grad_out.data<float>(), grad_in.data<float>(), grad_in.numel());
-                       sink.Add(0, grad_in);
-                     });
-  }
-  return out;
+  return DropoutOp<Epilogue::kPlain>(OpKind::kDropout, nullptr, x, p);
+}
+
+Tensor ReluDropout(const Tensor& x, float p, bool training) {
+  CheckProbability(OpKind::kReluDropout, p, x);
+  if (!training || p == 0.0f) return Relu(x);
+  profiler::OpScope profile(OpKind::kReluDropout, {&x});
+  return DropoutOp<Epilogue::kRelu>(OpKind::kReluDropout, nullptr, x, p);
+}
+
+Tensor AddDropout(const Tensor& residual, const Tensor& x, float p, bool training) {
+  CheckProbability(OpKind::kAddDropout, p, x);
+  if (!training || p == 0.0f) return residual + x;
+  profiler::OpScope profile(OpKind::kAddDropout, {&residual, &x});
+  return DropoutOp<Epilogue::kResidual>(OpKind::kAddDropout, &residual, x, p);
 }
 
 }  // namespace attnlab

@@ -37,6 +37,8 @@ namespace attnlab {
   X(kLogSoftmax, "log_softmax", true)     \
   X(kLayerNorm, "layer_norm", true)       \
   X(kDropout, "dropout", true)            \
+  X(kReluDropout, "relu_dropout", true)   \
+  X(kAddDropout, "add_dropout", true)     \
   X(kEmbedding, "embedding", true)        \
   X(kCrossEntropy, "cross_entropy", true) \
   X(kReshape, "reshape", true)            \

@@ -76,6 +76,12 @@ Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float
 // !training or p == 0. Under a DropoutBatchShard (dropout_batch_shard.h), x's dim 0 is
 // the shard's rows and each element is keyed by its position in the global batch.
 Tensor Dropout(const Tensor& x, float p, bool training);
+// Fused forms, one pass each way instead of two, bit-identical to the composite with the
+// same generator state (they draw the same stream as Dropout on x's shape):
+// ReluDropout(x) = Dropout(Relu(x)) (backward keeps 1 bit per element, not ReLU's input);
+// AddDropout(residual, x) = residual + Dropout(x), residual shaped like x (no broadcast).
+Tensor ReluDropout(const Tensor& x, float p, bool training);
+Tensor AddDropout(const Tensor& residual, const Tensor& x, float p, bool training);
 
 // ---- attention.cc (fused; see the file for the algorithm) -------------------------
 // softmax(scale * query key^T + mask) value with dropout p on the weights (training

@@ -25,9 +25,9 @@ Tensor SublayerConnection::Forward(const Tensor& x,
                                    absl::FunctionRef<Tensor(const Tensor&)> sublayer) const {
   const auto profile_scope = ProfileScope("sublayer_connection");
   if (norm_position_ == NormPosition::kPre) {
-    return x + Dropout(sublayer(norm_->Forward(x)), dropout_, is_training());
+    return AddDropout(x, sublayer(norm_->Forward(x)), dropout_, is_training());  // x + Dropout(...)
   }
-  return norm_->Forward(x + Dropout(sublayer(x), dropout_, is_training()));
+  return norm_->Forward(AddDropout(x, sublayer(x), dropout_, is_training()));
 }
 
 }  // namespace attnlab::nn

@@ -4,8 +4,12 @@
 // The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
 // table of op cases, op_cases.cc.
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "framework/ops/dropout_batch_shard.h"
 #include "framework/ops/dropout_stream.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
@@ -83,13 +87,26 @@ TEST(DropoutTest, ThresholdIsPRoundedToSixteenBits) {
   EXPECT_EQ(DropoutThreshold(0.99999994f), 65535);  // the largest float below 1
 }
 
-// Whole groups of 16 blocks go through the vectorised PhiloxBlocks: every word must be
-// PhiloxBlock's, including when the block counter carries into its high word.
-TEST(PhiloxTest, SixteenBlocksAtOnceEqualOneBlockAtATime) {
+// The known-answer vectors of Philox4x32-10 published with Random123 (kat_vectors):
+// counter, key -> the four output words.
+TEST(PhiloxTest, MatchesRandom123KnownAnswers) {
+  EXPECT_EQ(Philox4x32({0, 0, 0, 0}, {0, 0}),
+            (PhiloxCounter{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
+  EXPECT_EQ(Philox4x32({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}),
+            (PhiloxCounter{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
+  EXPECT_EQ(Philox4x32({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}),
+            (PhiloxCounter{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
+}
+
+// Whole groups of 16 blocks go through the vectorised PhiloxBlocks: every word of both
+// its bodies (the AVX-512 one where the build has AVX-512, and the portable one) must be
+// PhiloxBlock's, including when the block counter carries into its high word or wraps.
+void ExpectSixteenBlocksEqualOneBlockAtATime(void (*blocks)(uint64_t, uint64_t, PhiloxWords&)) {
   for (const uint64_t seed : {uint64_t{0}, uint64_t{4}, uint64_t{0x123456789abcdefULL}}) {
-    for (const uint64_t first : {uint64_t{0}, uint64_t{7}, uint64_t{0xFFFFFFF8ULL}}) {
+    for (const uint64_t first :
+         {uint64_t{0}, uint64_t{7}, uint64_t{0xFFFFFFF8ULL}, uint64_t{0xFFFFFFFFFFFFFFF9ULL}}) {
       PhiloxWords words;
-      PhiloxBlocks(seed, first, words);
+      blocks(seed, first, words);
       for (int lane = 0; lane < kPhiloxLanes; ++lane) {
         const PhiloxCounter expected = PhiloxBlock(seed, first + lane);
         for (int word = 0; word < 4; ++word) {
@@ -99,6 +116,14 @@ TEST(PhiloxTest, SixteenBlocksAtOnceEqualOneBlockAtATime) {
       }
     }
   }
+}
+
+TEST(PhiloxTest, SixteenBlocksAtOnceEqualOneBlockAtATime) {
+  ExpectSixteenBlocksEqualOneBlockAtATime(PhiloxBlocks);
+  ExpectSixteenBlocksEqualOneBlockAtATime(PhiloxBlocksPortable);
+#if defined(__AVX512F__)
+  ExpectSixteenBlocksEqualOneBlockAtATime(PhiloxBlocksAvx512);
+#endif
 }
 
 // DropoutHalves serves any start, aligned to a group of 128 or not: its k-th group holds
@@ -236,6 +261,98 @@ TEST(DropoutTest, StridedInput) {
   ManualSeed(15);
   const Tensor from_copy = Dropout(window.contiguous(), 0.5f, true);
   EXPECT_TRUE(AllClose(from_view, from_copy, 0.0));
+}
+
+// The fused forms give bit for bit what the composite gives from the same generator
+// state (forward, both gradients, and where the stream is left), for a partial block,
+// a partial mask word and several parallel chunks, on 1 and 2 threads and on a batch
+// shard. ReLU's inputs include negatives and zeros. Gradients are compared as floats:
+// where ReLU or the mask zeroes one, the composite's product may be -0 and the fused +0.
+TEST(FusedDropoutTest, EqualTheCompositeBitForBit) {
+  const int previous_threads = NumThreads();
+  const auto bits = [](const Tensor& t) {
+    const std::vector<float> values = t.ToFloats();
+    std::vector<uint32_t> words(values.size());
+    std::memcpy(words.data(), values.data(), values.size() * sizeof(float));
+    return words;
+  };
+  struct Result {
+    std::vector<uint32_t> out;
+    std::vector<float> grad_x, grad_residual;
+    uint64_t offset;
+  };
+  const auto run = [&](bool fused, bool relu, const Tensor& x_value, const Tensor& r_value,
+                       const Tensor& upstream) {
+    Tensor x = x_value.detach().Clone(), residual = r_value.detach().Clone();
+    x.set_requires_grad(true);
+    residual.set_requires_grad(true);
+    ManualSeed(21);
+    Dropout(Tensor::Full({3}, 1.0f), 0.5f, true);  // start from an odd block
+    const float p = 0.3f;
+    Tensor out;
+    if (relu) {
+      out = fused ? ReluDropout(x, p, true) : Dropout(Relu(x), p, true);
+    } else {
+      out = fused ? AddDropout(residual, x, p, true) : residual + Dropout(x, p, true);
+    }
+    Result result{bits(out), {}, {}, DefaultGenerator().state().offset};
+    Sum(Mul(out, upstream)).backward();
+    result.grad_x = x.grad().ToFloats();
+    if (!relu) result.grad_residual = residual.grad().ToFloats();
+    return result;
+  };
+  for (const int threads : {1, 2}) {
+    SetNumThreads(threads);
+    for (const int64_t count : {int64_t{7}, int64_t{1001}, int64_t{2 * 16384 + 71}}) {
+      Tensor x = RandomInput({count}, 22, -1.0f, 1.0f);
+      std::vector<float> values = x.ToFloats();
+      for (int64_t i = 0; i < count; i += 5) values[i] = 0.0f;  // ReLU's kink
+      x = Tensor::FromFloats(values, {count});
+      const Tensor residual = RandomInput({count}, 23);
+      const Tensor upstream = RandomInput({count}, 24).detach();
+      for (const bool relu : {true, false}) {
+        const Result composite = run(false, relu, x, residual, upstream);
+        const Result fused = run(true, relu, x, residual, upstream);
+        const std::string what =
+            absl::StrCat(relu ? "relu" : "add", " count ", count, " threads ", threads);
+        EXPECT_EQ(fused.out, composite.out) << what;
+        EXPECT_EQ(fused.grad_x, composite.grad_x) << what;
+        EXPECT_EQ(fused.grad_residual, composite.grad_residual) << what;
+        EXPECT_EQ(fused.offset, composite.offset) << what;
+      }
+    }
+  }
+  SetNumThreads(previous_threads);
+  // On rows [1, 3) of a batch of 4, the fused forms draw those rows' masks, as Dropout.
+  const Tensor x = RandomInput({2, 37}, 25, -1.0f, 1.0f);
+  const Tensor residual = RandomInput({2, 37}, 26);
+  DropoutBatchShard shard(1, 2, 4);
+  ManualSeed(27);
+  const Tensor relu_composite = Dropout(Relu(x), 0.4f, true);
+  const Tensor add_composite = residual + Dropout(x, 0.4f, true);
+  ManualSeed(27);
+  EXPECT_EQ(bits(ReluDropout(x, 0.4f, true)), bits(relu_composite));
+  EXPECT_EQ(bits(AddDropout(residual, x, 0.4f, true)), bits(add_composite));
+}
+
+TEST(FusedDropoutTest, PlainOpsInEvalModeAndWithZeroP) {
+  const Tensor x = RandomInput({4, 5}, 28, -1.0f, 1.0f);
+  const Tensor residual = RandomInput({4, 5}, 29);
+  const uint64_t before = DefaultGenerator().state().offset;
+  for (const auto& [p, training] : {std::pair{0.5f, false}, std::pair{0.0f, true}}) {
+    EXPECT_TRUE(AllClose(ReluDropout(x, p, training), Relu(x), 0.0));
+    EXPECT_TRUE(AllClose(AddDropout(residual, x, p, training), residual + x, 0.0));
+  }
+  EXPECT_EQ(DefaultGenerator().state().offset, before);  // no numbers drawn
+}
+
+TEST(FusedDropoutTest, BadArgumentsAreErrors) {
+  const Tensor x = Tensor::Full({2, 3}, 1.0f);
+  EXPECT_THROW(ReluDropout(x, 1.0f, true), Error);
+  EXPECT_THROW(AddDropout(x, x, -0.1f, false), Error);
+  // No broadcasting: the residual must be shaped like x.
+  EXPECT_THROW(AddDropout(Tensor::Full({3}, 1.0f), x, 0.1f, true), Error);
+  EXPECT_THROW(AddDropout(Tensor::Full({3, 2}, 1.0f), x, 0.1f, true), Error);
 }
 
 }  // namespace
