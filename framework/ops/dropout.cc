@@ -180,9 +180,8 @@ Tensor DropoutOp(OpKind kind, const Tensor* residual, const Tensor& x, float p) 
   const Tensor input = x.is_contiguous() ? x : x.Clone();
   Tensor residual_input;
   if (residual != nullptr) {
-    ATTNLAB_CHECK(residual->dtype() == DType::kF32 && residual->shape() == x.shape(), name,
-                  ": the residual ", residual->Describe(), " must be f32 and shaped like ",
-                  x.Describe());
+    ATTNLAB_CHECK(residual->dtype() == DType::kF32, name, ": expects f32, got ",
+                  residual->Describe());
     residual_input = residual->is_contiguous() ? *residual : residual->Clone();
   }
   const int64_t count = x.numel();
@@ -242,6 +241,9 @@ Tensor ReluDropout(const Tensor& x, float p, bool training) {
 
 Tensor AddDropout(const Tensor& residual, const Tensor& x, float p, bool training) {
   CheckProbability(OpKind::kAddDropout, p, x);
+  // No broadcasting, in training or not: a residual shaped otherwise is a bug upstream.
+  ATTNLAB_CHECK(residual.shape() == x.shape(), "add_dropout: the residual ", residual.Describe(),
+                " must be shaped like ", x.Describe());
   if (!training || p == 0.0f) return residual + x;
   profiler::OpScope profile(OpKind::kAddDropout, {&residual, &x});
   return DropoutOp<Epilogue::kResidual>(OpKind::kAddDropout, &residual, x, p);

@@ -350,8 +350,9 @@ TEST(FusedDropoutTest, BadArgumentsAreErrors) {
   const Tensor x = Tensor::Full({2, 3}, 1.0f);
   EXPECT_THROW(ReluDropout(x, 1.0f, true), Error);
   EXPECT_THROW(AddDropout(x, x, -0.1f, false), Error);
-  // No broadcasting: the residual must be shaped like x.
+  // No broadcasting, in training or not: the residual must be shaped like x.
   EXPECT_THROW(AddDropout(Tensor::Full({3}, 1.0f), x, 0.1f, true), Error);
+  EXPECT_THROW(AddDropout(Tensor::Full({3}, 1.0f), x, 0.1f, false), Error);
   EXPECT_THROW(AddDropout(Tensor::Full({3, 2}, 1.0f), x, 0.1f, true), Error);
 }
 
