@@ -2,15 +2,16 @@
 // are exactly those rows of the masks one process would draw for the whole batch.
 //
 // A dropout call (Dropout, its fused forms ReluDropout and AddDropout, and
-// ScaledDotProductAttention's dropout on its weights) reserves DropoutBlocks(numel) Philox blocks
-// of the default generator and keys element i by (seed, first reserved block, i)
-// (dropout_stream.h). With N ranks each running rows [first_row, first_row + rows) of a global
-// batch of global_rows examples, that would give each rank other masks and move each rank's
-// generator by another amount. While a DropoutBatchShard is alive on a thread, a dropout call on
-// that thread instead treats its input x, whose dim 0 must be the shard's `rows` (per_row = numel /
-// rows elements each, stored one row after another), as rows [first_row, first_row + rows) of a
-// tensor of global_rows * per_row elements: it reserves that global tensor's blocks, and keys local
-// element i by the global index first_row * per_row + i. So
+// ScaledDotProductAttention's dropout on its weights) reserves DropoutBlocks(numel)
+// Philox blocks of the default generator and keys element i by (seed, first reserved
+// block, i) (dropout_stream.h). With N ranks each running rows [first_row, first_row +
+// rows) of a global batch of global_rows examples, that would give each rank other masks
+// and move each rank's generator by another amount. While a DropoutBatchShard is alive on
+// a thread, a dropout call on that thread instead treats its input x, whose dim 0 must be
+// the shard's `rows` (per_row = numel / rows elements each, stored one row after
+// another), as rows [first_row, first_row + rows) of a tensor of global_rows * per_row
+// elements: it reserves that global tensor's blocks, and keys local element i by the
+// global index first_row * per_row + i. So
 //   * the masks depend on each example's global position, not on N;
 //   * the generator moves on identically on every rank (and as in one process);
 //   * DropoutBatchShard(0, B, B) changes nothing: bit-identical to no shard at all.

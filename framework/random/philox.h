@@ -16,18 +16,20 @@ namespace attnlab {
 using PhiloxCounter = std::array<uint32_t, 4>;
 using PhiloxKey = std::array<uint32_t, 2>;
 
+// Philox4x32's round multipliers and key increments (Weyl constants).
+constexpr uint32_t kPhiloxMultiplier0 = 0xD2511F53u, kPhiloxMultiplier1 = 0xCD9E8D57u;
+constexpr uint32_t kPhiloxWeyl0 = 0x9E3779B9u, kPhiloxWeyl1 = 0xBB67AE85u;
+
 inline PhiloxCounter Philox4x32(PhiloxCounter counter, PhiloxKey key) {
-  constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   for (int round = 0; round < 10; ++round) {
-    const uint64_t product0 = static_cast<uint64_t>(kMultiplier0) * counter[0];
-    const uint64_t product1 = static_cast<uint64_t>(kMultiplier1) * counter[2];
+    const uint64_t product0 = static_cast<uint64_t>(kPhiloxMultiplier0) * counter[0];
+    const uint64_t product1 = static_cast<uint64_t>(kPhiloxMultiplier1) * counter[2];
     counter = {static_cast<uint32_t>(product1 >> 32) ^ counter[1] ^ key[0],
                static_cast<uint32_t>(product1),
                static_cast<uint32_t>(product0 >> 32) ^ counter[3] ^ key[1],
                static_cast<uint32_t>(product0)};
-    key[0] += kWeyl0;
-    key[1] += kWeyl1;
+    key[0] += kPhiloxWeyl0;
+    key[1] += kPhiloxWeyl1;
   }
   return counter;
 }
@@ -52,8 +54,6 @@ constexpr int kPhiloxLanes = 16;
 using PhiloxWords = std::array<uint32_t, 4 * kPhiloxLanes>;
 
 inline void PhiloxBlocksPortable(uint64_t seed, uint64_t first_block, PhiloxWords& words) {
-  constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   alignas(64) uint32_t c0[kPhiloxLanes], c1[kPhiloxLanes], c2[kPhiloxLanes], c3[kPhiloxLanes];
   for (int lane = 0; lane < kPhiloxLanes; ++lane) {
     const uint64_t block = first_block + static_cast<uint64_t>(lane);
@@ -67,8 +67,8 @@ inline void PhiloxBlocksPortable(uint64_t seed, uint64_t first_block, PhiloxWord
     // Kept as a loop: fully unrolled, GCC 12 no longer vectorises it.
 #pragma GCC unroll 1
     for (int lane = 0; lane < kPhiloxLanes; ++lane) {
-      const uint64_t product0 = static_cast<uint64_t>(kMultiplier0) * c0[lane];
-      const uint64_t product1 = static_cast<uint64_t>(kMultiplier1) * c2[lane];
+      const uint64_t product0 = static_cast<uint64_t>(kPhiloxMultiplier0) * c0[lane];
+      const uint64_t product1 = static_cast<uint64_t>(kPhiloxMultiplier1) * c2[lane];
       const uint32_t next0 = static_cast<uint32_t>(product1 >> 32) ^ c1[lane] ^ key0;
       const uint32_t next2 = static_cast<uint32_t>(product0 >> 32) ^ c3[lane] ^ key1;
       c1[lane] = static_cast<uint32_t>(product1);
@@ -76,8 +76,8 @@ inline void PhiloxBlocksPortable(uint64_t seed, uint64_t first_block, PhiloxWord
       c0[lane] = next0;
       c2[lane] = next2;
     }
-    key0 += kWeyl0;
-    key1 += kWeyl1;
+    key0 += kPhiloxWeyl0;
+    key1 += kPhiloxWeyl1;
   }
   for (int lane = 0; lane < kPhiloxLanes; ++lane) {
     words[4 * lane + 0] = c0[lane];
@@ -111,9 +111,8 @@ inline void MultiplyHighLow(__m512i x, __m512i multiplier, __m512i& high, __m512
 
 inline void PhiloxBlocksAvx512(uint64_t seed, uint64_t first_block, PhiloxWords& words) {
   using philox_avx512::MultiplyHighLow;
-  const __m512i multiplier0 = _mm512_set1_epi64(0xD2511F53u);
-  const __m512i multiplier1 = _mm512_set1_epi64(0xCD9E8D57u);
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
+  const __m512i multiplier0 = _mm512_set1_epi64(kPhiloxMultiplier0);
+  const __m512i multiplier1 = _mm512_set1_epi64(kPhiloxMultiplier1);
   // Counter words 0 and 1 are the low and high halves of first_block + lane.
   const __m512i lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
   const __m512i blocks_low = _mm512_add_epi64(_mm512_set1_epi64(first_block), lanes);
@@ -135,8 +134,8 @@ inline void PhiloxBlocksAvx512(uint64_t seed, uint64_t first_block, PhiloxWords&
     c2 = _mm512_xor_si512(_mm512_xor_si512(high0, c3), _mm512_set1_epi32(key1));
     c1 = low1;
     c3 = low0;
-    key0 += kWeyl0;
-    key1 += kWeyl1;
+    key0 += kPhiloxWeyl0;
+    key1 += kPhiloxWeyl1;
   }
   // Back to stream order, block by block: interleave (c0, c1) and (c2, c3) word by word,
   // then the two pair streams 64 bits at a time.

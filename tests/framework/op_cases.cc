@@ -450,14 +450,31 @@ void AddNormalisationCases(std::vector<OpCase>& cases) {
 }
 
 void AddRandomisedCases(std::vector<OpCase>& cases) {
-  // Every evaluation restarts the stream, so all of them see the same mask.
+  // Every evaluation restarts the stream, so all of them see the same mask. The fused
+  // forms' ReLU keeps its kink away from the inputs (AwayFromZero) so the numerical
+  // gradient does not straddle it.
   for (const float p : {0.2f, 0.5f}) {
+    const std::string variant = absl::StrCat("5x7_p_0_", static_cast<int>(p * 10));
     cases.push_back({.op = "dropout",
-                     .variant = absl::StrCat("5x7_p_0_", static_cast<int>(p * 10)),
+                     .variant = variant,
                      .inputs = {Uniform({5, 7})},
                      .build = [p](const std::vector<Tensor>& x) {
                        ManualSeed(16);
                        return Dropout(x[0], p, true);
+                     }});
+    cases.push_back({.op = "relu_dropout",
+                     .variant = variant,
+                     .inputs = {AwayFromZero({5, 7})},
+                     .build = [p](const std::vector<Tensor>& x) {
+                       ManualSeed(17);
+                       return ReluDropout(x[0], p, true);
+                     }});
+    cases.push_back({.op = "add_dropout",
+                     .variant = variant,
+                     .inputs = {Uniform({5, 7}), Uniform({5, 7})},
+                     .build = [p](const std::vector<Tensor>& x) {
+                       ManualSeed(19);
+                       return AddDropout(x[0], x[1], p, true);
                      }});
   }
   cases.push_back({.op = "dropout",
@@ -467,24 +484,6 @@ void AddRandomisedCases(std::vector<OpCase>& cases) {
                      ManualSeed(18);
                      return Dropout(x[0].narrow(0, 1, 3), 0.3f, true);
                    }});
-  // The fused forms: ReLU's kink is kept away from the inputs (AwayFromZero) so the
-  // numerical gradient does not straddle it.
-  for (const float p : {0.2f, 0.5f}) {
-    cases.push_back({.op = "relu_dropout",
-                     .variant = absl::StrCat("5x7_p_0_", static_cast<int>(p * 10)),
-                     .inputs = {AwayFromZero({5, 7})},
-                     .build = [p](const std::vector<Tensor>& x) {
-                       ManualSeed(17);
-                       return ReluDropout(x[0], p, true);
-                     }});
-    cases.push_back({.op = "add_dropout",
-                     .variant = absl::StrCat("5x7_p_0_", static_cast<int>(p * 10)),
-                     .inputs = {Uniform({5, 7}), Uniform({5, 7})},
-                     .build = [p](const std::vector<Tensor>& x) {
-                       ManualSeed(19);
-                       return AddDropout(x[0], x[1], p, true);
-                     }});
-  }
   cases.push_back({.op = "add_dropout",
                    .variant = "5x6_strided_rows_p_0_3",
                    .inputs = {Uniform({3, 6}), Uniform({5, 6})},
