@@ -143,16 +143,16 @@ TrainingBench RunTraining(nn::Transformer& model, const ReferenceConfig& config,
   Tensor loss;
   auto step = [&] {
     if (!data_parallel->distributed()) {
-      const Tensor logits = model.Forward(src, tgt_in);  // [batch, length, vocab]
-      loss = CrossEntropy(Reshape(logits, {-1, config.vocab}), tgt_out, kLabelSmoothing,
-                          model.special_tokens().pad_id);
+      // The logits ([batch, length, vocab]) are not kept: cross-entropy's backward then
+      // writes their gradient over them, as in the trainer.
+      loss = CrossEntropy(Reshape(model.Forward(src, tgt_in), {-1, config.vocab}), tgt_out,
+                          kLabelSmoothing, model.special_tokens().pad_id);
       loss.backward();
     } else {
       const DropoutBatchShard dropout_rows(first, rows, batch);
-      const Tensor logits = model.Forward(src, tgt_in);  // [rows, length, vocab]
-      loss = MulScalar(CrossEntropy(Reshape(logits, {-1, config.vocab}), tgt_out, kLabelSmoothing,
-                                    model.special_tokens().pad_id),
-                       shard_share);
+      loss = MulScalar(CrossEntropy(Reshape(model.Forward(src, tgt_in), {-1, config.vocab}),
+                                    tgt_out, kLabelSmoothing, model.special_tokens().pad_id),
+                       shard_share);  // logits [rows, length, vocab]
       autograd::RunBackward(loss, Tensor::Scalar(1.0f), data_parallel->BackwardHook());
       ATTNLAB_CHECK(data_parallel->FinishGradientReduce().ok(), "bench: all-reduce failed");
     }

@@ -10,6 +10,7 @@
 
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/tensor/allocator.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
 
@@ -82,6 +83,43 @@ TEST(CrossEntropyTest, HandWorkedGradient) {
                        {0.0900306f / 2, 0.2447285f / 2, (0.6652410f - 1) / 2, (1.0f / 3 - 1) / 2,
                         1.0f / 6, 1.0f / 6},
                        1e-6));
+}
+
+// When the caller keeps no handle on the logits (the trainer's case), backward writes
+// their gradient over their buffer instead of allocating a second one; when it keeps one,
+// the logits it holds are left as they were. Both give the same gradient.
+TEST(CrossEntropyTest, GradientOverwritesLogitsOnlyWhenNobodyElseHoldsThem) {
+  const Tensor weight = RandomInput({64, 256}, 3);
+  std::vector<int32_t> targets(64);
+  for (int32_t row = 0; row < 64; ++row) targets[row] = (row * 37) % 256;
+  const int64_t logits_bytes = 64 * 256 * sizeof(float);
+  auto gradient = [&](bool keep_logits, int64_t* backward_allocated) {
+    Tensor leaf = weight.Clone();
+    leaf.set_requires_grad(true);
+    Tensor logits = MulScalar(leaf, 2.0f);  // a fresh buffer
+    const std::vector<float> before = logits.ToFloats();
+    Tensor loss = CrossEntropy(logits, Ints(targets, {64}), 0.1f);
+    if (!keep_logits) logits = Tensor();
+    const uint64_t allocated = CachingAllocator::Global().Stats().allocated_bytes;
+    loss.backward();
+    *backward_allocated =
+        static_cast<int64_t>(CachingAllocator::Global().Stats().allocated_bytes - allocated);
+    if (keep_logits) EXPECT_EQ(logits.ToFloats(), before);
+    return leaf.grad().ToFloats();
+  };
+  int64_t allocated_kept = 0, allocated_dropped = 0;
+  const std::vector<float> kept = gradient(/*keep_logits=*/true, &allocated_kept);
+  const std::vector<float> dropped = gradient(/*keep_logits=*/false, &allocated_dropped);
+  EXPECT_EQ(kept, dropped);
+  EXPECT_EQ(allocated_kept - allocated_dropped, logits_bytes);
+}
+
+// A leaf's gradient is never written over its values: the caller holds the leaf.
+TEST(CrossEntropyTest, LeafLogitsKeepTheirValues) {
+  Tensor logits = Tensor::FromFloats(kHandLogits, {2, 3});
+  logits.set_requires_grad(true);
+  CrossEntropy(logits, Ints(kHandTargets, {2})).backward();
+  EXPECT_EQ(logits.ToFloats(), kHandLogits);
 }
 
 TEST(CrossEntropyTest, MatchesNaiveLogSoftmax) {
