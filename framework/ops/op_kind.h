@@ -46,6 +46,7 @@ namespace attnlab {
   X(kContiguous, "contiguous", true)      \
   X(kPermute, "permute", true)            \
   X(kConcat, "concat", true)              \
+  X(kCopyInto, "copy_into", false)        \
   X(kIndexSelect, "index_select", true)   \
   X(kGather, "gather", true)              \
   X(kArgmax, "argmax", false)             \

@@ -116,6 +116,10 @@ Tensor Contiguous(const Tensor& x);
 Tensor Permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor Transpose(const Tensor& x, int64_t dim0, int64_t dim1);
 Tensor Concat(const std::vector<Tensor>& inputs, int64_t dim);
+// Copies `source` into `destination` (a tensor or strided view of the same shape and
+// dtype) in place, outside the graph: refused for a source that needs a gradient. For
+// buffers filled between steps, such as the decoding key/value cache.
+void CopyInto(const Tensor& destination, const Tensor& source);
 std::vector<Tensor> Split(const Tensor& x, int64_t split_size, int64_t dim);
 // Picks entries along `dim` by an i32 index vector: out has index.numel() there.
 // (Reorders beams in beam search; backward scatter-adds.)

@@ -253,6 +253,17 @@ Tensor Concat(const std::vector<Tensor>& inputs, int64_t dim) {
   return out;
 }
 
+void CopyInto(const Tensor& destination, const Tensor& source) {
+  profiler::OpScope profile(OpKind::kCopyInto, {&source});
+  ATTNLAB_CHECK(destination.shape() == source.shape() && destination.dtype() == source.dtype(),
+                "copy_into: source ", source.Describe(), " does not match destination ",
+                destination.Describe());
+  ATTNLAB_CHECK(!autograd::ShouldRecord({&source}),
+                "copy_into: the source needs a gradient, and copy_into is not recorded");
+  dnnl_backend::Reorder(source.dtype(), source.shape(), source.raw_data(), source.strides(),
+                        destination.raw_data(), destination.strides());
+}
+
 std::vector<Tensor> Split(const Tensor& x, int64_t split_size, int64_t dim) {
   dim = NormalizeDim(dim, x.rank(), "split");
   ATTNLAB_CHECK(split_size > 0, "split: split_size ", split_size, " must be positive for ",

@@ -1,6 +1,9 @@
 #include "layers/attention/multi_head.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "framework/autograd/node.h"
 #include "framework/core/error.h"
 #include "framework/ops/ops.h"
 #include "layers/positional/rope.h"
@@ -69,6 +72,63 @@ Tensor MultiHeadAttention::MergeHeads(const Tensor& x) const {
   return Reshape(Permute(x, {0, 2, 1, 3}), {batch, time, options_.heads * head_dim_});
 }
 
+namespace {
+
+// Whether `view` lies in `buffer`'s storage (then it starts at position ViewStart()).
+bool InBuffer(const Tensor& view, const Tensor& buffer) {
+  return view.defined() && buffer.defined() && view.impl()->storage == buffer.impl()->storage;
+}
+
+// The buffer position (dim 2) of a cached view's first key.
+int64_t ViewStart(const Tensor& view, const Tensor& buffer) {
+  return (view.impl()->offset - buffer.impl()->offset) / buffer.strides()[2];
+}
+
+}  // namespace
+
+void AppendToCache(KeyValueCache& cache, const Tensor& key, const Tensor& value) {
+  const int64_t cached = cache.filled() ? cache.key.size(2) : 0;
+  const int64_t added = key.size(2), length = cached + added;
+  const bool in_buffer = cache.filled() ? InBuffer(cache.key, cache.key_buffer) &&
+                                              InBuffer(cache.value, cache.value_buffer)
+                                        : cache.key_buffer.defined();
+  int64_t start = cache.filled() && in_buffer ? ViewStart(cache.key, cache.key_buffer) : 0;
+  if (!in_buffer || start + length > cache.key_buffer.size(2) ||
+      cache.key_buffer.size(0) != key.size(0)) {
+    // A new buffer with room for as many keys again: doubling keeps the copying of a
+    // whole decode linear in its length. Zeroed, so that a reorder reads no garbage.
+    Shape shape = key.shape();
+    shape[2] = std::max<int64_t>(2 * length, 16);
+    Tensor key_buffer = Tensor::Zeros(shape), value_buffer = Tensor::Zeros(shape);
+    if (cached > 0) {
+      CopyInto(Narrow(key_buffer, 2, 0, cached), cache.key);
+      CopyInto(Narrow(value_buffer, 2, 0, cached), cache.value);
+    }
+    cache.key_buffer = std::move(key_buffer);
+    cache.value_buffer = std::move(value_buffer);
+    start = 0;
+  }
+  CopyInto(Narrow(cache.key_buffer, 2, start + cached, added), key);
+  CopyInto(Narrow(cache.value_buffer, 2, start + cached, added), value);
+  cache.key = Narrow(cache.key_buffer, 2, start, length);
+  cache.value = Narrow(cache.value_buffer, 2, start, length);
+}
+
+void ReorderCache(KeyValueCache& cache, const Tensor& indices) {
+  if (!cache.filled()) return;
+  if (InBuffer(cache.key, cache.key_buffer) && InBuffer(cache.value, cache.value_buffer)) {
+    // The buffers' rows, so that the next steps still append in place.
+    const int64_t start = ViewStart(cache.key, cache.key_buffer), length = cache.key.size(2);
+    cache.key_buffer = IndexSelect(cache.key_buffer, 0, indices);
+    cache.value_buffer = IndexSelect(cache.value_buffer, 0, indices);
+    cache.key = Narrow(cache.key_buffer, 2, start, length);
+    cache.value = Narrow(cache.value_buffer, 2, start, length);
+    return;
+  }
+  cache.key = IndexSelect(cache.key, 0, indices);
+  cache.value = IndexSelect(cache.value, 0, indices);
+}
+
 void MultiHeadAttention::KeepCacheWindow(KeyValueCache& cache) const {
   const std::optional<int64_t> window = variant_->CacheWindow();
   const int64_t cached = cache.key.size(2);
@@ -106,12 +166,18 @@ MultiHeadAttentionOutput MultiHeadAttention::Forward(const MultiHeadAttentionCal
     value = SplitHeads(v_proj_->Forward(call.value));
     if (rotary_) key = ApplyRotaryEmbedding(key, query_offset);
     if (cache != nullptr) {
-      if (!call.static_keys && cache->filled()) {
-        key = Concat({cache->key, key}, 2);
-        value = Concat({cache->value, value}, 2);
+      if (!call.static_keys && !autograd::ShouldRecord({&key, &value})) {
+        AppendToCache(*cache, key, value);
+        key = cache->key;
+        value = cache->value;
+      } else {
+        if (!call.static_keys && cache->filled()) {
+          key = Concat({cache->key, key}, 2);
+          value = Concat({cache->value, value}, 2);
+        }
+        cache->key = key;
+        cache->value = value;
       }
-      cache->key = key;
-      cache->value = value;
       if (!call.static_keys && call.causal) KeepCacheWindow(*cache);
     }
   }

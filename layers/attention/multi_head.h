@@ -35,9 +35,15 @@ const OptionFields<AttentionOptions>& AttentionOptionFields();
 
 // Projected keys and values kept between decoding steps. Self-attention appends one
 // step at a time; cross-attention fills it once from the encoder output.
+//
+// Outside the graph (decoding under no_grad, the usual case) self-attention appends in
+// place: key and value are then views of [batch, heads, capacity, head_dim] buffers that
+// double when full, so a step copies only its own keys and values (amortised), where
+// Concat would copy the whole cache every step. With a gradient it concatenates.
 struct KeyValueCache {
-  Tensor key;    // [batch, heads, cached_len, head_dim]
-  Tensor value;  // [batch, heads, cached_len, head_dim]
+  Tensor key;                       // [batch, heads, cached_len, head_dim]
+  Tensor value;                     // [batch, heads, cached_len, head_dim]
+  Tensor key_buffer, value_buffer;  // what key and value view, when appended in place
   // Queries already run through this cache: the position of the next query. In
   // self-attention it is key_offset + cached_len; cross-attention needs it for
   // position-aware variants (ALiBi, rotary), whose keys do not grow with the decoded length.
@@ -47,13 +53,15 @@ struct KeyValueCache {
   // at most that window).
   int64_t key_offset = 0;
   bool filled() const { return key.defined(); }
-  void Clear() {
-    key = Tensor();
-    value = Tensor();
-    query_length = 0;
-    key_offset = 0;
-  }
+  void Clear() { *this = KeyValueCache(); }
 };
+
+// Appends `key` and `value` ([batch, heads, new_len, head_dim], no gradient) to the
+// cache in place, growing its buffers when they are full.
+void AppendToCache(KeyValueCache& cache, const Tensor& key, const Tensor& value);
+// Picks the cache's rows (batch entries) by `indices`, as beam search reorders its
+// hypotheses: i32 [new_batch].
+void ReorderCache(KeyValueCache& cache, const Tensor& indices);
 
 struct MultiHeadAttentionCall {
   Tensor query;  // [batch, tgt, d_model]

@@ -237,10 +237,8 @@ void Transformer::ReorderState(DecoderState& state, const Tensor& indices) {
   ReorderRows(decoding.src_padding_mask, indices);
   ReorderRows(decoding.prefix, indices);
   for (DecoderLayerCache& cache : decoding.caches) {
-    ReorderRows(cache.self_attn.key, indices);
-    ReorderRows(cache.self_attn.value, indices);
-    ReorderRows(cache.cross_attn.key, indices);
-    ReorderRows(cache.cross_attn.value, indices);
+    ReorderCache(cache.self_attn, indices);
+    ReorderCache(cache.cross_attn, indices);
   }
 }
 

@@ -216,6 +216,32 @@ TEST(ConcatTest, MismatchesAreErrors) {
   EXPECT_THROW(Concat({a, a}, 2), Error);
 }
 
+TEST(CopyIntoTest, WritesAStridedWindowAndNothingElse) {
+  Tensor buffer = Tensor::Zeros({2, 3, 6});  // [.., 6]: columns 2..4 are the window
+  const Tensor source = RandomInput({2, 3, 3}, 61).detach();
+  CopyInto(Narrow(buffer, 2, 2, 3), source);
+  const std::vector<float> values = buffer.ToFloats(), expected = source.ToFloats();
+  for (int64_t row = 0; row < 6; ++row) {
+    for (int64_t column = 0; column < 6; ++column) {
+      const bool inside = column >= 2 && column < 5;
+      EXPECT_EQ(values[row * 6 + column], inside ? expected[row * 3 + column - 2] : 0.0f)
+          << "row " << row << ", column " << column;
+    }
+  }
+}
+
+TEST(CopyIntoTest, MismatchesAndGradientsAreErrors) {
+  Tensor destination = Tensor::Zeros({2, 3});
+  ExpectErrorMentioning(
+      [&] {
+        CopyInto(destination, Tensor::Zeros({3, 2}));
+      },
+      {"f32[3, 2]", "f32[2, 3]"});
+  EXPECT_THROW(CopyInto(destination, Ints({1, 2, 3, 4, 5, 6}, {2, 3})), Error);  // dtype
+  const Tensor needs_grad = RandomInput({2, 3}, 62);  // requires a gradient
+  ExpectErrorMentioning([&] { CopyInto(destination, needs_grad); }, {"gradient"});
+}
+
 TEST(SplitTest, PiecesAreNarrowViewsWithAShorterLastPiece) {
   const Tensor x = RandomInput({7, 3}, 60);
   const std::vector<Tensor> pieces = Split(x, 3, 0);

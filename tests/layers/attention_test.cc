@@ -329,6 +329,79 @@ TEST_P(AttentionVariantTest, IncrementalSelfAttentionEqualsFullRecomputation) {
   EXPECT_TRUE(AllClose(Concat(steps, 1), full.output, 1e-5));
 }
 
+// ---- The decoding cache ---------------------------------------------------------------
+
+// Outside the graph, self-attention appends into buffers that double when full: the
+// cache always equals everything appended so far, and the buffers are replaced only when
+// full (16 positions, then twice the length that overflowed them).
+TEST(KeyValueCacheTest, AppendsInPlaceAndGrowsByDoubling) {
+  NoGradGuard no_grad;
+  KeyValueCache cache;
+  std::vector<Tensor> keys, values;
+  std::vector<int64_t> capacities;
+  for (int64_t step = 0; step < 40; ++step) {
+    const int64_t added = step == 0 ? 3 : 1;  // a 3-token prompt, then one token a step
+    keys.push_back(RandomInput({2, 3, added, 4}, 100 + step).detach());
+    values.push_back(RandomInput({2, 3, added, 4}, 200 + step).detach());
+    AppendToCache(cache, keys.back(), values.back());
+    EXPECT_EQ(cache.key.ToFloats(), Concat(keys, 2).ToFloats()) << "step " << step;
+    EXPECT_EQ(cache.value.ToFloats(), Concat(values, 2).ToFloats()) << "step " << step;
+    EXPECT_EQ(cache.key.impl()->storage, cache.key_buffer.impl()->storage);
+    if (capacities.empty() || capacities.back() != cache.key_buffer.size(2)) {
+      capacities.push_back(cache.key_buffer.size(2));
+    }
+  }
+  // 42 keys: grown when the 17th and the 35th arrived.
+  EXPECT_EQ(capacities, (std::vector<int64_t>{16, 34, 70}));
+}
+
+// Beam search reorders the cache's rows; the next steps still append in place.
+TEST(KeyValueCacheTest, ReorderPicksRowsAndKeepsAppendingInPlace) {
+  NoGradGuard no_grad;
+  KeyValueCache cache;
+  const Tensor key = RandomInput({2, 1, 3, 4}, 300).detach();
+  const Tensor value = RandomInput({2, 1, 3, 4}, 301).detach();
+  AppendToCache(cache, key, value);
+  const Tensor order = Tensor::FromInts(std::vector<int32_t>{1, 1, 0}, {3});
+  ReorderCache(cache, order);
+  EXPECT_EQ(cache.key.ToFloats(), IndexSelect(key, 0, order).ToFloats());
+  const Tensor next_key = RandomInput({3, 1, 1, 4}, 302).detach();
+  const Tensor next_value = RandomInput({3, 1, 1, 4}, 303).detach();
+  AppendToCache(cache, next_key, next_value);
+  EXPECT_EQ(cache.key.impl()->storage, cache.key_buffer.impl()->storage);
+  EXPECT_EQ(cache.key.ToFloats(), Concat({IndexSelect(key, 0, order), next_key}, 2).ToFloats());
+  EXPECT_EQ(cache.value.ToFloats(),
+            Concat({IndexSelect(value, 0, order), next_value}, 2).ToFloats());
+}
+
+// With a gradient the cache concatenates instead (an in-place buffer is outside the
+// graph): the incremental outputs' gradient equals the full causal forward's.
+TEST(KeyValueCacheTest, WithAGradientTheCacheIsPartOfTheGraph) {
+  const auto attention = MakeMultiHead("scaled_dot", AttentionRole::kSelf, /*rotary=*/false);
+  const Tensor x = RandomInput({kBatch, 3, kModel}, 304);  // requires a gradient
+  KeyValueCache cache;
+  std::vector<Tensor> outputs;
+  for (int64_t t = 0; t < 3; ++t) {
+    MultiHeadAttentionCall step;
+    step.query = step.key = step.value = Narrow(x, 1, t, 1);
+    step.causal = true;
+    step.cache = &cache;
+    outputs.push_back(attention->Forward(step).output);
+  }
+  EXPECT_FALSE(cache.key_buffer.defined());
+  Sum(Concat(outputs, 1)).backward();
+  const Tensor incremental_gradient = x.grad().Clone();
+
+  const Tensor x_full = x.detach().Clone();
+  Tensor leaf = x_full;
+  leaf.set_requires_grad(true);
+  MultiHeadAttentionCall full;
+  full.query = full.key = full.value = leaf;
+  full.causal = true;
+  Sum(attention->Forward(full).output).backward();
+  EXPECT_TRUE(AllClose(incremental_gradient, leaf.grad().ToFloats(), 1e-5));
+}
+
 TEST_P(AttentionVariantTest, IncrementalCrossAttentionEqualsFullRecomputation) {
   const auto attention = MultiHead(AttentionRole::kCross);
   NoGradGuard no_grad;
