@@ -87,6 +87,33 @@ void BM_LinearForward(benchmark::State& state) {
 }
 BENCHMARK(BM_LinearForward)->Apply(AtEveryConfig);
 
+// The two backward products of an attention projection ([d_model, d_model] weight) over
+// batch*len tokens: the weight gradient dY^T X, a long reduction over the tokens in fixed
+// tiles (deterministic on any thread count), and the input gradient dY W.
+void BM_ProjectionWeightGradient(benchmark::State& state) {
+  const ModelConfig& config = ConfigAt(state.range(0));
+  const int64_t rows = config.batch * config.length;
+  const Tensor grad = RandomTensor({rows, config.d_model}, 8);
+  const Tensor x = RandomTensor({rows, config.d_model}, 9);
+  NoGradGuard no_grad;
+  for (auto _ : state) benchmark::DoNotOptimize(Matmul(grad, x, /*transpose_a=*/true, false));
+  SetFlopRate(state, 2.0 * rows * config.d_model * config.d_model);
+  SetLabel(state, config);
+}
+BENCHMARK(BM_ProjectionWeightGradient)->Apply(AtEveryConfig);
+
+void BM_ProjectionInputGradient(benchmark::State& state) {
+  const ModelConfig& config = ConfigAt(state.range(0));
+  const int64_t rows = config.batch * config.length;
+  const Tensor grad = RandomTensor({rows, config.d_model}, 10);
+  const Tensor weight = RandomTensor({config.d_model, config.d_model}, 11);
+  NoGradGuard no_grad;
+  for (auto _ : state) benchmark::DoNotOptimize(Matmul(grad, weight));
+  SetFlopRate(state, 2.0 * rows * config.d_model * config.d_model);
+  SetLabel(state, config);
+}
+BENCHMARK(BM_ProjectionInputGradient)->Apply(AtEveryConfig);
+
 // Attention scores: [batch*heads, len, head_dim] x [batch*heads, len, head_dim]^T.
 void BM_AttentionScoresForward(benchmark::State& state) {
   const ModelConfig& config = ConfigAt(state.range(0));

@@ -62,11 +62,7 @@ void SoftmaxBackward(bool log_softmax, const float* dst, const float* diff_dst, 
 // per-channel scale (gamma) and shift (beta). mean and variance are [rows] outputs.
 void LayerNormForward(const float* src, const float* gamma, const float* beta, float* dst,
                       float* mean, float* variance, int64_t rows, int64_t cols, float epsilon);
-// The data gradient only, given dy * gamma (the op computes the gamma and beta
-// gradients itself, in a thread-count-independent order).
-void LayerNormBackward(const float* src, const float* scaled_diff_dst, const float* mean,
-                       const float* variance, float* diff_src, int64_t rows, int64_t cols,
-                       float epsilon);
+// (The backward is the op's own single pass: framework/ops/layer_norm.cc.)
 
 // Copies a strided array into another layout of the same extents (oneDNN reorder).
 void Reorder(DType dtype, const Shape& dims, const void* src, const Strides& src_strides, void* dst,

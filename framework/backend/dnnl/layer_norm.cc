@@ -1,5 +1,5 @@
-// oneDNN layer normalization forward (training: saves mean and variance) and backward
-// (prop_kind::backward: gradients for data, scale and shift).
+// oneDNN layer normalization forward (training: saves mean and variance). The backward
+// is the op's own single pass (framework/ops/layer_norm.cc).
 #include <bit>
 
 #include "framework/backend/dnnl/dnnl_backend.h"
@@ -50,38 +50,6 @@ void LayerNormForward(const float* src, const float* gamma, const float* beta, f
                  {DNNL_ARG_SHIFT, beta},
                  {DNNL_ARG_MEAN, mean},
                  {DNNL_ARG_VARIANCE, variance}});
-}
-
-void LayerNormBackward(const float* src, const float* scaled_diff_dst, const float* mean,
-                       const float* variance, float* diff_src, int64_t rows, int64_t cols,
-                       float epsilon) {
-  if (rows == 0) return;
-  const PrimitiveKey key = {static_cast<int64_t>(PrimitiveKind::kLayerNormBackward), rows, cols,
-                            std::bit_cast<int32_t>(epsilon)};
-  CachedPrimitive& primitive = GetOrCreatePrimitive(key, [&] {
-    // backward_data without scale: the data gradient of a plain normalisation, fed with
-    // dy * gamma (which is what the scaled form reduces to). The scale and shift
-    // gradients are column sums that oneDNN would split over threads in a
-    // thread-count-dependent order; the op computes them itself in a fixed order
-    // (framework/ops/layer_norm.cc). oneDNN 2.6 offers backward_data only without flags.
-    const dnnl::layer_normalization_backward::desc desc(
-        dnnl::prop_kind::backward_data, DataDesc(rows, cols), DataDesc(rows, cols),
-        VectorDesc(rows), epsilon, dnnl::normalization_flags::none);
-    const dnnl::layer_normalization_backward::primitive_desc pd(desc, DefaultAttr(), CpuEngine(),
-                                                                ForwardDesc(rows, cols, epsilon));
-    CachedPrimitive cached = MakeCachedPrimitive<dnnl::layer_normalization_backward>(pd);
-    cached.AddArg(DNNL_ARG_SRC, DataDesc(rows, cols));
-    cached.AddArg(DNNL_ARG_DIFF_DST, DataDesc(rows, cols));
-    cached.AddArg(DNNL_ARG_MEAN, VectorDesc(rows));
-    cached.AddArg(DNNL_ARG_VARIANCE, VectorDesc(rows));
-    cached.AddArg(DNNL_ARG_DIFF_SRC, DataDesc(rows, cols));
-    return cached;
-  });
-  primitive.Run({{DNNL_ARG_SRC, src},
-                 {DNNL_ARG_DIFF_DST, scaled_diff_dst},
-                 {DNNL_ARG_MEAN, mean},
-                 {DNNL_ARG_VARIANCE, variance},
-                 {DNNL_ARG_DIFF_SRC, diff_src}});
 }
 
 }  // namespace attnlab::dnnl_backend

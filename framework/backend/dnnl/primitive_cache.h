@@ -45,7 +45,6 @@ enum class PrimitiveKind : int64_t {
   kSoftmaxForward,
   kSoftmaxBackward,
   kLayerNormForward,
-  kLayerNormBackward,
   kReorder,
 };
 
