@@ -70,29 +70,39 @@ void SumPartials(const Tensor& partials, Tensor& out) {
 
 // TiledTransposedMatmul's product for contiguous bf16 a [K, M] and b [K, N] (or [N, K]).
 // There is no public bf16 GEMM to run single-threaded tiles with, and one oneDNN matmul
-// would split a long K across threads. So K is cut into fixed chunks that oneDNN gets as
-// the batch of one batched matmul, where each chunk's product has a short K that it does
-// not split; the chunk partials are then summed in order. Chunks are longer when the
-// output is large, which bounds the partials' memory ([chunks, M, N] f32).
-// On AMX CPUs (avx512_core_amx_bf16) oneDNN 2.6 splits even these chunks' K across
-// threads, depending on the thread count ([2, 512, 1024] x [2, 1024, 2048] differed
-// between 1 and 2 threads), so the products run on one thread there. That costs the bf16
-// weight gradients their second thread on AMX machines; determinism comes first.
+// would split a long K across threads in a thread-count-dependent order (on AMX CPUs
+// oneDNN 2.6 splits even short K: [2, 512, 1024] x [2, 1024, 2048] differed between 1
+// and 2 threads). So the output is cut into fixed tiles of kBf16TileRows rows, which
+// ParallelFor hands out, and each tile is one oneDNN matmul made for and run on one
+// thread: K is cut into fixed chunks that the matmul gets as its batch (each chunk's
+// product has a short K), and the chunk partials are summed in order. Chunks are longer
+// when the output is large, which bounds the partials' memory ([chunks, M, N] f32).
+// Nothing in this depends on the thread count, and every thread works.
+constexpr int64_t kBf16TileRows = 64;
+
 Tensor ChunkedTransposedMatmul(const Tensor& a, const Tensor& b, bool transpose_b) {
   const int64_t k = a.size(0), m = a.size(1), n = transpose_b ? b.size(0) : b.size(1);
   const int64_t chunk = m * n <= 256 * 256 ? 256 : 1024;
   const int64_t full_chunks = k / chunk, tail = k % chunk;
   const int64_t chunks = full_chunks + (tail > 0 ? 1 : 0);
-  Tensor partials = Tensor::Empty({chunks, m, n});
+  Tensor out = Tensor::Empty({m, n});
+  if (chunks == 0) {
+    std::fill(out.data<float>(), out.data<float>() + m * n, 0.0f);
+    return out;
+  }
+  // Tile t's partials are [chunks, rows_t, n] at partials + chunks * m0 * n.
+  Tensor partials = chunks > 1 ? Tensor::Empty({chunks * m * n}) : Tensor();
   const auto* a_data = static_cast<const uint16_t*>(a.raw_data());
   const auto* b_data = static_cast<const uint16_t*>(b.raw_data());
-  // Rows [k0, k0 + depth) of each chunk, `batch` chunks from k0 on, into partials[first..].
-  auto product = [&](int64_t k0, int64_t depth, int64_t batch, int64_t first) {
-    dnnl_backend::MatrixOperand a_op;  // a[k0.., :]^T: [batch, M, depth]
-    a_op.data = a_data + k0 * m;
+  // Rows [k0, k0 + depth) of each of `batch` chunks from k0 on, for output rows
+  // [m0, m0 + rows), into result ([batch, rows, n]).
+  auto product = [&](int64_t m0, int64_t rows, int64_t k0, int64_t depth, int64_t batch,
+                     float* result) {
+    dnnl_backend::MatrixOperand a_op;  // a[k0.., m0..]^T: [batch, rows, depth]
+    a_op.data = a_data + k0 * m + m0;
     a_op.dtype = DType::kBF16;
     a_op.batch = batch;
-    a_op.rows = m;
+    a_op.rows = rows;
     a_op.cols = depth;
     a_op.row_stride = 1;
     a_op.col_stride = m;
@@ -106,16 +116,36 @@ Tensor ChunkedTransposedMatmul(const Tensor& a, const Tensor& b, bool transpose_
     b_op.row_stride = transpose_b ? 1 : n;
     b_op.col_stride = transpose_b ? k : 1;
     b_op.batch_stride = transpose_b ? depth : depth * n;
-    dnnl_backend::Matmul(a_op, b_op, nullptr, partials.data<float>() + first * m * n);
+    dnnl_backend::Matmul(a_op, b_op, nullptr, result);
   };
-  const int saved_threads = NumThreads();
-  if (dnnl_backend::HasAmx()) SetNumThreads(1);
-  if (full_chunks > 0) product(0, chunk, full_chunks, 0);
-  if (tail > 0) product(full_chunks * chunk, tail, 1, full_chunks);
-  SetNumThreads(saved_threads);
-  if (chunks == 1) return Reshape(partials, {m, n});
-  Tensor out = Tensor::Empty({m, n});
-  SumPartials(partials, out);
+  const int64_t tiles = (m + kBf16TileRows - 1) / kBf16TileRows;
+  ParallelFor(tiles, 1, [&](int64_t begin, int64_t end) {
+    // oneDNN inside a parallel region runs on the calling thread; the primitive must be
+    // made for one thread too (the primitive cache keys on it), also when the whole
+    // process has one thread and no region is opened.
+    const int saved_threads = NumThreads();
+    SetNumThreads(1);
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t m0 = tile * kBf16TileRows, rows = std::min(kBf16TileRows, m - m0);
+      float* tile_out = out.data<float>() + m0 * n;
+      if (chunks == 1) {
+        product(m0, rows, 0, k, 1, tile_out);  // [rows, n] rows of out, contiguous
+        continue;
+      }
+      float* tile_partials = partials.data<float>() + chunks * m0 * n;
+      if (full_chunks > 0) product(m0, rows, 0, chunk, full_chunks, tile_partials);
+      if (tail > 0) {
+        product(m0, rows, full_chunks * chunk, tail, 1, tile_partials + full_chunks * rows * n);
+      }
+      // The chunk partials added in chunk order.
+      std::copy(tile_partials, tile_partials + rows * n, tile_out);
+      for (int64_t c = 1; c < chunks; ++c) {
+        const float* partial = tile_partials + c * rows * n;
+        for (int64_t i = 0; i < rows * n; ++i) tile_out[i] += partial[i];
+      }
+    }
+    SetNumThreads(saved_threads);
+  });
   return out;
 }
 
@@ -124,7 +154,7 @@ Tensor ChunkedTransposedMatmul(const Tensor& a, const Tensor& b, bool transpose_
 // such a K across threads and adds the partial sums in a thread-count-dependent order;
 // here the output is cut into fixed tiles, each computed by one single-threaded sgemm
 // over the whole K, so the result is bit-identical on any number of threads.
-// bf16 operands go to ChunkedTransposedMatmul (below) instead.
+// bf16 operands go to ChunkedTransposedMatmul (above) instead.
 Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transpose_b) {
   const Tensor a = Contiguous(a_in), b = Contiguous(b_in);
   const int64_t k = a.size(0), m = a.size(1), n = transpose_b ? b.size(0) : b.size(1);

@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <atomic>
+
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
 #include "framework/profiler/profiler.h"
@@ -10,15 +12,18 @@
 namespace attnlab::dnnl_backend {
 namespace {
 
-struct Cache {
-  absl::flat_hash_map<PrimitiveKey, std::unique_ptr<CachedPrimitive>> primitives;
-  BackendStats stats;
-};
+// Primitives are cached per thread: a CachedPrimitive binds its buffers by setting the
+// data handles of its own memory objects, so two threads must never run the same one at
+// once. Ops call oneDNN from the main thread, except the bf16 weight gradient, whose
+// output tiles run in parallel, one single-threaded primitive per tile (matmul.cc).
+using Cache = absl::flat_hash_map<PrimitiveKey, std::unique_ptr<CachedPrimitive>>;
 
-Cache& GlobalCache() {
-  static Cache* cache = new Cache();
-  return *cache;
+Cache& ThreadCache() {
+  thread_local Cache cache;
+  return cache;
 }
+
+std::atomic<uint64_t> primitives_created{0}, cache_hits{0};
 
 }  // namespace
 
@@ -28,8 +33,8 @@ dnnl::engine& CpuEngine() {
 }
 
 dnnl::stream& CpuStream() {
-  static dnnl::stream* stream = new dnnl::stream(CpuEngine());
-  return *stream;
+  thread_local dnnl::stream stream(CpuEngine());  // per thread, as the primitives
+  return stream;
 }
 
 dnnl::memory::data_type ToDnnl(DType dtype) {
@@ -74,21 +79,21 @@ void CachedPrimitive::Run(std::initializer_list<std::pair<int, const void*>> poi
 
 CachedPrimitive& GetOrCreatePrimitive(const PrimitiveKey& key,
                                       const std::function<CachedPrimitive()>& create) {
-  Cache& cache = GlobalCache();
+  Cache& cache = ThreadCache();
   // A oneDNN primitive fixes its thread decomposition when it is created (oneDNN's own
   // cache keys on the thread count too), so one made before SetNumThreads() must not be
   // reused after it: it would keep the old thread count.
   PrimitiveKey full_key = key;
   full_key.push_back(omp_get_max_threads());
-  auto it = cache.primitives.find(full_key);
-  if (it != cache.primitives.end()) {
-    ++cache.stats.cache_hits;
+  auto it = cache.find(full_key);
+  if (it != cache.end()) {
+    cache_hits.fetch_add(1, std::memory_order_relaxed);
     return *it->second;
   }
-  ++cache.stats.primitives_created;
+  primitives_created.fetch_add(1, std::memory_order_relaxed);
   auto primitive = std::make_unique<CachedPrimitive>(create());
   CachedPrimitive& result = *primitive;
-  cache.primitives.emplace(std::move(full_key), std::move(primitive));
+  cache.emplace(std::move(full_key), std::move(primitive));
   return result;
 }
 
@@ -98,6 +103,11 @@ dnnl::primitive_attr DefaultAttr() {
   return attr;
 }
 
-BackendStats Stats() { return GlobalCache().stats; }
+BackendStats Stats() {
+  BackendStats stats;
+  stats.primitives_created = primitives_created.load(std::memory_order_relaxed);
+  stats.cache_hits = cache_hits.load(std::memory_order_relaxed);
+  return stats;
+}
 
 }  // namespace attnlab::dnnl_backend
