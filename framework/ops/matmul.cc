@@ -310,12 +310,20 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     autograd::Record(OpKind::kLinear, out2d, {&x2d, &weight, &b},
                      [x_op = x_op.detach(), w_op = w_op.detach(), dtype](
                          const Tensor& grad_f32, autograd::GradientSink& sink) {
-                       const Tensor grad = ContiguousAs(grad_f32, dtype);
+                       // In bf16 the bias gradient comes from the pass that rounds G.
+                       Tensor grad, grad_bias;
+                       if (dtype == DType::kBF16 && grad_f32.is_contiguous()) {
+                         grad = RoundToBf16WithColumnSums(grad_f32,
+                                                          sink.NeedsGrad(2) ? &grad_bias : nullptr);
+                       } else {
+                         grad = ContiguousAs(grad_f32, dtype);
+                         if (sink.NeedsGrad(2)) grad_bias = Sum(grad_f32, {0});
+                       }
                        if (sink.NeedsGrad(0))
                          sink.Add(0, MatmulForward(grad, w_op, false, false));  // G W
                        if (sink.NeedsGrad(1))
                          sink.Add(1, MatmulForward(grad, x_op, true, false));  // G^T X
-                       if (sink.NeedsGrad(2)) sink.Add(2, Sum(grad_f32, {0}));
+                       if (sink.NeedsGrad(2)) sink.Add(2, grad_bias);
                      });
   }
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);

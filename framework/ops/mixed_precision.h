@@ -69,4 +69,12 @@ Tensor WeightAs(const Tensor& weight, DType dtype);
 // recorded by autograd: the ops that use it differentiate through their f32 inputs.
 Tensor ContiguousAs(const Tensor& x, DType dtype);
 
+// `x` (contiguous f32 [rows, cols]) rounded to bf16 bit for bit as ContiguousAs(x, kBF16)
+// rounds it on these CPUs (vcvtneps2bf16: nearest even, denormals to zero, NaN quieted),
+// and, when `column_sums` is given, x's f32 column sums [cols] from the same read: sums
+// over fixed chunks of 32 rows whose partials are added in chunk order, the same on any
+// thread count. A bf16 Linear's backward rounds its incoming gradient and takes the
+// bias gradient from one pass instead of two.
+Tensor RoundToBf16WithColumnSums(const Tensor& x, Tensor* column_sums);
+
 }  // namespace attnlab

@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <thread>
 #include <vector>
 
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/ops.h"
+#include "framework/parallel/parallel_for.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
 
@@ -61,6 +63,52 @@ TEST_F(MixedPrecisionTest, RoundsToNearestEven) {
             (std::vector<uint16_t>{0x3F80, 0x3F80, 0x3F82, 0x3F81, 0xC000}));
   EXPECT_EQ(Rounded(x).ToFloats(),
             (std::vector<float>{1.0f, 1.0f, 1.0f + 0x1p-6f, 1.0f + 0x1p-7f, -2.0f}));
+}
+
+// The fused rounding of a Linear's gradient: the same bits as ContiguousAs (normal,
+// halfway, denormal, zero, infinite, NaN and overflowing values included), and column
+// sums in chunks of 32 rows, hand-checked on small integers (exact in f32) and the same
+// on one and two threads for random rows.
+TEST_F(MixedPrecisionTest, RoundingWithColumnSumsMatchesContiguousAs) {
+  const float denormal = 0x1p-130f, smallest_normal = 0x1p-126f;
+  const std::vector<float> specials = {1.0f + 0x1p-8f,
+                                       1.0f + 3 * 0x1p-8f,
+                                       -2.0f,
+                                       0.0f,
+                                       -0.0f,
+                                       denormal,
+                                       -denormal,
+                                       smallest_normal,
+                                       std::numeric_limits<float>::infinity(),
+                                       -std::numeric_limits<float>::infinity(),
+                                       std::numeric_limits<float>::quiet_NaN(),
+                                       std::numeric_limits<float>::max(),
+                                       65504.0f,
+                                       -1e-30f,
+                                       3.14159265f,
+                                       1e30f};
+  const Tensor x = Tensor::FromFloats(specials, {4, 4});
+  EXPECT_EQ(Bits(RoundToBf16WithColumnSums(x, nullptr)), Bits(ContiguousAs(x, DType::kBF16)));
+
+  const Tensor random = RandomInput({70, 33}, 30).detach();  // 3 chunks, the last partial
+  Tensor sums;
+  EXPECT_EQ(Bits(RoundToBf16WithColumnSums(random, &sums)),
+            Bits(ContiguousAs(random, DType::kBF16)));
+  EXPECT_TRUE(AllClose(sums, Sum(random, {0}), 1e-5));
+  const int saved = NumThreads();
+  SetNumThreads(1);
+  Tensor one_thread_sums;
+  RoundToBf16WithColumnSums(random, &one_thread_sums);
+  SetNumThreads(saved);
+  EXPECT_EQ(one_thread_sums.ToFloats(), sums.ToFloats());
+
+  // Rows r = 0..69 of column c hold r + c: column c sums to 69 * 70 / 2 + 70 c.
+  std::vector<float> counting(70 * 3);
+  for (int64_t r = 0; r < 70; ++r)
+    for (int64_t c = 0; c < 3; ++c) counting[r * 3 + c] = static_cast<float>(r + c);
+  Tensor counting_sums;
+  RoundToBf16WithColumnSums(Tensor::FromFloats(counting, {70, 3}), &counting_sums);
+  EXPECT_EQ(counting_sums.ToFloats(), (std::vector<float>{2415, 2485, 2555}));
 }
 
 TEST_F(MixedPrecisionTest, ConvertsStridedViewsToContiguousCopies) {
