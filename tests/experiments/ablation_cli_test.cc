@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
 #include "tests/support/file_contents.h"
+#include "tests/support/mpirun_environment.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_config.h"
 
@@ -47,10 +48,10 @@ class AblationCliTest : public attnlab::testing::TempDirTest {
 // Under mpirun the ranks share the runs (each still its own `attnlab train` process, a
 // plain one: it must not take itself for a rank) and rank 0 writes the one summary.
 TEST_F(AblationCliTest, RanksOfAnMpiJobShareTheRunsAndRankZeroSummarises) {
-  const CliOutput output = testing::RunShell(
-      directory_, std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                              "mpirun --oversubscribe -np 2 '") +
-                      ATTNLAB_CLI + "' ablate study.toml --jobs 1 --threads 1 < /dev/null");
+  const CliOutput output =
+      testing::RunShell(directory_, attnlab::testing::MpirunEnvironment(directory_ / "mpi") +
+                                        "mpirun --oversubscribe -np 2 '" + ATTNLAB_CLI +
+                                        "' ablate study.toml --jobs 1 --threads 1 < /dev/null");
   ASSERT_EQ(output.exit_code, 0) << output.out << output.err;
   for (const std::string cell : {"scaled_dot", "dot"}) {
     for (const std::string seed : {"1", "2"}) {

@@ -17,6 +17,7 @@
 #include "framework/ops/mixed_precision.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/mpirun_environment.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tensor_bytes.h"
 #include "tests/support/tiny_config.h"
@@ -38,11 +39,9 @@ class DataParallelTest : public attnlab::testing::TempDirTest {
     const std::string attnlab = std::string("'") + ATTNLAB_CLI + "' train tiny.toml --quiet " +
                                 "--threads 1 --run_dir " + run_dir + " " + flags + " < /dev/null";
     if (ranks == 0) return testing::RunShell(directory_, attnlab);
-    // CI runs as root, which mpirun refuses unless told.
-    return testing::RunShell(directory_,
-                             "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                             "mpirun --oversubscribe -np " +
-                                 std::to_string(ranks) + " " + attnlab);
+    return testing::RunShell(directory_, attnlab::testing::MpirunEnvironment(directory_ / "mpi") +
+                                             "mpirun --oversubscribe -np " + std::to_string(ranks) +
+                                             " " + attnlab);
   }
   NamedTensors Checkpoint(const std::string& run_dir) {
     absl::StatusOr<SafetensorsContents> contents =
@@ -194,7 +193,8 @@ TEST_F(DataParallelTest, AKilledRankEndsTheJobAndTheCheckpointResumes) {
   const std::string attnlab = std::string("'") + ATTNLAB_CLI + "'";
   // Start a long run, wait for its first checkpoint, SIGKILL rank 1, time the job's end.
   const std::string script =
-      "export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n"
+      "export " + attnlab::testing::MpirunEnvironment(directory_ / "mpi") +
+      "\n"
       "mpirun --oversubscribe -np 2 " +
       attnlab +
       " train tiny.toml --quiet --threads 1 --run_dir killed --set train.max_steps=100000 "

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/support/mpirun_environment.h"
 
 #if !defined(ATTNLAB_FAULT_HELPER) || !defined(ATTNLAB_MPIEXEC)
 #error "ATTNLAB_FAULT_HELPER and ATTNLAB_MPIEXEC must be defined by the build"
@@ -24,12 +26,13 @@ struct JobResult {
 };
 
 // Runs `mpirun -np 2 fault_helper MODE`, bounded by coreutils' timeout so that a hang
-// fails the test (exit 124) instead of stalling the suite. CI and tools/check-fresh run
-// as root, which mpirun refuses unless both variables say otherwise.
+// fails the test (exit 124) instead of stalling the suite; its session directory is its
+// own (mpirun_environment.h).
 JobResult RunJob(const std::string& mode) {
   const std::string command =
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -s KILL 60 '" +
-      std::string(ATTNLAB_MPIEXEC) + "' --oversubscribe -np 2 '" +
+      attnlab::testing::MpirunEnvironment(std::filesystem::path(::testing::TempDir()) /
+                                          ("attnlab-fault-mpi-" + mode)) +
+      "timeout -s KILL 60 '" + std::string(ATTNLAB_MPIEXEC) + "' --oversubscribe -np 2 '" +
       std::string(ATTNLAB_FAULT_HELPER) + "' " + mode + " 2>&1";
   const auto start = std::chrono::steady_clock::now();
   JobResult result;
