@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -18,6 +19,8 @@
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profile_files.h"
+#include "framework/profiler/profiler.h"
 #include "framework/random/generator.h"
 #include "framework/tensor/allocator.h"
 #include "layers/decoding/beam_search.h"
@@ -195,8 +198,8 @@ TrainingBench RunTraining(nn::Transformer& model, const ReferenceConfig& config,
   return result;
 }
 
-DecodingBench RunDecoding(nn::Transformer& model, const ReferenceConfig& config,
-                          const BenchOptions& options, Generator& token_generator) {
+absl::StatusOr<DecodingBench> RunDecoding(nn::Transformer& model, const ReferenceConfig& config,
+                                          const BenchOptions& options, Generator& token_generator) {
   DecodingBench result;
   result.batch = config.batch;
   result.source_length = config.length;
@@ -227,6 +230,17 @@ DecodingBench RunDecoding(nn::Transformer& model, const ReferenceConfig& config,
   };
   result.greedy_sentences_per_second =
       sentences_per_second([&] { return nn::GreedyDecode(model, src, options.decode_length); });
+  if (!options.profile_decoding.empty()) {
+    profiler::Start();
+    for (int64_t run = 1; run <= options.decode_runs; ++run) {
+      const profiler::MarkerScope marker(profiler::InternName(absl::StrCat("decode ", run)));
+      nn::GreedyDecode(model, src, options.decode_length);
+    }
+    const profiler::Recording recording = profiler::Stop();
+    ASSIGN_OR_RETURN(
+        result.profile_tables,
+        profiler::WriteProfileFiles(recording, options.decode_runs, options.profile_decoding));
+  }
   result.beam4_sentences_per_second =
       sentences_per_second([&] { return nn::BeamSearch(model, src, beam_options); });
   model.set_decoding_cache(false);
@@ -254,6 +268,18 @@ absl::StatusOr<BenchResult> RunBench(const BenchOptions& options) {
   if (options.decode_length < 1 || options.decode_length > config.model.max_len) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--decode_length must be in [1, ", config.model.max_len, "], got ", options.decode_length));
+  }
+  if (!options.profile_decoding.empty()) {
+    if (options.decode_runs == 0) {
+      return absl::InvalidArgumentError("--profile_decoding needs --decode_runs >= 1");
+    }
+    // Made now, so that a directory that cannot be made fails before minutes of training.
+    std::error_code error;
+    std::filesystem::create_directories(options.profile_decoding, error);
+    if (error) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--profile_decoding ", options.profile_decoding, ": ", error.message()));
+    }
   }
   if (const absl::Status usable = CheckMatmulInputDType(options.dtype); !usable.ok()) {
     return absl::Status(usable.code(), absl::StrCat("--dtype: ", usable.message()));
@@ -287,7 +313,7 @@ absl::StatusOr<BenchResult> RunBench(const BenchOptions& options) {
   if (options.decode_runs > 0) {
     const MixedPrecision precision(options.dtype);
     result.decoding_measured = true;
-    result.decoding = RunDecoding(*model, config, options, token_generator);
+    ASSIGN_OR_RETURN(result.decoding, RunDecoding(*model, config, options, token_generator));
   }
   return result;
 }

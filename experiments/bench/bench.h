@@ -43,6 +43,10 @@ struct BenchOptions {
   // gradients summed over ranks as the trainer does, data_parallel.h); null: one process.
   distributed::Communicator* communicator = nullptr;
   bool overlap = true;  // false: all-reduce only after backward (to measure the overlap)
+  // Non-empty: a directory. After timing, the greedy decodes with the cache run again,
+  // decode_runs of them, under the profiler, which writes DIR/profile.txt and
+  // DIR/trace.json there (each profiled "step" is one whole decode).
+  std::string profile_decoding;
 };
 
 struct TrainingBench {
@@ -71,6 +75,7 @@ struct DecodingBench {
   double beam4_sentences_per_second = 0;             // key/value cache, beam size 4
   double greedy_recompute_sentences_per_second = 0;  // no cache
   double cache_speedup = 0;                          // greedy cached / recomputed
+  std::string profile_tables;  // with BenchOptions::profile_decoding: what profile.txt holds
 };
 
 struct BenchResult {

@@ -15,6 +15,7 @@
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "gtest/gtest.h"
 #include "tests/experiments/cli_runner.h"
+#include "tests/support/file_contents.h"
 
 namespace attnlab::experiments {
 namespace {
@@ -182,6 +183,26 @@ TEST(BenchCommandTest, AttentionSweepComparesBothPathsAtEachLength) {
   }
 }
 
+// --profile_decoding: the greedy decodes with the cache, profiled into two files and
+// printed; one profiled step is one decode, and decoding has no backward.
+TEST(BenchCommandTest, ProfileDecodingWritesTheProfilersFiles) {
+  const std::string directory = ::testing::TempDir() + "/bench_decoding_profile";
+  std::filesystem::remove_all(directory);
+  const CliOutput output = RunCli(
+      "bench --model tiny --steps 1 --warmup 0 --threads 1 --decode_runs 2 --decode_length 8 "
+      "--profile_decoding " +
+      directory);
+  ASSERT_EQ(output.exit_code, 0) << output.err;
+  for (const char* part : {"profiled (one step = one decode)", "profile: 2 steps", "linear",
+                           "copy_into", "decoder.layers.0.self_attn"}) {
+    EXPECT_NE(output.out.find(part), std::string::npos) << part << " missing from\n" << output.out;
+  }
+  EXPECT_GT(std::filesystem::file_size(directory + "/profile.txt"), 0u);
+  EXPECT_GT(std::filesystem::file_size(directory + "/trace.json"), 0u);
+  EXPECT_TRUE(
+      nlohmann::json::parse(testing::ReadFile(directory + "/trace.json")).contains("traceEvents"));
+}
+
 TEST(BenchCommandTest, BadFlagsAreClearErrors) {
   ExpectFails("bench --model huge", {"attnlab bench", "unknown model 'huge'", "tiny, small, base"});
   ExpectFails("bench --model tiny --dtype f16", {"--dtype must be f32 or bf16", "'f16'"});
@@ -197,6 +218,10 @@ TEST(BenchCommandTest, BadFlagsAreClearErrors) {
   ExpectFails("bench --attention_sweep --lengths 128 --tokens 64",
               {"length 128 is not in [1, --tokens = 64]"});
   ExpectFails("bench --attention_sweep --steps 0", {"--steps must be positive, got 0"});
+  ExpectFails("bench --model tiny --decode_runs 0 --profile_decoding out",
+              {"--profile_decoding needs --decode_runs >= 1"});
+  ExpectFails("bench --model tiny --profile_decoding /proc/attnlab-no-such-dir",
+              {"--profile_decoding /proc/attnlab-no-such-dir"});
 }
 
 }  // namespace

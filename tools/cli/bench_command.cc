@@ -34,6 +34,9 @@ std::vector<FlagSpec> BenchFlags() {
       {"decode_runs", "timed runs of each decoder, median counts; 0 skips decoding (default 1)"},
       {"decode_length", "tokens generated per sentence (default 64)"},
       {"seed", "weights, tokens and dropout (default 1)"},
+      {"profile_decoding",
+       "directory: profile decode_runs greedy decodes with the cache into DIR/profile.txt and "
+       "DIR/trace.json"},
       {"json", "print one JSON object instead of the table", false},
       {"attention_sweep",
        "instead of a model: the fused and composite attention by length (see below)", false},
@@ -99,6 +102,7 @@ Json ToJson(const experiments::BenchResult& result) {
         {"beam4_sentences_per_second", decoding.beam4_sentences_per_second},
         {"greedy_recompute_sentences_per_second", decoding.greedy_recompute_sentences_per_second},
         {"cache_speedup", decoding.cache_speedup}};
+    if (!decoding.profile_tables.empty()) json["decoding"]["profile"] = decoding.profile_tables;
   } else {
     json["decoding"] = nullptr;
   }
@@ -170,6 +174,10 @@ void PrintTable(const experiments::BenchResult& result) {
               decoding.beam4_sentences_per_second);
   std::printf("  greedy, full recomputation   %.1f sentences/s (the cache is %.1fx faster)\n",
               decoding.greedy_recompute_sentences_per_second, decoding.cache_speedup);
+  if (!decoding.profile_tables.empty()) {
+    std::printf("\ngreedy decoding with the cache, profiled (one step = one decode):\n%s\n",
+                decoding.profile_tables.c_str());
+  }
 }
 
 // --lengths 64,128,256: positive integers.
@@ -277,6 +285,7 @@ absl::Status RunBenchCommand(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(options.warmup, flags.GetInt("warmup", options.warmup));
   ASSIGN_OR_RETURN(options.decode_runs, flags.GetInt("decode_runs", options.decode_runs));
   ASSIGN_OR_RETURN(options.decode_length, flags.GetInt("decode_length", options.decode_length));
+  options.profile_decoding = flags.Get("profile_decoding", "");
   ASSIGN_OR_RETURN(const int64_t seed, flags.GetInt("seed", 1));
   options.seed = static_cast<uint64_t>(seed);
   RETURN_IF_ERROR(ApplyThreadsFlag(flags));
@@ -301,7 +310,8 @@ absl::Status RunBenchCommand(const std::vector<std::string>& args) {
 
 const std::string kUsage = absl::StrCat(
     "usage: attnlab bench --model tiny|small|base [--threads N] [--steps K] [--warmup W]\n"
-    "                     [--dtype f32|bf16] [--decode_runs R] [--decode_length L] [--json]\n\n"
+    "                     [--dtype f32|bf16] [--decode_runs R] [--decode_length L]\n"
+    "                     [--profile_decoding DIR] [--json]\n\n"
     "Times one reference configuration (post-LN Transformer, sinusoidal positions, ReLU,\n"
     "dropout 0.1, label smoothing 0.1, Adam, random tokens; shapes in experiments/bench/\n"
     "README.md): the median training step (forward + backward + Adam) over K steps after\n"
@@ -311,6 +321,9 @@ const std::string kUsage = absl::StrCat(
     "key/value cache and greedy with full recomputation, in sentences/s. --dtype bf16\n"
     "runs both in mixed precision: bf16 matmul inputs, f32 weights, accumulation, softmax,\n"
     "norms and loss; it adds the bf16 GEMM ceiling (oneDNN bf16 matmul 1024^3).\n"
+    "--profile_decoding DIR then runs R greedy decodes with the cache under the profiler\n"
+    "(op, layer and thread tables in DIR/profile.txt, a trace in DIR/trace.json; one\n"
+    "profiled step is one decode) and prints the tables.\n"
     "Under mpirun (mpirun -np 2 attnlab bench --model base --threads 1) the ranks train the\n"
     "batch data-parallel as `attnlab train` does, and the table adds the bytes all-reduced\n"
     "per step and the step's share in all-reduce; decoding is skipped.\n\n"
