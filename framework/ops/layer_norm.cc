@@ -21,6 +21,7 @@
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/ops.h"
+#include "framework/parallel/chunk_partials.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profiler.h"
 
@@ -95,14 +96,6 @@ void LayerNormBackwardChunks(const float* x, const float* dy, const float* gamma
   }
 }
 
-// total[c] = partials[0][c] + partials[1][c] + ..., in chunk order.
-void SumChunks(const float* partials, int64_t chunks, int64_t channels, float* total) {
-  std::fill(total, total + channels, 0.0f);
-  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    for (int64_t c = 0; c < channels; ++c) total[c] += partials[chunk * channels + c];
-  }
-}
-
 }  // namespace
 
 Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float epsilon) {
@@ -135,39 +128,38 @@ Tensor LayerNorm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float
                                  rows, channels, epsilon);
 
   if (autograd::ShouldRecord({&x, &gamma, &beta})) {
-    autograd::Record(OpKind::kLayerNorm, out, {&x, &gamma, &beta},
-                     [input, scale, mean, variance, rows, channels, epsilon](
-                         const Tensor& grad, autograd::GradientSink& sink) {
-                       const Tensor grad_output = Contiguous(grad);
-                       const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
-                       Tensor grad_input, partial_gamma, partial_beta;
-                       if (sink.NeedsGrad(0)) grad_input = Tensor::Empty(input.shape());
-                       if (sink.NeedsGrad(1)) partial_gamma = Tensor::Empty({chunks, channels});
-                       if (sink.NeedsGrad(2)) partial_beta = Tensor::Empty({chunks, channels});
-                       auto data = [](Tensor& t) {
-                         return t.defined() ? t.data<float>() : nullptr;
-                       };
-                       float* dx = data(grad_input);
-                       float* gamma_partials = data(partial_gamma);
-                       float* beta_partials = data(partial_beta);
-                       ParallelFor(chunks, 1, [&](int64_t begin, int64_t end) {
-                         LayerNormBackwardChunks(input.data<float>(), grad_output.data<float>(),
-                                                 scale.data<float>(), mean.data<float>(),
-                                                 variance.data<float>(), rows, channels, epsilon,
-                                                 dx, gamma_partials, beta_partials, begin, end);
-                       });
-                       if (sink.NeedsGrad(0)) sink.Add(0, grad_input);
-                       if (sink.NeedsGrad(1)) {
-                         Tensor grad_gamma = Tensor::Empty({channels});
-                         SumChunks(gamma_partials, chunks, channels, grad_gamma.data<float>());
-                         sink.Add(1, grad_gamma);
-                       }
-                       if (sink.NeedsGrad(2)) {
-                         Tensor grad_beta = Tensor::Empty({channels});
-                         SumChunks(beta_partials, chunks, channels, grad_beta.data<float>());
-                         sink.Add(2, grad_beta);
-                       }
-                     });
+    autograd::Record(
+        OpKind::kLayerNorm, out, {&x, &gamma, &beta},
+        [input, scale, mean, variance, rows, channels, epsilon](const Tensor& grad,
+                                                                autograd::GradientSink& sink) {
+          const Tensor grad_output = Contiguous(grad);
+          const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
+          Tensor grad_input, partial_gamma, partial_beta;
+          if (sink.NeedsGrad(0)) grad_input = Tensor::Empty(input.shape());
+          if (sink.NeedsGrad(1)) partial_gamma = Tensor::Empty({chunks, channels});
+          if (sink.NeedsGrad(2)) partial_beta = Tensor::Empty({chunks, channels});
+          auto data = [](Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
+          float* dx = data(grad_input);
+          float* gamma_partials = data(partial_gamma);
+          float* beta_partials = data(partial_beta);
+          ParallelFor(chunks, 1, [&](int64_t begin, int64_t end) {
+            LayerNormBackwardChunks(input.data<float>(), grad_output.data<float>(),
+                                    scale.data<float>(), mean.data<float>(), variance.data<float>(),
+                                    rows, channels, epsilon, dx, gamma_partials, beta_partials,
+                                    begin, end);
+          });
+          if (sink.NeedsGrad(0)) sink.Add(0, grad_input);
+          if (sink.NeedsGrad(1)) {
+            Tensor grad_gamma = Tensor::Empty({channels});
+            SumChunkPartials(gamma_partials, chunks, channels, grad_gamma.data<float>());
+            sink.Add(1, grad_gamma);
+          }
+          if (sink.NeedsGrad(2)) {
+            Tensor grad_beta = Tensor::Empty({channels});
+            SumChunkPartials(beta_partials, chunks, channels, grad_beta.data<float>());
+            sink.Add(2, grad_beta);
+          }
+        });
   }
   return out;
 }

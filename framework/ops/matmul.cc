@@ -12,6 +12,7 @@
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
+#include "framework/parallel/chunk_partials.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profiler.h"
 
@@ -51,21 +52,6 @@ Tensor MatrixReady(const Tensor& t) {
   const int64_t rank = t.rank();
   const bool unit_stride = t.strides()[rank - 1] == 1 || t.strides()[rank - 2] == 1;
   return unit_stride && BatchDimsCollapse(t) ? t : Contiguous(t);
-}
-
-// out = partials[0] + partials[1] + ..., added in that order whatever the thread count.
-// partials: [chunks, m, n] -> out: [m, n]
-void SumPartials(const Tensor& partials, Tensor& out) {
-  const int64_t chunks = partials.size(0), size = out.numel();
-  const float* partial_data = partials.data<float>();
-  float* out_data = out.data<float>();
-  ParallelFor(size, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      float total = 0.0f;
-      for (int64_t chunk = 0; chunk < chunks; ++chunk) total += partial_data[chunk * size + i];
-      out_data[i] = total;
-    }
-  });
 }
 
 // TiledTransposedMatmul's product for contiguous bf16 a [K, M] and b [K, N] (or [N, K]).
@@ -143,12 +129,7 @@ Tensor ChunkedTransposedMatmul(const Tensor& a, const Tensor& b, bool transpose_
       if (tail > 0) {
         product(m0, rows, full_chunks * chunk, tail, 1, tile_partials + full_chunks * rows * n);
       }
-      // The chunk partials added in chunk order.
-      std::copy(tile_partials, tile_partials + rows * n, tile_out);
-      for (int64_t c = 1; c < chunks; ++c) {
-        const float* partial = tile_partials + c * rows * n;
-        for (int64_t i = 0; i < rows * n; ++i) tile_out[i] += partial[i];
-      }
+      SumChunkPartials(tile_partials, chunks, rows * n, tile_out);
     }
     SetNumThreads(saved_threads);
   });
@@ -217,7 +198,7 @@ Tensor TiledTransposedMatmul(const Tensor& a_in, const Tensor& b_in, bool transp
                    n);
     }
   });
-  SumPartials(partials, out);
+  SumChunkPartials(partial_data, chunks, m * n, out_data);
   return out;
 }
 

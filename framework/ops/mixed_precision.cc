@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
+#include "framework/parallel/chunk_partials.h"
 #include "framework/parallel/parallel_for.h"
 
 namespace attnlab {
@@ -134,11 +135,8 @@ Tensor RoundToBf16WithColumnSums(const Tensor& x, Tensor* column_sums) {
     }
   });
   if (column_sums != nullptr) {
-    *column_sums = Tensor::Zeros({cols});
-    float* total = column_sums->data<float>();
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      for (int64_t c = 0; c < cols; ++c) total[c] += partial_data[chunk * cols + c];
-    }
+    *column_sums = Tensor::Empty({cols});
+    SumChunkPartials(partial_data, chunks, cols, column_sums->data<float>());
   }
   return out;
 }
