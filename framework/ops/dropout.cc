@@ -2,8 +2,11 @@
 //   Dropout(x)              keep ? x * scale : 0
 //   ReluDropout(x)          = Dropout(Relu(x)), the feed-forward's hidden layer
 //   AddDropout(residual, x) = residual + Dropout(x), a sublayer's residual connection
+//   DropoutMatmul(w, v)     = Matmul(Dropout(w), v), attention's weighted sum of values
 // The fused forms save a pass over the tensor each way (a Transformer's dropout sits
-// between these ops), and give bit for bit what the composite gives with the same stream.
+// between these ops), or, for DropoutMatmul, the memory of the dropped tensor between
+// forward and backward; each gives bit for bit what the composite gives with the same
+// stream.
 //
 // Each call reserves DropoutBlocks(numel) Philox blocks from the default generator, and
 // element i is kept iff its 16-bit half of the stream is >= DropoutThreshold(p)
@@ -20,6 +23,8 @@
 
 #include "framework/autograd/node.h"
 #include "framework/ops/dropout_batch_shard.h"
+#include "framework/ops/matmul_product.h"
+#include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/profiler/profiler.h"
@@ -170,12 +175,22 @@ void DropoutBackwardKernel(const uint64_t* keep_bits, float scale, const float* 
   });
 }
 
-// The forward of Dropout, ReluDropout and AddDropout (residual is null but for kResidual):
-// reserves the call's stream, runs the kernel, and records the backward, which multiplies
-// the gradient by the mask bits times scale (and passes it unchanged to the residual).
+// A forward's result and what its backward reads: the mask, 1 bit per element, as
+// [ceil(count / 64)] 64-bit words stored as twice as many i32 (the tensor dtypes have no
+// 64-bit integer) from the caching allocator.
+struct Dropped {
+  Tensor out;
+  Tensor keep_bits;
+  float scale;
+  const uint64_t* bits() const {
+    return reinterpret_cast<const uint64_t*>(keep_bits.data<int32_t>());
+  }
+};
+
+// Reserves the call's stream and runs the forward kernel on x (and the residual, null
+// but for kResidual), neither of which is recorded here.
 template <Epilogue kEpilogue>
-Tensor DropoutOp(OpKind kind, const Tensor* residual, const Tensor& x, float p) {
-  const std::string_view name = OpName(kind);
+Dropped DropForward(std::string_view name, const Tensor* residual, const Tensor& x, float p) {
   ATTNLAB_CHECK(x.dtype() == DType::kF32, name, ": expects f32, got ", x.Describe());
   const Tensor input = x.is_contiguous() ? x : x.Clone();
   Tensor residual_input;
@@ -186,36 +201,45 @@ Tensor DropoutOp(OpKind kind, const Tensor* residual, const Tensor& x, float p) 
   }
   const int64_t count = x.numel();
   const DropoutStream stream = ReserveDropoutStream(x.shape(), name);
-  const float scale = 1.0f / (1.0f - p);
-  Tensor out = Tensor::Empty(x.shape());
-  // The mask, 1 bit per element: [ceil(count / 64)] 64-bit words, stored as twice as
-  // many i32 (the tensor dtypes have no 64-bit integer) from the caching allocator.
-  const int64_t mask_words = (count + 63) / 64;
-  Tensor keep_bits = Tensor::Empty({2 * mask_words}, DType::kI32);
-  DropoutForwardKernel<kEpilogue>(stream, p, scale, input.data<float>(),
-                                  residual == nullptr ? nullptr : residual_input.data<float>(),
-                                  out.data<float>(),
-                                  reinterpret_cast<uint64_t*>(keep_bits.data<int32_t>()), count);
+  Dropped dropped{Tensor::Empty(x.shape()), Tensor::Empty({2 * ((count + 63) / 64)}, DType::kI32),
+                  1.0f / (1.0f - p)};
+  DropoutForwardKernel<kEpilogue>(
+      stream, p, dropped.scale, input.data<float>(),
+      residual == nullptr ? nullptr : residual_input.data<float>(), dropped.out.data<float>(),
+      reinterpret_cast<uint64_t*>(dropped.keep_bits.data<int32_t>()), count);
+  return dropped;
+}
+
+// grad_out (any strides) times the mask bits times scale: a new contiguous tensor.
+Tensor ApplyMask(const Dropped& mask, const Tensor& grad_out) {
+  const Tensor source = grad_out.is_contiguous() ? grad_out : grad_out.Clone();
+  Tensor result = Tensor::Empty(source.shape());
+  DropoutBackwardKernel(mask.bits(), mask.scale, source.data<float>(), result.data<float>(),
+                        result.numel());
+  return result;
+}
+
+// Dropout, ReluDropout and AddDropout: the forward, and a backward that multiplies the
+// gradient by the mask bits times scale (and passes it unchanged to the residual).
+template <Epilogue kEpilogue>
+Tensor DropoutOp(OpKind kind, const Tensor* residual, const Tensor& x, float p) {
+  Dropped dropped = DropForward<kEpilogue>(OpName(kind), residual, x, p);
   const bool record =
       residual == nullptr ? autograd::ShouldRecord({&x}) : autograd::ShouldRecord({residual, &x});
-  if (!record) return out;
+  if (!record) return dropped.out;
   // d(out)/d(x) is the mask times scale; d(out)/d(residual) is the identity.
   const size_t x_index = residual == nullptr ? 0 : 1;
-  auto backward = [keep_bits, scale, x_index](const Tensor& grad, autograd::GradientSink& sink) {
+  Dropped mask{Tensor(), dropped.keep_bits, dropped.scale};  // backward keeps only the bits
+  auto backward = [mask, x_index](const Tensor& grad, autograd::GradientSink& sink) {
     if (x_index == 1 && sink.NeedsGrad(0)) sink.Add(0, grad);
-    if (!sink.NeedsGrad(x_index)) return;
-    const Tensor grad_out = grad.is_contiguous() ? grad : grad.Clone();
-    Tensor grad_in = Tensor::Empty(grad.shape());
-    DropoutBackwardKernel(reinterpret_cast<const uint64_t*>(keep_bits.data<int32_t>()), scale,
-                          grad_out.data<float>(), grad_in.data<float>(), grad_in.numel());
-    sink.Add(x_index, grad_in);
+    if (sink.NeedsGrad(x_index)) sink.Add(x_index, ApplyMask(mask, grad));
   };
   if (residual == nullptr) {
-    autograd::Record(kind, out, {&x}, std::move(backward));
+    autograd::Record(kind, dropped.out, {&x}, std::move(backward));
   } else {
-    autograd::Record(kind, out, {residual, &x}, std::move(backward));
+    autograd::Record(kind, dropped.out, {residual, &x}, std::move(backward));
   }
-  return out;
+  return dropped.out;
 }
 
 void CheckProbability(OpKind kind, float p, const Tensor& x) {
@@ -247,6 +271,45 @@ Tensor AddDropout(const Tensor& residual, const Tensor& x, float p, bool trainin
   if (!training || p == 0.0f) return residual + x;
   profiler::OpScope profile(OpKind::kAddDropout, {&residual, &x});
   return DropoutOp<Epilogue::kResidual>(OpKind::kAddDropout, &residual, x, p);
+}
+
+Tensor DropoutMatmul(const Tensor& weights, const Tensor& value, float p, bool training) {
+  CheckProbability(OpKind::kDropoutMatmul, p, weights);
+  if (!training || p == 0.0f) return Matmul(weights, value);
+  // In mixed precision the composite already keeps the dropped weights as a bf16 copy.
+  if (MatmulInputDType() != DType::kF32) return Matmul(Dropout(weights, p, training), value);
+  profiler::OpScope profile(OpKind::kDropoutMatmul, {&weights, &value});
+  const int64_t rank = weights.rank();
+  ATTNLAB_CHECK(
+      rank >= 2 && value.rank() == rank && weights.size(-1) == value.size(-2) &&
+          std::equal(weights.shape().begin(), weights.shape().end() - 2, value.shape().begin()),
+      "dropout_matmul: weights [..., M, K] and value [..., K, N] do not match: ",
+      weights.Describe(), " and ", value.Describe());
+  if (profile.active()) {
+    profile.set_flops(2.0 * static_cast<double>(weights.numel()) *
+                      static_cast<double>(value.size(-1)));
+  }
+  Dropped dropped =
+      DropForward<Epilogue::kPlain>(OpName(OpKind::kDropoutMatmul), nullptr, weights, p);
+  Tensor out = MatmulProduct(dropped.out, value, false, false);
+  if (!autograd::ShouldRecord({&weights, &value})) return out;
+  // Backward rebuilds the dropped weights from the weights (which softmax keeps for its
+  // own backward) and the mask bits, where the composite keeps them from forward to
+  // backward: the same bits, and one [..., M, K] tensor less held.
+  //   d(value) = dropped^T G,   d(weights) = mask * scale * (G value^T).
+  Dropped mask{Tensor(), dropped.keep_bits, dropped.scale};
+  dropped.out = Tensor();
+  autograd::Record(OpKind::kDropoutMatmul, out, {&weights, &value},
+                   [mask, weights = weights.is_contiguous() ? weights.detach() : weights.Clone(),
+                    value = value.detach()](const Tensor& grad_any, autograd::GradientSink& sink) {
+                     const Tensor grad = grad_any.is_contiguous() ? grad_any : grad_any.Clone();
+                     if (sink.NeedsGrad(1)) {
+                       sink.Add(1, MatmulProduct(ApplyMask(mask, weights), grad, true, false));
+                     }
+                     if (sink.NeedsGrad(0))
+                       sink.Add(0, ApplyMask(mask, MatmulProduct(grad, value, false, true)));
+                   });
+  return out;
 }
 
 }  // namespace attnlab

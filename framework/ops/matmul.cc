@@ -10,6 +10,7 @@
 
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/matmul_product.h"
 #include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/chunk_partials.h"
@@ -220,6 +221,12 @@ Tensor MatmulForward(const Tensor& a, const Tensor& b, bool transpose_a, bool tr
 }
 
 }  // namespace
+
+Tensor MatmulProduct(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  ATTNLAB_CHECK(a.dtype() == DType::kF32 && b.dtype() == DType::kF32, "matmul: expects f32, got ",
+                a.Describe(), " and ", b.Describe());
+  return MatmulForward(MatrixReady(a.detach()), MatrixReady(b.detach()), transpose_a, transpose_b);
+}
 
 Tensor Matmul(const Tensor& a_in, const Tensor& b_in, bool transpose_a, bool transpose_b) {
   profiler::OpScope profile(OpKind::kMatmul, {&a_in, &b_in});

@@ -82,6 +82,11 @@ Tensor Dropout(const Tensor& x, float p, bool training);
 // AddDropout(residual, x) = residual + Dropout(x), residual shaped like x (no broadcast).
 Tensor ReluDropout(const Tensor& x, float p, bool training);
 Tensor AddDropout(const Tensor& residual, const Tensor& x, float p, bool training);
+// DropoutMatmul(weights, value) = Matmul(Dropout(weights), value) for weights [..., M, K]
+// and value [..., K, N] with equal batch dims: attention's weighted sum. Backward keeps
+// weights (which Softmax keeps anyway) and the mask bits instead of the dropped weights.
+// In a MixedPrecision scope it is the composite (whose product keeps a bf16 copy).
+Tensor DropoutMatmul(const Tensor& weights, const Tensor& value, float p, bool training);
 
 // ---- attention.cc (fused; see the file for the algorithm) -------------------------
 // softmax(scale * query key^T + mask) value with dropout p on the weights (training

@@ -12,7 +12,9 @@ namespace {
 
 constexpr double kNsPerMs = 1e6;
 
-bool IsMatmulFamily(OpKind op) { return op == OpKind::kMatmul || op == OpKind::kLinear; }
+bool IsMatmulFamily(OpKind op) {
+  return op == OpKind::kMatmul || op == OpKind::kLinear || op == OpKind::kDropoutMatmul;
+}
 
 // Folds the counted op spans of one kind into rows, sorted by self time.
 std::vector<OpRow> OpRows(const Recording& recording, SpanKind kind) {

@@ -91,15 +91,14 @@ AttentionOutput ScoreAttention::Forward(const AttentionInputs& inputs) const {
                                          inputs.query_offset, inputs.key_offset);
   // weights: [batch, heads, tgt, src]; rows of fully masked queries are zero.
   Tensor weights = Softmax(Scores(inputs), mask);
-  const Tensor dropped = Dropout(weights, inputs.dropout, is_training());
   AttentionOutput output;
-  output.context = Context(dropped, inputs);  // [batch, heads, tgt, head_dim]
+  output.context = Context(weights, inputs);  // [batch, heads, tgt, head_dim]
   if (inputs.need_weights) output.weights = weights;
   return output;
 }
 
 Tensor ScoreAttention::Context(const Tensor& weights, const AttentionInputs& inputs) const {
-  return Matmul(weights, inputs.value);
+  return DropoutMatmul(weights, inputs.value, inputs.dropout, is_training());
 }
 
 }  // namespace attnlab::nn

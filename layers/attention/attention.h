@@ -89,9 +89,10 @@ class ScoreAttention : public Attention {
   // Unmasked scores [batch, heads, tgt, src]. A variant may itself put -inf where a key
   // is out of reach (local attention's window); such keys get weight exactly 0.
   virtual Tensor Scores(const AttentionInputs& inputs) const = 0;
-  // The context [batch, heads, tgt, head_dim] from the (dropped-out) weights [batch,
-  // heads, tgt, src]: weights x value, unless a variant adds to the values (Shaw et al.'s
-  // relative value embeddings).
+  // The context [batch, heads, tgt, head_dim] from the weights [batch, heads, tgt, src]:
+  // Dropout(weights, inputs.dropout) x value (one fused op, which keeps no dropped copy
+  // of the weights for backward), unless a variant adds to the values (Shaw et al.'s
+  // relative value embeddings); an override applies the dropout itself.
   virtual Tensor Context(const Tensor& weights, const AttentionInputs& inputs) const;
   // The whole masked softmax, dropout and weighted sum in one fused op, when a variant
   // has one and it pays for these inputs; nullopt (the default) takes the composite

@@ -86,9 +86,10 @@ class RelativeAttention : public ScoreAttention {
   }
 
   // sum_j alpha_ij v_j + sum_r s_ir w^V_r: [b, h, tgt, d]
-  Tensor Context(const Tensor& weights, const AttentionInputs& in) const override {
+  Tensor Context(const Tensor& undropped, const AttentionInputs& in) const override {
+    if (!value_embedding_.defined()) return ScoreAttention::Context(undropped, in);  // cross
+    const Tensor weights = Dropout(undropped, in.dropout, is_training());
     const Tensor content = Matmul(weights, in.value);
-    if (!value_embedding_.defined()) return content;  // cross-attention
     const int64_t batch = weights.size(0), heads = weights.size(1);
     const int64_t tgt = weights.size(2), src = weights.size(3);
     const int64_t distances = 2 * max_relative_position_ + 1;

@@ -469,6 +469,13 @@ void AddRandomisedCases(std::vector<OpCase>& cases) {
                        ManualSeed(17);
                        return ReluDropout(x[0], p, true);
                      }});
+    cases.push_back({.op = "dropout_matmul",
+                     .variant = absl::StrCat("2x3x4_at_2x4x5_p_0_", static_cast<int>(p * 10)),
+                     .inputs = {Uniform({2, 3, 4}), Uniform({2, 4, 5})},
+                     .build = [p](const std::vector<Tensor>& x) {
+                       ManualSeed(21);
+                       return DropoutMatmul(x[0], x[1], p, true);
+                     }});
     cases.push_back({.op = "add_dropout",
                      .variant = variant,
                      .inputs = {Uniform({5, 7}), Uniform({5, 7})},

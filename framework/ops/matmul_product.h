@@ -1,0 +1,15 @@
+// The product behind Matmul, for ops that fuse an elementwise step into a product
+// (DropoutMatmul in dropout.cc): the same oneDNN call Matmul makes in f32, so a fused
+// op gives bit for bit what the composite gives.
+#pragma once
+
+#include "framework/tensor/tensor.h"
+
+namespace attnlab {
+
+// op(a) @ op(b) for f32 a [..., M, K] (or [..., K, M] transposed) and b [..., K, N] (or
+// [..., N, K]) with equal batch dims; operands of any strides, copied only where oneDNN
+// cannot take them. Neither recorded by autograd nor profiled: the calling op does both.
+Tensor MatmulProduct(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
+
+}  // namespace attnlab
