@@ -9,6 +9,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/ops.h"
 #include "framework/profiler/profiler.h"
+#include "framework/tensor/allocator.h"
 
 namespace attnlab::autograd {
 namespace {
@@ -123,6 +124,7 @@ void RunBackward(const Tensor& root, const Tensor& seed,
   }
   NoGradGuard no_grad;  // gradients are computed without recording a graph
   profiler::MarkerScope profile("backward");
+  CachingAllocator::BorrowingScope borrowing;
 
   // Count, for every reachable node, how many edges point at it; with a hook, the same
   // for leaves, so the hook can fire when a leaf's last consumer has run.

@@ -100,12 +100,11 @@ void* CachingAllocator::Allocate(size_t bytes) {
   }
   const size_t size_class = SizeClass(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
-  void* block = nullptr;
-  auto it = free_blocks_.find(size_class);
-  if (it != free_blocks_.end() && !it->second.empty()) {
-    block = it->second.back();
-    it->second.pop_back();
-    stats_.cached_bytes -= size_class;
+  size_t block_class = size_class;
+  void* block = TakeCachedLocked(size_class, block_class);
+  if (block != nullptr) {
+    stats_.cached_bytes -= block_class;
+    if (block_class != size_class) borrowed_.emplace(block, block_class);
   } else {
     // More than RAM and swap together can never succeed; asking anyway could get a
     // lazily backed block from an overcommitting kernel (and the OOM killer later), or
@@ -138,15 +137,36 @@ void* CachingAllocator::Allocate(size_t bytes) {
   }
   ++stats_.allocations;
   stats_.allocated_bytes += size_class;
-  stats_.current_bytes += size_class;
+  stats_.current_bytes += block_class;
   if (stats_.current_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.current_bytes;
   return block;
 }
 
+void* CachingAllocator::TakeCachedLocked(size_t size_class, size_t& block_class) {
+  const size_t largest = borrowing_scopes_ == 0 || size_class < kMinBorrowBytes
+                             ? size_class
+                             : kMaxBorrowRatio * size_class;
+  for (size_t candidate = size_class; candidate <= largest; candidate = SizeClass(candidate + 1)) {
+    auto it = free_blocks_.find(candidate);
+    if (it == free_blocks_.end() || it->second.empty()) continue;
+    void* block = it->second.back();
+    it->second.pop_back();
+    block_class = candidate;
+    return block;
+  }
+  return nullptr;
+}
+
 void CachingAllocator::Release(void* block, size_t bytes) {
   if (block == nullptr) return;
-  const size_t size_class = SizeClass(bytes);
+  size_t size_class = SizeClass(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!borrowed_.empty()) {
+    if (auto it = borrowed_.find(block); it != borrowed_.end()) {
+      size_class = it->second;
+      borrowed_.erase(it);
+    }
+  }
   stats_.current_bytes -= size_class;
   stats_.cached_bytes += size_class;
   free_blocks_[size_class].push_back(block);
@@ -173,6 +193,17 @@ void CachingAllocator::EmptyCacheLocked() {
   }
   free_blocks_.clear();
   stats_.cached_bytes = 0;
+}
+
+CachingAllocator::BorrowingScope::BorrowingScope(CachingAllocator& allocator)
+    : allocator_(allocator) {
+  std::lock_guard<std::mutex> lock(allocator_.mutex_);
+  ++allocator_.borrowing_scopes_;
+}
+
+CachingAllocator::BorrowingScope::~BorrowingScope() {
+  std::lock_guard<std::mutex> lock(allocator_.mutex_);
+  --allocator_.borrowing_scopes_;
 }
 
 CachingAllocator::~CachingAllocator() { EmptyCache(); }

@@ -145,6 +145,56 @@ TEST(CachingAllocatorTest, TracksCurrentPeakAndCachedBytes) {
   allocator.Release(fresh, 1000);
 }
 
+// Inside a BorrowingScope a request from kMinBorrowBytes on, whose class has nothing
+// cached, takes the smallest cached block of a class up to kMaxBorrowRatio times its own;
+// released, the block serves its own class again. Outside the scope, below the minimum
+// or beyond the ratio, a request gets a new block of its own class.
+TEST(CachingAllocatorTest, BackwardBorrowsLargerCachedBlocks) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  CachingAllocator allocator;
+  void* four = allocator.Allocate(4 * kMiB);
+  void* two = allocator.Allocate(2 * kMiB);
+  allocator.Release(four, 4 * kMiB);
+  allocator.Release(two, 2 * kMiB);
+  ASSERT_EQ(allocator.Stats().system_allocations, 2u);
+  {
+    CachingAllocator::BorrowingScope borrowing(allocator);
+    void* gradient = allocator.Allocate(kMiB);  // class 1 MiB: borrows the 2 MiB block
+    EXPECT_EQ(gradient, two);
+    EXPECT_EQ(allocator.Stats().current_bytes, 2 * kMiB);  // what the block holds
+    EXPECT_EQ(allocator.Stats().cached_bytes, 4 * kMiB);
+    void* second = allocator.Allocate(kMiB);  // then the 4 MiB one (4x, the limit)
+    EXPECT_EQ(second, four);
+    void* third = allocator.Allocate(kMiB);  // nothing left to borrow: a new block
+    EXPECT_EQ(allocator.Stats().system_allocations, 3u);
+    allocator.Release(gradient, kMiB);
+    allocator.Release(second, kMiB);
+    allocator.Release(third, kMiB);
+    EXPECT_EQ(allocator.Stats().current_bytes, 0u);
+    EXPECT_EQ(allocator.Stats().cached_bytes, 7 * kMiB);
+    void* small = allocator.Allocate(32 << 10);  // below kMinBorrowBytes: its own class
+    allocator.Release(small, 32 << 10);
+    EXPECT_EQ(allocator.Stats().system_allocations, 4u);
+    void* quarter = allocator.Allocate(kMiB - 1);  // 1 MiB class, cached: no borrowing
+    EXPECT_EQ(quarter, third);
+    allocator.Release(quarter, kMiB - 1);
+    void* tiny_share = allocator.Allocate(kMiB / 2 + kMiB / 4);  // 3/4 MiB: 1 MiB is in reach
+    EXPECT_EQ(tiny_share, third);
+    allocator.Release(tiny_share, kMiB / 2 + kMiB / 4);
+    void* far = allocator.Allocate(kMiB / 8 + 1);  // > 4x below every cached class
+    allocator.Release(far, kMiB / 8 + 1);
+    EXPECT_EQ(allocator.Stats().system_allocations, 5u);
+  }
+  // Back in their own classes, outside the scope.
+  EXPECT_EQ(allocator.Allocate(4 * kMiB), four);
+  EXPECT_EQ(allocator.Allocate(2 * kMiB), two);
+  void* outside = allocator.Allocate(kMiB / 2);  // no scope: a new 512 KiB block
+  EXPECT_EQ(allocator.Stats().system_allocations, 6u);
+  allocator.Release(outside, kMiB / 2);
+  allocator.Release(four, 4 * kMiB);
+  allocator.Release(two, 2 * kMiB);
+}
+
 TEST(CachingAllocatorTest, ReleaseOfNullIsANoOp) {
   CachingAllocator allocator;
   allocator.Release(nullptr, 128);

@@ -16,8 +16,8 @@
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/random/generator.h"
-#include "framework/tensor/allocator.h"
 #include "framework/random/philox.h"
+#include "framework/tensor/allocator.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
 
@@ -385,10 +385,13 @@ TEST(DropoutMatmulTest, EqualsTheCompositeBitForBitAndKeepsLess) {
     ManualSeed(31);
     Dropout(Tensor::Full({3}, 1.0f), 0.5f, true);  // start from an odd block
     const size_t before = CachingAllocator::Global().Stats().current_bytes;
-    Tensor out = fused ? DropoutMatmul(w, value, 0.25f, true)
-                       : Matmul(Dropout(w, 0.25f, true), value);
+    Tensor out =
+        fused ? DropoutMatmul(w, value, 0.25f, true) : Matmul(Dropout(w, 0.25f, true), value);
     Tensor loss = Sum(Mul(out, upstream));
-    Result result{bits(out), {}, {}, DefaultGenerator().state().offset,
+    Result result{bits(out),
+                  {},
+                  {},
+                  DefaultGenerator().state().offset,
                   CachingAllocator::Global().Stats().current_bytes - before};
     loss.backward();
     result.grad_weights = bits(w.grad());
