@@ -1,6 +1,7 @@
 // layer_norm over the last dim: forward against a reference computed in double,
 // gradients for x, gamma and beta by finite differences (all of them, and subsets),
-// odd shapes, size-1 dims, strided inputs, and the shape and dtype errors.
+// the backward from the output or from the input against a double reference, odd shapes,
+// size-1 dims, strided inputs, and the shape and dtype errors.
 // The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
 // table of op cases, op_cases.cc.
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "framework/ops/ops.h"
+#include "framework/tensor/allocator.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
 
@@ -78,6 +80,78 @@ TEST(LayerNormSubsetTest, OnlySomeInputsRequireGrad) {
         EXPECT_FALSE(inputs[i].grad().defined()) << i;
       }
     }
+  }
+}
+
+// The gradients of sum(LayerNorm(x) * upstream) in double: with xhat = (x - mean) * rstd
+// and g = upstream * gamma, dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),
+// dgamma = sum over rows of upstream * xhat, dbeta = sum over rows of upstream.
+struct Gradients {
+  std::vector<float> x, gamma, beta;
+};
+Gradients ReferenceLayerNormGradients(const Tensor& x, const Tensor& gamma, const Tensor& upstream,
+                                      double epsilon) {
+  const std::vector<float> xs = x.ToFloats(), g = gamma.ToFloats(), dy = upstream.ToFloats();
+  const int64_t cols = x.size(-1), rows = x.numel() / cols;
+  std::vector<double> dgamma(cols, 0.0), dbeta(cols, 0.0);
+  Gradients out{std::vector<float>(xs.size()), {}, {}};
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = xs.data() + r * cols;
+    const float* d = dy.data() + r * cols;
+    double mean = 0.0, variance = 0.0;
+    for (int64_t c = 0; c < cols; ++c) mean += row[c];
+    mean /= cols;
+    for (int64_t c = 0; c < cols; ++c) variance += (row[c] - mean) * (row[c] - mean);
+    variance /= cols;
+    const double rstd = 1.0 / std::sqrt(variance + epsilon);
+    double mean_g = 0.0, mean_g_xhat = 0.0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double xhat = (row[c] - mean) * rstd;
+      mean_g += d[c] * g[c] / cols;
+      mean_g_xhat += d[c] * g[c] * xhat / cols;
+      dgamma[c] += d[c] * xhat;
+      dbeta[c] += d[c];
+    }
+    for (int64_t c = 0; c < cols; ++c) {
+      const double xhat = (row[c] - mean) * rstd;
+      out.x[r * cols + c] =
+          static_cast<float>(rstd * (d[c] * g[c] - mean_g - xhat * mean_g_xhat));
+    }
+  }
+  out.gamma.assign(dgamma.begin(), dgamma.end());
+  out.beta.assign(dbeta.begin(), dbeta.end());
+  return out;
+}
+
+// Backward rebuilds xhat from the output when gamma and beta allow it (every |gamma| >=
+// 1/16 and >= |beta| / 16) and keeps the input otherwise (a gamma of 0 here); both give
+// the double-precision gradients to f32 rounding. Only the first lets the input go: its
+// storage is freed as soon as the caller drops it.
+TEST(LayerNormBackwardTest, FromOutputOrFromInputMatchesDoubleReference) {
+  const Tensor x_values = RandomInput({96, 48}, 40, -3.0f, 3.0f);
+  const Tensor upstream = RandomInput({96, 48}, 41).detach();
+  for (const bool gamma_has_zero : {false, true}) {
+    std::vector<float> gamma_values = RandomInput({48}, 42, 0.5f, 1.5f).ToFloats();
+    for (int64_t c = 0; c < 48; c += 2) gamma_values[c] = -gamma_values[c];  // signs too
+    if (gamma_has_zero) gamma_values[7] = 0.0f;
+    Tensor gamma = Tensor::FromFloats(gamma_values, {48});
+    Tensor beta = RandomInput({48}, 43, -4.0f, 4.0f);  // |beta| / |gamma| up to 8
+    Tensor leaf = x_values.detach().Clone();
+    gamma.set_requires_grad(true);
+    beta.set_requires_grad(true);
+    leaf.set_requires_grad(true);
+    Tensor x = MulScalar(leaf, 1.0f);  // a fresh tensor only layer norm may keep
+    const Tensor y = LayerNorm(x, gamma, beta);
+    const size_t before_drop = CachingAllocator::Global().Stats().current_bytes;
+    x = Tensor();
+    const size_t freed = before_drop - CachingAllocator::Global().Stats().current_bytes;
+    EXPECT_EQ(freed, gamma_has_zero ? 0 : CachingAllocator::SizeClass(96 * 48 * sizeof(float)));
+    Sum(Mul(y, upstream)).backward();
+    const Gradients expected = ReferenceLayerNormGradients(x_values, gamma, upstream, 1e-5);
+    const std::string what = gamma_has_zero ? "from the input" : "from the output";
+    EXPECT_TRUE(AllClose(leaf.grad(), expected.x, 2e-5)) << what;
+    EXPECT_TRUE(AllClose(gamma.grad(), expected.gamma, 2e-5)) << what;
+    EXPECT_TRUE(AllClose(beta.grad(), expected.beta, 2e-5)) << what;
   }
 }
 
