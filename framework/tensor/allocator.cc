@@ -143,9 +143,11 @@ void* CachingAllocator::Allocate(size_t bytes) {
 }
 
 void* CachingAllocator::TakeCachedLocked(size_t size_class, size_t& block_class) {
-  const size_t largest = borrowing_scopes_ == 0 || size_class < kMinBorrowBytes
-                             ? size_class
-                             : kMaxBorrowRatio * size_class;
+  // (Classes beyond an eighth of the address space never borrow, so that neither the
+  // limit nor the next class can wrap around.)
+  const bool borrows = borrowing_scopes_ > 0 && size_class >= kMinBorrowBytes &&
+                       size_class <= std::numeric_limits<size_t>::max() / 8;
+  const size_t largest = borrows ? kMaxBorrowRatio * size_class : size_class;
   for (size_t candidate = size_class; candidate <= largest; candidate = SizeClass(candidate + 1)) {
     auto it = free_blocks_.find(candidate);
     if (it == free_blocks_.end() || it->second.empty()) continue;
