@@ -25,7 +25,11 @@
 // Under a DropoutBatchShard, as Dropout: the global tensor's blocks are reserved and e is
 // offset by first_row * heads * tgt * src. Backward regenerates each tile's mask.
 //
-// Used by layers/attention/scaled_dot.cc from 128 keys on (f32, weights not asked for):
+// A slab with one query row and no dropout (a decoding step) reads the keys and values
+// in place instead (ForwardSingleQuery).
+//
+// Used by layers/attention/scaled_dot.cc from 128 keys on (f32, weights not asked for),
+// and for one query at any length outside training (decoding with the cache):
 // `attnlab bench --attention_sweep` puts it level with the composite ops at 256 keys,
 // 6% behind at 128 and 35% behind at 64, with memory flat in length (README, Performance).
 #include <algorithm>
@@ -38,6 +42,7 @@
 #include "framework/ops/ops.h"
 #include "framework/ops/vector_exp.h"
 #include "framework/parallel/parallel_for.h"
+#include "framework/profiler/profiler.h"
 
 namespace attnlab {
 namespace {
@@ -358,6 +363,41 @@ void ForwardSlab(const AttentionProblem& problem, const HeadRows& query, const H
   }
 }
 
+// Forward of a slab with one query row and no dropout: a decoding step with the cache.
+// The keys and values are read in place, row by row, instead of being copied into padded
+// scratch first: for one query that copy would cost more than the products (it reads
+// every key and value once more and writes them). scores: [src_pad] of scratch; dot
+// products and the weighted sum run on 16-float vectors with a scalar tail.
+void ForwardSingleQuery(const AttentionProblem& problem, const HeadRows& query, const HeadRows& key,
+                        const HeadRows& value, int64_t slab, float* scores, float* out,
+                        float* log_sum_exp) {
+  const int64_t batch = slab / problem.heads, head = slab % problem.heads;
+  const int64_t dim = problem.dim, vector_end = dim / kVectorFloats * kVectorFloats;
+  const int64_t keys = KeysSeen(problem, 0, 1);
+  const float* __restrict q = query.Row(batch, head, 0);
+  for (int64_t s = 0; s < keys; ++s) {
+    const float* __restrict k = key.Row(batch, head, s);
+    Vector lanes = {};
+    for (int64_t d = 0; d < vector_end; d += kVectorFloats) {
+      lanes += LoadVector(q + d) * LoadVector(k + d);
+    }
+    float dot = 0.0f;
+    for (int64_t lane = 0; lane < kVectorFloats; ++lane) dot += lanes[lane];
+    for (int64_t d = vector_end; d < dim; ++d) dot += q[d] * k[d];
+    scores[s] = dot * problem.scale;
+  }
+  const int64_t keys_pad = RoundUp(keys, kVectorFloats);
+  MaskRow(problem, batch, 0, keys_pad, scores);
+  *log_sum_exp = SoftmaxRow(keys_pad, scores);
+  std::fill_n(out, dim, 0.0f);
+  for (int64_t s = 0; s < keys; ++s) {
+    const float weight = scores[s];
+    const float* __restrict v = value.Row(batch, head, s);
+    float* __restrict o = out;
+    for (int64_t d = 0; d < dim; ++d) o[d] += weight * v[d];
+  }
+}
+
 // Backward of one slab. With P the softmax weights of a row, P~ = P * keep * keep_scale
 // the dropped ones and out = P~ V:
 //   dV_s += P~_s dOut,  dP_s = keep_s * keep_scale * (dOut . v_s),
@@ -460,6 +500,7 @@ Tensor ScaledDotProductAttention(const Tensor& query_in, const Tensor& key_in,
                                  const Tensor& value_in, const Tensor& key_padding_mask,
                                  bool causal, int64_t query_offset, float scale, float dropout,
                                  bool training) {
+  profiler::OpScope profile(OpKind::kScaledDotProductAttention, {&query_in, &key_in, &value_in});
   ATTNLAB_CHECK(query_in.rank() == 4 && key_in.rank() == 4 && value_in.rank() == 4,
                 "scaled_dot_product_attention: expects [batch, heads, time, dim] tensors, got "
                 "query ",
@@ -486,6 +527,11 @@ Tensor ScaledDotProductAttention(const Tensor& query_in, const Tensor& key_in,
     padding = Contiguous(key_padding_mask.detach());
   }
   const Tensor query = RowReady(query_in), key = RowReady(key_in), value = RowReady(value_in);
+  if (profile.active()) {
+    // The two products, 2 * tgt * src * dim each per head (causal rows count in full).
+    profile.set_flops(4.0 * static_cast<double>(batch * heads * tgt) * static_cast<double>(src) *
+                      static_cast<double>(dim));
+  }
 
   AttentionProblem problem{.batch = batch,
                            .heads = heads,
@@ -526,8 +572,13 @@ Tensor ScaledDotProductAttention(const Tensor& query_in, const Tensor& key_in,
       SlabScratch thread_scratch;
       thread_scratch.Carve(forward, scratch_data + omp_get_thread_num() * scratch_floats);
       for (int64_t slab = begin; slab < end; ++slab) {
-        ForwardSlab(forward, query_rows, key_rows, value_rows, slab, thread_scratch,
-                    out_data + slab * tgt * dim, lse_data + slab * tgt);
+        if (tgt == 1 && !forward.dropout) {
+          ForwardSingleQuery(forward, query_rows, key_rows, value_rows, slab,
+                             thread_scratch.weights, out_data + slab * dim, lse_data + slab);
+        } else {
+          ForwardSlab(forward, query_rows, key_rows, value_rows, slab, thread_scratch,
+                      out_data + slab * tgt * dim, lse_data + slab * tgt);
+        }
       }
     });
   }

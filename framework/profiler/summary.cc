@@ -13,7 +13,8 @@ namespace {
 constexpr double kNsPerMs = 1e6;
 
 bool IsMatmulFamily(OpKind op) {
-  return op == OpKind::kMatmul || op == OpKind::kLinear || op == OpKind::kDropoutMatmul;
+  return op == OpKind::kMatmul || op == OpKind::kLinear || op == OpKind::kDropoutMatmul ||
+         op == OpKind::kScaledDotProductAttention;
 }
 
 // Folds the counted op spans of one kind into rows, sorted by self time.

@@ -29,7 +29,13 @@ class ScaledDotAttention : public ScoreAttention {
   }
 
   std::optional<Tensor> FusedContext(const AttentionInputs& in) const override {
-    if (in.key.size(2) < kFusedMinKeys || MatmulInputDType() != DType::kF32) return std::nullopt;
+    // One query outside training is a decoding step: the fused op reads the cached keys
+    // and values in place, where the composite runs two per-head products and a softmax
+    // on [batch, heads, 1, src] (f32 in either precision: that is only more accurate).
+    const bool decoding_step = in.query.size(2) == 1 && !is_training();
+    if (!decoding_step && (in.key.size(2) < kFusedMinKeys || MatmulInputDType() != DType::kF32)) {
+      return std::nullopt;
+    }
     // Key s is at position s + key_offset, query t at t + query_offset: the fused op's
     // causal limit s <= t + offset takes the difference.
     return ScaledDotProductAttention(in.query, in.key, in.value, in.key_padding_mask, in.causal,

@@ -127,6 +127,35 @@ void BM_AttentionScoresForward(benchmark::State& state) {
 }
 BENCHMARK(BM_AttentionScoresForward)->Apply(AtEveryConfig);
 
+// One decoding step's attention over a full cache of `length` keys: [batch, heads, 1,
+// head_dim] queries against [batch, heads, length, head_dim] keys and values, by the
+// fused op (which reads them in place) and by the composite ops (two per-head products
+// and a softmax). Bytes: the keys and values read.
+void DecodeAttention(benchmark::State& state, bool fused) {
+  const ModelConfig& config = ConfigAt(state.range(0));
+  const int64_t head_dim = config.d_model / config.heads;
+  const Tensor query = RandomTensor({config.batch, config.heads, 1, head_dim}, 6);
+  const Tensor key = RandomTensor({config.batch, config.heads, config.length, head_dim}, 7);
+  const Tensor value = RandomTensor({config.batch, config.heads, config.length, head_dim}, 8);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  NoGradGuard no_grad;
+  for (auto _ : state) {
+    if (fused) {
+      benchmark::DoNotOptimize(
+          ScaledDotProductAttention(query, key, value, Tensor(), false, 0, scale, 0.0f, false));
+    } else {
+      benchmark::DoNotOptimize(
+          Matmul(Softmax(MulScalar(Matmul(query, key, false, true), scale)), value));
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * 2 * key.numel() * 4);
+  SetLabel(state, config);
+}
+void BM_DecodeAttentionFused(benchmark::State& state) { DecodeAttention(state, true); }
+void BM_DecodeAttentionComposite(benchmark::State& state) { DecodeAttention(state, false); }
+BENCHMARK(BM_DecodeAttentionFused)->Apply(AtEveryConfig);
+BENCHMARK(BM_DecodeAttentionComposite)->Apply(AtEveryConfig);
+
 // Our Matmul op at 512^3 (the same shape as the ceiling check in main()).
 void BM_Matmul512(benchmark::State& state) {
   const Tensor a = RandomTensor({512, 512}, 6), b = RandomTensor({512, 512}, 7);

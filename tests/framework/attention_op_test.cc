@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "framework/autograd/grad_mode.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/random/generator.h"
@@ -106,6 +107,27 @@ void ExpectFusedEqualsComposite(const Case& c, bool pad_all_of_last) {
 
 TEST(ScaledDotProductAttentionTest, EqualsCompositeUnmasked) {
   ExpectFusedEqualsComposite({2, 3, 5, 7, 4, false, false, 0, 0.0f}, false);
+}
+
+// One query without dropout (a decoding step) takes the path that reads the keys and
+// values in place: dims with a tail past 16, padding with a fully masked batch, a causal
+// offset, an offset before every key; backward (from that path's log-sum-exp) too.
+TEST(ScaledDotProductAttentionTest, OneQueryEqualsComposite) {
+  ExpectFusedEqualsComposite({3, 2, 1, 37, 20, true, false, 0, 0.0f}, true);
+  ExpectFusedEqualsComposite({2, 2, 1, 9, 64, true, true, 4, 0.0f}, false);
+  ExpectFusedEqualsComposite({2, 1, 1, 5, 16, false, true, -1, 0.0f}, false);
+}
+
+// The decoding cache hands over keys and values as views of longer buffers.
+TEST(ScaledDotProductAttentionTest, OneQueryReadsCacheViews) {
+  const Case c{2, 3, 1, 11, 24, false, true, 10, 0.0f};
+  const Tensor q = RandomInput({2, 3, 1, 24}, 6);
+  const Tensor key_buffer = RandomInput({2, 3, 32, 24}, 7);
+  const Tensor value_buffer = RandomInput({2, 3, 32, 24}, 8);
+  const Tensor k = key_buffer.narrow(2, 5, 11), v = value_buffer.narrow(2, 5, 11);
+  NoGradGuard no_grad;
+  EXPECT_TRUE(AllClose(Fused(c, q, k, v, Tensor()),
+                       Composite(c, q, k.contiguous(), v.contiguous(), Tensor()), 1e-5));
 }
 
 TEST(ScaledDotProductAttentionTest, EqualsCompositeWithPaddingAndFullyMaskedRows) {
