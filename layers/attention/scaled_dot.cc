@@ -1,5 +1,5 @@
 // Scaled dot-product attention, Vaswani et al. 2017, eq. (1): softmax(Q K^T / sqrt(d_k)) V,
-// fused into one op from kFusedMinKeys keys on (below).
+// fused into one op from kFusedMinKeys keys on and for decoding steps (below).
 #include <cmath>
 
 #include "framework/ops/mixed_precision.h"
@@ -13,8 +13,8 @@ namespace {
 // op (ScaledDotProductAttention: O(length) memory instead of the [batch, heads, tgt, src]
 // scores, weights and dropped weights), below it as the composite ops, which were faster
 // at the reference lengths (24 to 64 keys); the crossover and the memory are measured by
-// `attnlab bench --attention_sweep` (README, Performance). Mixed precision keeps the
-// composite path: its products run in bf16, the fused op in f32.
+// `attnlab bench --attention_sweep` (README, Performance). Mixed precision training keeps
+// the composite path: its products run in bf16, the fused op in f32.
 constexpr int64_t kFusedMinKeys = 128;
 
 class ScaledDotAttention : public ScoreAttention {
