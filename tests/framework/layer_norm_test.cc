@@ -114,8 +114,7 @@ Gradients ReferenceLayerNormGradients(const Tensor& x, const Tensor& gamma, cons
     }
     for (int64_t c = 0; c < cols; ++c) {
       const double xhat = (row[c] - mean) * rstd;
-      out.x[r * cols + c] =
-          static_cast<float>(rstd * (d[c] * g[c] - mean_g - xhat * mean_g_xhat));
+      out.x[r * cols + c] = static_cast<float>(rstd * (d[c] * g[c] - mean_g - xhat * mean_g_xhat));
     }
   }
   out.gamma.assign(dgamma.begin(), dgamma.end());
