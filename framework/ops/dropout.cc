@@ -175,16 +175,27 @@ void DropoutBackwardKernel(const uint64_t* keep_bits, float scale, const float* 
   });
 }
 
-// A forward's result and what its backward reads: the mask, 1 bit per element, as
-// [ceil(count / 64)] 64-bit words stored as twice as many i32 (the tensor dtypes have no
-// 64-bit integer) from the caching allocator.
-struct Dropped {
-  Tensor out;
+// What a backward reads: the mask, 1 bit per element, as [ceil(count / 64)] 64-bit words
+// stored as twice as many i32 (the tensor dtypes have no 64-bit integer) from the caching
+// allocator, and the scale of the kept elements.
+struct DropoutMask {
   Tensor keep_bits;
   float scale;
-  const uint64_t* bits() const {
-    return reinterpret_cast<const uint64_t*>(keep_bits.data<int32_t>());
+
+  // x (any strides) times the mask bits times scale: a new contiguous tensor.
+  Tensor Apply(const Tensor& x) const {
+    const Tensor source = x.is_contiguous() ? x : x.Clone();
+    Tensor result = Tensor::Empty(source.shape());
+    DropoutBackwardKernel(reinterpret_cast<const uint64_t*>(keep_bits.data<int32_t>()), scale,
+                          source.data<float>(), result.data<float>(), result.numel());
+    return result;
   }
+};
+
+// A forward's result and its mask.
+struct Dropped {
+  Tensor out;
+  DropoutMask mask;
 };
 
 // Reserves the call's stream and runs the forward kernel on x (and the residual, null
@@ -201,22 +212,13 @@ Dropped DropForward(std::string_view name, const Tensor* residual, const Tensor&
   }
   const int64_t count = x.numel();
   const DropoutStream stream = ReserveDropoutStream(x.shape(), name);
-  Dropped dropped{Tensor::Empty(x.shape()), Tensor::Empty({2 * ((count + 63) / 64)}, DType::kI32),
-                  1.0f / (1.0f - p)};
+  Dropped dropped{Tensor::Empty(x.shape()),
+                  {Tensor::Empty({2 * ((count + 63) / 64)}, DType::kI32), 1.0f / (1.0f - p)}};
   DropoutForwardKernel<kEpilogue>(
-      stream, p, dropped.scale, input.data<float>(),
+      stream, p, dropped.mask.scale, input.data<float>(),
       residual == nullptr ? nullptr : residual_input.data<float>(), dropped.out.data<float>(),
-      reinterpret_cast<uint64_t*>(dropped.keep_bits.data<int32_t>()), count);
+      reinterpret_cast<uint64_t*>(dropped.mask.keep_bits.data<int32_t>()), count);
   return dropped;
-}
-
-// grad_out (any strides) times the mask bits times scale: a new contiguous tensor.
-Tensor ApplyMask(const Dropped& mask, const Tensor& grad_out) {
-  const Tensor source = grad_out.is_contiguous() ? grad_out : grad_out.Clone();
-  Tensor result = Tensor::Empty(source.shape());
-  DropoutBackwardKernel(mask.bits(), mask.scale, source.data<float>(), result.data<float>(),
-                        result.numel());
-  return result;
 }
 
 // Dropout, ReluDropout and AddDropout: the forward, and a backward that multiplies the
@@ -229,10 +231,9 @@ Tensor DropoutOp(OpKind kind, const Tensor* residual, const Tensor& x, float p) 
   if (!record) return dropped.out;
   // d(out)/d(x) is the mask times scale; d(out)/d(residual) is the identity.
   const size_t x_index = residual == nullptr ? 0 : 1;
-  Dropped mask{Tensor(), dropped.keep_bits, dropped.scale};  // backward keeps only the bits
-  auto backward = [mask, x_index](const Tensor& grad, autograd::GradientSink& sink) {
+  auto backward = [mask = dropped.mask, x_index](const Tensor& grad, autograd::GradientSink& sink) {
     if (x_index == 1 && sink.NeedsGrad(0)) sink.Add(0, grad);
-    if (sink.NeedsGrad(x_index)) sink.Add(x_index, ApplyMask(mask, grad));
+    if (sink.NeedsGrad(x_index)) sink.Add(x_index, mask.Apply(grad));
   };
   if (residual == nullptr) {
     autograd::Record(kind, dropped.out, {&x}, std::move(backward));
@@ -297,18 +298,16 @@ Tensor DropoutMatmul(const Tensor& weights, const Tensor& value, float p, bool t
   // own backward) and the mask bits, where the composite keeps them from forward to
   // backward: the same bits, and one [..., M, K] tensor less held.
   //   d(value) = dropped^T G,   d(weights) = mask * scale * (G value^T).
-  Dropped mask{Tensor(), dropped.keep_bits, dropped.scale};
-  dropped.out = Tensor();
-  autograd::Record(OpKind::kDropoutMatmul, out, {&weights, &value},
-                   [mask, weights = weights.is_contiguous() ? weights.detach() : weights.Clone(),
-                    value = value.detach()](const Tensor& grad_any, autograd::GradientSink& sink) {
-                     const Tensor grad = grad_any.is_contiguous() ? grad_any : grad_any.Clone();
-                     if (sink.NeedsGrad(1)) {
-                       sink.Add(1, MatmulProduct(ApplyMask(mask, weights), grad, true, false));
-                     }
-                     if (sink.NeedsGrad(0))
-                       sink.Add(0, ApplyMask(mask, MatmulProduct(grad, value, false, true)));
-                   });
+  autograd::Record(
+      OpKind::kDropoutMatmul, out, {&weights, &value},
+      [mask = dropped.mask, weights = weights.is_contiguous() ? weights.detach() : weights.Clone(),
+       value = value.detach()](const Tensor& grad_any, autograd::GradientSink& sink) {
+        const Tensor grad = grad_any.is_contiguous() ? grad_any : grad_any.Clone();
+        if (sink.NeedsGrad(1)) {
+          sink.Add(1, MatmulProduct(mask.Apply(weights), grad, true, false));
+        }
+        if (sink.NeedsGrad(0)) sink.Add(0, mask.Apply(MatmulProduct(grad, value, false, true)));
+      });
   return out;
 }
 

@@ -27,6 +27,14 @@ namespace {
 using testing::AllClose;
 using testing::RandomInput;
 
+// A tensor's values as bit patterns, for comparisons that must be bit for bit.
+std::vector<uint32_t> Bits(const Tensor& t) {
+  const std::vector<float> values = t.ToFloats();
+  std::vector<uint32_t> words(values.size());
+  std::memcpy(words.data(), values.data(), values.size() * sizeof(float));
+  return words;
+}
+
 TEST(DropoutTest, KeepsAboutOneMinusPOfTheElements) {
   ManualSeed(1);
   const Tensor x = Tensor::Full({100000}, 1.0f);
@@ -273,12 +281,6 @@ TEST(DropoutTest, StridedInput) {
 // where ReLU or the mask zeroes one, the composite's product may be -0 and the fused +0.
 TEST(FusedDropoutTest, EqualTheCompositeBitForBit) {
   const int previous_threads = NumThreads();
-  const auto bits = [](const Tensor& t) {
-    const std::vector<float> values = t.ToFloats();
-    std::vector<uint32_t> words(values.size());
-    std::memcpy(words.data(), values.data(), values.size() * sizeof(float));
-    return words;
-  };
   struct Result {
     std::vector<uint32_t> out;
     std::vector<float> grad_x, grad_residual;
@@ -298,7 +300,7 @@ TEST(FusedDropoutTest, EqualTheCompositeBitForBit) {
     } else {
       out = fused ? AddDropout(residual, x, p, true) : residual + Dropout(x, p, true);
     }
-    Result result{bits(out), {}, {}, DefaultGenerator().state().offset};
+    Result result{Bits(out), {}, {}, DefaultGenerator().state().offset};
     Sum(Mul(out, upstream)).backward();
     result.grad_x = x.grad().ToFloats();
     if (!relu) result.grad_residual = residual.grad().ToFloats();
@@ -334,8 +336,8 @@ TEST(FusedDropoutTest, EqualTheCompositeBitForBit) {
   const Tensor relu_composite = Dropout(Relu(x), 0.4f, true);
   const Tensor add_composite = residual + Dropout(x, 0.4f, true);
   ManualSeed(27);
-  EXPECT_EQ(bits(ReluDropout(x, 0.4f, true)), bits(relu_composite));
-  EXPECT_EQ(bits(AddDropout(residual, x, 0.4f, true)), bits(add_composite));
+  EXPECT_EQ(Bits(ReluDropout(x, 0.4f, true)), Bits(relu_composite));
+  EXPECT_EQ(Bits(AddDropout(residual, x, 0.4f, true)), Bits(add_composite));
 }
 
 TEST(FusedDropoutTest, PlainOpsInEvalModeAndWithZeroP) {
@@ -365,12 +367,6 @@ TEST(FusedDropoutTest, BadArgumentsAreErrors) {
 // the weights less.
 TEST(DropoutMatmulTest, EqualsTheCompositeBitForBitAndKeepsLess) {
   const int previous_threads = NumThreads();
-  const auto bits = [](const Tensor& t) {
-    const std::vector<float> values = t.ToFloats();
-    std::vector<uint32_t> words(values.size());
-    std::memcpy(words.data(), values.data(), values.size() * sizeof(float));
-    return words;
-  };
   struct Result {
     std::vector<uint32_t> out, grad_weights, grad_value;
     uint64_t offset;
@@ -388,14 +384,14 @@ TEST(DropoutMatmulTest, EqualsTheCompositeBitForBitAndKeepsLess) {
     Tensor out =
         fused ? DropoutMatmul(w, value, 0.25f, true) : Matmul(Dropout(w, 0.25f, true), value);
     Tensor loss = Sum(Mul(out, upstream));
-    Result result{bits(out),
+    Result result{Bits(out),
                   {},
                   {},
                   DefaultGenerator().state().offset,
                   CachingAllocator::Global().Stats().current_bytes - before};
     loss.backward();
-    result.grad_weights = bits(w.grad());
-    result.grad_value = bits(v.grad());
+    result.grad_weights = Bits(w.grad());
+    result.grad_value = Bits(v.grad());
     return result;
   };
   for (const int threads : {1, 2}) {
