@@ -18,11 +18,10 @@
 // and element i is keyed by its global index element_offset + i instead; DropoutHalves
 // serves stream positions that do not start a Philox group as well as those that do.
 #include <algorithm>
-#include <array>
-#include <cstring>
 
 #include "framework/autograd/node.h"
 #include "framework/ops/dropout_batch_shard.h"
+#include "framework/ops/dropout_select.h"
 #include "framework/ops/matmul_product.h"
 #include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
@@ -32,75 +31,12 @@
 namespace attnlab {
 namespace {
 
+using dropout_select::DropElement;
+using dropout_select::DropWord;
+using dropout_select::Epilogue;
+using dropout_select::ScaleByMaskWord;
+
 constexpr int64_t kDropoutGroupGrain = 128;  // groups of kDropoutGroup elements per chunk
-
-// The mask moves between a word and bytes 8 at a time, so that the select loops over
-// bytes vectorise (a loop testing bit i of a word does not: dropout got 1.8x slower).
-//
-// bytes[0..64) in {0, 1} -> a word with bit i = bytes[i]. The multiply gathers the low
-// bit of each of 8 bytes into the top byte of the product (byte k lands on bit 56 + k).
-uint64_t PackKeepBytes(const uint8_t* bytes) {
-  constexpr uint64_t kGather = 0x0102040810204080ULL;
-  uint64_t bits = 0;
-  for (int group = 0; group < 8; ++group) {
-    uint64_t eight;
-    std::memcpy(&eight, bytes + 8 * group, 8);
-    bits |= ((eight * kGather) >> 56) << (8 * group);
-  }
-  return bits;
-}
-
-// The inverse: bytes[i] = bit i of `bits`, through a table of the 256 byte patterns.
-constexpr std::array<uint64_t, 256> MakeByteExpansionTable() {
-  std::array<uint64_t, 256> table{};
-  for (uint64_t pattern = 0; pattern < 256; ++pattern) {
-    for (int bit = 0; bit < 8; ++bit) table[pattern] |= ((pattern >> bit) & 1) << (8 * bit);
-  }
-  return table;
-}
-constexpr std::array<uint64_t, 256> kByteExpansion = MakeByteExpansionTable();
-
-void UnpackKeepBits(uint64_t bits, uint8_t* bytes) {
-  for (int group = 0; group < 8; ++group) {
-    std::memcpy(bytes + 8 * group, &kByteExpansion[(bits >> (8 * group)) & 0xFF], 8);
-  }
-}
-
-// What a kernel writes for element i of x, given whether the stream keeps it. The mask
-// bit is what backward multiplies the gradient by (times scale): for ReLU it folds in
-// ReLU's own gradient, x > 0, so backward needs neither x nor ReLU's output.
-enum class Epilogue {
-  kPlain,     // out = keep ? x * scale : 0;               bit = keep
-  kRelu,      // out = keep && x > 0 ? x * scale : 0;      bit = keep && x > 0
-  kResidual,  // out = residual + (keep ? x * scale : 0);  bit = keep
-};
-
-template <Epilogue kEpilogue>
-inline bool DropElement(bool stream_keeps, float scale, const float* __restrict in,
-                        const float* __restrict residual, float* __restrict out, int64_t i) {
-  bool keep = stream_keeps;
-  if constexpr (kEpilogue == Epilogue::kRelu) keep = keep && in[i] > 0.0f;
-  const float dropped = keep ? in[i] * scale : 0.0f;
-  if constexpr (kEpilogue == Epilogue::kResidual) {
-    out[i] = residual[i] + dropped;
-  } else {
-    out[i] = dropped;
-  }
-  return keep;
-}
-
-// One mask word's 64 elements, with keep(i) = halves[i] >= threshold; returns the word,
-// bit i set iff element i's mask bit is.
-template <Epilogue kEpilogue>
-inline uint64_t DropGroup(const uint16_t* __restrict halves, uint16_t threshold, float scale,
-                          const float* __restrict in, const float* __restrict residual,
-                          float* __restrict out) {
-  alignas(64) uint8_t keep_bytes[64];
-  for (int i = 0; i < 64; ++i) {
-    keep_bytes[i] = DropElement<kEpilogue>(halves[i] >= threshold, scale, in, residual, out, i);
-  }
-  return PackKeepBytes(keep_bytes);
-}
 
 // in, out (and residual for kResidual): contiguous [count]. Writes out per kEpilogue and
 // sets bit i % 64 of keep_bits[i / 64] to element i's mask bit (the other bits of the last
@@ -127,8 +63,8 @@ void DropoutForwardKernel(const DropoutStream& stream, float p, float scale, con
       const float* group_residual = kEpilogue == Epilogue::kResidual ? residual + base : nullptr;
       if (base + kDropoutGroup <= count) {
         keep_bits[2 * group] =
-            DropGroup<kEpilogue>(halves, threshold, scale, in + base, group_residual, out + base);
-        keep_bits[2 * group + 1] = DropGroup<kEpilogue>(
+            DropWord<kEpilogue>(halves, threshold, scale, in + base, group_residual, out + base);
+        keep_bits[2 * group + 1] = DropWord<kEpilogue>(
             halves + 64, threshold, scale, in + base + 64,
             group_residual == nullptr ? nullptr : group_residual + 64, out + base + 64);
         continue;
@@ -161,11 +97,7 @@ void DropoutBackwardKernel(const uint64_t* keep_bits, float scale, const float* 
       const uint64_t bits = keep_bits[word];
       const int64_t base = word * 64;
       if (base + 64 <= count) {
-        alignas(64) uint8_t keep_bytes[64];
-        UnpackKeepBits(bits, keep_bytes);
-        for (int i = 0; i < 64; ++i) {
-          target[base + i] = keep_bytes[i] != 0 ? source[base + i] * kept_scale : 0.0f;
-        }
+        ScaleByMaskWord(bits, kept_scale, source + base, target + base);
       } else {
         for (int64_t i = 0; base + i < count; ++i) {
           target[base + i] = ((bits >> i) & 1) != 0 ? source[base + i] * kept_scale : 0.0f;

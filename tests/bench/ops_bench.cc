@@ -25,6 +25,7 @@
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/ops/dropout_batch_shard.h"
+#include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "framework/random/generator.h"
@@ -342,6 +343,24 @@ void BM_MlpForwardBackward(benchmark::State& state) {
   SetLabel(state, config);
 }
 BENCHMARK(BM_MlpForwardBackward)->Apply(AtEveryConfig)->Unit(benchmark::kMillisecond);
+
+// The same in mixed precision (bf16 products, f32 everything else), where the CPU has it.
+void BM_MlpForwardBackwardBf16(benchmark::State& state) {
+  if (!CheckMatmulInputDType(DType::kBF16).ok()) {
+    state.SkipWithError("no native bf16 on this CPU");
+    return;
+  }
+  const ModelConfig& config = ConfigAt(state.range(0));
+  const Mlp mlp(config);
+  const int64_t rows = config.batch * config.length;
+  const Tensor x = RandomTensor({rows, config.d_model}, 24);
+  const Tensor output_grad = RandomTensor({rows, config.d_model}, 25);
+  MixedPrecision bf16(DType::kBF16);
+  for (auto _ : state) mlp.Step(x, output_grad);
+  SetFlopRate(state, Mlp::StepFlops(config));
+  SetLabel(state, config);
+}
+BENCHMARK(BM_MlpForwardBackwardBf16)->Apply(AtEveryConfig)->Unit(benchmark::kMillisecond);
 
 // ---- The checks printed before the benchmark run ---------------------------------------
 
