@@ -104,7 +104,9 @@ TEST(CrossEntropyTest, GradientOverwritesLogitsOnlyWhenNobodyElseHoldsThem) {
     loss.backward();
     *backward_allocated =
         static_cast<int64_t>(CachingAllocator::Global().Stats().allocated_bytes - allocated);
-    if (keep_logits) EXPECT_EQ(logits.ToFloats(), before);
+    if (keep_logits) {
+      EXPECT_EQ(logits.ToFloats(), before);
+    }
     return leaf.grad().ToFloats();
   };
   int64_t allocated_kept = 0, allocated_dropped = 0;
