@@ -17,6 +17,9 @@
 // On a batch shard (dropout_batch_shard.h) the call reserves the global tensor's blocks
 // and element i is keyed by its global index element_offset + i instead; DropoutHalves
 // serves stream positions that do not start a Philox group as well as those that do.
+//
+// The loops over one 64-element mask word, forward and backward, are in dropout_select.h
+// (a portable and an AVX-512 form of each); this file runs them over whole tensors.
 #include <algorithm>
 
 #include "framework/autograd/node.h"
