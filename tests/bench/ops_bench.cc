@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <iterator>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -332,22 +333,11 @@ struct Mlp {
   }
 };
 
-void BM_MlpForwardBackward(benchmark::State& state) {
-  const ModelConfig& config = ConfigAt(state.range(0));
-  const Mlp mlp(config);
-  const int64_t rows = config.batch * config.length;
-  const Tensor x = RandomTensor({rows, config.d_model}, 24);
-  const Tensor output_grad = RandomTensor({rows, config.d_model}, 25);
-  for (auto _ : state) mlp.Step(x, output_grad);
-  SetFlopRate(state, Mlp::StepFlops(config));
-  SetLabel(state, config);
-}
-BENCHMARK(BM_MlpForwardBackward)->Apply(AtEveryConfig)->Unit(benchmark::kMillisecond);
-
-// The same in mixed precision (bf16 products, f32 everything else), where the CPU has it.
-void BM_MlpForwardBackwardBf16(benchmark::State& state) {
-  if (!CheckMatmulInputDType(DType::kBF16).ok()) {
-    state.SkipWithError("no native bf16 on this CPU");
+// One benchmark per precision of the products: f32, and mixed precision (bf16 products,
+// f32 everything else) where the CPU has native bf16.
+void MlpForwardBackward(benchmark::State& state, DType matmul_inputs) {
+  if (const absl::Status usable = CheckMatmulInputDType(matmul_inputs); !usable.ok()) {
+    state.SkipWithError(std::string(usable.message()).c_str());
     return;
   }
   const ModelConfig& config = ConfigAt(state.range(0));
@@ -355,11 +345,14 @@ void BM_MlpForwardBackwardBf16(benchmark::State& state) {
   const int64_t rows = config.batch * config.length;
   const Tensor x = RandomTensor({rows, config.d_model}, 24);
   const Tensor output_grad = RandomTensor({rows, config.d_model}, 25);
-  MixedPrecision bf16(DType::kBF16);
+  MixedPrecision precision(matmul_inputs);
   for (auto _ : state) mlp.Step(x, output_grad);
   SetFlopRate(state, Mlp::StepFlops(config));
   SetLabel(state, config);
 }
+void BM_MlpForwardBackward(benchmark::State& state) { MlpForwardBackward(state, DType::kF32); }
+void BM_MlpForwardBackwardBf16(benchmark::State& state) { MlpForwardBackward(state, DType::kBF16); }
+BENCHMARK(BM_MlpForwardBackward)->Apply(AtEveryConfig)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MlpForwardBackwardBf16)->Apply(AtEveryConfig)->Unit(benchmark::kMillisecond);
 
 // ---- The checks printed before the benchmark run ---------------------------------------
