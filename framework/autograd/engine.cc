@@ -17,18 +17,14 @@ namespace {
 // Adds `gradient` into `slot`. The first gradient is kept as is (no copy); later ones
 // are added in place when the slot's storage is ours alone, out of place otherwise, so a
 // tensor handed to two consumers is never modified under one of them.
-// Whether `slot` may be added to in place: its storage is ours alone and dense.
-bool Exclusive(const Tensor& slot) {
-  return slot.impl_ptr().use_count() == 1 && slot.impl()->storage.use_count() == 1 &&
-         slot.is_contiguous();
-}
-
 void Accumulate(Tensor& slot, const Tensor& gradient) {
   if (!slot.defined()) {
     slot = gradient;
     return;
   }
-  if (Exclusive(slot)) {
+  const bool exclusive = slot.impl_ptr().use_count() == 1 &&
+                         slot.impl()->storage.use_count() == 1 && slot.is_contiguous();
+  if (exclusive) {
     AddInPlace(slot, gradient);
   } else {
     slot = Add(slot, gradient);
@@ -60,13 +56,6 @@ void AccumulateIntoLeaf(TensorImpl& leaf, const Tensor& gradient) {
 
 bool GradientSink::NeedsGrad(size_t index) const {
   return index < node_.inputs.size() && node_.inputs[index].needs_grad();
-}
-
-Tensor GradientSink::ExclusiveGradient(size_t index) const {
-  if (index >= node_.inputs.size() || node_.inputs[index].node == nullptr) return Tensor();
-  const Tensor& slot = node_.inputs[index].node->grad_output;
-  if (!slot.defined() || slot.dtype() != DType::kF32 || !Exclusive(slot)) return Tensor();
-  return slot;
 }
 
 void GradientSink::Add(size_t index, const Tensor& gradient) {

@@ -35,12 +35,6 @@ class GradientSink {
   bool NeedsGrad(size_t index) const;
   // Adds `gradient` (shaped like input `index`) to that input's gradient.
   void Add(size_t index, const Tensor& gradient);
-  // The gradient input `index` (a recorded op's output) has received so far, when this
-  // backward may add to it in place instead of calling Add: contiguous f32, held by
-  // nothing else. Linear adds its input gradient into it inside the product (one pass
-  // instead of a product and an add, where a tensor feeds several Linears). Undefined
-  // when nothing has arrived yet, for a leaf, or when it is shared or strided.
-  Tensor ExclusiveGradient(size_t index) const;
 
  private:
   Node& node_;

@@ -286,14 +286,7 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   ATTNLAB_CHECK(x.dtype() == DType::kF32 && weight.dtype() == DType::kF32,
                 "linear: expects f32, got ", x.Describe(), " and ", weight.Describe());
   const int64_t in_features = weight.size(1), out_features = weight.size(0);
-  // A contiguous x is read as [rows, in] through a view outside the graph, and the
-  // gradient goes to x itself, so the backward can add into a gradient x already has;
-  // a strided x is copied by Reshape (recorded), which then takes the gradient.
-  const Shape flat_shape = {x.numel() / in_features, in_features};
-  const Tensor x2d = x.is_contiguous()
-                         ? MakeView(x, flat_shape, ContiguousStrides(flat_shape), x.impl()->offset)
-                         : Reshape(x, flat_shape);
-  const Tensor& recorded_x = x.is_contiguous() ? x : x2d;
+  const Tensor x2d = Reshape(x, {-1, in_features});
   if (profile.active()) {
     profile.set_flops(2.0 * static_cast<double>(x2d.size(0)) * static_cast<double>(in_features) *
                       static_cast<double>(out_features));
@@ -307,10 +300,10 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // y = x W^T + b: W [out, in] read as its transpose [in, out] through strides.
   dnnl_backend::Matmul(AsOperand(x_op, false), AsOperand(w_op, true),
                        b.defined() ? b.data<float>() : nullptr, out2d.data<float>());
-  if (autograd::ShouldRecord({&recorded_x, &weight, &b})) {
-    autograd::Record(OpKind::kLinear, out2d, {&recorded_x, &weight, &b},
-                     [x_op = x_op.detach(), w_op = w_op.detach(), x_shape = recorded_x.shape(),
-                      dtype](const Tensor& grad_f32, autograd::GradientSink& sink) {
+  if (autograd::ShouldRecord({&x2d, &weight, &b})) {
+    autograd::Record(OpKind::kLinear, out2d, {&x2d, &weight, &b},
+                     [x_op = x_op.detach(), w_op = w_op.detach(), dtype](
+                         const Tensor& grad_f32, autograd::GradientSink& sink) {
                        // In bf16 the bias gradient comes from the pass that rounds G.
                        Tensor grad, grad_bias;
                        if (dtype == DType::kBF16 && grad_f32.is_contiguous()) {
@@ -320,16 +313,8 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                          grad = ContiguousAs(grad_f32, dtype);
                          if (sink.NeedsGrad(2)) grad_bias = Sum(grad_f32, {0});
                        }
-                       if (sink.NeedsGrad(0)) {  // G W
-                         const Tensor so_far = sink.ExclusiveGradient(0);
-                         if (so_far.defined()) {
-                           dnnl_backend::Matmul(AsOperand(grad, false), AsOperand(w_op, false),
-                                                nullptr, so_far.data<float>(),
-                                                /*accumulate=*/true);
-                         } else {
-                           sink.Add(0, Reshape(MatmulForward(grad, w_op, false, false), x_shape));
-                         }
-                       }
+                       if (sink.NeedsGrad(0))
+                         sink.Add(0, MatmulForward(grad, w_op, false, false));  // G W
                        if (sink.NeedsGrad(1))
                          sink.Add(1, MatmulForward(grad, x_op, true, false));  // G^T X
                        if (sink.NeedsGrad(2)) sink.Add(2, grad_bias);

@@ -4,8 +4,6 @@
 // table of op cases, op_cases.cc.
 #include <vector>
 
-#include "framework/backend/dnnl/dnnl_backend.h"
-#include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
@@ -96,46 +94,6 @@ TEST(LinearTest, ForwardIsXWTransposePlusBias) {
   const std::vector<float> bias = b.ToFloats();
   for (size_t i = 0; i < expected.size(); ++i) expected[i] += bias[i % 5];
   EXPECT_TRUE(AllClose(out, expected, 1e-5));
-}
-
-// x feeds two Linears (as attention's key and value projections read one memory): the
-// second backward adds G W into the gradient the first left, inside the product (a
-// oneDNN sum post-op). That must give the bits of the two products added apart (a + b
-// is b + a, so the order the backwards run in does not matter), in f32 and in bf16.
-void ExpectInputGradientOfTwoLinearsIsTheSumOfTheirProducts(DType matmul_inputs) {
-  const Tensor w_a = RandomInput({6, 8}, 51), w_b = RandomInput({7, 8}, 52);
-  const Tensor b_a = RandomInput({6}, 53), b_b = RandomInput({7}, 54);
-  const Tensor g_a = RandomInput({2, 5, 6}, 55), g_b = RandomInput({2, 5, 7}, 56);
-  Tensor x_leaf = RandomInput({2, 5, 8}, 50).set_requires_grad(true);
-  MixedPrecision precision(matmul_inputs);
-  const Tensor x = MulScalar(x_leaf, 2.0f);  // recorded, so its gradient is a node's slot
-  Add(Sum(Mul(Linear(x, w_a, b_a), g_a)), Sum(Mul(Linear(x, w_b, b_b), g_b))).backward();
-  // The products apart: d(sum(y * g))/dx = g W for each, then x = 2 x_leaf.
-  const Tensor apart =
-      MulScalar(Add(Matmul(g_a.reshape({10, 6}), w_a), Matmul(g_b.reshape({10, 7}), w_b)), 2.0f);
-  EXPECT_EQ(x_leaf.grad().ToFloats(), apart.ToFloats());
-}
-
-TEST(LinearTest, InputGradientAddedInsideTheProductEqualsTheSeparateAdd) {
-  ExpectInputGradientOfTwoLinearsIsTheSumOfTheirProducts(DType::kF32);
-}
-
-TEST(LinearTest, InputGradientAddedInsideTheBf16ProductEqualsTheSeparateAdd) {
-  if (!dnnl_backend::HasNativeBF16()) GTEST_SKIP() << "no native bf16 on this CPU";
-  ExpectInputGradientOfTwoLinearsIsTheSumOfTheirProducts(DType::kBF16);
-}
-
-TEST(LinearTest, InputGradientOfAResidualAndThreeLinearsMatchesFiniteDifferences) {
-  // x read by a residual and by query, key and value projections, as in self-attention.
-  EXPECT_TRUE(GradCheck(
-      [](const std::vector<Tensor>& in) {
-        const Tensor x = MulScalar(in[0], 1.5f);
-        const Tensor q = Linear(x, in[1], Tensor()), k = Linear(x, in[2], Tensor());
-        const Tensor v = Linear(x, in[3], Tensor());
-        return Add(Mul(Mul(q, k), v), x);
-      },
-      {RandomInput({2, 3, 4}, 60), RandomInput({4, 4}, 61), RandomInput({4, 4}, 62),
-       RandomInput({4, 4}, 63)}));
 }
 
 }  // namespace

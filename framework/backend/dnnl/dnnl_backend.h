@@ -35,10 +35,7 @@ struct MatrixOperand {
 
 // c[b] = a[b] @ w[b] (+ bias) for each batch b; `w` with batch 1 is shared by all batches.
 // c is contiguous [batch, a.rows, w.cols] f32; bias is [w.cols] f32 or null.
-// With accumulate, c += a @ w instead (oneDNN sum post-op: c's old value is added to the
-// finished f32 product, the same bits as a separate add; Linear's input gradient).
-void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, float* c,
-            bool accumulate = false);
+void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, float* c);
 
 // Raw single-precision GEMM (dnnl_sgemm), row-major, used as the machine's ceiling.
 void Sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,

@@ -17,8 +17,7 @@ dnnl::memory::desc OperandDesc(const MatrixOperand& m) {
 
 }  // namespace
 
-void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, float* c,
-            bool accumulate) {
+void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, float* c) {
   ATTNLAB_CHECK(a.cols == w.rows, "matmul: inner extents differ (", a.rows, "x", a.cols, " @ ",
                 w.rows, "x", w.cols, ")");
   ATTNLAB_CHECK(w.batch == a.batch || w.batch == 1, "matmul: batch ", a.batch, " vs ", w.batch);
@@ -37,8 +36,7 @@ void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, f
                             w.row_stride,
                             w.col_stride,
                             static_cast<int64_t>(w.dtype),
-                            bias != nullptr,
-                            accumulate};
+                            bias != nullptr};
   CachedPrimitive& primitive = GetOrCreatePrimitive(key, [&] {
     const dnnl::memory::desc a_desc = OperandDesc(a);
     const dnnl::memory::desc w_desc = OperandDesc(w);
@@ -46,15 +44,9 @@ void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, f
                                     dnnl::memory::format_tag::abc);
     const dnnl::memory::desc bias_desc({1, 1, w.cols}, dnnl::memory::data_type::f32,
                                        dnnl::memory::format_tag::abc);
-    dnnl::primitive_attr attr = DefaultAttr();
-    if (accumulate) {
-      dnnl::post_ops post_ops;
-      post_ops.append_sum(1.0f);
-      attr.set_post_ops(post_ops);
-    }
     const auto desc = bias != nullptr ? dnnl::matmul::desc(a_desc, w_desc, bias_desc, c_desc)
                                       : dnnl::matmul::desc(a_desc, w_desc, c_desc);
-    const dnnl::matmul::primitive_desc pd(desc, attr, CpuEngine());
+    const dnnl::matmul::primitive_desc pd(desc, DefaultAttr(), CpuEngine());
     CachedPrimitive cached = MakeCachedPrimitive<dnnl::matmul>(pd);
     cached.AddArg(DNNL_ARG_SRC, a_desc);
     cached.AddArg(DNNL_ARG_WEIGHTS, w_desc);
