@@ -4,15 +4,17 @@
 #include "framework/parallel/chunk_partials.h"
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 
 namespace attnlab {
 namespace {
+
+using testing::BitIdentical;
 
 // The definition, element by element.
 std::vector<float> ReferenceSum(const std::vector<float>& partials, int64_t chunks, int64_t size) {
@@ -23,10 +25,6 @@ std::vector<float> ReferenceSum(const std::vector<float>& partials, int64_t chun
     out[i] = total;
   }
   return out;
-}
-
-bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // Values of mixed magnitude, so the order of the additions shows in the low bits.
@@ -44,7 +42,7 @@ TEST(SumChunkPartialsTest, EqualsTheElementByElementSumBitForBit) {
   // Sizes below, at and across the 4096-element blocks, with a ragged tail.
   for (const int64_t size : {1, 7, 4096, 4097, 3 * 4096 + 123}) {
     for (const int64_t chunks : {1, 2, 5, 8}) {
-      SCOPED_TRACE(testing::Message() << "size " << size << ", chunks " << chunks);
+      SCOPED_TRACE(::testing::Message() << "size " << size << ", chunks " << chunks);
       const std::vector<float> partials =
           MixedValues(chunks * size, static_cast<unsigned>(1000 + size + chunks));
       std::vector<float> out(size, 123.0f);  // overwritten, not added to

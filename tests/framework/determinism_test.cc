@@ -12,9 +12,12 @@
 #include "framework/parallel/parallel_for.h"
 #include "framework/random/generator.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 
 namespace attnlab {
 namespace {
+
+using testing::BitIdentical;
 
 // Large enough that our own kernels split into several chunks (elementwise grain 2^15,
 // reduction grain 2^14 elements) and oneDNN has work for two threads.
@@ -78,10 +81,6 @@ TrainingRecord Train(int threads) {
   }
   for (const Tensor& parameter : parameters) record.parameters.push_back(parameter.ToFloats());
   return record;
-}
-
-bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 TEST(DeterminismTest, TrainingIsBitIdenticalOnOneAndTwoThreads) {

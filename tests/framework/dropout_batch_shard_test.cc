@@ -25,11 +25,13 @@
 #include "framework/random/generator.h"
 #include "framework/random/philox.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 #include "tests/support/gradcheck.h"
 
 namespace attnlab {
 namespace {
 
+using testing::BitIdentical;
 using testing::RandomInput;
 
 // An op on batch-first inputs; first_row and rows say which rows of the global batch
@@ -76,10 +78,6 @@ RunResult RunRows(const BatchOp& op, const std::vector<Tensor>& inputs, const Te
   return result;
 }
 
-bool BitEqual(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 // Shard sizes that cover `rows`: halves, uneven thirds, one row each (up to 8 rows).
 std::vector<std::vector<int64_t>> Splits(int64_t rows) {
   std::vector<std::vector<int64_t>> splits = {{rows - rows / 2, rows / 2}};
@@ -119,9 +117,9 @@ void ExpectShardsEqualTheWholeBatch(const BatchOp& op, const std::vector<Shape>&
         }
         first_row += rows;
       }
-      EXPECT_TRUE(BitEqual(joined.out, whole.out)) << label << ": outputs";
+      EXPECT_TRUE(BitIdentical(joined.out, whole.out)) << label << ": outputs";
       for (size_t i = 0; i < inputs.size(); ++i) {
-        EXPECT_TRUE(BitEqual(joined.grads[i], whole.grads[i])) << label << ": gradient " << i;
+        EXPECT_TRUE(BitIdentical(joined.grads[i], whole.grads[i])) << label << ": gradient " << i;
       }
     }
   }
@@ -238,7 +236,7 @@ TEST(DropoutShardTest, TheWholeBatchAsOneShardChangesNothing) {
     DropoutBatchShard shard(0, 5, 5);
     sharded = Dropout(x, 0.3f, true).ToFloats();
   }
-  EXPECT_TRUE(BitEqual(sharded, plain));
+  EXPECT_TRUE(BitIdentical(sharded, plain));
   EXPECT_EQ(DefaultGenerator().state().offset, plain_offset);
 }
 

@@ -13,6 +13,7 @@
 #include "framework/tensor/allocator.h"
 #include "framework/tensor/flat_arena.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 
 namespace attnlab {
 namespace {
@@ -23,8 +24,7 @@ void SetValues(const Tensor& parameter, const std::vector<float>& values) {
 }
 
 bool SameBits(const Tensor& a, const Tensor& b) {
-  const std::vector<float> x = a.ToFloats(), y = b.ToFloats();
-  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+  return testing::BitIdentical(a.ToFloats(), b.ToFloats());
 }
 
 // Two parameters, a [2] and b [3]: each takes a 16-float slice of the buffer, mostly padding.
