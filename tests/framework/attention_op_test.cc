@@ -6,7 +6,6 @@
 // The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
 // table of op cases, op_cases.cc.
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -15,7 +14,9 @@
 #include "framework/parallel/parallel_for.h"
 #include "framework/random/generator.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -175,8 +176,7 @@ TEST(ScaledDotProductAttentionTest, StridedHeadViewsEqualContiguousInputs) {
 TEST(ScaledDotProductAttentionTest, BitIdenticalOnOneAndTwoThreads) {
   const Case c{3, 4, 16, 16, 8, true, true, 0, 0.2f};
   const Tensor padding = PaddingMask(c.batch, c.src, false);
-  const auto run = [&](int threads) {
-    SetNumThreads(threads);
+  const auto run = [&] {
     Tensor q = RandomInput({c.batch, c.heads, c.tgt, c.dim}, 13);
     Tensor k = RandomInput({c.batch, c.heads, c.src, c.dim}, 14);
     Tensor v = RandomInput({c.batch, c.heads, c.src, c.dim}, 15);
@@ -190,11 +190,7 @@ TEST(ScaledDotProductAttentionTest, BitIdenticalOnOneAndTwoThreads) {
     }
     return all;
   };
-  const int threads = NumThreads();
-  const std::vector<float> one = run(1), two = run(2);
-  SetNumThreads(threads);
-  ASSERT_EQ(one.size(), two.size());
-  EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float)));
+  EXPECT_TRUE(testing::BitIdentical(testing::OnThreads(1, run), testing::OnThreads(2, run)));
 }
 
 TEST(ScaledDotProductAttentionTest, NoDrawsOutsideTrainingAndShapeErrors) {

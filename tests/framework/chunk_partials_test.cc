@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/support/bit_identical.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -69,15 +70,11 @@ TEST(SumChunkPartialsTest, SignedZerosNanAndInfinitiesFollowTheDefinition) {
 }
 
 TEST(SumChunkPartialsTest, SameBitsOnOneAndTwoThreads) {
-  const int saved_threads = NumThreads();
   const int64_t size = 5 * 4096 + 17, chunks = 6;
   const std::vector<float> partials = MixedValues(chunks * size, 77);
   std::vector<float> one(size), two(size);
-  SetNumThreads(1);
-  SumChunkPartials(partials.data(), chunks, size, one.data());
-  SetNumThreads(2);
-  SumChunkPartials(partials.data(), chunks, size, two.data());
-  SetNumThreads(saved_threads);
+  testing::OnThreads(1, [&] { SumChunkPartials(partials.data(), chunks, size, one.data()); });
+  testing::OnThreads(2, [&] { SumChunkPartials(partials.data(), chunks, size, two.data()); });
   EXPECT_TRUE(BitIdentical(one, two));
   EXPECT_TRUE(BitIdentical(one, ReferenceSum(partials, chunks, size)));
 }

@@ -13,11 +13,13 @@
 #include "framework/random/generator.h"
 #include "gtest/gtest.h"
 #include "tests/support/bit_identical.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
 
 using testing::BitIdentical;
+using testing::ThreadCountRestorer;
 
 // Large enough that our own kernels split into several chunks (elementwise grain 2^15,
 // reduction grain 2^14 elements) and oneDNN has work for two threads.
@@ -28,18 +30,6 @@ constexpr int64_t kClasses = 40;
 constexpr int kSteps = 4;
 constexpr float kLearningRate = 0.1f;
 constexpr float kDropout = 0.1f;
-
-// Restores the thread count on scope exit, also when an assertion returns early.
-class ThreadCountRestorer {
- public:
-  ThreadCountRestorer() : saved_threads_(NumThreads()) {}
-  ~ThreadCountRestorer() { SetNumThreads(saved_threads_); }
-  ThreadCountRestorer(const ThreadCountRestorer&) = delete;
-  ThreadCountRestorer& operator=(const ThreadCountRestorer&) = delete;
-
- private:
-  int saved_threads_;
-};
 
 struct TrainingRecord {
   std::vector<float> losses;
@@ -175,6 +165,9 @@ TEST(DeterminismTest, ThreadCountIsRestored) {
     ThreadCountRestorer restore_threads;
     SetNumThreads(before == 1 ? 2 : 1);
   }
+  EXPECT_EQ(NumThreads(), before);
+  EXPECT_EQ(testing::OnThreads(before == 1 ? 2 : 1, [] { return NumThreads(); }),
+            before == 1 ? 2 : 1);
   EXPECT_EQ(NumThreads(), before);
 }
 

@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/bit_identical.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -96,7 +97,7 @@ void ExpectShardsEqualTheWholeBatch(const BatchOp& op, const std::vector<Shape>&
   }
   const Tensor upstream = RandomInput(output_shape, 99);
   const int64_t global_rows = input_shapes[0][0];
-  const int threads = NumThreads();
+  const testing::ThreadCountRestorer restore_threads;
   SetNumThreads(1);
   const RunResult whole = RunRows(op, inputs, upstream, 0, global_rows, /*shard=*/false);
   for (const int thread_count : {1, 2}) {
@@ -123,7 +124,6 @@ void ExpectShardsEqualTheWholeBatch(const BatchOp& op, const std::vector<Shape>&
       }
     }
   }
-  SetNumThreads(threads);
 }
 
 struct ShapeCase {
@@ -257,7 +257,7 @@ uint64_t Fnv1a(uint64_t hash, const std::vector<float>& values) {
 // matched the code before shards) and again when masks moved to 16 bits per element
 // (dropout_stream.h), so this fails if the unsharded path changes by a single bit.
 TEST(DropoutShardTest, WithoutAShardResultsArePinned) {
-  const int threads = NumThreads();
+  const testing::ThreadCountRestorer restore_threads;
   for (const int thread_count : {1, 2}) {
     SetNumThreads(thread_count);
     ManualSeed(2024);
@@ -280,7 +280,6 @@ TEST(DropoutShardTest, WithoutAShardResultsArePinned) {
     EXPECT_EQ(hash, 0x310dbc8741f489fcULL) << thread_count << " threads";
     EXPECT_EQ(DefaultGenerator().state().offset, 30947u) << thread_count << " threads";
   }
-  SetNumThreads(threads);
 }
 
 // A time-major [T, B, E] input cannot be mapped to global positions: dim 0 must be the

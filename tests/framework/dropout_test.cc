@@ -19,7 +19,9 @@
 #include "framework/random/philox.h"
 #include "framework/tensor/allocator.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -159,7 +161,7 @@ TEST(DropoutTest, StreamHalvesFromAnyStartAreTheDefinitions) {
 // A tensor spanning several parallel chunks (128 groups of 128 elements each), whole
 // groups, a partial group and a partial last block, from an odd offset, on 2 threads.
 TEST(DropoutTest, LongTensorsFollowThePhiloxStreamElementByElement) {
-  const int previous_threads = NumThreads();
+  const testing::ThreadCountRestorer restore_threads;
   SetNumThreads(2);
   ManualSeed(9);
   Dropout(Tensor::Full({3}, 1.0f), 0.5f, true);  // moves the stream to an odd block
@@ -169,7 +171,6 @@ TEST(DropoutTest, LongTensorsFollowThePhiloxStreamElementByElement) {
   const Tensor x = RandomInput({count}, 10);
   const std::vector<float> in = x.ToFloats();
   const std::vector<float> out = Dropout(x, p, true).ToFloats();
-  SetNumThreads(previous_threads);
   int64_t mismatches = 0;
   for (int64_t i = 0; i < count; ++i) {
     const bool keep = DropoutKeeps(9, first, i, DropoutThreshold(p));
@@ -195,7 +196,7 @@ TEST(DropoutTest, SameSeedGivesSameMaskAndTheStreamMovesOn) {
 // last block (7), exactly one mask word (64), a partial last word (1001 = 15 * 64 + 41)
 // and several parallel chunks of 16384 elements plus a partial word, on 2 threads.
 TEST(DropoutTest, BackwardAppliesTheForwardMask) {
-  const int previous_threads = NumThreads();
+  const testing::ThreadCountRestorer restore_threads;
   SetNumThreads(2);
   ManualSeed(8);
   const float p = 0.25f;
@@ -220,7 +221,6 @@ TEST(DropoutTest, BackwardAppliesTheForwardMask) {
       EXPECT_LT(kept, count) << "count " << count;
     }
   }
-  SetNumThreads(previous_threads);
 }
 
 TEST(DropoutTest, IdentityInEvalModeAndWithZeroP) {
@@ -244,24 +244,19 @@ TEST(DropoutTest, ProbabilityOutsideZeroOneIsAnError) {
 TEST(DropoutTest, BitIdenticalOnOneAndTwoThreads) {
   // Odd size, many parallel chunks.
   const Tensor x = RandomInput({100003}, 12);
-  const auto run = [&](int threads, std::vector<float>& out, std::vector<float>& grad) {
-    SetNumThreads(threads);
+  // The output, then the input's gradient.
+  const auto run = [&] {
     Tensor input = x.detach().Clone();
     input.set_requires_grad(true);
     ManualSeed(13);
     const Tensor y = Dropout(input, 0.3f, true);
     Sum(Mul(y, x.detach())).backward();
-    out = y.ToFloats();
-    grad = input.grad().ToFloats();
+    std::vector<float> values = y.ToFloats();
+    const std::vector<float> grad = input.grad().ToFloats();
+    values.insert(values.end(), grad.begin(), grad.end());
+    return values;
   };
-  const int threads = NumThreads();
-  std::vector<float> out_one, grad_one, out_two, grad_two;
-  run(1, out_one, grad_one);
-  run(2, out_two, grad_two);
-  SetNumThreads(threads);
-  ASSERT_EQ(out_one.size(), out_two.size());
-  EXPECT_EQ(0, std::memcmp(out_one.data(), out_two.data(), out_one.size() * sizeof(float)));
-  EXPECT_EQ(0, std::memcmp(grad_one.data(), grad_two.data(), grad_one.size() * sizeof(float)));
+  EXPECT_TRUE(testing::BitIdentical(testing::OnThreads(1, run), testing::OnThreads(2, run)));
 }
 
 TEST(DropoutTest, StridedInput) {
@@ -280,7 +275,7 @@ TEST(DropoutTest, StridedInput) {
 // shard. ReLU's inputs include negatives and zeros. Gradients are compared as floats:
 // where ReLU or the mask zeroes one, the composite's product may be -0 and the fused +0.
 TEST(FusedDropoutTest, EqualTheCompositeBitForBit) {
-  const int previous_threads = NumThreads();
+  const testing::ThreadCountRestorer restore_threads;
   struct Result {
     std::vector<uint32_t> out;
     std::vector<float> grad_x, grad_residual;
@@ -327,7 +322,6 @@ TEST(FusedDropoutTest, EqualTheCompositeBitForBit) {
       }
     }
   }
-  SetNumThreads(previous_threads);
   // On rows [1, 3) of a batch of 4, the fused forms draw those rows' masks, as Dropout.
   const Tensor x = RandomInput({2, 37}, 25, -1.0f, 1.0f);
   const Tensor residual = RandomInput({2, 37}, 26);
@@ -366,7 +360,7 @@ TEST(FusedDropoutTest, BadArgumentsAreErrors) {
 // and with a strided value; between forward and backward it holds one dropped copy of
 // the weights less.
 TEST(DropoutMatmulTest, EqualsTheCompositeBitForBitAndKeepsLess) {
-  const int previous_threads = NumThreads();
+  const testing::ThreadCountRestorer restore_threads;
   struct Result {
     std::vector<uint32_t> out, grad_weights, grad_value;
     uint64_t offset;
@@ -422,7 +416,6 @@ TEST(DropoutMatmulTest, EqualsTheCompositeBitForBitAndKeepsLess) {
       }
     }
   }
-  SetNumThreads(previous_threads);
 }
 
 TEST(DropoutMatmulTest, PlainProductInEvalModeWithZeroPAndInMixedPrecision) {

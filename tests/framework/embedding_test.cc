@@ -3,14 +3,15 @@
 // out-of-range ids rejected before any memory is read.
 // The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
 // table of op cases, op_cases.cc.
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -114,17 +115,13 @@ TEST(EmbeddingTest, GradientIsBitIdenticalOnOneAndTwoThreads) {
   for (int32_t t = 0; t < 3000; ++t) ids.push_back((t * 13) % 17);
   const Tensor id_tensor = Ints(ids, {30, 100});
   const Tensor upstream = RandomInput({30, 100, 300}, 10).detach();
-  const auto gradient = [&](int threads) {
-    SetNumThreads(threads);
+  const auto gradient = [&] {
     Tensor weight = RandomInput({17, 300}, 11);
     Sum(Mul(Embedding(weight, id_tensor, 4), upstream)).backward();
     return weight.grad().ToFloats();
   };
-  const int threads = NumThreads();
-  const std::vector<float> one = gradient(1);
-  const std::vector<float> two = gradient(2);
-  SetNumThreads(threads);
-  EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float)));
+  EXPECT_TRUE(
+      testing::BitIdentical(testing::OnThreads(1, gradient), testing::OnThreads(2, gradient)));
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 // The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
 // table of op cases, op_cases.cc.
 #include <cmath>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,7 +11,9 @@
 #include "framework/parallel/parallel_for.h"
 #include "framework/tensor/allocator.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -195,22 +196,18 @@ TEST(CrossEntropyTest, SameLossAndGradientOnOneAndTwoThreads) {
   std::vector<int32_t> targets;
   for (int32_t row = 0; row < 3000; ++row) targets.push_back(row % 7 == 0 ? -100 : (row * 31) % 50);
   const Tensor target_tensor = Ints(targets, {3000});
-  const auto run = [&](int threads, float& loss, std::vector<float>& grad) {
-    SetNumThreads(threads);
+  // The loss, then the logits' gradient.
+  const auto loss_and_gradient = [&] {
     Tensor logits = RandomInput({3000, 50}, 7, -4.0f, 4.0f);
     const Tensor out = CrossEntropy(logits, target_tensor, 0.1f);
     out.backward();
-    loss = out.item();
-    grad = logits.grad().ToFloats();
+    std::vector<float> values = {out.item()};
+    const std::vector<float> grad = logits.grad().ToFloats();
+    values.insert(values.end(), grad.begin(), grad.end());
+    return values;
   };
-  const int threads = NumThreads();
-  float loss_one = 0, loss_two = 0;
-  std::vector<float> grad_one, grad_two;
-  run(1, loss_one, grad_one);
-  run(2, loss_two, grad_two);
-  SetNumThreads(threads);
-  EXPECT_EQ(0, std::memcmp(&loss_one, &loss_two, sizeof(float)));
-  EXPECT_EQ(0, std::memcmp(grad_one.data(), grad_two.data(), grad_one.size() * sizeof(float)));
+  EXPECT_TRUE(testing::BitIdentical(testing::OnThreads(1, loss_and_gradient),
+                                    testing::OnThreads(2, loss_and_gradient)));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "framework/parallel/parallel_for.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -95,11 +96,8 @@ TEST_F(MixedPrecisionTest, RoundingWithColumnSumsMatchesContiguousAs) {
   EXPECT_EQ(Bits(RoundToBf16WithColumnSums(random, &sums)),
             Bits(ContiguousAs(random, DType::kBF16)));
   EXPECT_TRUE(AllClose(sums, Sum(random, {0}), 1e-5));
-  const int saved = NumThreads();
-  SetNumThreads(1);
   Tensor one_thread_sums;
-  RoundToBf16WithColumnSums(random, &one_thread_sums);
-  SetNumThreads(saved);
+  testing::OnThreads(1, [&] { RoundToBf16WithColumnSums(random, &one_thread_sums); });
   EXPECT_EQ(one_thread_sums.ToFloats(), sums.ToFloats());
 
   // Rows r = 0..69 of column c hold r + c: column c sums to 69 * 70 / 2 + 70 c.

@@ -11,6 +11,7 @@
 #include "framework/parallel/parallel_for.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -94,12 +95,9 @@ TEST(MseLossTest, SameResultOnOneAndTwoThreads) {
   // Large enough for several chunks, so the two-thread run really splits the sum.
   const Tensor prediction = RandomInput({300, 200}, 14);
   const Tensor target = RandomInput({300, 200}, 15);
-  const int threads = NumThreads();
-  SetNumThreads(1);
-  const float one_thread = MseLoss(prediction, target).item();
-  SetNumThreads(2);
-  const float two_threads = MseLoss(prediction, target).item();
-  SetNumThreads(threads);
+  const auto loss = [&] { return MseLoss(prediction, target).item(); };
+  const float one_thread = testing::OnThreads(1, loss);
+  const float two_threads = testing::OnThreads(2, loss);
   EXPECT_EQ(one_thread, two_threads);
   EXPECT_NEAR(one_thread, NaiveMse(prediction, target), 1e-6);
 }

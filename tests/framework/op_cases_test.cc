@@ -3,7 +3,6 @@
 // and two threads, forward against the case's naive reference, and bf16 against f32.
 #include "tests/framework/op_cases.h"
 
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,7 +12,9 @@
 #include "framework/parallel/parallel_for.h"
 #include "framework/random/generator.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab::testing {
 namespace {
@@ -54,14 +55,8 @@ TEST_P(OpCaseTest, GradientMatchesFiniteDifferences) {
 
 TEST_P(OpCaseTest, ForwardAndBackwardBitIdenticalOnOneAndTwoThreads) {
   const OpCase& op_case = GetParam();
-  const int threads = NumThreads();
-  SetNumThreads(1);
-  const std::vector<float> one = ForwardAndGradients(op_case);
-  SetNumThreads(2);
-  const std::vector<float> two = ForwardAndGradients(op_case);
-  SetNumThreads(threads);
-  ASSERT_EQ(one.size(), two.size());
-  EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float)));
+  const auto run = [&] { return ForwardAndGradients(op_case); };
+  EXPECT_TRUE(testing::BitIdentical(testing::OnThreads(1, run), testing::OnThreads(2, run)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, OpCaseTest, ::testing::ValuesIn(AllOpCases()), CaseName);

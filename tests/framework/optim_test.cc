@@ -23,6 +23,7 @@
 #include "framework/tensor/allocator.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -504,7 +505,7 @@ TEST(ClipGradNormTest, SameResultOnAnyThreadCount) {
   const int64_t n = 300001;
   std::vector<float> values(n);
   for (int64_t i = 0; i < n; ++i) values[i] = std::sin(0.37f * static_cast<float>(i)) * 3.0f;
-  const int threads = NumThreads();
+  const testing::ThreadCountRestorer restore_threads;
   std::vector<float> norms;
   for (int t : {1, 2, 3}) {
     SetNumThreads(t);
@@ -512,7 +513,6 @@ TEST(ClipGradNormTest, SameResultOnAnyThreadCount) {
     SetGrad(p, values);
     norms.push_back(ClipGradNorm({{"p", p}}, 1.0));
   }
-  SetNumThreads(threads);
   EXPECT_EQ(norms[0], norms[1]);
   EXPECT_EQ(norms[0], norms[2]);
   double expected = 0.0;

@@ -11,6 +11,7 @@
 #include "framework/profiler/chrome_trace.h"
 #include "framework/profiler/summary.h"
 #include "gtest/gtest.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab::profiler {
 namespace {
@@ -128,12 +129,11 @@ TEST(ProfilerTest, MatmulFlopsComeFromTheShapes) {
 }
 
 TEST(ProfilerTest, ParallelForRecordsARegionAndEachThreadsShare) {
-  const int saved_threads = NumThreads();
-  SetNumThreads(2);
-  Start();
-  ParallelFor(2, 1, [](int64_t, int64_t) {});
-  const Recording recording = Stop();
-  SetNumThreads(saved_threads);
+  const Recording recording = testing::OnThreads(2, [] {
+    Start();
+    ParallelFor(2, 1, [](int64_t, int64_t) {});
+    return Stop();
+  });
   const Summary summary = Summarize(recording, 1);
   EXPECT_EQ(summary.parallel_for_regions, 1);
   int workers = 0;

@@ -4,15 +4,16 @@
 // The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
 // table of op cases, op_cases.cc.
 #include <algorithm>
-#include <cstring>
 #include <numeric>
 #include <vector>
 
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/row_major.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -114,17 +115,11 @@ TEST(SumTest, StridedInput) {
 TEST(SumTest, SameResultOnOneAndTwoThreads) {
   // Large enough for several chunks in both kernels (inner == 1 and inner > 1).
   const Tensor x = RandomInput({513, 300}, 6);
-  const int threads = NumThreads();
-  SetNumThreads(1);
-  const std::vector<float> rows_one = Sum(x, {1}).ToFloats();
-  const std::vector<float> columns_one = Sum(x, {0}).ToFloats();
-  SetNumThreads(2);
-  const std::vector<float> rows_two = Sum(x, {1}).ToFloats();
-  const std::vector<float> columns_two = Sum(x, {0}).ToFloats();
-  SetNumThreads(threads);
-  EXPECT_EQ(0, std::memcmp(rows_one.data(), rows_two.data(), rows_one.size() * sizeof(float)));
-  EXPECT_EQ(
-      0, std::memcmp(columns_one.data(), columns_two.data(), columns_one.size() * sizeof(float)));
+  const auto rows = [&] { return Sum(x, {1}).ToFloats(); };
+  const auto columns = [&] { return Sum(x, {0}).ToFloats(); };
+  EXPECT_TRUE(testing::BitIdentical(testing::OnThreads(1, rows), testing::OnThreads(2, rows)));
+  EXPECT_TRUE(
+      testing::BitIdentical(testing::OnThreads(1, columns), testing::OnThreads(2, columns)));
 }
 
 TEST(SumTest, BadDimIsAnError) {

@@ -11,6 +11,7 @@
 #include "framework/parallel/parallel_for.h"
 #include "gtest/gtest.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -93,14 +94,13 @@ TEST(CumSumTest, StridedInputFromTranspose) {
 TEST(CumSumTest, ResultDoesNotDependOnThreadCount) {
   // Large enough to be split over threads: [3, 2000, 300] scanned over dim 1 and dim 2.
   const Tensor x = RandomInput({3, 2000, 300}, 9).detach();
-  const int saved_threads = NumThreads();
+  const testing::ThreadCountRestorer restore_threads;
   SetNumThreads(1);
   const std::vector<float> single_dim1 = CumSum(x, 1).ToFloats();
   const std::vector<float> single_dim2 = CumSum(x, 2).ToFloats();
-  SetNumThreads(std::max(2, saved_threads));
+  SetNumThreads(2);
   EXPECT_EQ(CumSum(x, 1).ToFloats(), single_dim1);
   EXPECT_EQ(CumSum(x, 2).ToFloats(), single_dim2);
-  SetNumThreads(saved_threads);
 }
 
 TEST(CumSumTest, EmptyDimensionGivesEmptyOutput) {

@@ -3,15 +3,16 @@
 // differences; views share storage; bad arguments and out-of-range indices throw.
 // The plain gradient checks (and 1-vs-2-thread checks) of these ops are cases in the
 // table of op cases, op_cases.cc.
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "framework/ops/ops.h"
 #include "framework/parallel/parallel_for.h"
 #include "gtest/gtest.h"
+#include "tests/support/bit_identical.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/row_major.h"
+#include "tests/support/thread_counts.h"
 
 namespace attnlab {
 namespace {
@@ -344,13 +345,8 @@ TEST(IndexSelectTest, GradientIsTheSameOnOneAndTwoThreads) {
     Sum(Mul(IndexSelect(x, 1, index), RandomInput({3, 2000, 600}, 75).detach())).backward();
     return x.grad().ToFloats();
   };
-  const int threads = NumThreads();
-  SetNumThreads(1);
-  const std::vector<float> one = gradient();
-  SetNumThreads(2);
-  const std::vector<float> two = gradient();
-  SetNumThreads(threads);
-  EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float)));
+  EXPECT_TRUE(
+      testing::BitIdentical(testing::OnThreads(1, gradient), testing::OnThreads(2, gradient)));
 }
 
 // ---- Gather ----------------------------------------------------------------------------
