@@ -10,6 +10,7 @@
 
 #include "framework/autograd/node.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/frozen_weights.h"
 #include "framework/ops/matmul_product.h"
 #include "framework/ops/mixed_precision.h"
 #include "framework/ops/ops.h"
@@ -294,13 +295,22 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // The operands as multiplied: f32 (x2d may be strided) or bf16 copies.
   const DType dtype = MatmulInputDType();
   const Tensor x_op = dtype == DType::kF32 ? x2d : ContiguousAs(x2d, dtype);
-  const Tensor w_op = WeightAs(weight, dtype);  // converted once inside FrozenWeights
   const Tensor b = bias.defined() && !bias.is_contiguous() ? Contiguous(bias) : bias;
+  const bool record = autograd::ShouldRecord({&x2d, &weight, &b});
+  // Prepared once per FrozenWeights scope (converted, and packed when nothing records).
+  const PreparedWeight w_prepared = PrepareLinearWeight(weight, dtype, !record);
+  const Tensor& w_op = w_prepared.data;
   Tensor out2d = Tensor::Empty({x2d.size(0), out_features});
-  // y = x W^T + b: W [out, in] read as its transpose [in, out] through strides.
-  dnnl_backend::Matmul(AsOperand(x_op, false), AsOperand(w_op, true),
-                       b.defined() ? b.data<float>() : nullptr, out2d.data<float>());
-  if (autograd::ShouldRecord({&x2d, &weight, &b})) {
+  const float* bias_data = b.defined() ? b.data<float>() : nullptr;
+  if (w_prepared.packed) {
+    dnnl_backend::MatmulPackedWeight(AsOperand(x_op, false), w_op.raw_data(), out_features,
+                                     bias_data, out2d.data<float>());
+  } else {
+    // y = x W^T + b: W [out, in] read as its transpose [in, out] through strides.
+    dnnl_backend::Matmul(AsOperand(x_op, false), AsOperand(w_op, true), bias_data,
+                         out2d.data<float>());
+  }
+  if (record) {
     autograd::Record(OpKind::kLinear, out2d, {&x2d, &weight, &b},
                      [x_op = x_op.detach(), w_op = w_op.detach(), dtype](
                          const Tensor& grad_f32, autograd::GradientSink& sink) {

@@ -4,9 +4,7 @@
 #include <bit>
 #include <cstdint>
 #include <string>
-#include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
 #include "framework/core/error.h"
@@ -33,47 +31,6 @@ inline uint16_t RoundToBf16(float value) {
 constexpr int64_t kColumnSumRows = 32;  // rows per partial column sum
 
 }  // namespace
-
-struct FrozenWeights::Copies {
-  struct Copy {
-    Tensor weight;     // kept alive, so its address stays its own
-    Tensor converted;  // the weight in `converted.dtype()`, contiguous
-  };
-  // By the weight's data address; one copy per address and dtype (a weight is read in
-  // one layout, so a second layout at the same address is converted without caching).
-  absl::flat_hash_map<std::pair<const void*, DType>, Copy> by_address;
-};
-
-namespace {
-
-thread_local FrozenWeights::Copies* frozen_weight_copies = nullptr;
-
-}  // namespace
-
-FrozenWeights::FrozenWeights() {
-  if (frozen_weight_copies == nullptr) {
-    copies_ = std::make_unique<Copies>();
-    frozen_weight_copies = copies_.get();
-  }
-}
-
-FrozenWeights::~FrozenWeights() {
-  if (copies_ != nullptr) frozen_weight_copies = nullptr;
-}
-
-Tensor WeightAs(const Tensor& weight, DType dtype) {
-  if (frozen_weight_copies == nullptr || (weight.dtype() == dtype && weight.is_contiguous())) {
-    return ContiguousAs(weight, dtype);
-  }
-  auto [entry, inserted] = frozen_weight_copies->by_address.try_emplace({weight.raw_data(), dtype});
-  FrozenWeights::Copies::Copy& copy = entry->second;
-  if (inserted) {
-    copy = {weight, ContiguousAs(weight, dtype)};
-  } else if (copy.weight.shape() != weight.shape() || copy.weight.strides() != weight.strides()) {
-    return ContiguousAs(weight, dtype);
-  }
-  return copy.converted;
-}
 
 DType MatmulInputDType() { return matmul_input_dtype; }
 

@@ -10,8 +10,6 @@
 // whole run when train.dtype = "bf16", `attnlab bench --dtype bf16` for its steps.
 #pragma once
 
-#include <memory>
-
 #include "absl/status/status.h"
 #include "framework/tensor/tensor.h"
 
@@ -38,31 +36,6 @@ class MixedPrecision {
  private:
   DType previous_;
 };
-
-// Weights that stay fixed for a while (decoding, scoring). Inside a FrozenWeights scope,
-// Linear converts each weight to the matmul precision once and reuses that copy for the
-// rest of the scope instead of converting it at every call: greedy decoding calls every
-// decoder projection once per generated token, and in bf16 the conversions cost more
-// than the one-row products. The copies are keyed by the weight's data address; the
-// scope holds each converted weight as well as its copy, so no other tensor can take
-// that address while the scope lasts. The weights must not change inside the scope (no
-// optimizer step). Per thread; an inner scope shares the outer one's copies.
-class FrozenWeights {
- public:
-  FrozenWeights();
-  ~FrozenWeights();
-  FrozenWeights(const FrozenWeights&) = delete;
-  FrozenWeights& operator=(const FrozenWeights&) = delete;
-
-  struct Copies;  // the converted weights (mixed_precision.cc)
-
- private:
-  std::unique_ptr<Copies> copies_;  // null in an inner scope
-};
-
-// `weight` as Linear multiplies it: ContiguousAs(weight, dtype), converted once per
-// FrozenWeights scope when one is open on this thread.
-Tensor WeightAs(const Tensor& weight, DType dtype);
 
 // A contiguous copy of `x` (any strides) in `dtype`, f32 or bf16 (f32 -> bf16 rounds to
 // nearest even); `x` itself when it already has that dtype and is contiguous. Not

@@ -8,7 +8,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/core/error.h"
-#include "framework/ops/mixed_precision.h"
+#include "framework/ops/frozen_weights.h"
 #include "layers/decoding/eval_mode_guard.h"
 
 namespace attnlab::nn {
@@ -68,7 +68,7 @@ std::vector<std::vector<ScoredHypothesis>> BeamSearchNBest(Seq2SeqModel& model, 
   const int64_t max_len = std::min(options.max_len, model.max_decode_positions());
   NoGradGuard no_grad;
   EvalModeGuard eval_mode(model);
-  FrozenWeights frozen_weights;  // bf16: each weight converted once, not per token
+  FrozenWeights frozen_weights;  // each weight converted and packed once, not per token
   const SpecialTokens& special = model.special_tokens();
   const int64_t batch = src.size(0), beam_size = options.beam_size;
   const int64_t rows = batch * beam_size;  // row b * beam_size + i is beam i of source b

@@ -5,7 +5,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/core/error.h"
-#include "framework/ops/mixed_precision.h"
+#include "framework/ops/frozen_weights.h"
 #include "layers/decoding/eval_mode_guard.h"
 
 namespace attnlab::nn {
@@ -19,7 +19,7 @@ DecodeResult GreedyDecode(Seq2SeqModel& model, const Tensor& src, int64_t reques
   const int64_t max_len = std::min(requested_max_len, model.max_decode_positions());
   NoGradGuard no_grad;
   EvalModeGuard eval_mode(model);
-  FrozenWeights frozen_weights;  // bf16: each weight converted once, not per token
+  FrozenWeights frozen_weights;  // each weight converted and packed once, not per token
   const SpecialTokens& special = model.special_tokens();
   const int64_t batch = src.size(0);
   const int64_t vocab = model.target_vocab_size();

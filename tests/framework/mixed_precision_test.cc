@@ -158,48 +158,6 @@ TEST_F(MixedPrecisionTest, LinearForwardMultipliesRoundedOperands) {
   EXPECT_TRUE(AllClose(bf16, f32, 3e-2)) << "bf16 should stay within a few ulps of 2^-8";
 }
 
-// Inside FrozenWeights a weight is converted once: the second call returns the same copy
-// (same storage), Linear's result is bit-identical to converting at every call, an inner
-// scope shares the outer one's copies.
-TEST_F(MixedPrecisionTest, FrozenWeightsConvertEachWeightOnce) {
-  const Tensor x = RandomInput({3, 32}, 4), w = RandomInput({16, 32}, 5), b = RandomInput({16}, 6);
-  const MixedPrecision bf16(DType::kBF16);
-  const Tensor converted_every_call = Linear(x, w, b);
-  const void* first_copy = nullptr;
-  {
-    const FrozenWeights frozen;
-    const Tensor copy = WeightAs(w, DType::kBF16);
-    first_copy = copy.raw_data();
-    EXPECT_EQ(Bits(copy), Bits(ContiguousAs(w, DType::kBF16)));
-    EXPECT_EQ(WeightAs(w, DType::kBF16).raw_data(), first_copy);
-    {
-      const FrozenWeights inner;
-      EXPECT_EQ(WeightAs(w, DType::kBF16).raw_data(), first_copy);
-    }
-    EXPECT_EQ(WeightAs(w, DType::kBF16).raw_data(), first_copy) << "the inner scope ended";
-    EXPECT_EQ(Linear(x, w, b).ToFloats(), converted_every_call.ToFloats());
-    EXPECT_EQ(Linear(x, w, b).ToFloats(), converted_every_call.ToFloats());
-    // Another layout of the same storage is converted as it is, not served the copy.
-    const Tensor transposed = Transpose(w, 0, 1);
-    EXPECT_EQ(Bits(WeightAs(transposed, DType::kBF16)),
-              Bits(ContiguousAs(transposed, DType::kBF16)));
-    // f32 weights are used as they are.
-    EXPECT_EQ(WeightAs(w, DType::kF32).raw_data(), w.raw_data());
-  }
-}
-
-// A weight changed after its scope ended is converted afresh by the next scope.
-TEST_F(MixedPrecisionTest, FrozenWeightsSeeWeightsChangedBetweenScopes) {
-  Tensor w = RandomInput({4, 8}, 7);
-  {
-    const FrozenWeights frozen;
-    WeightAs(w, DType::kBF16);
-  }
-  w.data<float>()[0] = 3.0f;
-  const FrozenWeights frozen;
-  EXPECT_EQ(ContiguousAs(WeightAs(w, DType::kBF16), DType::kF32).ToFloats()[0], 3.0f);
-}
-
 // Backward of a bf16 product uses the rounded operands and the rounded incoming gradient:
 // with loss = sum(y * r), dX = round(r) round(W) and dW = round(r)^T round(X); the bias
 // gradient is the f32 column sum of r. It holds when backward runs outside the scope.

@@ -37,6 +37,22 @@ struct MatrixOperand {
 // c is contiguous [batch, a.rows, w.cols] f32; bias is [w.cols] f32 or null.
 void Matmul(const MatrixOperand& a, const MatrixOperand& w, const float* bias, float* c);
 
+// Packed weights: a weight reused by many products (every decoding step multiplies the
+// same projections) can be reordered once into the blocked layout oneDNN's matmul
+// prefers. Unpacked, oneDNN re-blocks it inside every call; with few rows (one per
+// sentence while decoding) that copy is a large part of the product.
+//
+// Bytes of a [rows, cols] weight operand packed in `dtype` (f32 or bf16); 0 where oneDNN
+// prefers a plain layout, so that packing would gain nothing.
+int64_t PackedWeightBytes(DType dtype, int64_t rows, int64_t cols);
+// Packs `w` (batch 1, any strides, f32 or bf16) into `packed` (PackedWeightBytes(dtype,
+// w.rows, w.cols) bytes), converting it to `dtype`.
+void PackWeight(const MatrixOperand& w, DType dtype, void* packed);
+// c = a @ w (+ bias) as Matmul computes it, with `w` [a.cols, w_cols] of a.dtype given
+// packed by PackWeight. `a` has batch 1.
+void MatmulPackedWeight(const MatrixOperand& a, const void* packed_w, int64_t w_cols,
+                        const float* bias, float* c);
+
 // Raw single-precision GEMM (dnnl_sgemm), row-major, used as the machine's ceiling.
 void Sgemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha,
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,

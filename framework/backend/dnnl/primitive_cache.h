@@ -40,6 +40,8 @@ using PrimitiveKey = absl::InlinedVector<int64_t, 32>;
 
 enum class PrimitiveKind : int64_t {
   kMatmul = 1,
+  kMatmulPackedWeight,
+  kPackWeight,
   kEltwiseForward,
   kEltwiseBackward,
   kSoftmaxForward,
