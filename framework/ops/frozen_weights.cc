@@ -26,7 +26,7 @@ thread_local FrozenWeights::Copies* frozen_weight_copies = nullptr;
 PreparedWeight Prepare(const Tensor& weight, DType dtype, bool packing_allowed) {
   const int64_t in = weight.size(1), out = weight.size(0);
   const int64_t packed_bytes =
-      packing_allowed ? dnnl_backend::PackedWeightBytes(dtype, in, out) : 0;
+      packing_allowed && weight.numel() > 0 ? dnnl_backend::PackedWeightBytes(dtype, in, out) : 0;
   if (packed_bytes == 0) return {ContiguousAs(weight, dtype), false};
   const int64_t element_bytes = static_cast<int64_t>(ElementSize(dtype));
   Tensor packed = Tensor::Empty({(packed_bytes + element_bytes - 1) / element_bytes}, dtype);

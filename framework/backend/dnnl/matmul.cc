@@ -141,6 +141,7 @@ void PackWeight(const MatrixOperand& w, DType dtype, void* packed) {
 void MatmulPackedWeight(const MatrixOperand& a, const void* packed_w, int64_t w_cols,
                         const float* bias, float* c) {
   ATTNLAB_CHECK(a.batch == 1, "matmul with packed weights: one matrix, got a batch of ", a.batch);
+  if (a.rows == 0) return;  // nothing to write (oneDNN 2.6's brgemm divides by zero rows)
   const PrimitiveKey key = {static_cast<int64_t>(PrimitiveKind::kMatmulPackedWeight),
                             a.rows,
                             a.cols,
