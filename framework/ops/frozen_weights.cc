@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "framework/backend/dnnl/dnnl_backend.h"
+#include "framework/ops/matmul_product.h"
 #include "framework/ops/mixed_precision.h"
 
 namespace attnlab {
@@ -30,14 +31,8 @@ PreparedWeight Prepare(const Tensor& weight, DType dtype, bool packing_allowed) 
   if (packed_bytes == 0) return {ContiguousAs(weight, dtype), false};
   const int64_t element_bytes = static_cast<int64_t>(ElementSize(dtype));
   Tensor packed = Tensor::Empty({(packed_bytes + element_bytes - 1) / element_bytes}, dtype);
-  dnnl_backend::MatrixOperand transposed;  // weight^T [in, out], through strides
-  transposed.data = weight.raw_data();
-  transposed.dtype = weight.dtype();
-  transposed.rows = in;
-  transposed.cols = out;
-  transposed.row_stride = weight.strides()[1];
-  transposed.col_stride = weight.strides()[0];
-  dnnl_backend::PackWeight(transposed, dtype, packed.raw_data());
+  // weight^T [in, out], as the product reads it, through strides.
+  dnnl_backend::PackWeight(AsOperand(weight, /*transpose=*/true), dtype, packed.raw_data());
   return {packed, true};
 }
 

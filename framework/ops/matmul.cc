@@ -19,17 +19,7 @@
 #include "framework/profiler/profiler.h"
 
 namespace attnlab {
-namespace {
 
-// Whether dims [0, rank-2) of t can be merged into one batch dim with a single stride.
-bool BatchDimsCollapse(const Tensor& t) {
-  for (int64_t d = 0; d < t.rank() - 3; ++d) {
-    if (t.strides()[d] != t.strides()[d + 1] * t.shape()[d + 1]) return false;
-  }
-  return true;
-}
-
-// Views the last two dims of t as a matrix (transposed if asked) and the rest as a batch.
 dnnl_backend::MatrixOperand AsOperand(const Tensor& t, bool transpose) {
   dnnl_backend::MatrixOperand m;
   m.data = t.raw_data();
@@ -46,6 +36,16 @@ dnnl_backend::MatrixOperand AsOperand(const Tensor& t, bool transpose) {
   for (int64_t d = 0; d < t.rank() - 2; ++d) m.batch *= t.shape()[d];
   m.batch_stride = t.rank() > 2 ? t.strides()[t.rank() - 3] : m.rows * m.cols;
   return m;
+}
+
+namespace {
+
+// Whether dims [0, rank-2) of t can be merged into one batch dim with a single stride.
+bool BatchDimsCollapse(const Tensor& t) {
+  for (int64_t d = 0; d < t.rank() - 3; ++d) {
+    if (t.strides()[d] != t.strides()[d + 1] * t.shape()[d + 1]) return false;
+  }
+  return true;
 }
 
 // A tensor whose layout oneDNN can take as a (batched) matrix: batch dims mergeable,
